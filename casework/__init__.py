@@ -1,0 +1,1 @@
+"""Complaint case-management domain and persistence package."""

@@ -1,0 +1,86 @@
+"""One place for every setting. Environment variables (or a .env file) override the embedded defaults."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+# Search attributes registered on every Temporal server we talk to (name -> Temporal type).
+SEARCH_ATTRIBUTES: dict[str, str] = {
+    "CaseReference": "Keyword",
+    "CaseType": "Keyword",
+    "CaseStage": "Keyword",
+    "CaseTeam": "Keyword",
+    "CaseAssignee": "Keyword",
+    "CaseStatus": "Keyword",
+}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore")
+
+    environment: str = "development"
+    data_dir: Path = PROJECT_ROOT / "data"
+    templates_dir: Path = PROJECT_ROOT / "templates"
+
+    # Empty means "start the embedded one" (see casework.devstack).
+    database_url: str = ""
+    temporal_address: str = ""
+    temporal_namespace: str = "default"
+    task_queue: str = "complaint-cases"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_ui_port: int = 8233
+
+    # Empty SMTP host means the dev stack starts a local sink that keeps each message under data/mail/.
+    smtp_host: str = ""
+    smtp_port: int = 8025
+    smtp_username: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    smtp_ssl: bool = False
+    smtp_timeout_seconds: float = 30.0
+    mail_from: str = "Complaints Team <complaints@example.org>"
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+
+    @model_validator(mode="after")
+    def _refuse_development_defaults_in_production(self) -> "Settings":
+        if self.environment != "development":
+            missing = [
+                name
+                for name, value in (
+                    ("DATABASE_URL", self.database_url),
+                    ("TEMPORAL_ADDRESS", self.temporal_address),
+                    ("SMTP_HOST", self.smtp_host),
+                )
+                if not value
+            ]
+            if missing:
+                raise ValueError(
+                    f"ENVIRONMENT={self.environment} needs real services; set {', '.join(missing)}"
+                )
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        return to_sqlalchemy_url(self.database_url)
+
+
+def to_sqlalchemy_url(url: str) -> str:
+    """Accept plain libpq URLs (postgresql://...) and point SQLAlchemy at psycopg 3."""
+    for prefix in ("postgresql+psycopg://", "postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
