@@ -1,0 +1,17 @@
+"""Activities: every side effect of a case (database projection, letters, emails)."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from activities.correspondence import CorrespondenceActivities
+from activities.projection import ProjectionActivities
+from casework.config import Settings
+
+
+def build_activities(sessionmaker: async_sessionmaker, settings: Settings) -> list[Callable]:
+    projection = ProjectionActivities(sessionmaker)
+    correspondence = CorrespondenceActivities(sessionmaker, settings)
+    return [projection.project_case, correspondence.dispatch_correspondence]

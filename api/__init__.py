@@ -1,0 +1,1 @@
+"""FastAPI application: authenticates, authorises and validates, then calls workflow Updates."""

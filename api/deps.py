@@ -1,0 +1,77 @@
+"""Dependencies: database session, Temporal client, the authenticated user and role checks."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client
+
+from casework.config import Settings
+from casework.contracts import Actor
+from casework.db import AppUser
+from casework.security import hash_token
+from casework.stages import Role, role_allows
+
+bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
+
+
+async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessionmaker() as session:
+        yield session
+
+
+def get_client(request: Request) -> Client:
+    return request.app.state.temporal
+
+
+def get_settings_dep(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+TemporalDep = Annotated[Client, Depends(get_client)]
+SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+
+async def get_current_user(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AppUser:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    user = await session.scalar(
+        select(AppUser).where(AppUser.token_hash == hash_token(credentials.credentials))
+    )
+    if user is None or not user.active:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[AppUser, Depends(get_current_user)]
+
+
+def actor_of(user: AppUser) -> Actor:
+    return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
+                 roles=list(user.roles))
+
+
+def require_role(user: AppUser, allowed: frozenset[Role], what: str) -> None:
+    if not role_allows(set(user.roles), allowed):
+        names = ", ".join(sorted(r.value for r in allowed))
+        raise HTTPException(
+            status.HTTP_403_FORBIDDEN,
+            detail=f"{what} needs one of the roles: {names} (you have: {', '.join(user.roles) or 'none'})",
+        )

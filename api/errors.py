@@ -1,0 +1,53 @@
+"""Domain failures mapped to HTTP in one place.
+
+Workflow rejections arrive as ApplicationErrors with a type: WrongStage and StepConflict -> 409
+(naming the current stage), InvalidStep -> 422 (naming the field), StepForbidden -> 403.
+"""
+
+from __future__ import annotations
+
+from fastapi import HTTPException, status
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, WRONG_STAGE
+
+
+def not_found(what: str) -> HTTPException:
+    return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
+
+
+def unprocessable(field: str, message: str, location: str = "body") -> HTTPException:
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": [location, field], "msg": message, "type": "value_error"}],
+    )
+
+
+def stage_conflict(message: str, stage: str | None) -> HTTPException:
+    return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message, "stage": stage})
+
+
+def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
+    cause = exc.cause
+    if not isinstance(cause, ApplicationError):
+        raise exc
+    details = cause.details[0] if cause.details else {}
+    if cause.type in (WRONG_STAGE, CONFLICT):
+        return stage_conflict(cause.message, details.get("stage"))
+    if cause.type == INVALID:
+        return unprocessable(details.get("field", "body"), cause.message)
+    if cause.type == FORBIDDEN:
+        return HTTPException(status.HTTP_403_FORBIDDEN, detail=cause.message)
+    raise exc
+
+
+def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        if "completed" in exc.message.lower() or "closed" in exc.message.lower():
+            return stage_conflict(f"case {reference} is closed", "closed")
+        return not_found(f"case {reference}")
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+        return stage_conflict(f"case {reference} is closed", "closed")
+    raise exc

@@ -1,0 +1,52 @@
+"""The FastAPI application. `uvicorn api.main:app`; FastAPI's /docs is the API reference."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from api.routes import cases, documents, reference
+from casework.config import Settings, get_settings
+from casework.db import make_engine, make_sessionmaker
+from casework.temporal import connect
+
+
+def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
+    """Build the app. Tests pass their own Temporal client and engine; `uvicorn` uses settings."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        own_engine = engine is None
+        app.state.engine = engine or make_engine(settings.database_url)
+        app.state.sessionmaker = make_sessionmaker(app.state.engine)
+        app.state.temporal = temporal or await connect(settings)
+        yield
+        if own_engine:
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title="Complaint case management",
+        version="0.1.0",
+        description="Every complaint is a durable Temporal workflow; this API moves it through its "
+        "stages. Authenticate with `Authorization: Bearer <token>`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.include_router(cases.router)
+    app.include_router(documents.router)
+    app.include_router(reference.router)
+
+    @app.get("/health", tags=["operations"])
+    async def health() -> dict[str, Any]:
+        async with app.state.sessionmaker() as session:
+            await session.execute(text("select 1"))
+        return {"status": "ok", "temporal_namespace": settings.temporal_namespace}
+
+    return app
+
+
+app = create_app()

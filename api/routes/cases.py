@@ -1,0 +1,577 @@
+"""Case endpoints. Reads come from PostgreSQL; every change goes through a workflow Update.
+
+A case reference such as COMP/000123/26 is addressed as /cases/COMP/000123/26.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime, timezone
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile, status
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy import select
+from temporalio.client import WorkflowUpdateFailedError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from api import errors
+from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, actor_of, require_role
+from api.schemas import (
+    AcknowledgeRequest,
+    AllocateRequest,
+    CaseCreate,
+    CaseListItem,
+    CaseRead,
+    ClarificationReply,
+    ClarificationRequest,
+    CloseRequest,
+    ContributionComplete,
+    ContributionRequest,
+    EscalateRequest,
+    NoteBody,
+    OptionalNote,
+    OutcomeRequest,
+    ReasonBody,
+    SendRequest,
+    TimelineRead,
+)
+from casework import repository
+from casework.contracts import (
+    AcknowledgeInput,
+    AddDocumentInput,
+    AllocateInput,
+    CaseDetails,
+    CaseStart,
+    CaseSummary,
+    CaseTypeConfig,
+    ClarificationReplyInput,
+    ClarificationRequestInput,
+    CloseInput,
+    CompleteStageInput,
+    ContributionCancelInput,
+    ContributionCompleteInput,
+    ContributionRequestInput,
+    Correspondent,
+    DocumentRef,
+    NoteEditInput,
+    NoteInput,
+    OutcomeInput,
+    QaDecisionInput,
+    SendResponseInput,
+    SubmitDraftInput,
+)
+from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase
+from casework.documents import store_blob
+from casework.stages import (
+    ACTION_ROLES,
+    ESCALATE_ROLES,
+    REGISTER_ROLES,
+    Action,
+    StageKind,
+    StagePlan,
+    allowed_actions,
+)
+from workflows.complaint import ComplaintCaseWorkflow, search_attributes
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+CASE = "/{prefix}/{number}/{year}"
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200,
+           description="Retrying a request with the same key has exactly one effect"),
+]
+
+ALLOWED_UPLOAD_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".doc": "application/msword",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".eml": "message/rfc822",
+}
+
+
+def reference_of(prefix: str, number: str, year: str) -> str:
+    return f"{prefix}/{number}/{year}"
+
+
+def case_type_config(row: CaseType) -> CaseTypeConfig:
+    return CaseTypeConfig(
+        code=row.code, name=row.name, reference_prefix=row.reference_prefix, stages=row.stages,
+        outcome_options=row.outcome_options, close_reasons=row.close_reasons,
+        escalation_type=row.escalation_type,
+    )
+
+
+def ui_url(request: Request, reference: str) -> str | None:
+    settings = request.app.state.settings
+    if not settings.temporal_ui_port:
+        return None
+    from urllib.parse import quote
+
+    return (f"http://localhost:{settings.temporal_ui_port}/namespaces/"
+            f"{settings.temporal_namespace}/workflows/{quote(reference, safe='')}")
+
+
+async def read_case(request: Request, session: SessionDep, reference: str) -> CaseRead:
+    row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
+    case_type = await repository.get_case_type(session, row.case_type)
+    children = await repository.case_children(session, reference)
+    today = date.today()
+    plan = StagePlan.from_data(case_type.stages)
+    blocked = frozenset(
+        s.key for s in plan.stages
+        if (s.kind is StageKind.CONTRIBUTIONS
+            and any(c.status == "open" for c in children["contributions"]))
+        or (s.kind is StageKind.CLARIFICATION
+            and any(c.reply is None and c.reply_by >= today for c in children["clarifications"]))
+    )
+    actions = [] if row.status == "closed" else allowed_actions(plan, row.stage, blocked)
+    documents = [
+        {**_attrs(d), "download_url": f"/documents/{d.id}"} for d in children["documents"]
+    ]
+    contributions = [
+        {**_attrs(c), "overdue": c.status == "open" and c.due_date < today}
+        for c in children["contributions"]
+    ]
+    return CaseRead.model_validate({
+        **_attrs(row),
+        "case_type_name": case_type.name,
+        "allowed_actions": actions,
+        "correspondents": children["correspondents"],
+        "documents": documents,
+        "clarifications": children["clarifications"],
+        "contributions": contributions,
+        "notes": children["notes"],
+        "workflow_id": row.reference,
+        "temporal_ui_url": ui_url(request, row.reference),
+    })
+
+
+def _attrs(row: Any) -> dict[str, Any]:
+    return {c.key: getattr(row, c.key) for c in row.__table__.columns}
+
+
+# ---- registration ---------------------------------------------------------------------------
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
+async def register_case(
+    body: CaseCreate, request: Request, session: SessionDep, client: TemporalDep,
+    settings: SettingsDep, user: CurrentUser, idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Register a complaint. Returns the case with its reference, which is also its workflow id."""
+    require_role(user, REGISTER_ROLES, "registering a case")
+    case_type = await repository.get_case_type(session, body.case_type)
+    if case_type is None or not case_type.active:
+        raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
+    uploads = await repository.claim_uploads(session, body.attachment_ids)
+    if len(uploads) != len(body.attachment_ids):
+        missing = set(body.attachment_ids) - {u.id for u in uploads}
+        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    reference = await repository.reserve_registration(
+        session, key, case_type.reference_prefix, date.today())
+    await session.commit()
+    start = CaseStart(
+        reference=reference,
+        case_type=case_type_config(case_type),
+        details=CaseDetails(channel=body.channel, category=body.category, severity=body.severity,
+                            description=body.description, date_received=body.date_received),
+        correspondents=[Correspondent(id=str(uuid.uuid4()), **c.model_dump())
+                        for c in body.correspondents],
+        attachments=[_document_ref(u, "attachment") for u in uploads],
+        actor=actor_of(user),
+    )
+    await _start_case(client, settings.task_queue, start)
+    return await read_case(request, session, reference)
+
+
+def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
+    return DocumentRef(id=row.id, kind=kind, filename=row.filename, content_type=row.content_type,
+                       size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
+
+
+async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> None:
+    # A first guess at the stage label for search attributes; the workflow keeps them current.
+    label = StagePlan.from_data(start.case_type.stages).first.label
+    try:
+        handle = await client.start_workflow(
+            ComplaintCaseWorkflow.run,
+            start,
+            id=start.reference,
+            task_queue=task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            search_attributes=search_attributes(_initial_state(start), label),
+            static_summary=f"{start.reference} {start.case_type.name}",
+        )
+    except WorkflowAlreadyStartedError:
+        return  # retried registration of a case that has already finished
+    await handle.execute_update(ComplaintCaseWorkflow.wait_registered)
+
+
+def _initial_state(start: CaseStart):
+    from casework.contracts import CaseState
+
+    return CaseState(
+        reference=start.reference, case_type=start.case_type,
+        stage=StagePlan.from_data(start.case_type.stages).first.key, details=start.details,
+        correspondents=start.correspondents, registered_by=start.actor.display_name,
+        registered_at=datetime.now(timezone.utc), escalated_from=start.escalated_from,
+    )
+
+
+# ---- reads ----------------------------------------------------------------------------------
+
+
+@router.get("", response_model=list[CaseListItem])
+async def list_cases(
+    session: SessionDep, user: CurrentUser,
+    status_: Annotated[str | None, Query(alias="status", pattern="^(open|closed)$")] = None,
+    stage: str | None = None, team: str | None = None, assignee: str | None = None,
+    case_type: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Cases newest first. (Full search with export lives in the search endpoints.)"""
+    stmt = select(ComplaintCase).order_by(ComplaintCase.registered_at.desc())
+    if status_:
+        stmt = stmt.where(ComplaintCase.status == status_)
+    if stage:
+        stmt = stmt.where(ComplaintCase.stage == stage)
+    if team:
+        stmt = stmt.where(ComplaintCase.team == team)
+    if case_type:
+        stmt = stmt.where(ComplaintCase.case_type == case_type)
+    if assignee:
+        person = await repository.get_user_by_username(session, assignee)
+        stmt = stmt.where(ComplaintCase.assignee_id == (person.id if person else -1))
+    return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+
+
+@router.get(CASE, response_model=CaseRead)
+async def get_case(prefix: str, number: str, year: str, request: Request, session: SessionDep,
+                   user: CurrentUser) -> Any:
+    return await read_case(request, session, reference_of(prefix, number, year))
+
+
+@router.get(CASE + "/timeline", response_model=list[TimelineRead])
+async def get_timeline(
+    prefix: str, number: str, year: str, session: SessionDep, user: CurrentUser,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+) -> Any:
+    """Every stage change, allocation, note, document, letter, email and decision, newest first."""
+    reference = reference_of(prefix, number, year)
+    if await repository.get_case(session, reference) is None:
+        raise errors.not_found(f"case {reference}")
+    return await repository.timeline(session, reference, limit, offset)
+
+
+# ---- steps ----------------------------------------------------------------------------------
+
+
+async def run_step(
+    request: Request, session: SessionDep, client: TemporalDep, user: AppUser,
+    reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
+) -> CaseRead:
+    """The one wrapper every step goes through: 404, role check, then the workflow Update."""
+    row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
+    require_role(user, ACTION_ROLES[action], f"'{action.value}'")
+    if row.status == "closed":
+        raise errors.stage_conflict(f"case {reference} is closed; '{action.value}' is not allowed",
+                                    "closed")
+    update_id = f"{update}:{idempotency_key}" if idempotency_key else None
+    handle = client.get_workflow_handle(reference)
+    try:
+        await handle.execute_update(update, payload, id=update_id, result_type=CaseSummary)
+    except WorkflowUpdateFailedError as exc:
+        raise errors.from_update_failure(exc) from exc
+    except RPCError as exc:
+        raise errors.from_rpc_error(exc, reference) from exc
+    await session.rollback()  # see the projection the step just wrote
+    return await read_case(request, session, reference)
+
+
+async def _team_and_person(session: SessionDep, team: str, username: str | None,
+                           field_prefix: str = "") -> tuple[str, int | None, str | None]:
+    if await repository.get_team(session, team) is None:
+        raise errors.unprocessable(f"{field_prefix}team", f"unknown team '{team}'")
+    if username is None:
+        return team, None, None
+    person = await repository.get_user_by_username(session, username)
+    if person is None or not person.active:
+        raise errors.unprocessable(f"{field_prefix}assignee", f"unknown user '{username}'")
+    if not await repository.is_team_member(session, team, person.id):
+        raise errors.unprocessable(f"{field_prefix}assignee", f"'{username}' is not a member of team '{team}'")
+    return team, person.id, person.display_name
+
+
+@router.post(CASE + "/allocate", response_model=CaseRead)
+async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, request: Request,
+                   session: SessionDep, client: TemporalDep, user: CurrentUser,
+                   idempotency_key: IdempotencyKey = None) -> Any:
+    """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
+    team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
+    payload = AllocateInput(actor=actor_of(user), team=team, assignee_id=person_id,
+                            assignee_name=person_name, reason=body.reason)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.ALLOCATE, "allocate", payload, idempotency_key)
+
+
+@router.post(CASE + "/acknowledge", response_model=CaseRead)
+async def acknowledge(prefix: str, number: str, year: str, body: AcknowledgeRequest,
+                      request: Request, session: SessionDep, client: TemporalDep,
+                      user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Send the acknowledgement by letter (.docx) or email."""
+    payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.ACKNOWLEDGE, "acknowledge", payload, idempotency_key)
+
+
+@router.post(CASE + "/clarifications", response_model=CaseRead)
+async def request_clarification(prefix: str, number: str, year: str, body: ClarificationRequest,
+                                request: Request, session: SessionDep, client: TemporalDep,
+                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Ask the complainant for more information (repeatable)."""
+    payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
+                                        questions=body.questions, reply_by=body.reply_by)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.REQUEST_CLARIFICATION, "request_clarification", payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/clarifications/{clarification_id}/reply", response_model=CaseRead)
+async def record_clarification_reply(
+    prefix: str, number: str, year: str, clarification_id: str, body: ClarificationReply,
+    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Record the complainant's reply to a clarification request."""
+    payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
+                                      reply=body.reply, received_on=body.received_on or date.today())
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.RECORD_CLARIFICATION_REPLY, "record_clarification_reply", payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/contributions", response_model=CaseRead)
+async def request_contribution(prefix: str, number: str, year: str, body: ContributionRequest,
+                               request: Request, session: SessionDep, client: TemporalDep,
+                               user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Ask another team or person for input, with a due date."""
+    team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
+    payload = ContributionRequestInput(actor=actor_of(user), team=team, assignee_id=person_id,
+                                       assignee_name=person_name, request=body.request,
+                                       due_date=body.due_date)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/contributions/{contribution_id}/complete", response_model=CaseRead)
+async def complete_contribution(
+    prefix: str, number: str, year: str, contribution_id: str, body: ContributionComplete,
+    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
+                                        details=body.details)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.COMPLETE_CONTRIBUTION, "complete_contribution", payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
+async def cancel_contribution(
+    prefix: str, number: str, year: str, contribution_id: str, body: ReasonBody,
+    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
+                                      reason=body.reason)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.CANCEL_CONTRIBUTION, "cancel_contribution", payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/documents", response_model=CaseRead)
+async def add_document(
+    prefix: str, number: str, year: str, request: Request, session: SessionDep,
+    client: TemporalDep, settings: SettingsDep, user: CurrentUser,
+    file: Annotated[UploadFile, File(description="the document")],
+    kind: Annotated[str, Form(pattern="^(attachment|draft)$")] = "attachment",
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Upload a document to the case; kind=draft adds a new version of the draft response."""
+    reference = reference_of(prefix, number, year)
+    if await repository.get_case(session, reference) is None:
+        raise errors.not_found(f"case {reference}")
+    require_role(user, ACTION_ROLES[Action.ADD_DOCUMENT], "'add_document'")
+    ref = await store_upload(session, settings, user, file, kind)
+    payload = AddDocumentInput(actor=actor_of(user), document=ref)
+    return await run_step(request, session, client, user, reference, Action.ADD_DOCUMENT,
+                          "add_document", payload, idempotency_key)
+
+
+async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
+                       file: UploadFile, kind: str) -> DocumentRef:
+    filename = (file.filename or "").rsplit("/", 1)[-1].strip()
+    suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+    if suffix not in ALLOWED_UPLOAD_TYPES:
+        raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "
+                                   f"{', '.join(sorted(ALLOWED_UPLOAD_TYPES))}")
+    content = await file.read(settings.max_upload_bytes + 1)
+    if len(content) > settings.max_upload_bytes:
+        raise errors.unprocessable("file", f"file is larger than {settings.max_upload_bytes} bytes")
+    if not content:
+        raise errors.unprocessable("file", "file is empty")
+    digest = await store_blob(session, content)
+    await session.commit()
+    return DocumentRef(id=str(uuid.uuid4()), kind=kind, filename=filename,
+                       content_type=ALLOWED_UPLOAD_TYPES[suffix], size=len(content), sha256=digest,
+                       added_by=user.display_name, added_at=datetime.now(timezone.utc))
+
+
+@router.post(CASE + "/submit-draft", response_model=CaseRead)
+async def submit_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
+                       session: SessionDep, client: TemporalDep, user: CurrentUser,
+                       idempotency_key: IdempotencyKey = None) -> Any:
+    """Submit the latest draft response for quality assurance (a draft document is required)."""
+    payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.SUBMIT_DRAFT, "submit_draft", payload, idempotency_key)
+
+
+@router.post(CASE + "/qa/approve", response_model=CaseRead)
+async def approve_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
+                        session: SessionDep, client: TemporalDep, user: CurrentUser,
+                        idempotency_key: IdempotencyKey = None) -> Any:
+    """Approve the draft (the reviewer may not be its drafter)."""
+    payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.APPROVE_DRAFT, "approve_draft", payload, idempotency_key)
+
+
+@router.post(CASE + "/qa/reject", response_model=CaseRead)
+async def reject_draft(prefix: str, number: str, year: str, body: ReasonBody, request: Request,
+                       session: SessionDep, client: TemporalDep, user: CurrentUser,
+                       idempotency_key: IdempotencyKey = None) -> Any:
+    """Reject the draft with a reason; the case goes back to drafting."""
+    payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.REJECT_DRAFT, "reject_draft", payload, idempotency_key)
+
+
+@router.post(CASE + "/send", response_model=CaseRead)
+async def send_response(prefix: str, number: str, year: str, body: SendRequest, request: Request,
+                        session: SessionDep, client: TemporalDep, user: CurrentUser,
+                        idempotency_key: IdempotencyKey = None) -> Any:
+    """Send the approved response by email (attached) or letter; channel and date are recorded."""
+    payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
+                                sent_on=body.sent_on or date.today())
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
+
+
+@router.post(CASE + "/outcome", response_model=CaseRead)
+async def record_outcome(prefix: str, number: str, year: str, body: OutcomeRequest,
+                         request: Request, session: SessionDep, client: TemporalDep,
+                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
+                           redress_amount=body.redress_amount)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.RECORD_OUTCOME, "record_outcome", payload, idempotency_key)
+
+
+@router.post(CASE + "/close", response_model=CaseRead)
+async def close_case(prefix: str, number: str, year: str, body: CloseRequest, request: Request,
+                     session: SessionDep, client: TemporalDep, user: CurrentUser,
+                     idempotency_key: IdempotencyKey = None) -> Any:
+    """Close the case. Before the closure stage this is an early close and needs a note."""
+    payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.CLOSE, "close", payload, idempotency_key)
+
+
+@router.post(CASE + "/complete-stage", response_model=CaseRead)
+async def complete_stage(prefix: str, number: str, year: str, body: OptionalNote,
+                         request: Request, session: SessionDep, client: TemporalDep,
+                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
+    payload = CompleteStageInput(actor=actor_of(user), note=body.note)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.COMPLETE_STAGE, "complete_stage", payload, idempotency_key)
+
+
+@router.post(CASE + "/notes", response_model=CaseRead)
+async def add_note(prefix: str, number: str, year: str, body: NoteBody, request: Request,
+                   session: SessionDep, client: TemporalDep, user: CurrentUser,
+                   idempotency_key: IdempotencyKey = None) -> Any:
+    payload = NoteInput(actor=actor_of(user), text=body.text)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.ADD_NOTE, "add_note", payload, idempotency_key)
+
+
+@router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
+async def edit_note(prefix: str, number: str, year: str, note_id: str, body: NoteBody,
+                    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+                    idempotency_key: IdempotencyKey = None) -> Any:
+    """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
+    payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.EDIT_NOTE, "edit_note", payload, idempotency_key)
+
+
+@router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
+async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, request: Request,
+                   session: SessionDep, client: TemporalDep, settings: SettingsDep,
+                   user: CurrentUser) -> Any:
+    """Escalate a closed case into a linked stage-2 case (complainant and key fields copied).
+
+    Escalating the same case again returns the existing stage-2 case.
+    """
+    reference = reference_of(prefix, number, year)
+    row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
+    require_role(user, ESCALATE_ROLES, "escalating a case")
+    if row.status != "closed":
+        raise errors.stage_conflict(
+            f"only a closed case can be escalated; {reference} is at stage '{row.stage_label}'",
+            row.stage)
+    case_type = await repository.get_case_type(session, row.case_type)
+    if not case_type.escalation_type:
+        raise errors.stage_conflict(f"case type {case_type.code} has no stage-2 type", row.stage)
+    stage2 = await repository.get_case_type(session, case_type.escalation_type)
+    children = await repository.case_children(session, reference)
+    new_ref, _ = await repository.reserve_escalation(
+        session, reference, stage2.reference_prefix, date.today())
+    await session.commit()
+    start = CaseStart(
+        reference=new_ref,
+        case_type=case_type_config(stage2),
+        details=CaseDetails(channel=row.channel, category=row.category, severity=row.severity,
+                            description=row.description, date_received=date.today()),
+        correspondents=[
+            Correspondent(**{**_attrs(c), "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{new_ref}/{c.id}"))})
+            for c in children["correspondents"]
+        ],
+        actor=actor_of(user),
+        escalated_from=reference,
+        escalation_reason=body.reason,
+    )
+    await _start_case(client, settings.task_queue, start)
+    await session.rollback()
+    return await read_case(request, session, new_ref)

@@ -1,0 +1,44 @@
+"""Uploads (before a case exists) and downloads of any case document, letter or email."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Response, UploadFile, status
+from sqlalchemy.dialects.postgresql import insert
+
+from api import errors
+from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.routes.cases import store_upload
+from api.schemas import UploadRead
+from casework.db import CaseDocument
+from casework.documents import load_blob
+
+router = APIRouter(tags=["documents"])
+
+
+@router.post("/uploads", status_code=status.HTTP_201_CREATED, response_model=UploadRead)
+async def upload(session: SessionDep, settings: SettingsDep, user: CurrentUser,
+                 file: Annotated[UploadFile, File()]) -> Any:
+    """Upload an attachment before registering; pass its upload_id in `attachment_ids`."""
+    ref = await store_upload(session, settings, user, file, "attachment")
+    await session.execute(
+        insert(CaseDocument).values(case_reference=None, **ref.model_dump())
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    await session.commit()
+    return UploadRead(upload_id=ref.id, filename=ref.filename, content_type=ref.content_type,
+                      size=ref.size, sha256=ref.sha256)
+
+
+@router.get("/documents/{document_id}", response_class=Response)
+async def download(document_id: str, session: SessionDep, user: CurrentUser) -> Response:
+    """Download a document: an upload, a draft, a generated letter (.docx) or a sent email (.eml)."""
+    row = await session.get(CaseDocument, document_id)
+    content = await load_blob(session, row.sha256) if row else None
+    if row is None or content is None:
+        raise errors.not_found(f"document {document_id}")
+    disposition = f"attachment; filename*=UTF-8''{quote(row.filename)}"
+    return Response(content, media_type=row.content_type,
+                    headers={"Content-Disposition": disposition})

@@ -1,0 +1,307 @@
+"""Typed payloads passed between the API, the workflow and activities.
+
+Each input and result is its own small pydantic model so fields can be added later without breaking
+running workflows (new fields must have defaults). The workflow imports this module through
+`workflow.unsafe.imports_passed_through()`.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Channel(StrEnum):
+    LETTER = "letter"
+    EMAIL = "email"
+
+
+class CaseStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class Actor(BaseModel):
+    """Who asked for a step. The API authenticates; the workflow trusts what the API passes."""
+
+    user_id: int
+    username: str
+    display_name: str
+    roles: list[str] = Field(default_factory=list)
+
+
+class Correspondent(BaseModel):
+    id: str
+    relationship: str = "complainant"
+    is_primary: bool = False
+    name: str
+    email: str | None = None
+    phone: str | None = None
+    address_lines: list[str] = Field(default_factory=list)
+    postcode: str | None = None
+    external_reference: str | None = None
+
+
+class CaseDetails(BaseModel):
+    channel: str
+    category: str
+    severity: str
+    description: str
+    date_received: date
+
+
+class CaseTypeConfig(BaseModel):
+    code: str
+    name: str
+    reference_prefix: str
+    stages: list[dict[str, Any]]
+    outcome_options: list[str]
+    close_reasons: list[str]
+    escalation_type: str | None = None
+
+
+class DocumentRef(BaseModel):
+    id: str
+    kind: str  # attachment | draft | letter | email | response
+    filename: str
+    content_type: str
+    size: int
+    sha256: str
+    version: int = 1
+    purpose: str | None = None
+    added_by: str
+    added_at: datetime
+
+
+class Clarification(BaseModel):
+    id: str
+    channel: Channel
+    questions: str
+    reply_by: date
+    requested_by: str
+    requested_at: datetime
+    reply: str | None = None
+    reply_received_on: date | None = None
+    replied_by: str | None = None
+    replied_at: datetime | None = None
+
+
+class Contribution(BaseModel):
+    id: str
+    team: str
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    request: str
+    due_date: date
+    status: str = "open"  # open | completed | cancelled
+    details: str | None = None
+    cancel_reason: str | None = None
+    requested_by: str
+    requested_at: datetime
+    closed_by: str | None = None
+    closed_at: datetime | None = None
+
+
+class Note(BaseModel):
+    id: str
+    text: str
+    created_by: str
+    created_by_id: int
+    created_at: datetime
+    edited_by: str | None = None
+    edited_at: datetime | None = None
+
+
+class TimelineEvent(BaseModel):
+    id: str
+    at: datetime
+    actor_id: int | None
+    actor_name: str
+    kind: str
+    summary: str
+    reason: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict)
+    # Set when an event belongs on another case's timeline (e.g. "escalated" on the original case).
+    case_reference: str | None = None
+
+
+class CaseState(BaseModel):
+    """Everything the workflow knows about a case; the PostgreSQL projection is a function of it."""
+
+    reference: str
+    case_type: CaseTypeConfig
+    version: int = 0
+    status: CaseStatus = CaseStatus.OPEN
+    stage: str
+    details: CaseDetails
+    correspondents: list[Correspondent]
+    team: str | None = None
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    documents: list[DocumentRef] = Field(default_factory=list)
+    clarifications: list[Clarification] = Field(default_factory=list)
+    contributions: list[Contribution] = Field(default_factory=list)
+    notes: list[Note] = Field(default_factory=list)
+    submitted_draft_id: str | None = None
+    drafted_by_id: int | None = None
+    approved_by: str | None = None
+    sent_channel: Channel | None = None
+    sent_on: date | None = None
+    outcome: str | None = None
+    outcome_detail: str | None = None
+    redress_amount: Decimal | None = None
+    close_reason: str | None = None
+    close_note: str | None = None
+    closed_at: datetime | None = None
+    registered_by: str
+    registered_at: datetime
+    escalated_from: str | None = None
+    correspondence_count: int = 0
+
+    @property
+    def complainant(self) -> Correspondent:
+        for person in self.correspondents:
+            if person.is_primary:
+                return person
+        return self.correspondents[0]
+
+
+class CaseStart(BaseModel):
+    reference: str
+    case_type: CaseTypeConfig
+    details: CaseDetails
+    correspondents: list[Correspondent]
+    attachments: list[DocumentRef] = Field(default_factory=list)
+    actor: Actor
+    escalated_from: str | None = None
+    escalation_reason: str | None = None
+    # Set when the workflow continues as new: the state carried over.
+    carried_state: CaseState | None = None
+
+
+class CaseSummary(BaseModel):
+    reference: str
+    status: CaseStatus
+    stage: str
+    version: int
+
+
+# ---- Update inputs: one small model per human step ------------------------------------------
+
+
+class StepInput(BaseModel):
+    actor: Actor
+
+
+class AllocateInput(StepInput):
+    team: str
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    reason: str | None = None
+
+
+class AcknowledgeInput(StepInput):
+    channel: Channel
+
+
+class ClarificationRequestInput(StepInput):
+    channel: Channel
+    questions: str
+    reply_by: date
+
+
+class ClarificationReplyInput(StepInput):
+    clarification_id: str
+    reply: str
+    received_on: date
+
+
+class ContributionRequestInput(StepInput):
+    team: str
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    request: str
+    due_date: date
+
+
+class ContributionCompleteInput(StepInput):
+    contribution_id: str
+    details: str
+
+
+class ContributionCancelInput(StepInput):
+    contribution_id: str
+    reason: str
+
+
+class AddDocumentInput(StepInput):
+    document: DocumentRef
+
+
+class SubmitDraftInput(StepInput):
+    note: str | None = None
+
+
+class QaDecisionInput(StepInput):
+    approved: bool
+    reason: str | None = None
+
+
+class SendResponseInput(StepInput):
+    channel: Channel
+    sent_on: date
+
+
+class OutcomeInput(StepInput):
+    outcome: str
+    detail: str
+    redress_amount: Decimal | None = None
+
+
+class CloseInput(StepInput):
+    reason: str
+    note: str | None = None
+
+
+class CompleteStageInput(StepInput):
+    note: str | None = None
+
+
+class NoteInput(StepInput):
+    text: str
+
+
+class NoteEditInput(StepInput):
+    note_id: str
+    text: str
+
+
+# ---- Activity inputs and results -----------------------------------------------------------
+
+
+class ProjectCaseInput(BaseModel):
+    state: CaseState
+    events: list[TimelineEvent]
+    escalated_to: str | None = None
+
+
+class CorrespondenceJob(BaseModel):
+    """One letter or email. `business_key` makes delivery exactly-once across retries."""
+
+    business_key: str
+    purpose: str  # acknowledgement | clarification | response
+    channel: Channel
+    state: CaseState
+    sender_name: str
+    extra: dict[str, Any] = Field(default_factory=dict)
+    attachment_ids: list[str] = Field(default_factory=list)
+
+
+class CorrespondenceResult(BaseModel):
+    document: DocumentRef
+    message_id: str | None = None
+    recipient: str | None = None

@@ -1,0 +1,266 @@
+"""PostgreSQL schema (SQLAlchemy 2.0) and engine/session factories.
+
+The schema is created by Alembic migrations (casework/migrations), never by `create_all`.
+Case tables are a projection written only by workflow activities; the API reads them.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    Numeric,
+    String,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from casework.config import to_sqlalchemy_url
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONB, list[Any]: JSONB}
+
+
+class AppUser(Base):
+    __tablename__ = "app_user"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    display_name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    roles: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
+    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class Team(Base):
+    __tablename__ = "team"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    manager_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+
+
+class TeamMember(Base):
+    __tablename__ = "team_member"
+    team_code: Mapped[str] = mapped_column(ForeignKey("team.code"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id"), primary_key=True)
+
+
+class CaseType(Base):
+    __tablename__ = "case_type"
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    reference_prefix: Mapped[str] = mapped_column(String(10), unique=True)
+    stages: Mapped[list[Any]] = mapped_column(JSONB)
+    outcome_options: Mapped[list[Any]] = mapped_column(JSONB)
+    close_reasons: Mapped[list[Any]] = mapped_column(JSONB)
+    escalation_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class ReferenceCounter(Base):
+    __tablename__ = "reference_counter"
+    prefix: Mapped[str] = mapped_column(String(10), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_value: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CaseRegistration(Base):
+    """Reserves a reference for an Idempotency-Key, so a retried registration starts one case."""
+
+    __tablename__ = "case_registration"
+    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    reference: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Escalation(Base):
+    """One stage-2 case per closed case; the reservation makes escalation idempotent."""
+
+    __tablename__ = "escalation"
+    original_reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    escalated_reference: Mapped[str] = mapped_column(String(40), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class ComplaintCase(Base):
+    __tablename__ = "complaint_case"
+    reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    case_type: Mapped[str] = mapped_column(ForeignKey("case_type.code"))
+    version: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20))
+    stage: Mapped[str] = mapped_column(String(40))
+    stage_label: Mapped[str] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(40))
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    assignee_name: Mapped[str | None] = mapped_column(String(200))
+    channel: Mapped[str] = mapped_column(String(40))
+    category: Mapped[str] = mapped_column(String(100))
+    severity: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str] = mapped_column(Text)
+    date_received: Mapped[date] = mapped_column(Date)
+    complainant_name: Mapped[str] = mapped_column(String(200))
+    submitted_draft_id: Mapped[str | None] = mapped_column(String(36))
+    drafted_by_id: Mapped[int | None] = mapped_column(Integer)
+    approved_by: Mapped[str | None] = mapped_column(String(200))
+    sent_channel: Mapped[str | None] = mapped_column(String(20))
+    sent_on: Mapped[date | None] = mapped_column(Date)
+    outcome: Mapped[str | None] = mapped_column(String(100))
+    outcome_detail: Mapped[str | None] = mapped_column(Text)
+    redress_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
+    close_reason: Mapped[str | None] = mapped_column(String(100))
+    close_note: Mapped[str | None] = mapped_column(Text)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    registered_by: Mapped[str] = mapped_column(String(200))
+    registered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    escalated_from: Mapped[str | None] = mapped_column(String(40))
+    escalated_to: Mapped[str | None] = mapped_column(String(40))
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+    __table_args__ = (
+        Index("ix_complaint_case_team_status", "team", "status"),
+        Index("ix_complaint_case_assignee_status", "assignee_id", "status"),
+        Index("ix_complaint_case_stage", "stage"),
+        Index("ix_complaint_case_date_received", "date_received"),
+    )
+
+
+class CaseCorrespondent(Base):
+    __tablename__ = "case_correspondent"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    relationship: Mapped[str] = mapped_column(String(40))
+    is_primary: Mapped[bool] = mapped_column(Boolean)
+    name: Mapped[str] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(320))
+    phone: Mapped[str | None] = mapped_column(String(40))
+    address_lines: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
+    postcode: Mapped[str | None] = mapped_column(String(12))
+    external_reference: Mapped[str | None] = mapped_column(String(100))
+
+
+class CaseDocument(Base):
+    __tablename__ = "case_document"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str | None] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    purpose: Mapped[str | None] = mapped_column(String(60))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(120))
+    size: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(ForeignKey("document_blob.sha256"))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    added_by: Mapped[str] = mapped_column(String(200))
+    added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class DocumentBlob(Base):
+    """Content-addressed file bytes; immutable, so storing one is never a case mutation."""
+
+    __tablename__ = "document_blob"
+    sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    size: Mapped[int] = mapped_column(BigInteger)
+    content: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CaseClarification(Base):
+    __tablename__ = "case_clarification"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    questions: Mapped[str] = mapped_column(Text)
+    reply_by: Mapped[date] = mapped_column(Date)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reply: Mapped[str | None] = mapped_column(Text)
+    reply_received_on: Mapped[date | None] = mapped_column(Date)
+    replied_by: Mapped[str | None] = mapped_column(String(200))
+    replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CaseContribution(Base):
+    __tablename__ = "case_contribution"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    team: Mapped[str] = mapped_column(String(40))
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    assignee_name: Mapped[str | None] = mapped_column(String(200))
+    request: Mapped[str] = mapped_column(Text)
+    due_date: Mapped[date] = mapped_column(Date)
+    status: Mapped[str] = mapped_column(String(20))
+    details: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CaseNote(Base):
+    __tablename__ = "case_note"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    edited_by: Mapped[str | None] = mapped_column(String(200))
+    edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TimelineEntry(Base):
+    __tablename__ = "timeline_event"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"))
+    seq: Mapped[int] = mapped_column(BigInteger, Identity())
+    occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    actor_id: Mapped[int | None] = mapped_column(Integer)
+    actor_name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(60))
+    summary: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict)
+
+    __table_args__ = (Index("ix_timeline_case_occurred", "case_reference", "occurred_at", "seq"),)
+
+
+class OutboxMessage(Base):
+    """One row per letter or email, keyed by a business key: checked before sending, so a retried
+    activity or request never delivers twice."""
+
+    __tablename__ = "outbox_message"
+    business_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(String(40), index=True)
+    purpose: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(20))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    message_id: Mapped[str | None] = mapped_column(String(255))
+    document_id: Mapped[str | None] = mapped_column(String(36))
+    status: Mapped[str] = mapped_column(String(20))  # pending | sent
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    return create_async_engine(
+        to_sqlalchemy_url(database_url), pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs
+    )
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
+    return async_sessionmaker(engine, expire_on_commit=False)

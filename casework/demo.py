@@ -1,0 +1,116 @@
+"""Demo configuration: the complaint case types, a few teams and one user per role.
+
+`python -m casework.demo` is idempotent (run by `make run` on every start). In development the demo
+users get fixed, printed tokens so the README walk-through can be pasted into a shell; outside
+development it refuses to run, because fixed tokens are default secrets.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casework.config import get_settings
+from casework.db import AppUser, CaseType, Team, TeamMember, make_engine, make_sessionmaker
+from casework.security import hash_token
+from casework.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
+
+OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
+CLOSE_REASONS = ["response sent", "resolved", "withdrawn", "duplicate", "not a complaint",
+                 "out of scope", "no response from complainant"]
+
+STAGE_2_PLAN = StagePlan(
+    (
+        StageSpec("triage", StageKind.TRIAGE, "Allocation"),
+        StageSpec("acknowledgement", StageKind.ACKNOWLEDGEMENT, "Acknowledge"),
+        StageSpec("clarification", StageKind.CLARIFICATION, "Clarification", optional=True),
+        StageSpec("contributions", StageKind.CONTRIBUTIONS, "Contributions", optional=True),
+        StageSpec("draft", StageKind.DRAFT, "Review and draft response"),
+        StageSpec("qa", StageKind.QA, "Senior quality assurance"),
+        StageSpec("send", StageKind.SEND, "Send final response"),
+        StageSpec("outcome", StageKind.OUTCOME, "Stage 2 outcome"),
+        StageSpec("closure", StageKind.CLOSURE, "Close case"),
+    )
+)
+
+CASE_TYPES = [
+    # Stage 2 first: the stage-1 type refers to it.
+    dict(code="COMP2", name="Complaint (stage 2 review)", reference_prefix="COMP2",
+         stages=STAGE_2_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
+         escalation_type=None),
+    dict(code="COMP", name="Complaint", reference_prefix="COMP",
+         stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
+         close_reasons=CLOSE_REASONS, escalation_type="COMP2"),
+]
+
+TEAMS = [
+    dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
+    dict(code="BILLING", name="Billing Complaints", email="billing@example.org"),
+    dict(code="SERVICE", name="Customer Service", email="service@example.org"),
+]
+
+# username, display name, roles, teams
+USERS = [
+    ("handler", "Hana Handler", ["handler"], ["SERVICE"]),
+    ("coordinator", "Cora Coordinator", ["coordinator"], ["CENTRAL"]),
+    ("drafter", "Dev Drafter", ["drafter"], ["CENTRAL", "BILLING"]),
+    ("drafter2", "Dina Drafter", ["drafter"], ["CENTRAL"]),
+    ("qa", "Quinn Reviewer", ["qa_reviewer"], ["CENTRAL"]),
+    ("manager", "Mo Manager", ["manager"], ["CENTRAL", "BILLING", "SERVICE"]),
+    ("admin", "Ada Admin", ["admin"], []),
+    ("ops", "Oli Operations", ["operations"], []),
+]
+TEAM_MANAGER = "manager"
+
+
+def demo_token(username: str) -> str:
+    return f"demo-{username}-token"
+
+
+async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
+    """Upsert the demo configuration. Returns (username, roles, token) rows."""
+    for case_type in CASE_TYPES:
+        stmt = insert(CaseType).values(active=True, **case_type)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
+    printed = []
+    for username, display, roles, _ in USERS:
+        token = demo_token(username)
+        values = dict(username=username, display_name=display, email=f"{username}@example.org",
+                      roles=roles, token_hash=hash_token(token), active=True)
+        stmt = insert(AppUser).values(**values)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["username"], set_={k: stmt.excluded[k] for k in values if k != "username"}))
+        printed.append((username, ",".join(roles), token))
+    ids = dict((await session.execute(select(AppUser.username, AppUser.id))).all())
+    for team in TEAMS:
+        values = {**team, "manager_id": ids[TEAM_MANAGER]}
+        stmt = insert(Team).values(**values)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["code"], set_={k: stmt.excluded[k] for k in values if k != "code"}))
+    await session.execute(delete(TeamMember).where(TeamMember.team_code.in_([t["code"] for t in TEAMS])))
+    for username, _, _, teams in USERS:
+        for code in teams:
+            await session.execute(insert(TeamMember).values(team_code=code, user_id=ids[username]))
+    return printed
+
+
+async def main() -> None:
+    settings = get_settings()
+    if settings.environment != "development":
+        sys.exit("refusing to load demo users with fixed tokens outside ENVIRONMENT=development")
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        printed = await load(session)
+    await engine.dispose()
+    print("Demo users (development only):")
+    for username, roles, token in printed:
+        print(f"  {username:<12} {roles:<12} token: {token}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

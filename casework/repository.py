@@ -1,0 +1,162 @@
+"""Reads of the case projection and reservations of identity. Callers own the transaction;
+functions here only execute and flush. A missing row is None; the route turns it into 404."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from sqlalchemy import Select, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casework.db import (
+    AppUser,
+    CaseClarification,
+    CaseContribution,
+    CaseCorrespondent,
+    CaseDocument,
+    CaseNote,
+    CaseRegistration,
+    CaseType,
+    ComplaintCase,
+    Escalation,
+    ReferenceCounter,
+    Team,
+    TeamMember,
+    TimelineEntry,
+)
+
+
+def format_reference(prefix: str, number: int, year: int) -> str:
+    return f"{prefix}/{number:06d}/{year % 100:02d}"
+
+
+async def next_reference(session: AsyncSession, prefix: str, today: date) -> str:
+    """Allocate the next number for prefix+year atomically (row lock via upsert)."""
+    stmt = (
+        insert(ReferenceCounter)
+        .values(prefix=prefix, year=today.year, last_value=1)
+        .on_conflict_do_update(
+            index_elements=["prefix", "year"],
+            set_={"last_value": ReferenceCounter.last_value + 1},
+        )
+        .returning(ReferenceCounter.last_value)
+    )
+    number = (await session.execute(stmt)).scalar_one()
+    return format_reference(prefix, number, today.year)
+
+
+async def reserve_registration(
+    session: AsyncSession, idempotency_key: str, prefix: str, today: date
+) -> str:
+    """The reference for this Idempotency-Key: the one reserved before, or a new one."""
+    existing = await session.scalar(
+        select(CaseRegistration.reference).where(CaseRegistration.idempotency_key == idempotency_key)
+    )
+    if existing:
+        return existing
+    reference = await next_reference(session, prefix, today)
+    result = await session.execute(
+        insert(CaseRegistration)
+        .values(idempotency_key=idempotency_key, reference=reference)
+        .on_conflict_do_nothing(index_elements=["idempotency_key"])
+        .returning(CaseRegistration.reference)
+    )
+    if result.first() is None:  # a concurrent request with the same key won the race
+        return await session.scalar(
+            select(CaseRegistration.reference).where(
+                CaseRegistration.idempotency_key == idempotency_key
+            )
+        )
+    return reference
+
+
+async def reserve_escalation(
+    session: AsyncSession, original: str, prefix: str, today: date
+) -> tuple[str, bool]:
+    """The stage-2 reference for a case: (reference, newly_reserved)."""
+    existing = await session.scalar(
+        select(Escalation.escalated_reference).where(Escalation.original_reference == original)
+    )
+    if existing:
+        return existing, False
+    reference = await next_reference(session, prefix, today)
+    result = await session.execute(
+        insert(Escalation)
+        .values(original_reference=original, escalated_reference=reference)
+        .on_conflict_do_nothing(index_elements=["original_reference"])
+        .returning(Escalation.escalated_reference)
+    )
+    if result.first() is None:
+        existing = await session.scalar(
+            select(Escalation.escalated_reference).where(Escalation.original_reference == original)
+        )
+        return existing, False
+    return reference, True
+
+
+async def get_case(session: AsyncSession, reference: str) -> ComplaintCase | None:
+    return await session.get(ComplaintCase, reference)
+
+
+async def get_case_type(session: AsyncSession, code: str) -> CaseType | None:
+    return await session.get(CaseType, code)
+
+
+async def get_team(session: AsyncSession, code: str) -> Team | None:
+    return await session.get(Team, code)
+
+
+async def get_user_by_username(session: AsyncSession, username: str) -> AppUser | None:
+    return await session.scalar(select(AppUser).where(AppUser.username == username))
+
+
+async def is_team_member(session: AsyncSession, team: str, user_id: int) -> bool:
+    found = await session.scalar(
+        select(TeamMember.user_id).where(TeamMember.team_code == team, TeamMember.user_id == user_id)
+    )
+    return found is not None
+
+
+async def case_children(session: AsyncSession, reference: str) -> dict[str, list]:
+    async def rows(model, order) -> list:
+        stmt: Select = select(model).where(model.case_reference == reference).order_by(order)
+        return list((await session.scalars(stmt)).all())
+
+    return {
+        "correspondents": await rows(CaseCorrespondent, CaseCorrespondent.is_primary.desc()),
+        "documents": await rows(CaseDocument, CaseDocument.added_at),
+        "clarifications": await rows(CaseClarification, CaseClarification.requested_at),
+        "contributions": await rows(CaseContribution, CaseContribution.requested_at),
+        "notes": await rows(CaseNote, CaseNote.created_at),
+    }
+
+
+async def timeline(session: AsyncSession, reference: str, limit: int, offset: int) -> list[TimelineEntry]:
+    stmt = (
+        select(TimelineEntry)
+        .where(TimelineEntry.case_reference == reference)
+        .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.seq.desc())
+        .limit(limit)
+        .offset(offset)
+    )
+    return list((await session.scalars(stmt)).all())
+
+
+async def claim_uploads(session: AsyncSession, upload_ids: list[str]) -> list[CaseDocument]:
+    """Uploaded, not yet attached documents with these ids (in request order)."""
+    if not upload_ids:
+        return []
+    rows = (
+        await session.scalars(
+            select(CaseDocument).where(
+                CaseDocument.id.in_(upload_ids), CaseDocument.case_reference.is_(None)
+            )
+        )
+    ).all()
+    found = {row.id: row for row in rows}
+    return [found[i] for i in upload_ids if i in found]
+
+
+async def set_token(session: AsyncSession, user_id: int, token_hash: str) -> None:
+    await session.execute(update(AppUser).where(AppUser.id == user_id).values(token_hash=token_hash))

@@ -1,0 +1,92 @@
+"""Scenario tests through the HTTP API: a real worker, Temporal dev server, PostgreSQL and SMTP."""
+
+from __future__ import annotations
+
+import io
+from datetime import date, timedelta
+
+from docx import Document
+
+from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_qa
+
+
+async def test_full_walk_from_registration_to_closed(api, mailbox):
+    case = await register(api)
+    ref = case["reference"]
+    assert ref.startswith("COMP/") and ref.endswith(f"/{date.today().year % 100:02d}")
+    assert case["stage"] == "triage" and case["status"] == "open"
+    assert case["workflow_id"] == ref
+    complainant = case["correspondents"][0]
+    assert complainant["is_primary"] and complainant["postcode"] == "AB1 2CD"
+
+    case = await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+    assert (case["stage"], case["team"], case["assignee_name"]) == ("acknowledgement", "CENTRAL", "Dev Drafter")
+
+    case = await step(api, ref, "acknowledge", "drafter", {"channel": "letter"})
+    assert case["stage"] == "clarification"
+    letter = next(d for d in case["documents"] if d["kind"] == "letter")
+    download = await api.get(letter["download_url"], headers=auth("drafter"))
+    assert download.status_code == 200
+    text = "\n".join(p.text for p in Document(io.BytesIO(download.content)).paragraphs)
+    assert complainant["name"] in text and ref in text and "1 High Street" in text
+
+    reply_by = (date.today() + timedelta(days=10)).isoformat()
+    case = await step(api, ref, "clarifications", "drafter",
+                      {"channel": "email", "questions": "Which account number?", "reply_by": reply_by})
+    clarification = case["clarifications"][0]
+    assert clarification["reply"] is None
+    asked = mailbox.to(complainant["email"])
+    assert any("Which account number?" in m.get_body(("plain",)).get_content() for m in asked)
+    case = await step(api, ref, f"clarifications/{clarification['id']}/reply", "drafter",
+                      {"reply": "Account 12345"})
+    assert case["clarifications"][0]["reply"] == "Account 12345"
+
+    due = (date.today() + timedelta(days=5)).isoformat()
+    case = await step(api, ref, "contributions", "drafter",
+                      {"team": "BILLING", "request": "Was the customer double charged?", "due_date": due})
+    assert case["stage"] == "contributions"
+    first = case["contributions"][0]["id"]
+    case = await step(api, ref, "contributions", "drafter",
+                      {"team": "SERVICE", "request": "Any call recordings?", "due_date": due})
+    second = next(c["id"] for c in case["contributions"] if c["id"] != first)
+    await step(api, ref, f"contributions/{first}/complete", "drafter", {"details": "Yes, refunded on 3 April."})
+    case = await step(api, ref, f"contributions/{second}/cancel", "manager", {"reason": "Not needed"})
+    assert {c["status"] for c in case["contributions"]} == {"completed", "cancelled"}
+
+    # Moving on without a response document is refused, naming the field.
+    response = await api.post(f"{case_path(ref)}/submit-draft", json={}, headers=auth("drafter"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "document"
+
+    await upload_draft(api, ref, text="We uphold your complaint and have refunded you.")
+    case = await step(api, ref, "submit-draft", "drafter")
+    assert case["stage"] == "qa"
+    case = await step(api, ref, "qa/approve", "qa")
+    assert case["stage"] == "send" and case["approved_by"] == "Quinn Reviewer"
+
+    before = len(mailbox.to(complainant["email"]))
+    case = await step(api, ref, "send", "drafter", {"channel": "email"})
+    assert case["stage"] == "outcome" and case["sent_channel"] == "email"
+    assert case["sent_on"] == date.today().isoformat()
+    sent = mailbox.to(complainant["email"])[before:]
+    assert len(sent) == 1
+    attachment = next(sent[0].iter_attachments())
+    body = "\n".join(p.text for p in Document(io.BytesIO(attachment.get_content())).paragraphs)
+    assert "We uphold your complaint" in body
+
+    case = await step(api, ref, "outcome", "drafter",
+                      {"outcome": "upheld", "detail": "Double charge confirmed", "redress_amount": "25.00"})
+    assert case["stage"] == "closure" and case["outcome"] == "upheld"
+    case = await step(api, ref, "close", "drafter", {"reason": "response sent"})
+    assert case["status"] == "closed" and case["close_reason"] == "response sent"
+    assert case["allowed_actions"] == []
+
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
+    kinds = [e["kind"] for e in timeline]
+    assert kinds[0] == "closed" and kinds[-1] == "registered"  # newest first
+    for kind in ("allocated", "acknowledged", "clarification_requested", "clarification_replied",
+                 "contribution_requested", "contribution_completed", "contribution_cancelled",
+                 "document_added", "draft_submitted", "qa_approved", "response_sent",
+                 "outcome_recorded", "stage_skipped", "stage_changed"):
+        assert kind in kinds, kind
+    cancelled = next(e for e in timeline if e["kind"] == "contribution_cancelled")
+    assert cancelled["reason"] == "Not needed" and cancelled["actor_name"] == "Mo Manager"

@@ -1,0 +1,47 @@
+"""The Temporal worker: runs ComplaintCaseWorkflow and its activities on the case task queue."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+
+from temporalio.worker import Worker
+
+from activities import build_activities
+from casework.config import Settings, get_settings
+from casework.db import make_engine, make_sessionmaker
+from casework.temporal import connect
+from workflows import WORKFLOWS
+
+log = logging.getLogger("casework.worker")
+
+
+def build_worker(client, settings: Settings, sessionmaker, **kwargs) -> Worker:
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=build_activities(sessionmaker, settings),
+        **kwargs,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    settings = get_settings()
+    engine = make_engine(settings.database_url)
+    client = await connect(settings)
+    worker = build_worker(client, settings, make_sessionmaker(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
