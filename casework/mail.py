@@ -1,0 +1,178 @@
+"""Outgoing email: build a MIME message, hand it to an SMTP server, and a local sink for development.
+
+``send_message`` blocks; activities run it in a thread. SMTP failures surface as smtplib's own
+exceptions; ``is_permanent_failure`` tells a caller which ones retrying cannot fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import smtplib
+import ssl
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email.message import EmailMessage
+from email.parser import BytesHeaderParser
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from aiosmtpd.controller import Controller
+
+__all__ = [
+    "Attachment",
+    "MaildirSink",
+    "SmtpSettings",
+    "build_message",
+    "is_permanent_failure",
+    "run_sink",
+    "send_message",
+]
+
+
+@dataclass(frozen=True)
+class Attachment:
+    filename: str
+    content_type: str  # e.g. "application/pdf"
+    content: bytes
+
+
+class SmtpSettings(Protocol):
+    """The part of casework.config.Settings that sending needs."""
+
+    smtp_host: str
+    smtp_port: int
+    smtp_starttls: bool
+    smtp_ssl: bool
+    smtp_username: str
+    smtp_password: str
+    smtp_timeout_seconds: float
+
+
+def build_message(
+    *,
+    sender: str,
+    to: Sequence[str],
+    subject: str,
+    text: str,
+    html: str | None,
+    message_id: str,
+    attachments: Sequence[Attachment] = (),
+    date: datetime | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message (text, then HTML), wrapped in multipart/mixed when it has attachments.
+
+    ``message_id`` is the caller's, so a retried send carries the same Message-ID and receiving
+    systems can recognise the duplicate. Angle brackets are added if missing.
+    """
+    if not to:
+        raise ValueError("a message needs at least one recipient")
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = ", ".join(to)
+    message["Subject"] = subject
+    message["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    message["Message-ID"] = message_id if message_id.startswith("<") else f"<{message_id}>"
+    message.set_content(text)
+    if html is not None:
+        message.add_alternative(html, subtype="html")
+    for attachment in attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        if not subtype:
+            raise ValueError(f"content type needs a subtype: {attachment.content_type!r}")
+        message.add_attachment(
+            attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
+        )
+    return message
+
+
+def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
+    """Deliver ``message`` to every address in its To/Cc/Bcc headers, or raise.
+
+    An empty ``smtp_host`` means the development sink on this machine (see ``run_sink``).
+    A server that refuses some recipients raises ``smtplib.SMTPRecipientsRefused`` listing them,
+    just as when it refuses all of them, so a partial delivery is never reported as success.
+    """
+    if settings.smtp_ssl and settings.smtp_starttls:
+        raise ValueError("smtp_ssl (TLS from the start) and smtp_starttls (upgrade) exclude each other")
+    host = settings.smtp_host or "127.0.0.1"
+    timeout = settings.smtp_timeout_seconds
+    tls = ssl.create_default_context() if settings.smtp_ssl or settings.smtp_starttls else None
+    client: smtplib.SMTP
+    if settings.smtp_ssl:
+        client = smtplib.SMTP_SSL(host, settings.smtp_port, timeout=timeout, context=tls)
+    else:
+        client = smtplib.SMTP(host, settings.smtp_port, timeout=timeout)
+    with client:
+        if settings.smtp_starttls:
+            client.starttls(context=tls)
+        if settings.smtp_username:
+            client.login(settings.smtp_username, settings.smtp_password)
+        refused = client.send_message(message)
+    if refused:
+        raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def is_permanent_failure(exc: BaseException) -> bool:
+    """Whether resending cannot help: a 5xx reply, refused credentials, or a server lacking a feature.
+
+    Connection errors, timeouts and 4xx replies are transient and worth retrying.
+    """
+    if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        return all(code >= 500 for code, _ in exc.recipients.values())
+    if isinstance(exc, smtplib.SMTPNotSupportedError):
+        return True
+    if isinstance(exc, smtplib.SMTPResponseException):  # includes sender refused, auth, data errors
+        return exc.smtp_code >= 500
+    return False
+
+
+# ---------------------------------------------------------------------------------------------
+# Development sink
+
+_UNSAFE_IN_FILENAME = re.compile(r"[^A-Za-z0-9._@+-]+")
+
+
+class MaildirSink:
+    """aiosmtpd handler that keeps every message it receives as ``<time>-<message-id>.eml``.
+
+    The envelope sender and recipients are added as X-MailFrom / X-RcptTo headers (as aiosmtpd's
+    own Message handler does), so Bcc recipients show up too. Files appear whole: each is written
+    under a hidden name first and then renamed.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        content: bytes = envelope.original_content or envelope.content
+        envelope_headers = (
+            f"X-MailFrom: {envelope.mail_from}\r\n"
+            f"X-RcptTo: {', '.join(envelope.rcpt_tos)}\r\n"
+        ).encode("utf-8")
+        path = self.directory / self._filename(content)
+        partial = path.with_name(f".{path.name}.part")
+        partial.write_bytes(envelope_headers + content)
+        os.replace(partial, path)
+        return "250 Message accepted for delivery"
+
+    @staticmethod
+    def _filename(content: bytes) -> str:
+        headers = BytesHeaderParser().parsebytes(content)
+        message_id = _UNSAFE_IN_FILENAME.sub("_", str(headers.get("Message-ID", ""))).strip("._")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        # Nanoseconds and a random suffix keep two sends of the same Message-ID apart.
+        unique = f"{time.time_ns() % 1_000_000_000:09d}-{uuid.uuid4().hex[:8]}"
+        return f"{stamp}-{unique}-{message_id[:120] or 'no-message-id'}.eml"
+
+
+def run_sink(directory: Path, host: str = "127.0.0.1", port: int = 8025) -> Controller:
+    """Start a MaildirSink SMTP server in its own thread; call ``.stop()`` on the result to end it."""
+    controller = Controller(MaildirSink(directory), hostname=host, port=port)
+    controller.start()
+    return controller

@@ -1,0 +1,218 @@
+"""The rules a user meets: wrong stage, bad input, permissions, loops, early close, escalation,
+idempotent retries."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+from tests.casefixtures import (
+    auth,
+    case_path,
+    complaint,
+    register,
+    step,
+    upload_draft,
+    walk_to_draft,
+    walk_to_qa,
+)
+
+
+async def test_step_in_wrong_stage_is_409_naming_the_stage(api):
+    case = await register(api)
+    body = await step(api, case["reference"], "qa/approve", "qa", expect=409)
+    assert body["detail"]["stage"] == "triage"
+    assert "Allocation" in body["detail"]["message"]
+    # Nothing was written: still in triage with only the registration on the timeline.
+    timeline = (await api.get(f"{case_path(case['reference'])}/timeline", headers=auth("qa"))).json()
+    assert [e["kind"] for e in timeline] == ["registered"]
+
+
+async def test_malformed_bodies_are_422_naming_the_field(api):
+    bad = complaint()
+    del bad["category"]
+    response = await api.post("/cases", json=bad, headers=auth("handler"))
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["body", "category"]
+
+    bad = complaint(date_received=(date.today() + timedelta(days=3)).isoformat())
+    response = await api.post("/cases", json=bad, headers=auth("handler"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "date_received"
+
+    bad = complaint()
+    bad["correspondents"][0]["email"] = "not-an-email"
+    response = await api.post("/cases", json=bad, headers=auth("handler"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "email"
+
+    case = await register(api)
+    body = await step(api, case["reference"], "allocate", "coordinator", {"team": "NOPE"}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "team"]
+    body = await step(api, case["reference"], "allocate", "coordinator",
+                      {"team": "SERVICE", "assignee": "qa"}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "assignee"] and "not a member" in body["detail"][0]["msg"]
+    body = await step(api, case["reference"], "close", "coordinator", {"reason": "bored", "note": "x"},
+                      expect=422)
+    assert body["detail"][0]["loc"] == ["body", "reason"]
+
+
+async def test_missing_case_is_404_and_auth_is_enforced(api):
+    response = await api.get("/cases/COMP/999999/99", headers=auth("handler"))
+    assert response.status_code == 404 and "COMP/999999/99" in response.json()["detail"]
+    assert (await api.post("/cases/COMP/999999/99/allocate", json={"team": "CENTRAL"},
+                           headers=auth("coordinator"))).status_code == 404
+    response = await api.get("/cases")
+    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    response = await api.get("/cases", headers={"Authorization": "Bearer wrong"})
+    assert response.status_code == 401 and "invalid" in response.json()["detail"]
+
+    case = await register(api)
+    body = await step(api, case["reference"], "allocate", "drafter", {"team": "CENTRAL"}, expect=403)
+    assert "coordinator" in body["detail"]
+    response = await api.post("/cases", json=complaint(), headers=auth("qa"))
+    assert response.status_code == 403
+
+
+async def test_qa_reject_loop_returns_to_draft_with_reason(api):
+    case = await walk_to_qa(api)
+    ref = case["reference"]
+    body = await step(api, ref, "qa/reject", "qa", {}, expect=422)
+    assert body["detail"][0]["loc"][-1] == "reason"
+    case = await step(api, ref, "qa/reject", "qa", {"reason": "Tone is too defensive"})
+    assert case["stage"] == "draft" and case["submitted_draft_id"] is None
+    await step(api, ref, "send", "drafter", {"channel": "email"}, expect=409)
+
+    case = await upload_draft(api, ref, text="Revised: we apologise.")
+    drafts = [d for d in case["documents"] if d["kind"] == "draft"]
+    assert [d["version"] for d in drafts] == [1, 2]
+    case = await step(api, ref, "submit-draft", "drafter")
+    assert case["submitted_draft_id"] == drafts[-1]["id"]
+    case = await step(api, ref, "qa/approve", "qa")
+    assert case["stage"] == "send"
+
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("qa"))).json()
+    rejected = next(e for e in timeline if e["kind"] == "qa_rejected")
+    assert rejected["reason"] == "Tone is too defensive" and rejected["actor_name"] == "Quinn Reviewer"
+    back = next(e for e in timeline if e["kind"] == "stage_changed" and e["data"]["to"] == "draft"
+                and e["data"]["from"] == "qa")
+    assert back["reason"] == "Tone is too defensive"
+
+
+async def test_reviewer_may_not_be_the_drafter(api):
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    # The admin holds every role, so only the drafter rule stops them reviewing their own draft.
+    await upload_draft(api, ref, user="admin")
+    await step(api, ref, "submit-draft", "admin")
+    body = await step(api, ref, "qa/approve", "admin", expect=403)
+    assert "drafter" in body["detail"]
+    case = await step(api, ref, "qa/approve", "qa")
+    assert case["stage"] == "send"
+
+
+async def test_early_close_needs_a_note_and_a_coordinator(api):
+    case = await register(api)
+    ref = case["reference"]
+    body = await step(api, ref, "close", "coordinator", {"reason": "not a complaint"}, expect=422)
+    assert body["detail"][0]["loc"][-1] == "note" and "Allocation" in body["detail"][0]["msg"]
+    await step(api, ref, "close", "drafter", {"reason": "not a complaint", "note": "x"}, expect=403)
+    case = await step(api, ref, "close", "coordinator",
+                      {"reason": "not a complaint", "note": "Service request, passed to helpdesk"})
+    assert case["status"] == "closed" and case["close_note"] == "Service request, passed to helpdesk"
+    body = await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"}, expect=409)
+    assert body["detail"]["stage"] == "closed"
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("coordinator"))).json()
+    assert timeline[0]["kind"] == "closed_early"
+    assert timeline[0]["reason"] == "Service request, passed to helpdesk"
+
+
+async def test_reallocation_at_any_stage_is_recorded(api):
+    case = await walk_to_qa(api)
+    ref = case["reference"]
+    case = await step(api, ref, "allocate", "coordinator",
+                      {"team": "CENTRAL", "assignee": "drafter2", "reason": "Dev is on leave"})
+    assert case["stage"] == "qa" and case["assignee_name"] == "Dina Drafter"
+    listed = (await api.get("/cases", params={"assignee": "drafter2", "status": "open"},
+                            headers=auth("coordinator"))).json()
+    assert ref in [c["reference"] for c in listed]
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("coordinator"))).json()
+    assert timeline[0]["kind"] == "reallocated" and timeline[0]["reason"] == "Dev is on leave"
+
+
+async def test_closed_case_escalates_to_linked_stage_two_case(api):
+    case = await register(api)
+    ref = case["reference"]
+    await step(api, ref, "escalate", "coordinator", {"reason": "Unhappy"}, expect=409)
+    await step(api, ref, "close", "coordinator", {"reason": "withdrawn", "note": "Withdrawn by phone"})
+    stage2 = await step(api, ref, "escalate", "handler", {"reason": "Complainant disputes the outcome"},
+                        expect=201)
+    assert stage2["reference"].startswith("COMP2/") and stage2["case_type"] == "COMP2"
+    assert stage2["escalated_from"] == ref and stage2["stage"] == "triage"
+    assert stage2["correspondents"][0]["name"] == case["correspondents"][0]["name"]
+    assert stage2["description"] == case["description"]
+    again = await step(api, ref, "escalate", "handler", {"reason": "again"}, expect=201)
+    assert again["reference"] == stage2["reference"]
+    original = (await api.get(case_path(ref), headers=auth("handler"))).json()
+    assert original["escalated_to"] == stage2["reference"]
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
+    assert timeline[0]["kind"] == "escalated" and timeline[0]["reason"] == "Complainant disputes the outcome"
+    # The stage-2 case walks the same flow.
+    case = await step(api, stage2["reference"], "allocate", "coordinator", {"team": "CENTRAL"})
+    assert case["stage"] == "acknowledgement"
+
+
+async def test_retried_request_with_same_idempotency_key_sends_one_email(api, mailbox):
+    case = await register(api)
+    ref = case["reference"]
+    address = case["correspondents"][0]["email"]
+    await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"})
+    headers = {"Idempotency-Key": "ack-once-please"}
+    first, second = await asyncio.gather(
+        step(api, ref, "acknowledge", "drafter", {"channel": "email"}, **headers),
+        step(api, ref, "acknowledge", "drafter", {"channel": "email"}, **headers),
+    )
+    third = await step(api, ref, "acknowledge", "drafter", {"channel": "email"}, **headers)
+    assert first["stage"] == second["stage"] == third["stage"] == "clarification"
+    assert len(mailbox.to(address)) == 1
+    emails = [d for d in third["documents"] if d["kind"] == "email"]
+    assert len(emails) == 1
+    eml = await api.get(emails[0]["download_url"], headers=auth("drafter"))
+    assert eml.status_code == 200 and b"Message-ID" in eml.content
+
+
+async def test_retried_registration_with_same_key_creates_one_case(api):
+    body = complaint()
+    headers = auth("handler", **{"Idempotency-Key": "register-once"})
+    first = await api.post("/cases", json=body, headers=headers)
+    second = await api.post("/cases", json=body, headers=headers)
+    assert first.status_code == second.status_code == 201
+    assert first.json()["reference"] == second.json()["reference"]
+
+
+async def test_notes_are_added_and_edited_with_editor_recorded(api):
+    case = await register(api)
+    ref = case["reference"]
+    case = await step(api, ref, "notes", "handler", {"text": "Called the complainant"})
+    note = case["notes"][0]
+    assert note["created_by"] == "Hana Handler" and note["edited_by"] is None
+    response = await api.patch(f"{case_path(ref)}/notes/{note['id']}", json={"text": "Called twice"},
+                               headers=auth("coordinator"))
+    assert response.status_code == 200
+    edited = response.json()["notes"][0]
+    assert edited["text"] == "Called twice" and edited["edited_by"] == "Cora Coordinator"
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
+    assert timeline[0]["kind"] == "note_edited" and timeline[0]["data"]["previous"] == "Called the complainant"
+
+
+async def test_attachments_uploaded_before_registration(api):
+    upload = await api.post("/uploads", files={"file": ("evidence.pdf", b"%PDF-1.4 fake", "application/pdf")},
+                            headers=auth("handler"))
+    assert upload.status_code == 201
+    upload_id = upload.json()["upload_id"]
+    case = await register(api, attachment_ids=[upload_id])
+    assert [d["filename"] for d in case["documents"]] == ["evidence.pdf"]
+    assert case["documents"][0]["kind"] == "attachment"
+    response = await api.post("/cases", json=complaint(attachment_ids=[upload_id]), headers=auth("handler"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"][-1] == "attachment_ids"
+    bad = await api.post("/uploads", files={"file": ("run.exe", b"MZ", "application/octet-stream")},
+                         headers=auth("handler"))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "file"

@@ -1,0 +1,78 @@
+"""Determinism: recorded workflow histories must replay against the current workflow code.
+
+tests/histories/*.json are histories recorded from real runs (full walk, QA reject loop, early
+close, escalation). A change to ComplaintCaseWorkflow that would break running cases fails here.
+Re-record after an intentional, versioned change with:  RECORD_HISTORIES=1 make test PYTEST_ARGS=tests/test_replay.py
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+from temporalio.client import WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.casefixtures import register, step, upload_draft, walk_to_qa
+from workflows import WORKFLOWS
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def replayer() -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays(path: Path):
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await replayer().replay_workflow(history, raise_on_replay_failure=True)
+    assert result.replay_failure is None
+
+
+async def _full_walk(api) -> str:
+    case = await walk_to_qa(api)
+    ref = case["reference"]
+    await step(api, ref, "qa/reject", "qa", {"reason": "Needs an apology"})
+    await upload_draft(api, ref, text="We apologise.")
+    await step(api, ref, "submit-draft", "drafter")
+    await step(api, ref, "qa/approve", "qa")
+    await step(api, ref, "send", "drafter", {"channel": "letter"})
+    await step(api, ref, "outcome", "drafter", {"outcome": "partly upheld", "detail": "Apology given"})
+    await step(api, ref, "close", "drafter", {"reason": "response sent"})
+    return ref
+
+
+async def _clarify_contribute_and_escalate(api) -> list[str]:
+    case = await register(api)
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+    await step(api, ref, "acknowledge", "drafter", {"channel": "email"})
+    soon = (date.today() + timedelta(days=7)).isoformat()
+    case = await step(api, ref, "clarifications", "drafter",
+                      {"channel": "letter", "questions": "When?", "reply_by": soon})
+    await step(api, ref, f"clarifications/{case['clarifications'][0]['id']}/reply", "drafter",
+               {"reply": "Tuesday"})
+    case = await step(api, ref, "contributions", "drafter",
+                      {"team": "BILLING", "request": "Check", "due_date": soon})
+    await step(api, ref, f"contributions/{case['contributions'][0]['id']}/complete", "drafter",
+               {"details": "Checked"})
+    case = await step(api, ref, "notes", "handler", {"text": "note"})
+    await api.patch(f"/cases/{ref}/notes/{case['notes'][0]['id']}", json={"text": "edited"},
+                    headers={"Authorization": "Bearer demo-handler-token"})
+    await step(api, ref, "close", "coordinator", {"reason": "withdrawn", "note": "Withdrawn"})
+    stage2 = await step(api, ref, "escalate", "coordinator", {"reason": "Disputed"}, expect=201)
+    return [ref, stage2["reference"]]
+
+
+async def test_fresh_histories_replay(api, temporal):
+    references = [await _full_walk(api), *await _clarify_contribute_and_escalate(api)]
+    for reference in references:
+        history = await temporal.get_workflow_handle(reference).fetch_history()
+        await replayer().replay_workflow(history)
+        if os.environ.get("RECORD_HISTORIES"):
+            name = reference.replace("/", "-")
+            (HISTORIES / f"{name}.json").write_text(history.to_json())
