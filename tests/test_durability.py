@@ -1,0 +1,51 @@
+"""Kill the worker mid-case: the case carries on with a new worker, nothing lost or sent twice."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import httpx
+
+from api.main import create_app
+from casework.db import make_sessionmaker
+from tests.casefixtures import auth, register, step, upload_draft
+from worker import build_worker
+
+
+async def test_case_finishes_after_worker_restart_with_request_in_flight(settings, temporal, engine,
+                                                                         mailbox):
+    own = settings.model_copy(update={"task_queue": f"durable-{uuid.uuid4().hex[:8]}"})
+    app = create_app(own, temporal=temporal, engine=engine)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver", timeout=120) as api:
+            first = build_worker(temporal, own, make_sessionmaker(engine))
+            async with first:
+                case = await register(api)
+                ref = case["reference"]
+                await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+            # No worker now: the acknowledgement waits, durably, for one to come back.
+            pending = asyncio.create_task(
+                api.post(f"/cases/{ref}/acknowledge", json={"channel": "email"},
+                         headers=auth("drafter", **{"Idempotency-Key": "ack-during-outage"})))
+            await asyncio.sleep(1.0)
+            assert not pending.done()
+            second = build_worker(temporal, own, make_sessionmaker(engine), max_cached_workflows=0)
+            async with second:
+                acknowledged = await pending
+                assert acknowledged.status_code == 200, acknowledged.text
+                assert acknowledged.json()["stage"] == "clarification"
+                # The client retries after the outage: still one acknowledgement.
+                await step(api, ref, "acknowledge", "drafter", {"channel": "email"},
+                           **{"Idempotency-Key": "ack-during-outage"})
+                await upload_draft(api, ref)
+                await step(api, ref, "submit-draft", "drafter")
+                await step(api, ref, "qa/approve", "qa")
+                await step(api, ref, "send", "drafter", {"channel": "email"})
+                await step(api, ref, "outcome", "drafter", {"outcome": "not upheld", "detail": "No fault"})
+                closed = await step(api, ref, "close", "drafter", {"reason": "response sent"})
+    assert closed["status"] == "closed"
+    received = mailbox.to(case["correspondents"][0]["email"])
+    assert len(received) == 2  # one acknowledgement, one response: nothing sent twice
+    assert sum("received" in m["Subject"].lower() for m in received) == 1
