@@ -1,0 +1,13 @@
+# One image for the API, the worker and the migration job.
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md alembic.ini worker.py ./
+COPY casework casework
+COPY workflows workflows
+COPY activities activities
+COPY api api
+COPY templates templates
+RUN pip install --no-cache-dir .
+# Run from /app so the source tree (templates, migrations) is what runs.
+ENV ENVIRONMENT=production TEMPLATES_DIR=/app/templates DATA_DIR=/app/data
+CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]
