@@ -32,7 +32,8 @@ async def main() -> None:
     settings = get_settings()
     engine = make_engine(settings.database_url)
     client = await connect(settings)
-    worker = build_worker(client, settings, make_sessionmaker(engine))
+    worker = build_worker(client, settings, make_sessionmaker(engine),
+                          max_cached_workflows=settings.worker_max_cached_workflows)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -33,6 +33,8 @@ class Settings(BaseSettings):
     temporal_address: str = ""
     temporal_namespace: str = "default"
     task_queue: str = "complaint-cases"
+    # Temporal's default; the benchmark raises it to measure memory per cached open case.
+    worker_max_cached_workflows: int = 1000
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

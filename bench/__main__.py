@@ -1,0 +1,79 @@
+"""`python -m bench [--quick] [--only NAME ...]`: run the benchmark scenarios on an isolated stack,
+print a table, write bench/results.json and append a dated summary to BENCHMARKS.md."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from contextlib import ExitStack
+from datetime import datetime, timezone
+
+import psutil
+
+from bench import letters, memory, steps
+from bench.stack import start_app, start_stack
+from bench.stats import HEADER, Result, row
+from casework.config import PROJECT_ROOT
+
+SCENARIOS = ["letters", "memory", "steps"]
+
+
+def machine() -> str:
+    return (f"{os.cpu_count()} cores, {psutil.virtual_memory().total / 2**30:.0f} GiB, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+
+
+async def run_stack_scenarios(stack, chosen: list[str], quick: bool) -> list[Result]:
+    results: list[Result] = []
+    if "memory" in chosen:
+        results += await memory.run(stack, quick=quick)
+    if "steps" in chosen:
+        results += await steps.run(stack, quick=quick)
+    return results
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes, for development (< 2 min)")
+    parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these scenarios")
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING)
+    chosen = args.only or SCENARIOS
+    started = time.perf_counter()
+    results: list[Result] = []
+    if "letters" in chosen:
+        results += letters.run(quick=args.quick)
+    if set(chosen) & {"memory", "steps"}:
+        with ExitStack() as running:
+            stack = start_stack(running)
+            start_app(stack, running, max_cached=(500 if args.quick else 5000) + 1000)
+            stack.start_python("baseline-worker", ["-m", "bench.baseline"], running)
+            results += asyncio.run(run_stack_scenarios(stack, chosen, args.quick))
+    elapsed = time.perf_counter() - started
+    report(results, args.quick, elapsed)
+    return 0
+
+
+def report(results: list[Result], quick: bool, elapsed: float) -> None:
+    table = "\n".join([HEADER, *(row(r) for r in results)])
+    notes = "\n".join(f"- {r.scenario} / {r.metric}: {r.note}" for r in results if r.note)
+    print(table)
+    print(notes)
+    print(f"{'quick' if quick else 'full'} run in {elapsed:.0f} s on {machine()}")
+    (PROJECT_ROOT / "bench" / "results.json").write_text(json.dumps({
+        "when": datetime.now(timezone.utc).isoformat(), "quick": quick, "machine": machine(),
+        "elapsed_seconds": round(elapsed, 1), "results": [r.as_dict() for r in results]}, indent=2))
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    with (PROJECT_ROOT / "BENCHMARKS.md").open("a") as out:
+        out.write(f"\n## {stamp} — {'quick' if quick else 'full'} run ({elapsed:.0f} s)\n\n"
+                  f"Machine: {machine()}\n\n{table}\n\n{notes}\n")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""The baseline: a bare workflow whose steps are Updates that each run one no-op activity.
+
+Run as `python -m bench.baseline` to serve it (a separate worker process, like ours).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+from datetime import timedelta
+
+from temporalio import activity, workflow
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+
+@activity.defn
+async def noop(step: int) -> int:
+    return step
+
+
+@workflow.defn
+class BareWorkflow:
+    def __init__(self) -> None:
+        self.done = False
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: self.done)
+
+    @workflow.update
+    async def step(self, n: int) -> int:
+        result = await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+        return result
+
+    @step.validator
+    def _validate(self, n: int) -> None:
+        if n < 0:
+            raise ValueError("negative step")
+
+    @workflow.update
+    async def finish(self, n: int) -> int:
+        result = await workflow.execute_activity(noop, n, start_to_close_timeout=timedelta(seconds=30))
+        self.done = True
+        return result
+
+
+async def serve() -> None:
+    client = await Client.connect(os.environ["TEMPORAL_ADDRESS"])
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    async with Worker(client, task_queue=os.environ["TASK_QUEUE"] + "-baseline",
+                      workflows=[BareWorkflow], activities=[noop]):
+        await stop.wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(serve())

@@ -1,0 +1,75 @@
+"""Scenario 6: worker memory per open case held in the workflow cache.
+
+Opens N cases straight through Temporal (as registration does), waits until each is registered
+and waiting for its next step, and divides the worker's RSS growth by N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import uuid
+from datetime import date
+
+import psycopg
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from bench.stack import Stack
+from bench.stats import Result
+from casework.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+from casework.demo import CASE_TYPES
+from workflows.complaint import ComplaintCaseWorkflow
+
+COMP = next(t for t in CASE_TYPES if t["code"] == "COMP")
+ACTOR = Actor(user_id=1, username="handler", display_name="Hana Handler", roles=["handler"])
+
+
+def case_start(n: int, run_id: str) -> CaseStart:
+    return CaseStart(
+        reference=f"MEM/{run_id}/{n:06d}",
+        case_type=CaseTypeConfig(**{k: COMP[k] for k in ("code", "name", "reference_prefix", "stages",
+                                                        "outcome_options", "close_reasons",
+                                                        "escalation_type")}),
+        details=CaseDetails(channel="email", category="Billing", severity="low",
+                            description="Charged twice for March " * 4, date_received=date.today()),
+        correspondents=[Correspondent(id=str(uuid.uuid4()), is_primary=True, name=f"Person {n}",
+                                      email=f"p{n}@example.net", address_lines=["1 High St", "Town"],
+                                      postcode="AB1 2CD")],
+        actor=ACTOR,
+    )
+
+
+async def _open(client: Client, stack: Stack, count: int, run_id: str) -> None:
+    gate = asyncio.Semaphore(50)
+
+    async def one(n: int) -> None:
+        async with gate:
+            await client.start_workflow(ComplaintCaseWorkflow.run, case_start(n, run_id),
+                                        id=f"MEM/{run_id}/{n:06d}", task_queue=stack.task_queue)
+
+    await asyncio.gather(*(one(n) for n in range(count)))
+    with psycopg.connect(stack.database_url) as conn:
+        for _ in range(1200):
+            done = conn.execute("select count(*) from complaint_case where reference like %s",
+                                (f"MEM/{run_id}/%",)).fetchone()[0]
+            if done >= count:
+                return
+            await asyncio.sleep(0.5)
+    raise RuntimeError(f"only {done} of {count} cases registered")
+
+
+async def run(stack: Stack, *, quick: bool) -> list[Result]:
+    count = 500 if quick else 5000
+    client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
+    await _open(client, stack, 50, "warm")
+    await asyncio.sleep(2)
+    gc.collect()
+    before = stack.rss_mb("worker")
+    await _open(client, stack, count, uuid.uuid4().hex[:6])
+    await asyncio.sleep(2)
+    after = stack.rss_mb("worker")
+    per_case_kib = (after - before) * 1024 / count
+    return [Result("memory", "worker RSS per cached open case", "KiB", per_case_kib, None, None, None,
+                   "≤ 60 KiB", per_case_kib <= 60,
+                   f"{count} open cases; RSS {before:.0f} → {after:.0f} MB")]

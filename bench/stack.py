@@ -1,0 +1,94 @@
+"""An isolated stack for benchmarks: its own embedded PostgreSQL, Temporal dev server, SMTP sink,
+worker and API processes, on free ports under a temporary directory."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import uuid
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from casework import embedded
+from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
+
+
+class NullSink:
+    """Accepts and drops mail: delivery is measured, not inspected."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        return "250 OK"
+
+
+@dataclass
+class Stack:
+    database_url: str
+    temporal_address: str
+    smtp_port: int
+    api_url: str
+    task_queue: str
+    root: Path
+    processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        return {
+            **os.environ,
+            "ENVIRONMENT": "development",
+            "DATABASE_URL": self.database_url,
+            "TEMPORAL_ADDRESS": self.temporal_address,
+            "SMTP_HOST": "127.0.0.1",
+            "SMTP_PORT": str(self.smtp_port),
+            "TASK_QUEUE": self.task_queue,
+            "DATA_DIR": str(self.root / "data"),
+            **extra,
+        }
+
+    def rss_mb(self, name: str) -> float:
+        return psutil.Process(self.processes[name].pid).memory_info().rss / 2**20
+
+    def start_python(self, name: str, args: list[str], running: ExitStack, **env: str) -> subprocess.Popen:
+        log = open(self.root / f"{name}.log", "wb")
+        process = subprocess.Popen([sys.executable, *args], cwd=PROJECT_ROOT, env=self.env(**env),
+                                   stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        running.callback(embedded.stop_process, process, name=name)
+        running.callback(log.close)
+        self.processes[name] = process
+        return process
+
+
+def start_stack(running: ExitStack) -> Stack:
+    from aiosmtpd.controller import Controller
+
+    root = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="casework-bench-")))
+    postgres = embedded.start_postgres(root / "pg")
+    running.callback(postgres.stop)
+    embedded.ensure_database(postgres.url(), "bench")
+    temporal = embedded.start_temporal_dev_server(
+        db_file=None, port=embedded.free_port(), ui_port=None, search_attributes=SEARCH_ATTRIBUTES,
+        log_file=root / "temporal.log")
+    running.callback(temporal.stop)
+    sink = Controller(NullSink(), hostname="127.0.0.1", port=embedded.free_port())
+    sink.start()
+    running.callback(sink.stop)
+    api_port = embedded.free_port()
+    stack = Stack(database_url=postgres.url("bench"), temporal_address=temporal.address,
+                  smtp_port=sink.port, api_url=f"http://127.0.0.1:{api_port}",
+                  task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root)
+    for args in (["-m", "alembic", "upgrade", "head"], ["-m", "casework.demo"]):
+        subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, env=stack.env(), check=True,
+                       stdout=subprocess.DEVNULL)
+    return stack
+
+
+def start_app(stack: Stack, running: ExitStack, *, max_cached: int = 1000) -> None:
+    """The real worker and the real API, as separate processes (as in production)."""
+    stack.start_python("worker", ["worker.py"], running, WORKER_MAX_CACHED_WORKFLOWS=str(max_cached))
+    port = stack.api_url.rsplit(":", 1)[1]
+    api = stack.start_python("api", ["-m", "uvicorn", "api.main:app", "--port", port, "--log-level",
+                                     "warning"], running)
+    embedded.wait_for_port("127.0.0.1", int(port), api, name="API", timeout=60)

@@ -1,0 +1,119 @@
+"""Scenario 1: step latency (c=1) and throughput (c=20) through the real HTTP API, against a bare
+Temporal workflow doing the same number of Update steps, each with one no-op activity."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+import uuid
+from datetime import date
+
+import httpx
+from docx import Document
+from temporalio.client import Client
+
+from bench.baseline import BareWorkflow
+from bench.stack import Stack
+from bench.stats import Result, median, p95
+
+AUTH = {u: {"Authorization": f"Bearer demo-{u}-token"} for u in ("handler", "coordinator", "drafter", "qa")}
+
+
+def _draft() -> bytes:
+    document = Document()
+    document.add_paragraph("We have investigated your complaint and uphold it.")
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+DRAFT = _draft()
+
+
+async def walk_case(api: httpx.AsyncClient, latencies: list[float]) -> None:
+    """Registration to closure: 9 requests, each timed."""
+    tag = uuid.uuid4().hex[:8]
+
+    async def timed(method: str, url: str, user: str, **kwargs) -> dict:
+        started = time.perf_counter()
+        response = await api.request(method, url, headers=AUTH[user], **kwargs)
+        latencies.append(time.perf_counter() - started)
+        if response.status_code >= 300:
+            raise RuntimeError(f"{url}: {response.status_code} {response.text}")
+        return response.json()
+
+    case = await timed("POST", "/cases", "handler", json={
+        "channel": "email", "category": "Billing", "severity": "low",
+        "description": "Charged twice", "date_received": date.today().isoformat(),
+        "correspondents": [{"name": f"Bench {tag}", "email": f"bench.{tag}@example.net",
+                            "address_lines": ["1 High St"], "postcode": "AB1 2CD"}]})
+    path = f"/cases/{case['reference']}"
+    await timed("POST", f"{path}/allocate", "coordinator", json={"team": "CENTRAL", "assignee": "drafter"})
+    await timed("POST", f"{path}/acknowledge", "drafter", json={"channel": "email"})
+    await timed("POST", f"{path}/documents", "drafter", data={"kind": "draft"},
+                files={"file": ("draft.docx", DRAFT)})
+    await timed("POST", f"{path}/submit-draft", "drafter", json={})
+    await timed("POST", f"{path}/qa/approve", "qa", json={})
+    await timed("POST", f"{path}/send", "drafter", json={"channel": "email"})
+    await timed("POST", f"{path}/outcome", "drafter", json={"outcome": "upheld", "detail": "Refunded"})
+    await timed("POST", f"{path}/close", "drafter", json={"reason": "response sent"})
+
+
+STEPS = 9
+
+
+async def walk_bare(client: Client, task_queue: str, latencies: list[float]) -> None:
+    """The same number of steps: start + first update, then updates, the last finishing the run."""
+    started = time.perf_counter()
+    handle = await client.start_workflow(BareWorkflow.run, id=f"bare-{uuid.uuid4()}", task_queue=task_queue)
+    await handle.execute_update(BareWorkflow.step, 0)
+    latencies.append(time.perf_counter() - started)
+    for n in range(1, STEPS):
+        started = time.perf_counter()
+        await handle.execute_update(BareWorkflow.finish if n == STEPS - 1 else BareWorkflow.step, n)
+        latencies.append(time.perf_counter() - started)
+
+
+async def _concurrently(count: int, concurrency: int, walk) -> float:
+    """Walk `count` cases with at most `concurrency` in flight; returns cases per second."""
+    queue: asyncio.Queue[int] = asyncio.Queue()
+    for i in range(count):
+        queue.put_nowait(i)
+
+    async def runner() -> None:
+        while not queue.empty():
+            queue.get_nowait()
+            await walk()
+
+    started = time.perf_counter()
+    await asyncio.gather(*(runner() for _ in range(concurrency)))
+    return count / (time.perf_counter() - started)
+
+
+async def run(stack: Stack, *, quick: bool) -> list[Result]:
+    client = await Client.connect(stack.temporal_address)
+    bare_queue = stack.task_queue + "-baseline"
+    serial, concurrent, concurrency = (6, 40, 20) if quick else (30, 200, 20)
+    limits = httpx.Limits(max_connections=concurrency + 5)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=120, limits=limits) as api:
+        # Warm both paths (imports, connection pools, workflow caches) before measuring.
+        await walk_case(api, [])
+        await walk_bare(client, bare_queue, [])
+        ours: list[float] = []
+        bare: list[float] = []
+        # Interleave so that machine noise hits both alike.
+        for _ in range(serial):
+            await walk_case(api, ours)
+            await walk_bare(client, bare_queue, bare)
+        ours_rate = await _concurrently(concurrent, concurrency, lambda: walk_case(api, []))
+        bare_rate = await _concurrently(concurrent, concurrency, lambda: walk_bare(client, bare_queue, []))
+    step_ratio = median(ours) / median(bare)
+    rate_ratio = ours_rate / bare_rate
+    return [
+        Result("steps", "step latency c=1", "ms", median(ours) * 1000, p95(ours) * 1000,
+               median(bare) * 1000, step_ratio, "≤ 1.2× baseline", step_ratio <= 1.2,
+               f"{serial} cases × {STEPS} steps"),
+        Result("steps", f"throughput c={concurrency}", "cases/s", ours_rate, None, bare_rate,
+               rate_ratio, "≥ 0.8× baseline", rate_ratio >= 0.8, f"{concurrent} cases"),
+    ]
