@@ -206,6 +206,9 @@ def start_temporal_dev_server(
     except ServiceStartError as exc:
         server.stop()
         raise ServiceStartError(f"{exc}; last lines of {log_file}:\n{_tail(log_file)}") from None
+    except BaseException:  # interrupted while waiting: leave nothing running
+        server.stop()
+        raise
     log.info("Temporal dev server is up at %s", server.address)
     return server
 

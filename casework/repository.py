@@ -3,12 +3,13 @@ functions here only execute and flush. A missing row is None; the route turns it
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timezone
 
 from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casework.contracts import CaseState
 from casework.db import (
     AppUser,
     CaseClarification,
@@ -25,6 +26,44 @@ from casework.db import (
     TeamMember,
     TimelineEntry,
 )
+
+from casework.stages import StagePlan
+
+
+def case_row(state: CaseState) -> dict:
+    plan = StagePlan.from_data(state.case_type.stages)
+    return {
+        "reference": state.reference,
+        "case_type": state.case_type.code,
+        "version": state.version,
+        "status": state.status.value,
+        "stage": state.stage,
+        "stage_label": "Closed" if state.status == "closed" else plan.get(state.stage).label,
+        "team": state.team,
+        "assignee_id": state.assignee_id,
+        "assignee_name": state.assignee_name,
+        "channel": state.details.channel,
+        "category": state.details.category,
+        "severity": state.details.severity,
+        "description": state.details.description,
+        "date_received": state.details.date_received,
+        "complainant_name": state.complainant.name,
+        "submitted_draft_id": state.submitted_draft_id,
+        "drafted_by_id": state.drafted_by_id,
+        "approved_by": state.approved_by,
+        "sent_channel": state.sent_channel.value if state.sent_channel else None,
+        "sent_on": state.sent_on,
+        "outcome": state.outcome,
+        "outcome_detail": state.outcome_detail,
+        "redress_amount": state.redress_amount,
+        "close_reason": state.close_reason,
+        "close_note": state.close_note,
+        "closed_at": state.closed_at,
+        "registered_by": state.registered_by,
+        "registered_at": state.registered_at,
+        "escalated_from": state.escalated_from,
+        "updated_at": datetime.now(timezone.utc),
+    }
 
 
 def format_reference(prefix: str, number: int, year: int) -> str:

@@ -249,5 +249,15 @@ def _wrong_stage(here: StageSpec, action: Action) -> Rejection:
     )
 
 
+def blocked_stages(plan: StagePlan, *, waiting_for_reply: bool, open_contribution: bool) -> frozenset[str]:
+    """Optional stages that cannot be skipped: clarification while a reply is awaited (within its
+    reply-by date), contributions while one is open."""
+    return frozenset(
+        s.key for s in plan.stages
+        if (s.kind is StageKind.CLARIFICATION and waiting_for_reply)
+        or (s.kind is StageKind.CONTRIBUTIONS and open_contribution)
+    )
+
+
 def allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str] = frozenset()) -> list[str]:
     return [a.value for a in Action if isinstance(route_action(plan, current, a, blocked), Route)]

@@ -10,7 +10,7 @@ transaction. No I/O happens here.
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
@@ -57,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         StageKind,
         StagePlan,
         StageSpec,
+        blocked_stages,
         role_allows,
         route_action,
     )
@@ -75,6 +76,8 @@ INVALID = "InvalidStep"
 FORBIDDEN = "StepForbidden"
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
+# Patch ids: new behaviour on new commands, so recorded histories still replay.
+LOCAL_PROJECTION = "projection-as-local-activity"
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
 # Database or SMTP outages are waited out; permanent faults are raised non-retryable by activities.
 PATIENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -95,6 +98,20 @@ def search_attributes(state: CaseState, stage_label: str) -> TypedSearchAttribut
     )
 
 
+def initial_state(start: CaseStart, now: datetime) -> CaseState:
+    return CaseState(
+        reference=start.reference,
+        case_type=start.case_type,
+        stage=StagePlan.from_data(start.case_type.stages).first.key,
+        details=start.details,
+        correspondents=start.correspondents,
+        documents=list(start.attachments),
+        registered_by=start.actor.display_name,
+        registered_at=now,
+        escalated_from=start.escalated_from,
+    )
+
+
 def invalid(field: str, message: str) -> ApplicationError:
     return ApplicationError(message, {"field": field}, type=INVALID, non_retryable=True)
 
@@ -108,17 +125,7 @@ class ComplaintCaseWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
         self.plan = StagePlan.from_data(start.case_type.stages)
-        self.state = start.carried_state or CaseState(
-            reference=start.reference,
-            case_type=start.case_type,
-            stage=self.plan.first.key,
-            details=start.details,
-            correspondents=start.correspondents,
-            documents=list(start.attachments),
-            registered_by=start.actor.display_name,
-            registered_at=workflow.now(),
-            escalated_from=start.escalated_from,
-        )
+        self.state = start.carried_state or initial_state(start, workflow.now())
         self._registered = start.carried_state is not None
         self._lock = asyncio.Lock()
 
@@ -167,15 +174,15 @@ class ComplaintCaseWorkflow:
         return self.state
 
     @workflow.update
-    async def wait_registered(self) -> CaseSummary:
+    async def wait_registered(self) -> CaseState:
         """Lets the API return only once the case is visible in PostgreSQL."""
         await workflow.wait_condition(lambda: self._registered)
-        return self._summary()
+        return self.state
 
     # ---- allocation -------------------------------------------------------------------------
 
     @workflow.update
-    async def allocate(self, inp: AllocateInput) -> CaseSummary:
+    async def allocate(self, inp: AllocateInput) -> CaseState:
         async with self._step(Action.ALLOCATE, inp.actor) as events:
             again = self.state.team is not None
             self.state.team = inp.team
@@ -193,7 +200,7 @@ class ComplaintCaseWorkflow:
             )
             if self._here.kind is StageKind.TRIAGE:
                 self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @allocate.validator
     def _validate_allocate(self, inp: AllocateInput) -> None:
@@ -202,12 +209,12 @@ class ComplaintCaseWorkflow:
     # ---- acknowledgement --------------------------------------------------------------------
 
     @workflow.update
-    async def acknowledge(self, inp: AcknowledgeInput) -> CaseSummary:
+    async def acknowledge(self, inp: AcknowledgeInput) -> CaseState:
         async with self._step(Action.ACKNOWLEDGE, inp.actor) as events:
             sent = await self._correspond("acknowledgement", inp.channel, inp.actor)
             events.append(self._correspondence_event("acknowledged", "Acknowledgement", sent, inp))
             self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @acknowledge.validator
     def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
@@ -217,7 +224,7 @@ class ComplaintCaseWorkflow:
     # ---- clarification ----------------------------------------------------------------------
 
     @workflow.update
-    async def request_clarification(self, inp: ClarificationRequestInput) -> CaseSummary:
+    async def request_clarification(self, inp: ClarificationRequestInput) -> CaseState:
         async with self._step(Action.REQUEST_CLARIFICATION, inp.actor) as events:
             item = Clarification(
                 id=str(workflow.uuid4()),
@@ -236,7 +243,7 @@ class ComplaintCaseWorkflow:
                     data={"clarification_id": item.id, "reply_by": inp.reply_by.isoformat()},
                 )
             )
-        return self._summary()
+        return self.state
 
     @request_clarification.validator
     def _validate_request_clarification(self, inp: ClarificationRequestInput) -> None:
@@ -246,7 +253,7 @@ class ComplaintCaseWorkflow:
             raise invalid("reply_by", "reply_by must not be in the past")
 
     @workflow.update
-    async def record_clarification_reply(self, inp: ClarificationReplyInput) -> CaseSummary:
+    async def record_clarification_reply(self, inp: ClarificationReplyInput) -> CaseState:
         async with self._step(Action.RECORD_CLARIFICATION_REPLY, inp.actor) as events:
             item = self._clarification(inp.clarification_id)
             item.reply = inp.reply
@@ -257,7 +264,7 @@ class ComplaintCaseWorkflow:
                 self._event("clarification_replied", "Complainant replied to clarification request",
                             inp.actor, data={"clarification_id": item.id, "reply": inp.reply})
             )
-        return self._summary()
+        return self.state
 
     @record_clarification_reply.validator
     def _validate_clarification_reply(self, inp: ClarificationReplyInput) -> None:
@@ -270,7 +277,7 @@ class ComplaintCaseWorkflow:
     # ---- contributions ----------------------------------------------------------------------
 
     @workflow.update
-    async def request_contribution(self, inp: ContributionRequestInput) -> CaseSummary:
+    async def request_contribution(self, inp: ContributionRequestInput) -> CaseState:
         async with self._step(Action.REQUEST_CONTRIBUTION, inp.actor) as events:
             item = Contribution(
                 id=str(workflow.uuid4()),
@@ -288,7 +295,7 @@ class ComplaintCaseWorkflow:
                             f"Contribution requested from team {inp.team}, due {inp.due_date}",
                             inp.actor, data={"contribution_id": item.id, "request": inp.request})
             )
-        return self._summary()
+        return self.state
 
     @request_contribution.validator
     def _validate_request_contribution(self, inp: ContributionRequestInput) -> None:
@@ -297,14 +304,14 @@ class ComplaintCaseWorkflow:
             raise invalid("due_date", "due_date must not be in the past")
 
     @workflow.update
-    async def complete_contribution(self, inp: ContributionCompleteInput) -> CaseSummary:
+    async def complete_contribution(self, inp: ContributionCompleteInput) -> CaseState:
         async with self._step(Action.COMPLETE_CONTRIBUTION, inp.actor) as events:
             item = self._open_contribution(inp.contribution_id)
             item.status, item.details = "completed", inp.details
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
             events.append(self._event("contribution_completed", f"Contribution from team {item.team} completed",
                                       inp.actor, data={"contribution_id": item.id, "details": inp.details}))
-        return self._summary()
+        return self.state
 
     @complete_contribution.validator
     def _validate_complete_contribution(self, inp: ContributionCompleteInput) -> None:
@@ -312,14 +319,14 @@ class ComplaintCaseWorkflow:
         self._require_open_contribution(inp.contribution_id)
 
     @workflow.update
-    async def cancel_contribution(self, inp: ContributionCancelInput) -> CaseSummary:
+    async def cancel_contribution(self, inp: ContributionCancelInput) -> CaseState:
         async with self._step(Action.CANCEL_CONTRIBUTION, inp.actor) as events:
             item = self._open_contribution(inp.contribution_id)
             item.status, item.cancel_reason = "cancelled", inp.reason
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
             events.append(self._event("contribution_cancelled", f"Contribution from team {item.team} cancelled",
                                       inp.actor, reason=inp.reason, data={"contribution_id": item.id}))
-        return self._summary()
+        return self.state
 
     @cancel_contribution.validator
     def _validate_cancel_contribution(self, inp: ContributionCancelInput) -> None:
@@ -329,7 +336,7 @@ class ComplaintCaseWorkflow:
     # ---- documents and drafting -------------------------------------------------------------
 
     @workflow.update
-    async def add_document(self, inp: AddDocumentInput) -> CaseSummary:
+    async def add_document(self, inp: AddDocumentInput) -> CaseState:
         async with self._step(Action.ADD_DOCUMENT, inp.actor) as events:
             doc = inp.document
             if doc.kind == "draft":
@@ -338,7 +345,7 @@ class ComplaintCaseWorkflow:
             label = f"Draft response v{doc.version}" if doc.kind == "draft" else "Document"
             events.append(self._event("document_added", f"{label} added: {doc.filename}", inp.actor,
                                       data={"document_id": doc.id, "kind": doc.kind}))
-        return self._summary()
+        return self.state
 
     @add_document.validator
     def _validate_add_document(self, inp: AddDocumentInput) -> None:
@@ -349,7 +356,7 @@ class ComplaintCaseWorkflow:
             raise invalid("document", f"document {inp.document.id} is already on this case")
 
     @workflow.update
-    async def submit_draft(self, inp: SubmitDraftInput) -> CaseSummary:
+    async def submit_draft(self, inp: SubmitDraftInput) -> CaseState:
         async with self._step(Action.SUBMIT_DRAFT, inp.actor) as events:
             draft = self._drafts()[-1]
             self.state.submitted_draft_id = draft.id
@@ -358,7 +365,7 @@ class ComplaintCaseWorkflow:
             events.append(self._event("draft_submitted", f"Draft response v{draft.version} submitted",
                                       inp.actor, reason=inp.note, data={"document_id": draft.id}))
             self._move_to(self.plan.next_after(self._draft_stage.key), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @submit_draft.validator
     def _validate_submit_draft(self, inp: SubmitDraftInput) -> None:
@@ -367,14 +374,14 @@ class ComplaintCaseWorkflow:
             raise invalid("document", "a response document is required: upload a draft first")
 
     @workflow.update
-    async def approve_draft(self, inp: QaDecisionInput) -> CaseSummary:
+    async def approve_draft(self, inp: QaDecisionInput) -> CaseState:
         async with self._step(Action.APPROVE_DRAFT, inp.actor) as events:
             self.state.approved_by = inp.actor.display_name
             events.append(self._event("qa_approved", "Draft response approved", inp.actor,
                                       reason=inp.reason,
                                       data={"document_id": self.state.submitted_draft_id}))
             self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @approve_draft.validator
     def _validate_approve(self, inp: QaDecisionInput) -> None:
@@ -382,14 +389,14 @@ class ComplaintCaseWorkflow:
         self._validate_reviewer(inp.actor)
 
     @workflow.update
-    async def reject_draft(self, inp: QaDecisionInput) -> CaseSummary:
+    async def reject_draft(self, inp: QaDecisionInput) -> CaseState:
         async with self._step(Action.REJECT_DRAFT, inp.actor) as events:
             events.append(self._event("qa_rejected", "Draft response rejected", inp.actor,
                                       reason=inp.reason,
                                       data={"document_id": self.state.submitted_draft_id}))
             self.state.submitted_draft_id = None
             self._move_to(self._draft_stage, inp.actor, events, reason=inp.reason)
-        return self._summary()
+        return self.state
 
     @reject_draft.validator
     def _validate_reject(self, inp: QaDecisionInput) -> None:
@@ -401,7 +408,7 @@ class ComplaintCaseWorkflow:
     # ---- send, outcome, close ---------------------------------------------------------------
 
     @workflow.update
-    async def send_response(self, inp: SendResponseInput) -> CaseSummary:
+    async def send_response(self, inp: SendResponseInput) -> CaseState:
         async with self._step(Action.SEND_RESPONSE, inp.actor) as events:
             draft_id = self._response_document_id()
             attachments = [draft_id] if draft_id and inp.channel is Channel.EMAIL else []
@@ -414,7 +421,7 @@ class ComplaintCaseWorkflow:
                 "response_sent", "Response", sent, inp,
                 data={"sent_on": inp.sent_on.isoformat(), "response_document_id": draft_id}))
             self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @send_response.validator
     def _validate_send(self, inp: SendResponseInput) -> None:
@@ -424,7 +431,7 @@ class ComplaintCaseWorkflow:
             raise invalid("document", "a response document is required before sending")
 
     @workflow.update
-    async def record_outcome(self, inp: OutcomeInput) -> CaseSummary:
+    async def record_outcome(self, inp: OutcomeInput) -> CaseState:
         async with self._step(Action.RECORD_OUTCOME, inp.actor) as events:
             self.state.outcome = inp.outcome
             self.state.outcome_detail = inp.detail
@@ -435,7 +442,7 @@ class ComplaintCaseWorkflow:
                                             "redress_amount": str(inp.redress_amount)
                                             if inp.redress_amount is not None else None}))
             self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @record_outcome.validator
     def _validate_outcome(self, inp: OutcomeInput) -> None:
@@ -445,7 +452,7 @@ class ComplaintCaseWorkflow:
             raise invalid("outcome", f"outcome must be one of: {', '.join(options)}")
 
     @workflow.update
-    async def close(self, inp: CloseInput) -> CaseSummary:
+    async def close(self, inp: CloseInput) -> CaseState:
         async with self._step(Action.CLOSE, inp.actor) as events:
             early = self._here.kind is not StageKind.CLOSURE
             self.state.status = CaseStatus.CLOSED
@@ -456,7 +463,7 @@ class ComplaintCaseWorkflow:
                 "closed_early" if early else "closed",
                 f"Case closed{' early at ' + self._here.label if early else ''}: {inp.reason}",
                 inp.actor, reason=inp.note, data={"close_reason": inp.reason}))
-        return self._summary()
+        return self.state
 
     @close.validator
     def _validate_close(self, inp: CloseInput) -> None:
@@ -471,13 +478,13 @@ class ComplaintCaseWorkflow:
                 raise invalid("note", f"a note is required to close a case early (at stage {self._here.label})")
 
     @workflow.update
-    async def complete_stage(self, inp: CompleteStageInput) -> CaseSummary:
+    async def complete_stage(self, inp: CompleteStageInput) -> CaseState:
         async with self._step(Action.COMPLETE_STAGE, inp.actor) as events:
             done = self._here
             events.append(self._event("stage_completed", f"{done.label} completed", inp.actor,
                                       reason=inp.note))
             self._move_to(self.plan.next_after(done.key), inp.actor, events)
-        return self._summary()
+        return self.state
 
     @complete_stage.validator
     def _validate_complete_stage(self, inp: CompleteStageInput) -> None:
@@ -486,28 +493,28 @@ class ComplaintCaseWorkflow:
     # ---- notes ------------------------------------------------------------------------------
 
     @workflow.update
-    async def add_note(self, inp: NoteInput) -> CaseSummary:
+    async def add_note(self, inp: NoteInput) -> CaseState:
         async with self._step(Action.ADD_NOTE, inp.actor) as events:
             note = Note(id=str(workflow.uuid4()), text=inp.text, created_by=inp.actor.display_name,
                         created_by_id=inp.actor.user_id, created_at=workflow.now())
             self.state.notes.append(note)
             events.append(self._event("note_added", "Case note added", inp.actor,
                                       data={"note_id": note.id, "text": inp.text}))
-        return self._summary()
+        return self.state
 
     @add_note.validator
     def _validate_add_note(self, inp: NoteInput) -> None:
         self._validate(Action.ADD_NOTE)
 
     @workflow.update
-    async def edit_note(self, inp: NoteEditInput) -> CaseSummary:
+    async def edit_note(self, inp: NoteEditInput) -> CaseState:
         async with self._step(Action.EDIT_NOTE, inp.actor) as events:
             note = next(n for n in self.state.notes if n.id == inp.note_id)
             previous = note.text
             note.text, note.edited_by, note.edited_at = inp.text, inp.actor.display_name, workflow.now()
             events.append(self._event("note_edited", "Case note edited", inp.actor,
                                       data={"note_id": note.id, "previous": previous, "text": inp.text}))
-        return self._summary()
+        return self.state
 
     @edit_note.validator
     def _validate_edit_note(self, inp: NoteEditInput) -> None:
@@ -529,18 +536,12 @@ class ComplaintCaseWorkflow:
         raise ApplicationError("case type has no draft stage", non_retryable=True)
 
     def _blocked(self) -> frozenset[str]:
-        """Optional stages that cannot be skipped: unanswered clarifications still within their
-        reply-by date, and open contributions."""
         today = workflow.now().date()
-        blocked: set[str] = set()
-        waiting = any(c.reply is None and c.reply_by >= today for c in self.state.clarifications)
-        open_contribution = any(c.status == "open" for c in self.state.contributions)
-        for stage in self.plan.stages:
-            if (stage.kind is StageKind.CLARIFICATION and waiting) or (
-                stage.kind is StageKind.CONTRIBUTIONS and open_contribution
-            ):
-                blocked.add(stage.key)
-        return frozenset(blocked)
+        return blocked_stages(
+            self.plan,
+            waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in self.state.clarifications),
+            open_contribution=any(c.status == "open" for c in self.state.contributions),
+        )
 
     def _route(self, action: Action) -> Route:
         if self.state.status is CaseStatus.CLOSED:
@@ -569,15 +570,19 @@ class ComplaintCaseWorkflow:
         events.append(self._event("stage_changed", f"Stage changed from {before.label} to {stage.label}",
                                   actor, reason=reason, data={"from": before.key, "to": stage.key}))
 
-    async def _commit(self, events: list[TimelineEvent], escalated_to: str | None = None) -> None:
+    async def _commit(self, events: list[TimelineEvent]) -> None:
         self.state.version += 1
-        await workflow.execute_activity(
-            "project_case",
-            ProjectCaseInput(state=self.state, events=events),
-            start_to_close_timeout=PROJECTION_TIMEOUT,
-            retry_policy=PATIENT_RETRY,
-            result_type=bool,
-        )
+        projection = ProjectCaseInput(state=self.state, events=events)
+        if workflow.patched(LOCAL_PROJECTION):
+            # A local activity: no server round trips to schedule and complete it. The projection is
+            # idempotent, so the re-run a crash can cause is harmless.
+            await workflow.execute_local_activity(
+                "project_case", projection, start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PATIENT_RETRY, result_type=bool)
+        else:
+            await workflow.execute_activity(
+                "project_case", projection, start_to_close_timeout=PROJECTION_TIMEOUT,
+                retry_policy=PATIENT_RETRY, result_type=bool)
         label = "Closed" if self.state.status is CaseStatus.CLOSED else self._here.label
         workflow.upsert_search_attributes(
             [pair.key.value_set(pair.value) for pair in search_attributes(self.state, label)]

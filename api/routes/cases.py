@@ -46,7 +46,7 @@ from casework.contracts import (
     AllocateInput,
     CaseDetails,
     CaseStart,
-    CaseSummary,
+    CaseState,
     CaseTypeConfig,
     ClarificationReplyInput,
     ClarificationRequestInput,
@@ -71,11 +71,11 @@ from casework.stages import (
     ESCALATE_ROLES,
     REGISTER_ROLES,
     Action,
-    StageKind,
     StagePlan,
     allowed_actions,
+    blocked_stages,
 )
-from workflows.complaint import ComplaintCaseWorkflow, search_attributes
+from workflows.complaint import ComplaintCaseWorkflow, initial_state, search_attributes
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = "/{prefix}/{number}/{year}"
@@ -121,40 +121,52 @@ def ui_url(request: Request, reference: str) -> str | None:
 
 
 async def read_case(request: Request, session: SessionDep, reference: str) -> CaseRead:
+    """The case as PostgreSQL has it."""
     row = await repository.get_case(session, reference)
     if row is None:
         raise errors.not_found(f"case {reference}")
     case_type = await repository.get_case_type(session, row.case_type)
     children = await repository.case_children(session, reference)
+    return assemble_case_read(request, _attrs(row), case_type.name,
+                              StagePlan.from_data(case_type.stages), **children)
+
+
+def case_from_state(request: Request, state: CaseState) -> CaseRead:
+    """The case as the workflow returned it from a step: the same view without re-reading it."""
+    core = {**repository.case_row(state), "escalated_to": None}
+    return assemble_case_read(
+        request, core, state.case_type.name, StagePlan.from_data(state.case_type.stages),
+        correspondents=state.correspondents, documents=state.documents,
+        clarifications=state.clarifications, contributions=state.contributions, notes=state.notes)
+
+
+def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
+                       correspondents: list, documents: list, clarifications: list,
+                       contributions: list, notes: list) -> CaseRead:
     today = date.today()
-    plan = StagePlan.from_data(case_type.stages)
-    blocked = frozenset(
-        s.key for s in plan.stages
-        if (s.kind is StageKind.CONTRIBUTIONS
-            and any(c.status == "open" for c in children["contributions"]))
-        or (s.kind is StageKind.CLARIFICATION
-            and any(c.reply is None and c.reply_by >= today for c in children["clarifications"]))
+    blocked = blocked_stages(
+        plan,
+        waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in clarifications),
+        open_contribution=any(c.status == "open" for c in contributions),
     )
-    actions = [] if row.status == "closed" else allowed_actions(plan, row.stage, blocked)
-    documents = [
-        {**_attrs(d), "download_url": f"/documents/{d.id}"} for d in children["documents"]
-    ]
-    contributions = [
-        {**_attrs(c), "overdue": c.status == "open" and c.due_date < today}
-        for c in children["contributions"]
-    ]
+    actions = [] if core["status"] == "closed" else allowed_actions(plan, core["stage"], blocked)
     return CaseRead.model_validate({
-        **_attrs(row),
-        "case_type_name": case_type.name,
+        **core,
+        "case_type_name": case_type_name,
         "allowed_actions": actions,
-        "correspondents": children["correspondents"],
-        "documents": documents,
-        "clarifications": children["clarifications"],
-        "contributions": contributions,
-        "notes": children["notes"],
-        "workflow_id": row.reference,
-        "temporal_ui_url": ui_url(request, row.reference),
+        "correspondents": [_fields(c) for c in correspondents],
+        "documents": [{**_fields(d), "download_url": f"/documents/{d.id}"} for d in documents],
+        "clarifications": [_fields(c) for c in clarifications],
+        "contributions": [{**_fields(c), "overdue": c.status == "open" and c.due_date < today}
+                          for c in contributions],
+        "notes": [_fields(n) for n in notes],
+        "workflow_id": core["reference"],
+        "temporal_ui_url": ui_url(request, core["reference"]),
     })
+
+
+def _fields(item: Any) -> dict[str, Any]:
+    return item.model_dump() if isinstance(item, BaseModel) else _attrs(item)
 
 
 def _attrs(row: Any) -> dict[str, Any]:
@@ -192,8 +204,10 @@ async def register_case(
         attachments=[_document_ref(u, "attachment") for u in uploads],
         actor=actor_of(user),
     )
-    await _start_case(client, settings.task_queue, start)
-    return await read_case(request, session, reference)
+    state = await _start_case(client, settings.task_queue, start)
+    if state is None:
+        return await read_case(request, session, reference)
+    return case_from_state(request, state)
 
 
 def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
@@ -201,8 +215,11 @@ def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
                        size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
 
 
-async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> None:
-    # A first guess at the stage label for search attributes; the workflow keeps them current.
+async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> CaseState | None:
+    """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
+
+    Returns its state, or None when the workflow has already finished (a late retry)."""
+    state = initial_state(start, datetime.now(timezone.utc))
     label = StagePlan.from_data(start.case_type.stages).first.label
     try:
         handle = await client.start_workflow(
@@ -212,23 +229,12 @@ async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) ->
             task_queue=task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=search_attributes(_initial_state(start), label),
+            search_attributes=search_attributes(state, label),
             static_summary=f"{start.reference} {start.case_type.name}",
         )
     except WorkflowAlreadyStartedError:
-        return  # retried registration of a case that has already finished
-    await handle.execute_update(ComplaintCaseWorkflow.wait_registered)
-
-
-def _initial_state(start: CaseStart):
-    from casework.contracts import CaseState
-
-    return CaseState(
-        reference=start.reference, case_type=start.case_type,
-        stage=StagePlan.from_data(start.case_type.stages).first.key, details=start.details,
-        correspondents=start.correspondents, registered_by=start.actor.display_name,
-        registered_at=datetime.now(timezone.utc), escalated_from=start.escalated_from,
-    )
+        return None
+    return await handle.execute_update(ComplaintCaseWorkflow.wait_registered)
 
 
 # ---- reads ----------------------------------------------------------------------------------
@@ -295,13 +301,12 @@ async def run_step(
     update_id = f"{update}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)
     try:
-        await handle.execute_update(update, payload, id=update_id, result_type=CaseSummary)
+        state = await handle.execute_update(update, payload, id=update_id, result_type=CaseState)
     except WorkflowUpdateFailedError as exc:
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
         raise errors.from_rpc_error(exc, reference) from exc
-    await session.rollback()  # see the projection the step just wrote
-    return await read_case(request, session, reference)
+    return case_from_state(request, state)
 
 
 async def _team_and_person(session: SessionDep, team: str, username: str | None,
