@@ -7,6 +7,7 @@ import logging
 import signal
 
 from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
 from casework.config import Settings, get_settings
@@ -17,12 +18,21 @@ from workflows import WORKFLOWS
 log = logging.getLogger("casework.worker")
 
 
+# The sandbox re-executes a workflow's module for every run it loads; passing our own, side-effect
+# free modules through keeps one copy per worker instead of one per cached case. The sandbox still
+# guards everything else, and the replay tests guard determinism.
+SANDBOX = SandboxedWorkflowRunner(
+    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "casework")
+)
+
+
 def build_worker(client, settings: Settings, sessionmaker, **kwargs) -> Worker:
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker, settings),
+        workflow_runner=SANDBOX,
         **kwargs,
     )
 
