@@ -12,7 +12,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from casework.contracts import CaseState, ProjectCaseInput
+from casework.contracts import CASE_COLLECTIONS, ProjectCaseInput
 from casework.db import (
     CaseClarification,
     CaseContribution,
@@ -23,6 +23,15 @@ from casework.db import (
     TimelineEntry,
 )
 from casework.repository import case_row
+
+
+CHILD_TABLES = {
+    "correspondents": CaseCorrespondent,
+    "documents": CaseDocument,
+    "clarifications": CaseClarification,
+    "contributions": CaseContribution,
+    "notes": CaseNote,
+}
 
 
 async def _upsert(session: AsyncSession, model, rows: list[dict], key: str = "id") -> None:
@@ -47,33 +56,15 @@ async def write_projection(session: AsyncSession, data: ProjectCaseInput) -> boo
 
     if applied:
         ref = state.reference
-        await _upsert(
-            session,
-            CaseCorrespondent,
-            [{"case_reference": ref, **c.model_dump()} for c in state.correspondents],
-        )
-        await _upsert(
-            session,
-            CaseDocument,
-            [{"case_reference": ref, **d.model_dump()} for d in state.documents],
-        )
-        await _upsert(
-            session,
-            CaseClarification,
-            [{"case_reference": ref, **c.model_dump()} for c in state.clarifications],
-        )
-        await _upsert(
-            session,
-            CaseContribution,
-            [{"case_reference": ref, **c.model_dump()} for c in state.contributions],
-        )
-        await _upsert(
-            session, CaseNote, [{"case_reference": ref, **n.model_dump()} for n in state.notes]
-        )
-        note_ids = [n.id for n in state.notes]
-        if note_ids:
+        changed = CASE_COLLECTIONS if data.collections is None else data.collections
+        for name in changed:
+            model = CHILD_TABLES[name]
+            rows = [{"case_reference": ref, **item.model_dump()} for item in getattr(state, name)]
+            await _upsert(session, model, rows)
+        if "notes" in changed and state.notes:
             await session.execute(
-                delete(CaseNote).where(CaseNote.case_reference == ref, CaseNote.id.not_in(note_ids))
+                delete(CaseNote).where(CaseNote.case_reference == ref,
+                                       CaseNote.id.not_in([n.id for n in state.notes]))
             )
     if data.events:
         await session.execute(

@@ -283,10 +283,14 @@ class NoteEditInput(StepInput):
 # ---- Activity inputs and results -----------------------------------------------------------
 
 
+CASE_COLLECTIONS = ("correspondents", "documents", "clarifications", "contributions", "notes")
+
+
 class ProjectCaseInput(BaseModel):
     state: CaseState
     events: list[TimelineEvent]
-    escalated_to: str | None = None
+    # Which child collections changed in this step; None means all of them.
+    collections: list[str] | None = None
 
 
 class CorrespondenceJob(BaseModel):

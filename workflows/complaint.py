@@ -128,6 +128,8 @@ class ComplaintCaseWorkflow:
         self.state = start.carried_state or initial_state(start, workflow.now())
         self._registered = start.carried_state is not None
         self._lock = asyncio.Lock()
+        # Child collections changed since the last projection (all of them until the first).
+        self._dirty: set[str] | None = None
 
     # ---- main -------------------------------------------------------------------------------
 
@@ -235,6 +237,7 @@ class ComplaintCaseWorkflow:
                 requested_at=workflow.now(),
             )
             self.state.clarifications.append(item)
+            self._changed("clarifications")
             extra = {"clarification": {"questions": inp.questions, "reply_by": inp.reply_by}}
             sent = await self._correspond("clarification", inp.channel, inp.actor, extra=extra)
             events.append(
@@ -260,6 +263,7 @@ class ComplaintCaseWorkflow:
             item.reply_received_on = inp.received_on
             item.replied_by = inp.actor.display_name
             item.replied_at = workflow.now()
+            self._changed("clarifications")
             events.append(
                 self._event("clarification_replied", "Complainant replied to clarification request",
                             inp.actor, data={"clarification_id": item.id, "reply": inp.reply})
@@ -290,6 +294,7 @@ class ComplaintCaseWorkflow:
                 requested_at=workflow.now(),
             )
             self.state.contributions.append(item)
+            self._changed("contributions")
             events.append(
                 self._event("contribution_requested",
                             f"Contribution requested from team {inp.team}, due {inp.due_date}",
@@ -309,6 +314,7 @@ class ComplaintCaseWorkflow:
             item = self._open_contribution(inp.contribution_id)
             item.status, item.details = "completed", inp.details
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
+            self._changed("contributions")
             events.append(self._event("contribution_completed", f"Contribution from team {item.team} completed",
                                       inp.actor, data={"contribution_id": item.id, "details": inp.details}))
         return self.state
@@ -324,6 +330,7 @@ class ComplaintCaseWorkflow:
             item = self._open_contribution(inp.contribution_id)
             item.status, item.cancel_reason = "cancelled", inp.reason
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
+            self._changed("contributions")
             events.append(self._event("contribution_cancelled", f"Contribution from team {item.team} cancelled",
                                       inp.actor, reason=inp.reason, data={"contribution_id": item.id}))
         return self.state
@@ -342,6 +349,7 @@ class ComplaintCaseWorkflow:
             if doc.kind == "draft":
                 doc = doc.model_copy(update={"version": len(self._drafts()) + 1})
             self.state.documents.append(doc)
+            self._changed("documents")
             label = f"Draft response v{doc.version}" if doc.kind == "draft" else "Document"
             events.append(self._event("document_added", f"{label} added: {doc.filename}", inp.actor,
                                       data={"document_id": doc.id, "kind": doc.kind}))
@@ -498,6 +506,7 @@ class ComplaintCaseWorkflow:
             note = Note(id=str(workflow.uuid4()), text=inp.text, created_by=inp.actor.display_name,
                         created_by_id=inp.actor.user_id, created_at=workflow.now())
             self.state.notes.append(note)
+            self._changed("notes")
             events.append(self._event("note_added", "Case note added", inp.actor,
                                       data={"note_id": note.id, "text": inp.text}))
         return self.state
@@ -512,6 +521,7 @@ class ComplaintCaseWorkflow:
             note = next(n for n in self.state.notes if n.id == inp.note_id)
             previous = note.text
             note.text, note.edited_by, note.edited_at = inp.text, inp.actor.display_name, workflow.now()
+            self._changed("notes")
             events.append(self._event("note_edited", "Case note edited", inp.actor,
                                       data={"note_id": note.id, "previous": previous, "text": inp.text}))
         return self.state
@@ -572,7 +582,9 @@ class ComplaintCaseWorkflow:
 
     async def _commit(self, events: list[TimelineEvent]) -> None:
         self.state.version += 1
-        projection = ProjectCaseInput(state=self.state, events=events)
+        projection = ProjectCaseInput(
+            state=self.state, events=events,
+            collections=None if self._dirty is None else sorted(self._dirty))
         if workflow.patched(LOCAL_PROJECTION):
             # A local activity: no server round trips to schedule and complete it. The projection is
             # idempotent, so the re-run a crash can cause is harmless.
@@ -583,6 +595,7 @@ class ComplaintCaseWorkflow:
             await workflow.execute_activity(
                 "project_case", projection, start_to_close_timeout=PROJECTION_TIMEOUT,
                 retry_policy=PATIENT_RETRY, result_type=bool)
+        self._dirty = set()
         label = "Closed" if self.state.status is CaseStatus.CLOSED else self._here.label
         workflow.upsert_search_attributes(
             [pair.key.value_set(pair.value) for pair in search_attributes(self.state, label)]
@@ -609,6 +622,10 @@ class ComplaintCaseWorkflow:
             data=data or {}, case_reference=case_reference,
         )
 
+    def _changed(self, collection: str) -> None:
+        if self._dirty is not None:
+            self._dirty.add(collection)
+
     def _summary(self) -> CaseSummary:
         return CaseSummary(reference=self.state.reference, status=self.state.status,
                            stage=self.state.stage, version=self.state.version)
@@ -630,6 +647,7 @@ class ComplaintCaseWorkflow:
             result_type=CorrespondenceResult,
         )
         self.state.documents.append(result.document)
+        self._changed("documents")
         return result
 
     def _correspondence_event(self, kind: str, what: str, sent: CorrespondenceResult, inp: Any,

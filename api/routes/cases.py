@@ -290,14 +290,9 @@ async def run_step(
     request: Request, session: SessionDep, client: TemporalDep, user: AppUser,
     reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
 ) -> CaseRead:
-    """The one wrapper every step goes through: 404, role check, then the workflow Update."""
-    row = await repository.get_case(session, reference)
-    if row is None:
-        raise errors.not_found(f"case {reference}")
+    """The one wrapper every step goes through: role check, then the workflow Update, whose
+    validator decides 409/422/403; a missing case is 404 and a finished one 409, from Temporal."""
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
-    if row.status == "closed":
-        raise errors.stage_conflict(f"case {reference} is closed; '{action.value}' is not allowed",
-                                    "closed")
     update_id = f"{update}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)
     try:
