@@ -16,6 +16,7 @@ from casework.contracts import Actor
 from casework.db import AppUser
 from casework.security import hash_token
 from casework.stages import Role, role_allows
+from casework.visibility import Viewer, viewer_for
 
 bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
 
@@ -66,6 +67,14 @@ CurrentUser = Annotated[AppUser, Depends(get_current_user)]
 def actor_of(user: AppUser) -> Actor:
     return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
                  roles=list(user.roles))
+
+
+async def get_viewer(session: SessionDep, user: CurrentUser) -> Viewer:
+    return await viewer_for(session, user)
+
+
+# What the current user may see (see casework/visibility.py).
+ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
 def require_role(user: AppUser, allowed: frozenset[Role], what: str) -> None:
