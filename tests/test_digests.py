@@ -13,15 +13,15 @@ from zoneinfo import ZoneInfo
 
 import openpyxl
 import pytest
-from sqlalchemy import select
 from temporalio.client import ScheduleRange
+from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from activities.digest import DigestActivities
 from casework.contracts import DigestJob, DigestResult
 from casework.db import OutboxMessage, make_sessionmaker
+from casework.rendering import longdate
 from tests.seeding import bearer, case_row, insert_cases, make_team, make_user, tag
 from workflows import WORKFLOWS, DigestWorkflow
 
@@ -49,7 +49,7 @@ async def digest_team(engine):
     t = tag()
     async with make_sessionmaker(engine)() as session, session.begin():
         team = await make_team(session, f"DG{t}")
-        lead = await make_user(session, f"dlead{t}", ["coordinator"], [team])
+        await make_user(session, f"dlead{t}", ["coordinator"], [team])
         ann = await make_user(session, f"dann{t}", ["drafter"], [team])
         await make_user(session, f"dother{t}", ["drafter"], [])
         cases = [
@@ -111,7 +111,7 @@ async def test_subscription_is_a_schedule_whose_run_mails_the_digest_once(
     assert not (await handle.describe()).schedule.state.paused
 
     preview = (await api.get(f"/digests/{sub['id']}/preview", headers=bearer(lead))).json()
-    assert preview["subject"] == f"Team {team} digest for {_long(TODAY)}: 3 open, 1 overdue"
+    assert preview["subject"] == f"Team {team} digest for {longdate(TODAY)}: 3 open, 1 overdue"
     assert preview["case_count"] == 3
 
     # Send now: the schedule starts a DigestWorkflow run, which mails the digest.
@@ -222,9 +222,3 @@ async def test_bad_subscriptions_are_refused_naming_the_field(api, digest_team):
     response = await api.post("/digests", json={"team": digest_team["team"], "schedule": good},
                               headers=bearer(digest_team["other"]))
     assert response.status_code == 403
-
-
-def _long(day: date) -> str:
-    from casework.rendering import longdate
-
-    return longdate(day)

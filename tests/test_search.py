@@ -59,7 +59,7 @@ async def data(engine) -> Dataset:
     async with make_sessionmaker(engine)() as session, session.begin():
         team_a = await make_team(session, f"SA{t}")
         team_b = await make_team(session, f"SB{t}")
-        boss = await make_user(session, f"boss{t}", ["coordinator"], [team_a])
+        await make_user(session, f"boss{t}", ["coordinator"], [team_a])
         member = await make_user(session, f"member{t}", ["drafter"], [team_a])
         await make_user(session, f"typed{t}", ["coordinator"], [], case_types=["COMP2"])
         await make_user(session, f"outsider{t}", ["drafter"], [team_b])

@@ -24,7 +24,7 @@ async def test_team_statistics_count_open_unallocated_overdue_due_soon_by_stage_
     async with make_sessionmaker(engine)() as session, session.begin():
         team = await make_team(session, f"ST{t}")
         other = await make_team(session, f"SU{t}")
-        lead = await make_user(session, f"lead{t}", ["coordinator"], [team])
+        await make_user(session, f"lead{t}", ["coordinator"], [team])
         ann = await make_user(session, f"ann{t}", ["drafter"], [team])
         ben = await make_user(session, f"ben{t}", ["drafter"], [team])
         gone = await make_user(session, f"gone{t}", ["drafter"], [other])
