@@ -1,4 +1,4 @@
-"""Activities: every side effect of a case (database projection, letters, emails)."""
+"""Activities: every side effect (case projection, letters, emails, digest emails)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from activities.correspondence import CorrespondenceActivities
+from activities.digest import DigestActivities
 from activities.projection import ProjectionActivities
 from casework.config import Settings
 
@@ -14,4 +15,5 @@ from casework.config import Settings
 def build_activities(sessionmaker: async_sessionmaker, settings: Settings) -> list[Callable]:
     projection = ProjectionActivities(sessionmaker)
     correspondence = CorrespondenceActivities(sessionmaker, settings)
-    return [projection.project_case, correspondence.dispatch_correspondence]
+    digests = DigestActivities(sessionmaker, settings)
+    return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest]

@@ -52,6 +52,12 @@ class Settings(BaseSettings):
 
     max_upload_bytes: int = 20 * 1024 * 1024
 
+    # Signs the unsubscribe links in digest emails; required outside development, where a
+    # known default would let anyone unsubscribe anyone.
+    signing_key: str = ""
+    # Where people reach the API (links in emails point here); default http://API_HOST:API_PORT.
+    public_url: str = ""
+
     @model_validator(mode="after")
     def _refuse_development_defaults_in_production(self) -> "Settings":
         if self.environment != "development":
@@ -61,6 +67,7 @@ class Settings(BaseSettings):
                     ("DATABASE_URL", self.database_url),
                     ("TEMPORAL_ADDRESS", self.temporal_address),
                     ("SMTP_HOST", self.smtp_host),
+                    ("SIGNING_KEY", self.signing_key),
                 )
                 if not value
             ]
@@ -69,6 +76,14 @@ class Settings(BaseSettings):
                     f"ENVIRONMENT={self.environment} needs real services; set {', '.join(missing)}"
                 )
         return self
+
+    @property
+    def link_signing_key(self) -> bytes:
+        return (self.signing_key or "development-only-signing-key").encode()
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.api_host}:{self.api_port}").rstrip("/")
 
     @property
     def sqlalchemy_url(self) -> str:

@@ -309,3 +309,28 @@ class CorrespondenceResult(BaseModel):
     document: DocumentRef
     message_id: str | None = None
     recipient: str | None = None
+
+
+# ---- Digests -------------------------------------------------------------------------------
+
+
+class DigestRequest(BaseModel):
+    """What a digest subscription's Temporal Schedule starts DigestWorkflow with."""
+
+    subscription_id: str
+
+
+class DigestJob(BaseModel):
+    """One digest email. `run_key` (the workflow id, unique per scheduled or triggered run) keys
+    its outbox row, so a retried activity never mails the same run twice."""
+
+    subscription_id: str
+    run_key: str
+
+
+class DigestResult(BaseModel):
+    sent: bool
+    recipient: str | None = None
+    message_id: str | None = None
+    case_count: int = 0
+    reason: str | None = None  # why nothing was sent, or "already sent"

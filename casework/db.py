@@ -6,7 +6,7 @@ Case tables are a projection written only by workflow activities; the API reads 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
@@ -23,7 +23,10 @@ from sqlalchemy import (
     Numeric,
     String,
     Text,
+    Time,
+    false,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
@@ -131,12 +134,32 @@ class ComplaintCase(Base):
     escalated_from: Mapped[str | None] = mapped_column(String(40))
     escalated_to: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Written by the deadline feature (issue 4); search, statistics and digests read them.
+    deadline: Mapped[date | None] = mapped_column(Date)
+    overdue: Mapped[bool] = mapped_column(Boolean, server_default=false())
 
     __table_args__ = (
         Index("ix_complaint_case_team_status", "team", "status"),
         Index("ix_complaint_case_assignee_status", "assignee_id", "status"),
         Index("ix_complaint_case_stage", "stage"),
-        Index("ix_complaint_case_date_received", "date_received"),
+        Index("ix_complaint_case_type_status", "case_type", "status"),
+        # Sort orders of the case search, each with the reference as its tie-break, so keyset
+        # pagination walks an index in either direction.
+        Index("ix_complaint_case_received_ref", "date_received", "reference"),
+        Index("ix_complaint_case_deadline_ref", "deadline", "reference"),
+        Index("ix_complaint_case_complainant_ref", "complainant_name", "reference"),
+        # Reference prefix search (LIKE 'COMP/0001%') whatever the database collation.
+        Index("ix_complaint_case_reference_pattern", "reference",
+              postgresql_ops={"reference": "varchar_pattern_ops"}),
+        # Partial names, case-insensitive (ILIKE '%smi%'). Without fastupdate, new rows go straight
+        # into the index rather than a pending list that every search scans until the next vacuum.
+        Index("ix_complaint_case_complainant_trgm", "complainant_name", postgresql_using="gin",
+              postgresql_ops={"complainant_name": "gin_trgm_ops"},
+              postgresql_with={"fastupdate": "off"}),
+        # Overdue = flagged overdue, or open with a deadline in the past: one small index per half.
+        Index("ix_complaint_case_flagged_overdue", "reference", postgresql_where=text("overdue")),
+        Index("ix_complaint_case_open_deadline", "deadline",
+              postgresql_where=text("status = 'open'")),
     )
 
 
@@ -152,6 +175,16 @@ class CaseCorrespondent(Base):
     address_lines: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     postcode: Mapped[str | None] = mapped_column(String(12))
     external_reference: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        Index("ix_case_correspondent_name_trgm", "name", postgresql_using="gin",
+              postgresql_ops={"name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
+        Index("ix_case_correspondent_email_lower", text("lower(email)")),
+        Index("ix_case_correspondent_phone_digits", text("regexp_replace(phone, '[^0-9]', '', 'g')")),
+        Index("ix_case_correspondent_postcode", "postcode",
+              postgresql_ops={"postcode": "varchar_pattern_ops"}),
+        Index("ix_case_correspondent_external_reference", "external_reference"),
+    )
 
 
 class CaseDocument(Base):
@@ -210,6 +243,8 @@ class CaseContribution(Base):
     closed_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
+    __table_args__ = (Index("ix_case_contribution_status_due", "status", "due_date"),)
+
 
 class CaseNote(Base):
     __tablename__ = "case_note"
@@ -245,7 +280,8 @@ class OutboxMessage(Base):
 
     __tablename__ = "outbox_message"
     business_key: Mapped[str] = mapped_column(String(200), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(String(40), index=True)
+    # None for messages about no single case (digests).
+    case_reference: Mapped[str | None] = mapped_column(String(40), index=True)
     purpose: Mapped[str] = mapped_column(String(60))
     channel: Mapped[str] = mapped_column(String(20))
     recipient: Mapped[str | None] = mapped_column(String(320))
@@ -254,6 +290,34 @@ class OutboxMessage(Base):
     status: Mapped[str] = mapped_column(String(20))  # pending | sent
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class UserCaseType(Base):
+    """Case types a user is granted. A user with no rows here may see every case type."""
+
+    __tablename__ = "user_case_type"
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"),
+                                         primary_key=True)
+    case_type: Mapped[str] = mapped_column(ForeignKey("case_type.code"), primary_key=True)
+
+
+class DigestSubscription(Base):
+    """A scheduled digest email: one team's statistics and case list, mailed to its owner or to
+    the team's mailbox. Each row has one Temporal Schedule with id ``digest-<id>``."""
+
+    __tablename__ = "digest_subscription"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), index=True)
+    team: Mapped[str] = mapped_column(ForeignKey("team.code"))
+    recipient: Mapped[str] = mapped_column(String(10))  # me | team
+    case_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))
+    frequency: Mapped[str] = mapped_column(String(10))  # daily | weekdays | weekly
+    time_of_day: Mapped[time] = mapped_column(Time)
+    time_zone: Mapped[str] = mapped_column(String(64))
+    day_of_week: Mapped[str | None] = mapped_column(String(10))  # weekly only: monday..sunday
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:

@@ -117,6 +117,8 @@ def settings(database_url: str, temporal_address: str, mailbox: Mailbox, tmp_pat
         smtp_port=mailbox.port,  # type: ignore[attr-defined]
         task_queue=f"cases-{uuid.uuid4().hex[:8]}",
         data_dir=tmp_path_factory.mktemp("data"),
+        signing_key="test-signing-key",
+        public_url="http://casework.test",
     )
 
 

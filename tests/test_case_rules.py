@@ -216,3 +216,13 @@ async def test_attachments_uploaded_before_registration(api):
     bad = await api.post("/uploads", files={"file": ("run.exe", b"MZ", "application/octet-stream")},
                          headers=auth("handler"))
     assert bad.status_code == 422 and bad.json()["detail"][0]["loc"][-1] == "file"
+
+
+async def test_steps_on_a_case_you_may_not_see_are_404(api):
+    case = await register(api)
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "BILLING"})
+    # The handler works in SERVICE: a BILLING case is not theirs to see, so not theirs to change.
+    body = await step(api, ref, "notes", "handler", {"text": "peeking"}, expect=404)
+    assert ref in body["detail"]
+    await step(api, ref, "notes", "drafter", {"text": "Drafter is in BILLING"})

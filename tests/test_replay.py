@@ -60,9 +60,9 @@ async def _clarify_contribute_and_escalate(api) -> list[str]:
                       {"team": "BILLING", "request": "Check", "due_date": soon})
     await step(api, ref, f"contributions/{case['contributions'][0]['id']}/complete", "drafter",
                {"details": "Checked"})
-    case = await step(api, ref, "notes", "handler", {"text": "note"})
+    case = await step(api, ref, "notes", "drafter", {"text": "note"})
     await api.patch(f"/cases/{ref}/notes/{case['notes'][0]['id']}", json={"text": "edited"},
-                    headers={"Authorization": "Bearer demo-handler-token"})
+                    headers={"Authorization": "Bearer demo-drafter-token"})
     await step(api, ref, "close", "coordinator", {"reason": "withdrawn", "note": "Withdrawn"})
     stage2 = await step(api, ref, "escalate", "coordinator", {"reason": "Disputed"}, expect=201)
     return [ref, stage2["reference"]]

@@ -1,7 +1,8 @@
 """Workflow definitions: the process of a case and nothing else (no I/O)."""
 
 from workflows.complaint import ComplaintCaseWorkflow
+from workflows.digest import DigestWorkflow
 
-WORKFLOWS = [ComplaintCaseWorkflow]
+WORKFLOWS = [ComplaintCaseWorkflow, DigestWorkflow]
 
-__all__ = ["ComplaintCaseWorkflow", "WORKFLOWS"]
+__all__ = ["ComplaintCaseWorkflow", "DigestWorkflow", "WORKFLOWS"]

@@ -19,7 +19,16 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, actor_of, require_role
+from api.deps import (
+    CurrentUser,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    ViewerDep,
+    get_viewer,
+    actor_of,
+    require_role,
+)
 from api.schemas import (
     AcknowledgeRequest,
     AllocateRequest,
@@ -75,6 +84,7 @@ from casework.stages import (
     allowed_actions,
     blocked_stages,
 )
+from casework.visibility import Viewer, may_see_case, visible_cases
 from workflows.complaint import ComplaintCaseWorkflow, initial_state, search_attributes
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -242,15 +252,15 @@ async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) ->
 
 @router.get("", response_model=list[CaseListItem])
 async def list_cases(
-    session: SessionDep, user: CurrentUser,
+    session: SessionDep, user: CurrentUser, viewer: ViewerDep,
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|closed)$")] = None,
     stage: str | None = None, team: str | None = None, assignee: str | None = None,
     case_type: str | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
-    """Cases newest first. (Full search with export lives in the search endpoints.)"""
-    stmt = select(ComplaintCase).order_by(ComplaintCase.registered_at.desc())
+    """Cases you may see, newest first. (Full search with export: /search/cases.)"""
+    stmt = select(ComplaintCase).where(visible_cases(viewer)).order_by(ComplaintCase.registered_at.desc())
     if status_:
         stmt = stmt.where(ComplaintCase.status == status_)
     if stage:
@@ -265,21 +275,28 @@ async def list_cases(
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
 
 
+async def ensure_visible(session: SessionDep, viewer: Viewer, reference: str) -> None:
+    """404 for a case that does not exist and for one the user may not see alike."""
+    if not await may_see_case(session, viewer, reference):
+        raise errors.not_found(f"case {reference}")
+
+
 @router.get(CASE, response_model=CaseRead)
 async def get_case(prefix: str, number: str, year: str, request: Request, session: SessionDep,
-                   user: CurrentUser) -> Any:
-    return await read_case(request, session, reference_of(prefix, number, year))
+                   viewer: ViewerDep) -> Any:
+    reference = reference_of(prefix, number, year)
+    await ensure_visible(session, viewer, reference)
+    return await read_case(request, session, reference)
 
 
 @router.get(CASE + "/timeline", response_model=list[TimelineRead])
 async def get_timeline(
-    prefix: str, number: str, year: str, session: SessionDep, user: CurrentUser,
+    prefix: str, number: str, year: str, session: SessionDep, viewer: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Every stage change, allocation, note, document, letter, email and decision, newest first."""
     reference = reference_of(prefix, number, year)
-    if await repository.get_case(session, reference) is None:
-        raise errors.not_found(f"case {reference}")
+    await ensure_visible(session, viewer, reference)
     return await repository.timeline(session, reference, limit, offset)
 
 
@@ -290,8 +307,11 @@ async def run_step(
     request: Request, session: SessionDep, client: TemporalDep, user: AppUser,
     reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
 ) -> CaseRead:
-    """The one wrapper every step goes through: role check, then the workflow Update, whose
-    validator decides 409/422/403; a missing case is 404 and a finished one 409, from Temporal."""
+    """The one wrapper every step goes through: visibility (404), role (403), then the workflow
+    Update, whose validator decides 409/422/403; a missing case is 404 and a finished one 409."""
+    viewer = await get_viewer(request, session, user)
+    if not (viewer.all_teams and viewer.case_types is None):
+        await ensure_visible(session, viewer, reference)
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
     update_id = f"{update}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)

@@ -9,11 +9,12 @@ from fastapi import APIRouter, File, Response, UploadFile, status
 from sqlalchemy.dialects.postgresql import insert
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, SettingsDep
+from api.deps import CurrentUser, SessionDep, SettingsDep, ViewerDep
 from api.routes.cases import store_upload
 from api.schemas import UploadRead
 from casework.db import CaseDocument
 from casework.documents import load_blob
+from casework.visibility import may_see_case
 
 router = APIRouter(tags=["documents"])
 
@@ -33,9 +34,13 @@ async def upload(session: SessionDep, settings: SettingsDep, user: CurrentUser,
 
 
 @router.get("/documents/{document_id}", response_class=Response)
-async def download(document_id: str, session: SessionDep, user: CurrentUser) -> Response:
-    """Download a document: an upload, a draft, a generated letter (.docx) or a sent email (.eml)."""
+async def download(document_id: str, session: SessionDep, viewer: ViewerDep) -> Response:
+    """Download a document: an upload, a draft, a generated letter (.docx) or a sent email (.eml).
+
+    A case's documents are visible to whoever may see the case (404 otherwise)."""
     row = await session.get(CaseDocument, document_id)
+    if row is not None and row.case_reference is not None:
+        row = row if await may_see_case(session, viewer, row.case_reference) else None
     content = await load_blob(session, row.sha256) if row else None
     if row is None or content is None:
         raise errors.not_found(f"document {document_id}")

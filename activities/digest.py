@@ -1,0 +1,88 @@
+"""The digest email of one schedule run, delivered once per run.
+
+The run's workflow id is the outbox key: checked before anything is built, written `pending`
+before the SMTP hand-off and `sent` after it. A retry after a crash between the two sends again
+with the same Message-ID, so receiving systems can drop the duplicate.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import smtplib
+from datetime import datetime, timezone
+
+from sqlalchemy import update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.correspondence import message_id_for
+from casework import mail, rendering
+from casework.config import Settings
+from casework.contracts import DigestJob, DigestResult
+from casework.db import DigestSubscription, OutboxMessage
+from casework.digests import Digest, DigestUnavailable, build_digest, unsubscribe_url
+
+log = logging.getLogger(__name__)
+
+
+class DigestActivities:
+    def __init__(self, sessionmaker: async_sessionmaker, settings: Settings) -> None:
+        self._sessionmaker = sessionmaker
+        self._settings = settings
+
+    @activity.defn
+    async def send_digest(self, job: DigestJob) -> DigestResult:
+        async with self._sessionmaker() as session:
+            done = await session.get(OutboxMessage, job.run_key)
+            if done is not None and done.status == "sent":
+                log.info("digest %s already sent; not sending again", job.run_key)
+                return DigestResult(sent=True, recipient=done.recipient, message_id=done.message_id,
+                                    reason="already sent")
+            sub = await session.get(DigestSubscription, job.subscription_id)
+            if sub is None:
+                return DigestResult(sent=False, reason="unsubscribed")
+            try:
+                digest = await build_digest(session, sub, self._settings, attach=True)
+            except DigestUnavailable as exc:
+                return DigestResult(sent=False, reason=str(exc))
+            except rendering.TemplateError as exc:
+                raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+        message_id = message_id_for(job.run_key)
+        await self._send(job, sub, digest, message_id)
+        return DigestResult(sent=True, recipient=digest.recipient, message_id=message_id,
+                            case_count=digest.case_count)
+
+    async def _send(self, job: DigestJob, sub: DigestSubscription, digest: Digest,
+                    message_id: str) -> None:
+        message = mail.build_message(
+            sender=self._settings.mail_from, to=[digest.recipient], subject=digest.subject,
+            text=digest.text, html=digest.html, message_id=message_id,
+            attachments=[mail.Attachment(digest.attachment_name, digest.attachment_type,
+                                         digest.attachment or b"")],
+        )
+        # One-click unsubscribe (RFC 8058): mail clients POST to the link without a login.
+        message["List-Unsubscribe"] = f"<{unsubscribe_url(self._settings, sub.id)}>"
+        message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                insert(OutboxMessage)
+                .values(business_key=job.run_key, case_reference=None, purpose="digest",
+                        channel="email", recipient=digest.recipient, message_id=message_id,
+                        status="pending")
+                .on_conflict_do_nothing(index_elements=["business_key"])
+            )
+        try:
+            await asyncio.to_thread(mail.send_message, self._settings, message)
+        except smtplib.SMTPException as exc:
+            if mail.is_permanent_failure(exc):
+                raise ApplicationError(f"SMTP refused the digest: {exc}", type="MailRefused",
+                                       non_retryable=True) from exc
+            raise
+        async with self._sessionmaker() as session, session.begin():
+            await session.execute(
+                update(OutboxMessage).where(OutboxMessage.business_key == job.run_key)
+                .values(status="sent", sent_at=datetime.now(timezone.utc))
+            )

@@ -1,0 +1,75 @@
+"""Which cases a user may see: one rule, used by every read (case page, timeline, documents,
+lists, search, export, statistics and digests).
+
+- Case types: a user granted case types (rows in ``user_case_type``) sees only those types; a user
+  with no grants sees every type. Admin and operations see every type regardless.
+- Teams: coordinators, managers, admins and operations see every team's cases (they allocate and
+  oversee). Everyone else sees the cases of their own teams, cases assigned to them, cases on
+  which a contribution was asked of them or of one of their teams, and unallocated cases (the
+  triage queue, which the person who registered a case must be able to find).
+
+A case outside these rules is "not found" (404), so its existence does not leak.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from casework.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
+from casework.stages import Role
+
+ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
+ALL_TYPES_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: int
+    all_teams: bool
+    teams: frozenset[str]
+    case_types: frozenset[str] | None  # None: every case type
+
+    def may_see_team(self, team: str) -> bool:
+        return self.all_teams or team in self.teams
+
+
+async def viewer_for(session: AsyncSession, user: AppUser) -> Viewer:
+    roles = set(user.roles)
+    teams = frozenset(
+        (await session.scalars(select(TeamMember.team_code).where(TeamMember.user_id == user.id))).all()
+    )
+    granted: frozenset[str] | None = None
+    if not roles & ALL_TYPES_ROLES:
+        rows = (
+            await session.scalars(select(UserCaseType.case_type).where(UserCaseType.user_id == user.id))
+        ).all()
+        granted = frozenset(rows) or None
+    return Viewer(user_id=user.id, all_teams=bool(roles & ALL_TEAMS_ROLES), teams=teams,
+                  case_types=granted)
+
+
+def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
+    """A WHERE clause on complaint_case selecting the cases `viewer` may see."""
+    case = ComplaintCase
+    by_type = true() if viewer.case_types is None else case.case_type.in_(sorted(viewer.case_types))
+    if viewer.all_teams:
+        return by_type
+    teams = sorted(viewer.teams)
+    mine = case.assignee_id == viewer.user_id
+    asked_of_me = exists().where(
+        CaseContribution.case_reference == case.reference,
+        or_(CaseContribution.team.in_(teams) if teams else false(),
+            CaseContribution.assignee_id == viewer.user_id),
+    )
+    by_team = or_(case.team.in_(teams) if teams else false(), case.team.is_(None), mine, asked_of_me)
+    return and_(by_type, by_team)
+
+
+async def may_see_case(session: AsyncSession, viewer: Viewer, reference: str) -> bool:
+    found = await session.scalar(
+        select(ComplaintCase.reference).where(ComplaintCase.reference == reference,
+                                              visible_cases(viewer)))
+    return found is not None
