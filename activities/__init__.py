@@ -7,6 +7,7 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from activities.correspondence import CorrespondenceActivities
+from activities.deadlines import DeadlineActivities
 from activities.projection import ProjectionActivities
 from casework.config import Settings
 
@@ -14,4 +15,6 @@ from casework.config import Settings
 def build_activities(sessionmaker: async_sessionmaker, settings: Settings) -> list[Callable]:
     projection = ProjectionActivities(sessionmaker)
     correspondence = CorrespondenceActivities(sessionmaker, settings)
-    return [projection.project_case, correspondence.dispatch_correspondence]
+    deadlines = DeadlineActivities(sessionmaker, settings)
+    return [projection.project_case, correspondence.dispatch_correspondence,
+            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases]
