@@ -142,3 +142,18 @@ async def test_admin_manages_closed_days_per_region(api):
 
     assert (await api.delete(f"{base}/2031-06-10", headers=auth("admin"))).status_code == 200
     assert (await api.delete(f"{base}/2031-06-10", headers=auth("admin"))).status_code == 404
+
+
+async def test_recalculating_a_calendar_tells_every_open_case_and_skips_ones_no_longer_running(api, temporal):
+    ref = (await register(api))["reference"]
+    response = await api.post("/admin/calendars/england-and-wales/recalculate",
+                              json={"reason": "holidays package upgraded"}, headers=auth("admin"))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["open_cases"] >= 1 and body["description"] == "holidays package upgraded"
+    told = await temporal.get_workflow_handle(body["workflow_id"]).result()
+    # Cases whose workflows are gone (e.g. left open by other test servers) are skipped, not fatal.
+    assert 1 <= told <= body["open_cases"]
+    # Nothing moved for this case, so nothing was added to its timeline.
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
+    assert "deadline_recalculated" not in [e["kind"] for e in timeline]
