@@ -7,6 +7,7 @@ from typing import Callable
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from activities.correspondence import CorrespondenceActivities
+from activities.deadlines import DeadlineActivities
 from activities.digest import DigestActivities
 from activities.projection import ProjectionActivities
 from casework.config import Settings
@@ -16,4 +17,6 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings) -> li
     projection = ProjectionActivities(sessionmaker)
     correspondence = CorrespondenceActivities(sessionmaker, settings)
     digests = DigestActivities(sessionmaker, settings)
-    return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest]
+    deadlines = DeadlineActivities(sessionmaker, settings)
+    return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
+            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases]

@@ -6,7 +6,7 @@ import re
 from datetime import date, datetime
 from datetime import time as dt_time
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from zoneinfo import available_timezones
 
@@ -22,6 +22,7 @@ from pydantic import (
 
 from casework.contracts import Channel
 from casework.digests import Frequency, Recipient, Weekday
+from casework.policies import ExtensionAnchor
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
@@ -157,6 +158,25 @@ class EscalateRequest(Strict):
     reason: Text
 
 
+class ExtendRequest(Strict):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    from_: ExtensionAnchor = Field(alias="from", description="count from today or from the current deadline")
+    working_days: int = Field(ge=1, le=250)
+    reason: Text
+
+
+class ChangeTypeRequest(Strict):
+    case_type: ShortText
+    reason: Text
+
+
+class ClosureCreate(Strict):
+    date: date
+    reason: ShortText
+    kind: Literal["closure", "bank_holiday"] = "closure"
+
+
 # ---- responses -----------------------------------------------------------------------------
 
 
@@ -238,6 +258,29 @@ class TimelineRead(Read):
     data: dict[str, Any]
 
 
+class ClockPauseRead(BaseModel):
+    id: str
+    reason: str
+    started_on: date
+    resume_by: date
+    ended_on: date | None
+    end_reason: str | None
+    paused_days: int
+    clarification_ids: list[str]
+
+
+class ExtensionRead(BaseModel):
+    id: str
+    anchor: str
+    working_days: int
+    reason: str
+    days_added: int
+    previous_deadline: date
+    new_deadline: date
+    granted_by: str
+    granted_at: datetime
+
+
 class CaseListItem(Read):
     reference: str
     case_type: str
@@ -249,6 +292,8 @@ class CaseListItem(Read):
     complainant_name: str
     date_received: date
     updated_at: datetime
+    deadline: date | None = None
+    overdue: bool = False
 
 
 class CaseRead(Read):
@@ -288,6 +333,23 @@ class CaseRead(Read):
     notes: list[NoteRead]
     workflow_id: str
     temporal_ui_url: str | None
+    # The response clock (all empty for a case registered before clocks existed).
+    deadline: date | None = None
+    deadline_warning_on: date | None = None
+    acknowledgement_due: date | None = None
+    deadline_policy: str | None = None
+    calendar_region: str | None = None
+    deadline_explanation: str | None = None
+    deadline_warned: bool = False
+    overdue: bool = False
+    overdue_since: datetime | None = None
+    escalated_to_manager: str | None = None
+    clock_paused: bool = False
+    deadline_met: bool | None = None
+    stage_deadlines: dict[str, date] = Field(default_factory=dict)
+    stage_deadline: date | None = Field(None, description="the current stage's deadline, if its kind has one")
+    paused_intervals: list[ClockPauseRead] = Field(default_factory=list)
+    extensions: list[ExtensionRead] = Field(default_factory=list)
 
 
 class UploadRead(BaseModel):

@@ -16,12 +16,12 @@ from datetime import datetime, timezone
 
 import psutil
 
-from bench import letters, memory, steps
+from bench import letters, memory, readside, steps
 from bench.stack import start_app, start_stack
 from bench.stats import HEADER, Result, row
 from casework.config import PROJECT_ROOT
 
-SCENARIOS = ["letters", "memory", "steps"]
+SCENARIOS = ["letters", "memory", "steps", "readside"]
 
 
 def machine() -> str:
@@ -35,6 +35,8 @@ async def run_stack_scenarios(stack, chosen: list[str], quick: bool) -> list[Res
         results += await memory.run(stack, quick=quick)
     if "steps" in chosen:
         results += await steps.run(stack, quick=quick)
+    if "readside" in chosen:  # last: it loads the big table the others need not wait behind
+        results += await readside.run(stack, quick=quick)
     return results
 
 
@@ -49,7 +51,7 @@ def main() -> int:
     results: list[Result] = []
     if "letters" in chosen:
         results += letters.run(quick=args.quick)
-    if set(chosen) & {"memory", "steps"}:
+    if set(chosen) & {"memory", "steps", "readside"}:
         with ExitStack() as running:
             stack = start_stack(running)
             start_app(stack, running, max_cached=(500 if args.quick else 5000) + 1000)

@@ -18,6 +18,8 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     "CaseTeam": "Keyword",
     "CaseAssignee": "Keyword",
     "CaseStatus": "Keyword",
+    "CaseDeadline": "Datetime",  # the response due date (midnight UTC)
+    "CaseOverdue": "Bool",
 }
 
 

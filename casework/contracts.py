@@ -14,6 +14,9 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
+from casework.deadlines import breach_instant, start_of_day
+from casework.policies import DeadlinePolicy, ExtensionAnchor
+
 
 class Channel(StrEnum):
     LETTER = "letter"
@@ -62,6 +65,8 @@ class CaseTypeConfig(BaseModel):
     outcome_options: list[str]
     close_reasons: list[str]
     escalation_type: str | None = None
+    # DeadlinePolicy data; None means the default preset (see casework.policies).
+    deadline_policy: dict[str, Any] | None = None
 
 
 class DocumentRef(BaseModel):
@@ -129,6 +134,70 @@ class TimelineEvent(BaseModel):
     case_reference: str | None = None
 
 
+class ClockPause(BaseModel):
+    """The case clock stopped while the complainant was asked for information."""
+
+    id: str
+    reason: str
+    started_on: date
+    # The clock restarts by itself at the end of this day (the latest reply-by date) if no reply came.
+    resume_by: date
+    clarification_ids: list[str] = Field(default_factory=list)
+    ended_on: date | None = None
+    end_reason: str | None = None
+    paused_days: int = 0  # in the policy's unit; set when the clock restarts
+
+
+class DeadlineExtension(BaseModel):
+    id: str
+    anchor: ExtensionAnchor
+    working_days: int
+    reason: str
+    days_added: int  # in the policy's unit
+    previous_deadline: date
+    new_deadline: date
+    granted_by: str
+    granted_at: datetime
+
+
+class CaseClock(BaseModel):
+    """The case's response clock. Dates come from the compute_deadlines activity (which owns the
+    calendar); the workflow only compares instants with its own clock."""
+
+    policy: DeadlinePolicy
+    deadline: date
+    warning_on: date
+    acknowledgement_due: date | None = None
+    stage_deadlines: dict[str, date] = Field(default_factory=dict)
+    explanation: str = ""
+    calendar_source: str = ""
+    pauses: list[ClockPause] = Field(default_factory=list)
+    extensions: list[DeadlineExtension] = Field(default_factory=list)
+    warned_for: date | None = None  # the deadline a warning was sent for
+    overdue: bool = False  # past the deadline with no response sent
+    overdue_since: datetime | None = None  # kept once the response is sent, as the record of lateness
+    escalated_to: str | None = None
+    stopped_on: date | None = None  # the response was sent: the clock no longer runs
+
+    @property
+    def open_pause(self) -> ClockPause | None:
+        if not self.policy.pause_on_clarification:
+            return None
+        return next((p for p in self.pauses if p.ended_on is None), None)
+
+    @property
+    def warn_at(self) -> datetime:
+        return start_of_day(self.warning_on, self.policy.region)
+
+    @property
+    def breach_at(self) -> datetime:
+        return breach_instant(self.deadline, self.policy.region)
+
+    @property
+    def deadline_met(self) -> bool | None:
+        return None if self.stopped_on is None else self.stopped_on <= self.deadline
+
+
 class CaseState(BaseModel):
     """Everything the workflow knows about a case; the PostgreSQL projection is a function of it."""
 
@@ -161,6 +230,7 @@ class CaseState(BaseModel):
     registered_at: datetime
     escalated_from: str | None = None
     correspondence_count: int = 0
+    clock: CaseClock | None = None  # None for cases registered before deadline clocks existed
 
     @property
     def complainant(self) -> Correspondent:
@@ -181,6 +251,7 @@ class CaseStart(BaseModel):
     escalation_reason: str | None = None
     # Set when the workflow continues as new: the state carried over.
     carried_state: CaseState | None = None
+    pending_calendar_changes: list["CalendarChange"] = Field(default_factory=list)
 
 
 class CaseSummary(BaseModel):
@@ -217,7 +288,7 @@ class ClarificationRequestInput(StepInput):
 class ClarificationReplyInput(StepInput):
     clarification_id: str
     reply: str
-    received_on: date
+    received_on: date | None = None  # None: today, by the workflow's clock
 
 
 class ContributionRequestInput(StepInput):
@@ -280,6 +351,32 @@ class NoteEditInput(StepInput):
     text: str
 
 
+class ExtendDeadlineInput(StepInput):
+    anchor: ExtensionAnchor
+    working_days: int
+    reason: str
+
+
+class ChangeTypeInput(StepInput):
+    case_type: CaseTypeConfig
+    reason: str
+
+
+class CalendarChange(BaseModel):
+    """Signal `calendar_changed`: the region's closed days changed; recompute open cases."""
+
+    region: str
+    description: str
+    requested_by: str
+
+
+class CalendarChangeRun(CalendarChange):
+    """Input of CalendarChangeWorkflow; the paging fields carry over continue-as-new."""
+
+    after_reference: str = ""
+    signalled: int = 0
+
+
 # ---- Activity inputs and results -----------------------------------------------------------
 
 
@@ -311,6 +408,57 @@ class CorrespondenceResult(BaseModel):
     recipient: str | None = None
 
 
+class ExtensionRequest(BaseModel):
+    anchor: ExtensionAnchor
+    working_days: int
+
+
+class ComputeDeadlinesInput(BaseModel):
+    reference: str
+    policy: DeadlinePolicy
+    date_received: date
+    pauses: list[ClockPause] = Field(default_factory=list)
+    extension_days: list[int] = Field(default_factory=list)
+    today: date
+    extension: ExtensionRequest | None = None
+
+
+class ComputeDeadlinesResult(BaseModel):
+    deadline: date
+    warning_on: date
+    acknowledgement_due: date | None = None
+    stage_deadlines: dict[str, date] = Field(default_factory=dict)
+    paused_days: list[int] = Field(default_factory=list)
+    explanation: str = ""
+    calendar_source: str = ""
+    # Only when an extension was asked for: the days it adds, or why it is refused.
+    extension_days_added: int | None = None
+    refusal_field: str | None = None
+    refusal: str | None = None
+
+
+class DeadlineNoticeJob(BaseModel):
+    """A warning or breach email to the people responsible; exactly once per business key."""
+
+    business_key: str
+    kind: str  # warning | breach
+    state: CaseState
+    due_at: datetime
+
+
+class DeadlineNoticeResult(BaseModel):
+    recipients: list[str] = Field(default_factory=list)
+    message_id: str | None = None
+    manager_name: str | None = None
+
+
+class OpenCasesPage(BaseModel):
+    region: str
+    after_reference: str = ""
+    limit: int = 200
+
+
+
 # ---- Digests -------------------------------------------------------------------------------
 
 
@@ -334,3 +482,6 @@ class DigestResult(BaseModel):
     message_id: str | None = None
     case_count: int = 0
     reason: str | None = None  # why nothing was sent, or "already sent"
+
+
+CaseStart.model_rebuild()

@@ -74,6 +74,20 @@ class CaseType(Base):
     close_reasons: Mapped[list[Any]] = mapped_column(JSONB)
     escalation_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # casework.policies.DeadlinePolicy data; NULL means the default preset (UK public sector).
+    deadline_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class CalendarClosure(Base):
+    """An extra closed day (office closure, or a bank holiday the `holidays` package lacks) in a region."""
+
+    __tablename__ = "calendar_closure"
+    region: Mapped[str] = mapped_column(String(40), primary_key=True)
+    day: Mapped[date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))  # closure | bank_holiday
+    reason: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
 class ReferenceCounter(Base):
@@ -134,11 +148,25 @@ class ComplaintCase(Base):
     escalated_from: Mapped[str | None] = mapped_column(String(40))
     escalated_to: Mapped[str | None] = mapped_column(String(40))
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    # Written by the deadline feature (issue 4); search, statistics and digests read them.
+    # The response clock (NULL deadline: a case registered before clocks existed).
     deadline: Mapped[date | None] = mapped_column(Date)
-    overdue: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    deadline_warning_on: Mapped[date | None] = mapped_column(Date)
+    acknowledgement_due: Mapped[date | None] = mapped_column(Date)
+    deadline_policy: Mapped[str | None] = mapped_column(String(200))
+    calendar_region: Mapped[str | None] = mapped_column(String(40))
+    deadline_explanation: Mapped[str | None] = mapped_column(Text)
+    deadline_warned: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    overdue_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    escalated_to_manager: Mapped[str | None] = mapped_column(String(200))
+    clock_paused: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    deadline_met: Mapped[bool | None] = mapped_column(Boolean)
+    stage_deadlines: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
+    clock_pauses: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+    deadline_extensions: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
 
     __table_args__ = (
+        Index("ix_complaint_case_status_overdue", "status", "overdue"),
         Index("ix_complaint_case_team_status", "team", "status"),
         Index("ix_complaint_case_assignee_status", "assignee_id", "status"),
         Index("ix_complaint_case_stage", "stage"),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.config import get_settings
 from casework.db import AppUser, CaseType, Team, TeamMember, make_engine, make_sessionmaker
 from casework.security import hash_token
+from casework.policies import UK_PUBLIC_SECTOR
 from casework.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -37,14 +38,17 @@ STAGE_2_PLAN = StagePlan(
     )
 )
 
+# Both demo types answer within 20 working days (casework.policies.UK_PUBLIC_SECTOR).
+DEMO_POLICY = UK_PUBLIC_SECTOR.model_dump(mode="json")
+
 CASE_TYPES = [
     # Stage 2 first: the stage-1 type refers to it.
     dict(code="COMP2", name="Complaint (stage 2 review)", reference_prefix="COMP2",
          stages=STAGE_2_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
-         escalation_type=None),
+         escalation_type=None, deadline_policy=DEMO_POLICY),
     dict(code="COMP", name="Complaint", reference_prefix="COMP",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
-         close_reasons=CLOSE_REASONS, escalation_type="COMP2"),
+         close_reasons=CLOSE_REASONS, escalation_type="COMP2", deadline_policy=DEMO_POLICY),
 ]
 
 TEAMS = [

@@ -63,6 +63,30 @@ def case_row(state: CaseState) -> dict:
         "registered_at": state.registered_at,
         "escalated_from": state.escalated_from,
         "updated_at": datetime.now(timezone.utc),
+        **clock_columns(state),
+    }
+
+
+def clock_columns(state: CaseState) -> dict:
+    clock = state.clock
+    if clock is None:
+        return {}
+    return {
+        "deadline": clock.deadline,
+        "deadline_warning_on": clock.warning_on,
+        "acknowledgement_due": clock.acknowledgement_due,
+        "deadline_policy": clock.policy.name,
+        "calendar_region": clock.policy.region.value,
+        "deadline_explanation": clock.explanation,
+        "deadline_warned": clock.warned_for is not None,
+        "overdue": clock.overdue,
+        "overdue_since": clock.overdue_since,
+        "escalated_to_manager": clock.escalated_to,
+        "clock_paused": clock.open_pause is not None,
+        "deadline_met": clock.deadline_met,
+        "stage_deadlines": {kind: day.isoformat() for kind, day in clock.stage_deadlines.items()},
+        "clock_pauses": [p.model_dump(mode="json") for p in clock.pauses],
+        "deadline_extensions": [e.model_dump(mode="json") for e in clock.extensions],
     }
 
 

@@ -45,6 +45,8 @@ class Action(StrEnum):
     COMPLETE_STAGE = "complete_stage"
     ADD_NOTE = "add_note"
     EDIT_NOTE = "edit_note"
+    EXTEND_DEADLINE = "extend_deadline"
+    CHANGE_TYPE = "change_type"
 
 
 class Role(StrEnum):
@@ -72,10 +74,11 @@ STAGE_ACTIONS: dict[StageKind, frozenset[Action]] = {
     StageKind.CLOSURE: frozenset(),
 }
 
-# A complainant's late reply is recorded wherever the case has got to.
+# A complainant's late reply is recorded wherever the case has got to; deadlines can be extended and
+# a case re-typed at any open stage.
 ANY_OPEN_STAGE: frozenset[Action] = frozenset(
     {Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
-     Action.RECORD_CLARIFICATION_REPLY}
+     Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE}
 )
 
 # Who may take each action. Admin may do everything.
@@ -101,6 +104,9 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.EDIT_NOTE: frozenset(
         {Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER}
     ),
+    Action.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+    # A new type brings new deadlines: a triage decision.
+    Action.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
 }
 REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})

@@ -152,3 +152,19 @@ def working_days_between(start: date, end: date, cal: WorkingCalendar) -> int:
             count += 1
         d += _ONE_DAY
     return count
+
+
+def bank_holiday_names(region: Region | str, years: Iterable[int]) -> dict[date, str]:
+    """The region's bank holidays with their names, for explaining a deadline to a person."""
+    import holidays
+
+    region = Region(region)
+    found = holidays.country_holidays(_UK_COUNTRY_CODE, subdiv=_HOLIDAYS_SUBDIVISION[region], years=sorted(years))
+    return dict(found.items())
+
+
+def holidays_version() -> str:
+    """Which release of the bank holiday data a calendar was built from (it changes between releases)."""
+    import holidays
+
+    return f"holidays {holidays.__version__}"

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import os
@@ -133,7 +134,15 @@ async def engine(settings: Settings):
 
 @pytest_asyncio.fixture(scope="session")
 async def temporal(settings: Settings) -> Client:
-    client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
+    # The dev server listens before its frontend is healthy; on a busy machine that gap is seconds.
+    for attempt in range(60):
+        try:
+            client = await Client.connect(settings.temporal_address, data_converter=pydantic_data_converter)
+            break
+        except RuntimeError as exc:
+            if "not healthy yet" not in str(exc) or attempt == 59:
+                raise
+            await asyncio.sleep(0.5)
     await ensure_search_attributes(client, settings.temporal_namespace, SEARCH_ATTRIBUTES)
     return client
 

@@ -23,9 +23,9 @@ async def test_step_in_wrong_stage_is_409_naming_the_stage(api):
     body = await step(api, case["reference"], "qa/approve", "qa", expect=409)
     assert body["detail"]["stage"] == "triage"
     assert "Allocation" in body["detail"]["message"]
-    # Nothing was written: still in triage with only the registration on the timeline.
+    # Nothing was written: still in triage with only the registration (and its deadline) on the timeline.
     timeline = (await api.get(f"{case_path(case['reference'])}/timeline", headers=auth("qa"))).json()
-    assert [e["kind"] for e in timeline] == ["registered"]
+    assert [e["kind"] for e in timeline] == ["deadline_set", "registered"]
 
 
 async def test_malformed_bodies_are_422_naming_the_field(api):

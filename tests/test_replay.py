@@ -1,8 +1,9 @@
 """Determinism: recorded workflow histories must replay against the current workflow code.
 
 tests/histories/*.json are histories recorded from real runs (full walk, QA reject loop, early
-close, escalation). A change to ComplaintCaseWorkflow that would break running cases fails here.
-Re-record after an intentional, versioned change with:  RECORD_HISTORIES=1 make test PYTEST_ARGS=tests/test_replay.py
+close, escalation; and, from tests/test_deadline_clocks.py, deadline clocks with warning, breach,
+stop-the-clock). A change to ComplaintCaseWorkflow that would break running cases fails here.
+Record new histories (existing files are kept) with:  RECORD_HISTORIES=1 make test PYTEST_ARGS=tests/test_replay.py
 """
 
 from __future__ import annotations
@@ -68,11 +69,32 @@ async def _clarify_contribute_and_escalate(api) -> list[str]:
     return [ref, stage2["reference"]]
 
 
+async def _deadlines_walk(api) -> str:
+    """Clock paused and restarted, an extension, a change of type, the clock stopped by sending."""
+    case = await register(api)
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+    await step(api, ref, "acknowledge", "drafter", {"channel": "letter"})
+    case = await step(api, ref, "clarifications", "drafter",
+                      {"channel": "letter", "questions": "When?",
+                       "reply_by": (date.today() + timedelta(days=7)).isoformat()})
+    await step(api, ref, f"clarifications/{case['clarifications'][0]['id']}/reply", "drafter", {"reply": "Monday"})
+    await step(api, ref, "extend", "drafter", {"from": "deadline", "working_days": 5, "reason": "Complex"})
+    await step(api, ref, "change-type", "manager", {"case_type": "COMP2", "reason": "Reviewed as stage 2"})
+    await upload_draft(api, ref)
+    await step(api, ref, "submit-draft", "drafter")
+    await step(api, ref, "qa/approve", "qa")
+    await step(api, ref, "send", "drafter", {"channel": "letter"})
+    return ref
+
+
 async def test_fresh_histories_replay(api, temporal):
-    references = [await _full_walk(api), *await _clarify_contribute_and_escalate(api)]
+    references = [await _full_walk(api), *await _clarify_contribute_and_escalate(api), await _deadlines_walk(api)]
     for reference in references:
         history = await temporal.get_workflow_handle(reference).fetch_history()
         await replayer().replay_workflow(history)
         if os.environ.get("RECORD_HISTORIES"):
-            name = reference.replace("/", "-")
-            (HISTORIES / f"{name}.json").write_text(history.to_json())
+            # Never overwrite: a history recorded by older code guards the paths that code took.
+            path = HISTORIES / f"{reference.replace('/', '-')}.json"
+            if not path.exists():
+                path.write_text(history.to_json())

@@ -37,7 +37,8 @@ def test_each_stage_allows_its_own_action(stage, action):
 
 @pytest.mark.parametrize("stage", [s.key for s in PLAN.stages])
 @pytest.mark.parametrize("action", [Action.ALLOCATE, Action.CLOSE, Action.ADD_NOTE, Action.ADD_DOCUMENT,
-                                    Action.RECORD_CLARIFICATION_REPLY])
+                                    Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE,
+                                    Action.CHANGE_TYPE])
 def test_any_open_stage_actions(stage, action):
     assert isinstance(route_action(PLAN, stage, action), Route)
 
@@ -73,7 +74,8 @@ def test_outstanding_work_blocks_skipping_and_completing():
 
 def test_allowed_actions_lists_what_the_api_offers():
     assert set(allowed_actions(PLAN, "triage")) == {"allocate", "add_document", "close", "add_note",
-                                                    "edit_note", "record_clarification_reply"}
+                                                    "edit_note", "record_clarification_reply",
+                                                    "extend_deadline", "change_type"}
     assert "approve_draft" in allowed_actions(PLAN, "qa")
     assert "submit_draft" not in allowed_actions(PLAN, "clarification", frozenset({"clarification"}))
 

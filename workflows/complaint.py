@@ -10,7 +10,7 @@ transaction. No I/O happens here.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from temporalio import workflow
@@ -23,6 +23,8 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         AddDocumentInput,
         AllocateInput,
+        CalendarChange,
+        CaseClock,
         CaseStart,
         CaseState,
         CaseStatus,
@@ -31,14 +33,23 @@ with workflow.unsafe.imports_passed_through():
         Clarification,
         ClarificationReplyInput,
         ClarificationRequestInput,
+        ChangeTypeInput,
+        ClockPause,
         CloseInput,
         CompleteStageInput,
+        ComputeDeadlinesInput,
+        ComputeDeadlinesResult,
         Contribution,
         ContributionCancelInput,
         ContributionCompleteInput,
         ContributionRequestInput,
         CorrespondenceJob,
         CorrespondenceResult,
+        DeadlineExtension,
+        DeadlineNoticeJob,
+        DeadlineNoticeResult,
+        ExtendDeadlineInput,
+        ExtensionRequest,
         NoteEditInput,
         NoteInput,
         Note,
@@ -49,6 +60,9 @@ with workflow.unsafe.imports_passed_through():
         SubmitDraftInput,
         TimelineEvent,
     )
+    from casework.deadlines import format_day, local_date, start_of_day
+    from casework.policies import DayUnit, DeadlinePolicy, policy_from_data
+    from casework.workdays import DEFAULT_REGION
     from casework.stages import (
         EARLY_CLOSE_ROLES,
         Action,
@@ -68,6 +82,12 @@ CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
 CASE_TEAM = SearchAttributeKey.for_keyword("CaseTeam")
 CASE_ASSIGNEE = SearchAttributeKey.for_keyword("CaseAssignee")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
+CASE_DEADLINE = SearchAttributeKey.for_datetime("CaseDeadline")
+CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
+
+# Cases registered before deadline clocks existed replay without them (see run()).
+CLOCK_PATCH = "deadline-clocks"
+CLOCK_ACTOR = "Deadline clock"
 
 # Rejection types the API maps to HTTP statuses (see api/errors.py).
 WRONG_STAGE = "WrongStage"
@@ -78,6 +98,7 @@ FORBIDDEN = "StepForbidden"
 PROJECTION_TIMEOUT = timedelta(seconds=30)
 # Patch ids: new behaviour on new commands, so recorded histories still replay.
 LOCAL_PROJECTION = "projection-as-local-activity"
+DEADLINES_TIMEOUT = timedelta(seconds=30)
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
 # Database or SMTP outages are waited out; permanent faults are raised non-retryable by activities.
 PATIENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -86,16 +107,25 @@ REJECTION_TYPES = {"wrong_stage": WRONG_STAGE, "conflict": CONFLICT, "invalid": 
 
 
 def search_attributes(state: CaseState, stage_label: str) -> TypedSearchAttributes:
-    return TypedSearchAttributes(
-        [
-            SearchAttributePair(CASE_REFERENCE, state.reference),
-            SearchAttributePair(CASE_TYPE, state.case_type.code),
-            SearchAttributePair(CASE_STAGE, stage_label),
-            SearchAttributePair(CASE_TEAM, state.team or ""),
-            SearchAttributePair(CASE_ASSIGNEE, state.assignee_name or ""),
-            SearchAttributePair(CASE_STATUS, state.status.value),
+    pairs: list[SearchAttributePair] = [
+        SearchAttributePair(CASE_REFERENCE, state.reference),
+        SearchAttributePair(CASE_TYPE, state.case_type.code),
+        SearchAttributePair(CASE_STAGE, stage_label),
+        SearchAttributePair(CASE_TEAM, state.team or ""),
+        SearchAttributePair(CASE_ASSIGNEE, state.assignee_name or ""),
+        SearchAttributePair(CASE_STATUS, state.status.value),
+    ]
+    if state.clock is not None:
+        pairs += [
+            # The due date as midnight UTC, so `CaseDeadline < "2026-12-01"` reads as a date.
+            SearchAttributePair(CASE_DEADLINE, datetime.combine(state.clock.deadline, time.min, timezone.utc)),
+            SearchAttributePair(CASE_OVERDUE, state.clock.overdue),
         ]
-    )
+    return TypedSearchAttributes(pairs)
+
+
+def conflict(message: str, stage: str) -> ApplicationError:
+    return ApplicationError(message, {"stage": stage}, type=CONFLICT, non_retryable=True)
 
 
 def initial_state(start: CaseStart, now: datetime) -> CaseState:
@@ -130,23 +160,38 @@ class ComplaintCaseWorkflow:
         self._lock = asyncio.Lock()
         # Child collections changed since the last projection (all of them until the first).
         self._dirty: set[str] | None = None
+        # Calendar changes signalled and not yet applied; set when the clock's timer must be re-armed.
+        self._calendar_changes: list[CalendarChange] = list(start.pending_calendar_changes)
+        self._clock_rearm = False
 
     # ---- main -------------------------------------------------------------------------------
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseSummary:
+        clocks = workflow.patched(CLOCK_PATCH)
         if not self._registered:
             async with self._lock:
-                await self._commit(self._registration_events(start))
+                events = self._registration_events(start)
+                if clocks:
+                    events.append(await self._start_clock())
+                await self._commit(events)
                 self._registered = True
-        await workflow.wait_condition(
-            lambda: self.state.status is CaseStatus.CLOSED
-            or workflow.info().is_continue_as_new_suggested()
-        )
+        elif clocks and self.state.clock is None:
+            # Continued from a run that predates clocks: the case gets its deadlines now.
+            async with self._lock:
+                await self._commit([await self._start_clock()])
+        if clocks:
+            await self._keep_time()
+        else:
+            await workflow.wait_condition(self._run_ends)
         await workflow.wait_condition(workflow.all_handlers_finished)
         if self.state.status is not CaseStatus.CLOSED:
-            workflow.continue_as_new(start.model_copy(update={"carried_state": self.state}))
+            workflow.continue_as_new(start.model_copy(update={
+                "carried_state": self.state, "pending_calendar_changes": self._calendar_changes}))
         return self._summary()
+
+    def _run_ends(self) -> bool:
+        return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
 
     def _registration_events(self, start: CaseStart) -> list[TimelineEvent]:
         who = start.actor
@@ -246,6 +291,7 @@ class ComplaintCaseWorkflow:
                     data={"clarification_id": item.id, "reply_by": inp.reply_by.isoformat()},
                 )
             )
+            events.extend(self._pause_clock(item, inp.actor))
         return self.state
 
     @request_clarification.validator
@@ -260,7 +306,7 @@ class ComplaintCaseWorkflow:
         async with self._step(Action.RECORD_CLARIFICATION_REPLY, inp.actor) as events:
             item = self._clarification(inp.clarification_id)
             item.reply = inp.reply
-            item.reply_received_on = inp.received_on
+            item.reply_received_on = inp.received_on or self._today()
             item.replied_by = inp.actor.display_name
             item.replied_at = workflow.now()
             self._changed("clarifications")
@@ -268,6 +314,12 @@ class ComplaintCaseWorkflow:
                 self._event("clarification_replied", "Complainant replied to clarification request",
                             inp.actor, data={"clarification_id": item.id, "reply": inp.reply})
             )
+            pause = self.state.clock.open_pause if self.state.clock else None
+            if pause is not None and item.id in pause.clarification_ids and not self._still_waiting(pause):
+                # The clock restarts on the day the answer came in (never before it stopped).
+                ended = min(max(item.reply_received_on, pause.started_on), self._today())
+                events.extend(await self._resume_clock(
+                    pause, ended, f"The complainant replied on {format_day(item.reply_received_on)}", inp.actor))
         return self.state
 
     @record_clarification_reply.validator
@@ -277,6 +329,8 @@ class ComplaintCaseWorkflow:
         if item is None or item.reply is not None:
             raise invalid("clarification_id",
                           f"no unanswered clarification request with id {inp.clarification_id}")
+        if inp.received_on is not None and inp.received_on > self._today():
+            raise invalid("received_on", "received_on must not be in the future")
 
     # ---- contributions ----------------------------------------------------------------------
 
@@ -428,6 +482,7 @@ class ComplaintCaseWorkflow:
             events.append(self._correspondence_event(
                 "response_sent", "Response", sent, inp,
                 data={"sent_on": inp.sent_on.isoformat(), "response_document_id": draft_id}))
+            events.extend(await self._stop_clock(inp.sent_on, inp.actor))
             self._move_to(self.plan.next_after(self.state.stage), inp.actor, events)
         return self.state
 
@@ -532,6 +587,374 @@ class ComplaintCaseWorkflow:
         if not any(n.id == inp.note_id for n in self.state.notes):
             raise invalid("note_id", f"no note with id {inp.note_id} on this case")
 
+    # ---- deadlines: extensions, type changes, calendar changes ------------------------------
+
+    @workflow.update
+    async def extend_deadline(self, inp: ExtendDeadlineInput) -> CaseState:
+        async with self._step(Action.EXTEND_DEADLINE, inp.actor) as events:
+            self._check_extension_allowed()  # again: another step may have got in first
+            clock = self._clock
+            result = await self._compute(
+                clock.policy, extension=ExtensionRequest(anchor=inp.anchor, working_days=inp.working_days))
+            if result.refusal is not None:
+                raise invalid(result.refusal_field or "working_days", result.refusal)
+            before = clock.deadline
+            clock.extensions.append(DeadlineExtension(
+                id=str(workflow.uuid4()), anchor=inp.anchor, working_days=inp.working_days,
+                reason=inp.reason, days_added=result.extension_days_added or 0,
+                previous_deadline=before, new_deadline=result.deadline,
+                granted_by=inp.actor.display_name, granted_at=workflow.now()))
+            self._apply_schedule(result)
+            n, allowed = len(clock.extensions), clock.policy.max_extensions
+            events.append(self._event(
+                "deadline_extended",
+                f"Deadline extended from {format_day(before)} to {format_day(clock.deadline)} "
+                f"({inp.working_days} working days from {inp.anchor.value}; extension {n} of {allowed})",
+                inp.actor, reason=inp.reason,
+                data={"from": before.isoformat(), "to": clock.deadline.isoformat(),
+                      "anchor": inp.anchor.value, "working_days": inp.working_days,
+                      "explanation": clock.explanation}))
+        return self.state
+
+    @extend_deadline.validator
+    def _validate_extend_deadline(self, inp: ExtendDeadlineInput) -> None:
+        self._validate(Action.EXTEND_DEADLINE)
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required to extend a deadline")
+        if inp.working_days < 1:
+            raise invalid("working_days", "working_days must be at least 1")
+        self._check_extension_allowed()
+
+    def _check_extension_allowed(self) -> None:
+        clock = self.state.clock
+        if clock is None:
+            raise conflict(f"case {self.state.reference} was registered before deadline clocks; "
+                           f"it has no deadline to extend", self.state.stage)
+        if clock.stopped_on is not None:
+            raise conflict(f"the response was sent on {format_day(clock.stopped_on)}; the clock has stopped",
+                           self.state.stage)
+        if clock.open_pause is not None:
+            raise conflict("the clock is stopped awaiting the complainant's reply; extend once it restarts",
+                           self.state.stage)
+        if len(clock.extensions) >= clock.policy.max_extensions:
+            raise conflict(f"{clock.policy.name} allows {clock.policy.max_extensions} extension(s) and "
+                           f"this case has had {len(clock.extensions)}", self.state.stage)
+
+    @workflow.update
+    async def change_type(self, inp: ChangeTypeInput) -> CaseState:
+        async with self._step(Action.CHANGE_TYPE, inp.actor) as events:
+            old_type, before = self.state.case_type, self._here
+            new_plan = StagePlan.from_data(inp.case_type.stages)
+            target = self._stage_of_kind(new_plan, before.kind)
+            self.plan = new_plan
+            self.state.case_type = inp.case_type
+            self.state.stage = target.key
+            events.append(self._event(
+                "case_type_changed", f"Case type changed from {old_type.name} to {inp.case_type.name}",
+                inp.actor, reason=inp.reason,
+                data={"from": old_type.code, "to": inp.case_type.code, "stage": target.key}))
+            if target.key != before.key:
+                events.append(self._event(
+                    "stage_changed", f"Stage changed from {before.label} to {target.label}", inp.actor,
+                    reason=inp.reason, data={"from": before.key, "to": target.key}))
+            if self.state.clock is not None:
+                events.extend(await self._retype_clock(inp, old_type.name))
+        return self.state
+
+    @change_type.validator
+    def _validate_change_type(self, inp: ChangeTypeInput) -> None:
+        self._validate(Action.CHANGE_TYPE)
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required to change a case's type")
+        if inp.case_type.code == self.state.case_type.code:
+            raise invalid("case_type", f"the case is already of type {inp.case_type.code}")
+        try:
+            self._stage_of_kind(StagePlan.from_data(inp.case_type.stages), self._here.kind)
+            policy_from_data(inp.case_type.deadline_policy)
+        except (LookupError, ValueError) as exc:
+            raise invalid("case_type", str(exc)) from None
+
+    def _stage_of_kind(self, plan: StagePlan, kind: StageKind) -> StageSpec:
+        """Where the case carries on in another type's plan: the first stage of the same kind."""
+        for stage in plan.stages:
+            if stage.kind is kind:
+                return stage
+        raise LookupError(f"the new type's stage plan has no {kind.value} stage for the case to continue in "
+                          f"(it is at {self._here.label})")
+
+    async def _retype_clock(self, inp: ChangeTypeInput, old_type: str) -> list[TimelineEvent]:
+        """Recompute from the original date received under the new type's policy. Pauses are facts and
+        still count if the new policy stops the clock; extensions were granted against the old
+        deadline, so they are dropped and the new type's allowance applies."""
+        clock = self._clock
+        policy = policy_from_data(inp.case_type.deadline_policy)
+        pause = clock.open_pause
+        if pause is not None and not policy.pause_on_clarification:
+            pause.ended_on, pause.end_reason = self._today(), f"{policy.name} does not stop the clock"
+        dropped = clock.extensions
+        before = clock.deadline
+        clock.policy, clock.extensions = policy, []
+        self._apply_schedule(await self._compute(policy))
+        why = f"received {format_day(self.state.details.date_received)}, {policy.describe()}"
+        if dropped:
+            why += f"; {len(dropped)} extension(s) granted under {old_type} not carried over"
+        return [self._event(
+            "deadline_recalculated",
+            f"Deadlines recomputed for the new type: deadline moved from {format_day(before)} to {format_day(clock.deadline)}",
+            inp.actor, reason=why,
+            data={"from": before.isoformat(), "to": clock.deadline.isoformat(), "policy": policy.name,
+                  "dropped_extensions": [e.id for e in dropped], "explanation": clock.explanation})]
+
+    @workflow.signal
+    def calendar_changed(self, change: CalendarChange) -> None:
+        """A closure date or bank holiday was added or removed in a region: recompute (see _keep_time)."""
+        self._calendar_changes.append(change)
+
+    # ---- the clock --------------------------------------------------------------------------
+
+    @property
+    def _clock(self) -> CaseClock:
+        assert self.state.clock is not None
+        return self.state.clock
+
+    def _today(self) -> date:
+        """Today in the case's region, by the workflow's clock."""
+        region = self.state.clock.policy.region if self.state.clock else DEFAULT_REGION
+        return local_date(workflow.now(), region)
+
+    async def _compute(self, policy: DeadlinePolicy,
+                       extension: ExtensionRequest | None = None) -> ComputeDeadlinesResult:
+        clock = self.state.clock
+        return await workflow.execute_activity(
+            "compute_deadlines",
+            ComputeDeadlinesInput(
+                reference=self.state.reference, policy=policy,
+                date_received=self.state.details.date_received,
+                pauses=clock.pauses if clock else [],
+                extension_days=[e.days_added for e in clock.extensions] if clock else [],
+                today=local_date(workflow.now(), policy.region), extension=extension),
+            start_to_close_timeout=DEADLINES_TIMEOUT,
+            retry_policy=PATIENT_RETRY,
+            result_type=ComputeDeadlinesResult,
+        )
+
+    async def _start_clock(self) -> TimelineEvent:
+        policy = policy_from_data(self.state.case_type.deadline_policy)
+        result = await self._compute(policy)
+        self.state.clock = CaseClock(policy=policy, deadline=result.deadline, warning_on=result.warning_on)
+        self._apply_schedule(result)
+        clock = self._clock
+        return self._system_event(
+            "deadline_set", f"Response due {format_day(clock.deadline)} ({policy.describe()})",
+            reason=clock.explanation,
+            data={"deadline": clock.deadline.isoformat(), "warning_on": clock.warning_on.isoformat(),
+                  "acknowledgement_due": clock.acknowledgement_due.isoformat()
+                  if clock.acknowledgement_due else None,
+                  "policy": policy.name, "calendar": clock.calendar_source})
+
+    def _apply_schedule(self, result: ComputeDeadlinesResult) -> None:
+        """Take freshly computed dates; clear flags the new dates make untrue; re-arm the timer."""
+        clock = self._clock
+        clock.deadline, clock.warning_on = result.deadline, result.warning_on
+        clock.acknowledgement_due = result.acknowledgement_due
+        clock.stage_deadlines = dict(result.stage_deadlines)
+        clock.explanation, clock.calendar_source = result.explanation, result.calendar_source
+        for pause, days in zip(clock.pauses, result.paused_days):
+            pause.paused_days = days
+        now = workflow.now()
+        if clock.overdue and now < clock.breach_at:
+            clock.overdue, clock.overdue_since = False, None
+        if clock.warned_for is not None and clock.warned_for != clock.deadline:
+            # Warned for the old date: warn again only if the new warning point is still ahead.
+            clock.warned_for = clock.deadline if now >= clock.warn_at else None
+        self._clock_rearm = True
+
+    def _still_waiting(self, pause: ClockPause) -> bool:
+        today = self._today()
+        return any(c.id in pause.clarification_ids and c.reply is None and c.reply_by >= today
+                   for c in self.state.clarifications)
+
+    def _pause_clock(self, item: Clarification, actor: Actor) -> list[TimelineEvent]:
+        clock = self.state.clock
+        if clock is None or clock.stopped_on is not None or not clock.policy.pause_on_clarification:
+            return []
+        pause = clock.open_pause
+        self._clock_rearm = True
+        if pause is not None:
+            pause.clarification_ids.append(item.id)
+            pause.resume_by = max(pause.resume_by, item.reply_by)
+            return []
+        reason = f"Waiting for the complainant's answer to a clarification request (reply by {format_day(item.reply_by)})"
+        pause = ClockPause(id=str(workflow.uuid4()), reason=reason, started_on=self._today(),
+                           resume_by=item.reply_by, clarification_ids=[item.id])
+        clock.pauses.append(pause)
+        return [self._event("clock_paused", f"Clock stopped on {format_day(pause.started_on)}; "
+                            f"deadline {format_day(clock.deadline)} will move by the days it stays stopped",
+                            actor, reason=reason,
+                            data={"pause_id": pause.id, "clarification_id": item.id,
+                                  "started_on": pause.started_on.isoformat(),
+                                  "resume_by": pause.resume_by.isoformat()})]
+
+    async def _resume_clock(self, pause: ClockPause, ended_on: date, why: str,
+                            actor: Actor | None, at: datetime | None = None) -> list[TimelineEvent]:
+        clock = self._clock
+        pause.ended_on, pause.end_reason = ended_on, why
+        before = clock.deadline
+        self._apply_schedule(await self._compute(clock.policy))
+        unit = "working days" if clock.policy.unit is DayUnit.WORKING else "calendar days"
+        summary = (f"Clock restarted after {pause.paused_days} {unit} stopped "
+                   f"({format_day(pause.started_on)} to {format_day(ended_on)}): deadline moved from "
+                   f"{format_day(before)} to {format_day(clock.deadline)}")
+        data = {"pause_id": pause.id, "paused_days": pause.paused_days, "from": before.isoformat(),
+                "to": clock.deadline.isoformat(), "explanation": clock.explanation}
+        if actor is None:
+            return [self._system_event("clock_resumed", summary, reason=why, data=data, at=at)]
+        return [self._event("clock_resumed", summary, actor, reason=why, data=data)]
+
+    async def _stop_clock(self, sent_on: date, actor: Actor) -> list[TimelineEvent]:
+        clock = self.state.clock
+        if clock is None or clock.stopped_on is not None:
+            return []
+        events: list[TimelineEvent] = []
+        pause = clock.open_pause
+        if pause is not None:
+            events += await self._resume_clock(pause, min(max(sent_on, pause.started_on), self._today()),
+                                               "The response was sent", actor)
+        clock.stopped_on = sent_on
+        # Answered: no longer on anyone's overdue list; lateness stays recorded (deadline_met, overdue_since).
+        clock.overdue = False
+        self._clock_rearm = True
+        verdict = "met" if clock.deadline_met else "missed"
+        events.append(self._event("clock_stopped",
+                                  f"Response sent on {format_day(sent_on)}: deadline {format_day(clock.deadline)} {verdict}",
+                                  actor, data={"deadline": clock.deadline.isoformat(),
+                                               "sent_on": sent_on.isoformat(), "met": clock.deadline_met}))
+        return events
+
+    def _next_clock_instant(self) -> datetime | None:
+        clock = self.state.clock
+        if clock is None or clock.stopped_on is not None:
+            return None
+        pause = clock.open_pause
+        if pause is not None:
+            return start_of_day(pause.resume_by + timedelta(days=1), clock.policy.region)
+        if clock.overdue:
+            return None
+        return clock.warn_at if clock.warned_for != clock.deadline else clock.breach_at
+
+    async def _keep_time(self) -> None:
+        """The case clock: a durable timer to the next instant that matters (warning, breach, or the
+        end of a pause's reply-by date), re-armed whenever the dates change."""
+        while not self._run_ends():
+            due = self._next_clock_instant()
+            self._clock_rearm = False
+            wake = lambda: self._run_ends() or self._clock_rearm or bool(self._calendar_changes)  # noqa: E731
+            wait = None if due is None else due - workflow.now()
+            if wait is None:
+                await workflow.wait_condition(wake)
+            elif wait > timedelta(0):
+                try:
+                    await workflow.wait_condition(wake, timeout=wait, timeout_summary="deadline clock")
+                except asyncio.TimeoutError:
+                    pass
+            if self._run_ends():
+                return
+            async with self._lock:
+                if self.state.status is CaseStatus.CLOSED:
+                    return
+                events = await self._apply_calendar_changes()
+                events += await self._fire_due_clock_events()
+                if events:
+                    await self._commit(events)
+
+    async def _apply_calendar_changes(self) -> list[TimelineEvent]:
+        changes, self._calendar_changes = self._calendar_changes, []
+        clock = self.state.clock
+        changes = [c for c in changes if clock is not None and c.region == clock.policy.region.value]
+        if not changes or clock is None or clock.stopped_on is not None:
+            return []
+        before = (clock.deadline, clock.warning_on, clock.acknowledgement_due, dict(clock.stage_deadlines))
+        result = await self._compute(clock.policy)
+        after = (result.deadline, result.warning_on, result.acknowledgement_due, dict(result.stage_deadlines))
+        if after == before:
+            return []  # this change does not touch this case's dates
+        self._apply_schedule(result)
+        return [TimelineEvent(
+            id=str(workflow.uuid4()), at=workflow.now(), actor_id=None,
+            actor_name=", ".join(dict.fromkeys(c.requested_by for c in changes)),
+            kind="deadline_recalculated",
+            summary=f"Calendar changed: deadline moved from {format_day(before[0])} to {format_day(clock.deadline)}",
+            reason="; ".join(c.description for c in changes),
+            data={"from": before[0].isoformat(), "to": clock.deadline.isoformat(),
+                  "warning_on": clock.warning_on.isoformat(), "explanation": clock.explanation,
+                  "calendar": clock.calendar_source})]
+
+    async def _fire_due_clock_events(self) -> list[TimelineEvent]:
+        clock = self.state.clock
+        if clock is None or clock.stopped_on is not None:
+            return []
+        # Events are dated at the instant the clock reached them (the fact); `fired_at` records when
+        # the worker acted, which is later if no worker was running at that instant.
+        fired = workflow.now()
+        events: list[TimelineEvent] = []
+        pause = clock.open_pause
+        resume_at = start_of_day(pause.resume_by + timedelta(days=1), clock.policy.region) if pause else None
+        if pause is not None and resume_at is not None and fired >= resume_at:
+            events += await self._resume_clock(
+                pause, pause.resume_by,
+                f"The reply-by date {format_day(pause.resume_by)} passed without a reply", None, at=resume_at)
+        if clock.open_pause is not None:
+            return events
+        if not clock.overdue and fired >= clock.breach_at:
+            events += await self._breach(fired)
+        elif clock.warned_for != clock.deadline and fired >= clock.warn_at:
+            events += await self._warn(fired)
+        return events
+
+    async def _notify(self, kind: str, due_at: datetime) -> DeadlineNoticeResult:
+        key = f"{self.state.reference}/deadline_{kind}/{self._clock.deadline.isoformat()}"
+        return await workflow.execute_activity(
+            "notify_deadline",
+            DeadlineNoticeJob(business_key=key, kind=kind, state=self.state, due_at=due_at),
+            start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
+            retry_policy=PATIENT_RETRY,
+            result_type=DeadlineNoticeResult,
+        )
+
+    async def _warn(self, fired: datetime) -> list[TimelineEvent]:
+        clock = self._clock
+        notice = await self._notify("warning", clock.warn_at)
+        clock.warned_for = clock.deadline
+        told = ", ".join(notice.recipients) or "nobody (no owner or team yet)"
+        return [self._system_event(
+            "deadline_warning", f"Deadline {format_day(clock.deadline)} approaching: warned {told}",
+            at=clock.warn_at,
+            data={"deadline": clock.deadline.isoformat(), "fired_at": fired.isoformat(),
+                  "recipients": notice.recipients, "message_id": notice.message_id})]
+
+    async def _breach(self, fired: datetime) -> list[TimelineEvent]:
+        clock = self._clock
+        notice = await self._notify("breach", clock.breach_at)
+        clock.overdue, clock.overdue_since = True, clock.breach_at
+        clock.warned_for = clock.deadline  # no separate warning once the deadline has passed
+        clock.escalated_to = notice.manager_name
+        at = clock.breach_at
+        data = {"deadline": clock.deadline.isoformat(), "fired_at": fired.isoformat(),
+                "recipients": notice.recipients, "message_id": notice.message_id}
+        events = [
+            self._system_event("deadline_breached",
+                               f"Deadline {format_day(clock.deadline)} passed: the case is overdue", at=at, data=data),
+            self._system_event("escalated_to_manager",
+                               f"Escalated to {notice.manager_name or 'nobody (no manager found)'}",
+                               reason=f"Overdue: the deadline {format_day(clock.deadline)} passed", at=at,
+                               data={"manager": notice.manager_name, "recipients": notice.recipients}),
+        ]
+        if clock.policy.holding_response_at_deadline:
+            events.append(self._system_event(
+                "holding_response_due", "No final response sent: a holding response is due now",
+                reason=clock.policy.rule, at=at, data={"deadline": clock.deadline.isoformat()}))
+        return events
+
     # ---- the one wrapper every step goes through --------------------------------------------
 
     @property
@@ -612,6 +1035,12 @@ class ComplaintCaseWorkflow:
         ]
         if s.escalated_from:
             lines.append(f"Stage 2 of {s.escalated_from}")
+        if s.clock is not None:
+            flags = [flag for flag, on in (("**OVERDUE**", s.clock.overdue),
+                                           ("clock stopped", s.clock.open_pause is not None),
+                                           ("responded", s.clock.stopped_on is not None)) if on]
+            lines.append(f"Due {s.clock.deadline.isoformat()} ({s.clock.policy.name})"
+                         + (" · " + " · ".join(flags) if flags else ""))
         return "\n\n".join(lines)
 
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
@@ -625,6 +1054,13 @@ class ComplaintCaseWorkflow:
     def _changed(self, collection: str) -> None:
         if self._dirty is not None:
             self._dirty.add(collection)
+    def _system_event(self, kind: str, summary: str, *, reason: str | None = None,
+                      data: dict[str, Any] | None = None, at: datetime | None = None) -> TimelineEvent:
+        """An event nobody asked for: the deadline clock acting on its own."""
+        return TimelineEvent(
+            id=str(workflow.uuid4()), at=at or workflow.now(), actor_id=None, actor_name=CLOCK_ACTOR,
+            kind=kind, summary=summary, reason=reason, data=data or {},
+        )
 
     def _summary(self) -> CaseSummary:
         return CaseSummary(reference=self.state.reference, status=self.state.status,

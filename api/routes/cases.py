@@ -35,12 +35,14 @@ from api.schemas import (
     CaseCreate,
     CaseListItem,
     CaseRead,
+    ChangeTypeRequest,
     ClarificationReply,
     ClarificationRequest,
     CloseRequest,
     ContributionComplete,
     ContributionRequest,
     EscalateRequest,
+    ExtendRequest,
     NoteBody,
     OptionalNote,
     OutcomeRequest,
@@ -57,6 +59,7 @@ from casework.contracts import (
     CaseStart,
     CaseState,
     CaseTypeConfig,
+    ChangeTypeInput,
     ClarificationReplyInput,
     ClarificationRequestInput,
     CloseInput,
@@ -66,6 +69,7 @@ from casework.contracts import (
     ContributionRequestInput,
     Correspondent,
     DocumentRef,
+    ExtendDeadlineInput,
     NoteEditInput,
     NoteInput,
     OutcomeInput,
@@ -116,7 +120,7 @@ def case_type_config(row: CaseType) -> CaseTypeConfig:
     return CaseTypeConfig(
         code=row.code, name=row.name, reference_prefix=row.reference_prefix, stages=row.stages,
         outcome_options=row.outcome_options, close_reasons=row.close_reasons,
-        escalation_type=row.escalation_type,
+        escalation_type=row.escalation_type, deadline_policy=row.deadline_policy,
     )
 
 
@@ -160,8 +164,12 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
         open_contribution=any(c.status == "open" for c in contributions),
     )
     actions = [] if core["status"] == "closed" else allowed_actions(plan, core["stage"], blocked)
+    stage_kind = plan.get(core["stage"]).kind.value if core["status"] != "closed" else None
     return CaseRead.model_validate({
         **core,
+        "paused_intervals": core.get("clock_pauses") or [],
+        "extensions": core.get("deadline_extensions") or [],
+        "stage_deadline": (core.get("stage_deadlines") or {}).get(stage_kind) if stage_kind else None,
         "case_type_name": case_type_name,
         "allowed_actions": actions,
         "correspondents": [_fields(c) for c in correspondents],
@@ -256,6 +264,7 @@ async def list_cases(
     status_: Annotated[str | None, Query(alias="status", pattern="^(open|closed)$")] = None,
     stage: str | None = None, team: str | None = None, assignee: str | None = None,
     case_type: str | None = None,
+    overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
@@ -269,6 +278,8 @@ async def list_cases(
         stmt = stmt.where(ComplaintCase.team == team)
     if case_type:
         stmt = stmt.where(ComplaintCase.case_type == case_type)
+    if overdue is not None:
+        stmt = stmt.where(ComplaintCase.overdue.is_(overdue))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
         stmt = stmt.where(ComplaintCase.assignee_id == (person.id if person else -1))
@@ -379,8 +390,9 @@ async def record_clarification_reply(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the complainant's reply to a clarification request."""
+    # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
     payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
-                                      reply=body.reply, received_on=body.received_on or date.today())
+                                      reply=body.reply, received_on=body.received_on)
     return await run_step(request, session, client, user, reference_of(prefix, number, year),
                           Action.RECORD_CLARIFICATION_REPLY, "record_clarification_reply", payload,
                           idempotency_key)
@@ -552,6 +564,33 @@ async def edit_note(prefix: str, number: str, year: str, note_id: str, body: Not
     payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
     return await run_step(request, session, client, user, reference_of(prefix, number, year),
                           Action.EDIT_NOTE, "edit_note", payload, idempotency_key)
+
+
+@router.post(CASE + "/extend", response_model=CaseRead)
+async def extend_deadline(prefix: str, number: str, year: str, body: ExtendRequest, request: Request,
+                          session: SessionDep, client: TemporalDep, user: CurrentUser,
+                          idempotency_key: IdempotencyKey = None) -> Any:
+    """Extend the response deadline by N working days from today or from the current deadline, with a
+    reason. At most the case type's allowed number of times; never to an earlier date; stage deadlines
+    follow."""
+    payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
+                                  reason=body.reason)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.EXTEND_DEADLINE, "extend_deadline", payload, idempotency_key)
+
+
+@router.post(CASE + "/change-type", response_model=CaseRead)
+async def change_type(prefix: str, number: str, year: str, body: ChangeTypeRequest, request: Request,
+                      session: SessionDep, client: TemporalDep, user: CurrentUser,
+                      idempotency_key: IdempotencyKey = None) -> Any:
+    """Change the case's type. Its deadlines are recomputed from the original date received under the
+    new type's policy; the case carries on at the new plan's first stage of the same kind."""
+    case_type = await repository.get_case_type(session, body.case_type)
+    if case_type is None or not case_type.active:
+        raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
+    payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.CHANGE_TYPE, "change_type", payload, idempotency_key)
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)

@@ -4,11 +4,11 @@ Indexes for the case search (trigram for partial names, btree for exact values a
 partial indexes for overdue), per-user case-type grants, digest subscriptions, and outbox rows
 that belong to no single case (digests).
 
-`deadline` and `overdue` are also added by the deadlines migration (issue 4); whichever lands
-second drops its copy when the two are chained.
+`deadline` and `overdue` come from 0002 (deadlines); (deadline, reference) here supersedes its
+plain deadline index.
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 Create Date: 2026-11-24 09:00:00
 """
 from typing import Sequence, Union
@@ -17,7 +17,7 @@ from alembic import op
 import sqlalchemy as sa
 
 revision: str = '0003'
-down_revision: Union[str, None] = '0001'
+down_revision: Union[str, None] = '0002'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
@@ -26,9 +26,7 @@ def upgrade() -> None:
     # Trusted since PostgreSQL 13: the database owner may create it without superuser rights.
     op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
 
-    op.add_column('complaint_case', sa.Column('deadline', sa.Date(), nullable=True))
-    op.add_column('complaint_case', sa.Column('overdue', sa.Boolean(), server_default=sa.false(),
-                                              nullable=False))
+    op.drop_index('ix_complaint_case_deadline', table_name='complaint_case')
 
     # (date_received, reference) serves everything (date_received) did, and keyset pages too.
     op.drop_index('ix_complaint_case_date_received', table_name='complaint_case')
@@ -123,6 +121,5 @@ def downgrade() -> None:
     op.drop_index('ix_complaint_case_received_ref', table_name='complaint_case')
     op.create_index('ix_complaint_case_date_received', 'complaint_case', ['date_received'],
                     unique=False)
-    op.drop_column('complaint_case', 'overdue')
-    op.drop_column('complaint_case', 'deadline')
+    op.create_index('ix_complaint_case_deadline', 'complaint_case', ['deadline'], unique=False)
     # pg_trgm stays: other databases objects may use it, and it is harmless.

@@ -1,0 +1,182 @@
+"""Administration of deadlines: case types' deadline policies and each region's extra closed days.
+
+Adding or removing a closed day starts a CalendarChangeWorkflow that signals every open case on that
+region's calendar to recompute its deadlines and move its timers; each case explains the change in
+its own timeline when its dates move.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Body, status
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+
+from api import errors
+from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
+from api.schemas import ClosureCreate
+from casework import repository
+from casework.contracts import CalendarChangeRun
+from casework.deadlines import format_day
+from casework.db import AppUser, CalendarClosure, ComplaintCase
+from casework.policies import PRESETS, DeadlinePolicy, policy_from_data
+from casework.stages import Role
+from casework.workdays import Region, bank_holiday_names
+from workflows.calendar import CalendarChangeWorkflow
+
+router = APIRouter(prefix="/admin", tags=["administration"])
+ADMIN_ONLY: frozenset[Role] = frozenset({Role.ADMIN})
+
+
+def _admin(user: AppUser) -> None:
+    require_role(user, ADMIN_ONLY, "administering deadlines")
+
+
+def _policy_read(policy: DeadlinePolicy) -> dict[str, Any]:
+    return {**policy.model_dump(mode="json"), "summary": policy.describe()}
+
+
+@router.get("/deadline-presets")
+async def deadline_presets(user: CurrentUser) -> list[dict[str, Any]]:
+    """The built-in deadline policies (UK public sector, FCA DISP, payment services, CFPB)."""
+    _admin(user)
+    return [_policy_read(p) for p in PRESETS.values()]
+
+
+@router.get("/case-types/{code}/deadline-policy")
+async def get_deadline_policy(code: str, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    _admin(user)
+    row = await repository.get_case_type(session, code)
+    if row is None:
+        raise errors.not_found(f"case type {code}")
+    return _policy_read(policy_from_data(row.deadline_policy))
+
+
+@router.put("/case-types/{code}/deadline-policy")
+async def set_deadline_policy(code: str, session: SessionDep, user: CurrentUser,
+                              body: dict[str, Any] = Body(examples=[{"preset": "fca-disp"},
+                                                                    {"preset": "uk-public-sector",
+                                                                     "response_days": 15}])) -> dict[str, Any]:
+    """Set a case type's policy: a preset by name, a preset with some fields changed, or every field.
+
+    Applies to cases registered from now on, and to cases changed to this type; open cases keep the
+    policy they were registered under.
+    """
+    _admin(user)
+    row = await repository.get_case_type(session, code)
+    if row is None:
+        raise errors.not_found(f"case type {code}")
+    preset = body.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise errors.unprocessable("preset", f"unknown preset '{preset}'; one of {', '.join(PRESETS)}")
+    try:
+        policy = DeadlinePolicy.model_validate({**(PRESETS[preset].model_dump() if preset else {}), **body})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        ) from None
+    row.deadline_policy = policy.model_dump(mode="json")
+    await session.commit()
+    return _policy_read(policy)
+
+
+def _closure_read(row: CalendarClosure) -> dict[str, Any]:
+    return {"region": row.region, "date": row.day, "kind": row.kind, "reason": row.reason,
+            "created_by": row.created_by, "created_at": row.created_at}
+
+
+@router.get("/calendars/{region}")
+async def calendar(region: Region, year: int, session: SessionDep, user: CurrentUser) -> dict[str, Any]:
+    """Every closed weekday of `year` in the region: bank holidays (from the `holidays` package) and
+    the administrator's closures."""
+    _admin(user)
+    if not 1990 <= year <= 2100:
+        raise errors.unprocessable("year", "year must be between 1990 and 2100", location="query")
+    closures = (await session.scalars(
+        select(CalendarClosure).where(CalendarClosure.region == region.value,
+                                      func.extract("year", CalendarClosure.day) == year)
+        .order_by(CalendarClosure.day))).all()
+    holidays = [{"date": d, "name": name} for d, name in sorted(bank_holiday_names(region, [year]).items())]
+    return {"region": region.value, "year": year, "bank_holidays": holidays,
+            "closures": [_closure_read(c) for c in closures]}
+
+
+@router.get("/calendars/{region}/closures")
+async def list_closures(region: Region, session: SessionDep, user: CurrentUser) -> list[dict[str, Any]]:
+    _admin(user)
+    rows = (await session.scalars(
+        select(CalendarClosure).where(CalendarClosure.region == region.value).order_by(CalendarClosure.day))).all()
+    return [_closure_read(r) for r in rows]
+
+
+@router.post("/calendars/{region}/closures", status_code=status.HTTP_201_CREATED)
+async def add_closure(region: Region, body: ClosureCreate, session: SessionDep, client: TemporalDep,
+                      settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
+    """Add a closed day (an office closure, or a bank holiday newer than the `holidays` data) and
+    recompute the deadlines of every open case on this calendar."""
+    _admin(user)
+    if body.date.weekday() >= 5:
+        raise errors.unprocessable("date", f"{body.date.isoformat()} is a {body.date.strftime('%A')}; "
+                                   f"weekends are never working days")
+    if body.date in bank_holiday_names(region, [body.date.year]):
+        raise errors.unprocessable("date", f"{body.date.isoformat()} is already a bank holiday in {region.value}")
+    added = (await session.execute(
+        insert(CalendarClosure)
+        .values(region=region.value, day=body.date, kind=body.kind, reason=body.reason,
+                created_by=user.display_name)
+        .on_conflict_do_nothing(index_elements=["region", "day"])
+        .returning(CalendarClosure.day))).first()
+    if added is None:
+        raise errors.stage_conflict(f"{body.date.isoformat()} is already closed in {region.value}", None)
+    await session.commit()
+    row = await session.get(CalendarClosure, (region.value, body.date))
+    what = "Bank holiday" if body.kind == "bank_holiday" else "Closure"
+    recalculation = await _recalculate(session, client, settings.task_queue, region, user,
+                                       f"{what} added on {format_day(body.date)}: {body.reason}")
+    return {**_closure_read(row), "recalculation": recalculation}
+
+
+@router.delete("/calendars/{region}/closures/{day}")
+async def remove_closure(region: Region, day: date, session: SessionDep, client: TemporalDep,
+                         settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
+    """Remove a closed day (entered by mistake) and recompute open cases' deadlines."""
+    _admin(user)
+    row = await session.get(CalendarClosure, (region.value, day))
+    if row is None:
+        raise errors.not_found(f"closure on {day.isoformat()} in {region.value}")
+    gone = _closure_read(row)
+    await session.delete(row)
+    await session.commit()
+    recalculation = await _recalculate(session, client, settings.task_queue, region, user,
+                                       f"Closure on {format_day(day)} removed ({gone['reason']})")
+    return {**gone, "recalculation": recalculation}
+
+
+@router.post("/calendars/{region}/recalculate", status_code=status.HTTP_202_ACCEPTED)
+async def recalculate(region: Region, session: SessionDep, client: TemporalDep, settings: SettingsDep,
+                      user: CurrentUser, body: dict[str, Any] | None = Body(None)) -> dict[str, Any]:
+    """Recompute every open case on this calendar, e.g. after upgrading the `holidays` package."""
+    _admin(user)
+    reason = (body or {}).get("reason") or "Calendar recalculation requested"
+    if not isinstance(reason, str) or len(reason) > 500:
+        raise errors.unprocessable("reason", "reason must be text of at most 500 characters")
+    return await _recalculate(session, client, settings.task_queue, region, user, reason)
+
+
+async def _recalculate(session: SessionDep, client: TemporalDep, task_queue: str, region: Region,
+                       user: AppUser, description: str) -> dict[str, Any]:
+    open_cases = await session.scalar(
+        select(func.count()).select_from(ComplaintCase)
+        .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == region.value))
+    workflow_id = f"calendar-change/{region.value}/{uuid.uuid4()}"
+    await client.start_workflow(
+        CalendarChangeWorkflow.run,
+        CalendarChangeRun(region=region.value, description=description, requested_by=user.display_name),
+        id=workflow_id, task_queue=task_queue, static_summary=description[:200],
+    )
+    return {"workflow_id": workflow_id, "open_cases": open_cases, "description": description}

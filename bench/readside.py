@@ -1,0 +1,239 @@
+"""Scenarios 2–4 on a bulk-loaded table: search latency, 100k-row exports, digests for 50 teams.
+
+Cases are loaded with COPY (not the API): realistic names, postcodes, dates, teams and stages. The
+secondary indexes are dropped for the load and rebuilt after it, as a real bulk import would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import threading
+import time
+import uuid
+from datetime import date, datetime, time as clock, timedelta, timezone
+
+import httpx
+import psutil
+import psycopg
+
+from bench.stack import Stack
+from bench.stats import Result, median, p95
+
+FIRST = ("Oliver George Harry Jack Jacob Noah Charlie Muhammad Thomas Oscar William James Leo Alfie "
+         "Henry Joshua Freddie Archie Ethan Isaac Olivia Amelia Isla Ava Emily Sophia Grace Mia Poppy "
+         "Ella Lily Evie Isabella Sophie Ivy Freya Harper Willow Daisy Alice Priya Aisha Fatima Zara "
+         "Chen Wei Anna Maria Kofi Amara Siobhan Niamh Ciaran Eilidh Rhys Cerys Dylan Megan").split()
+LAST = ("Smith Jones Williams Taylor Brown Davies Evans Wilson Thomas Johnson Roberts Robinson "
+        "Thompson Wright Walker White Edwards Hughes Green Hall Lewis Harris Clarke Patel Jackson Wood "
+        "Turner Martin Cooper Hill Ward Morris Moore Clark Lee King Baker Harrison Morgan Allen James "
+        "Scott Phillips Watson Davis Parker Price Bennett Young Griffiths Mitchell Kelly Cook Carter "
+        "Richardson Bailey Collins Bell Shaw Murphy Miller Cox Richards Khan Marshall Anderson Simpson "
+        "Ellis Adams Singh Begum Ali Hussain Campbell Stewart MacDonald Murray O'Brien Byrne").split()
+AREAS = "AB B BA BD BH BL BN BR BS CB CF CH CM CR CV DE DN E EC EH G GL GU HA HP IG IP KT L LE LS M ME MK N NE NG NW OX PE PL PO RG S SE SK SL SM SN SO SS ST SW TN TW UB W WD WF WS YO".split()
+STAGES = [("triage", "Allocation"), ("acknowledgement", "Acknowledge"), ("clarification", "Clarification"),
+          ("contributions", "Contributions"), ("draft", "Draft response"), ("qa", "Quality assurance"),
+          ("send", "Send response"), ("outcome", "Complaint outcome"), ("closure", "Close case")]
+TEAMS = [f"T{n:02d}" for n in range(1, 51)]
+CASE_COLUMNS = ("reference", "case_type", "version", "status", "stage", "stage_label", "team",
+                "assignee_id", "assignee_name", "channel", "category", "severity", "description",
+                "date_received", "complainant_name", "registered_by", "registered_at", "updated_at",
+                "deadline", "overdue")
+PERSON_COLUMNS = ("id", "case_reference", "relationship", "is_primary", "name", "email", "phone",
+                  "address_lines", "postcode")
+TODAY = date.today()
+
+
+def _postcode(rng: random.Random) -> str:
+    return (f"{rng.choice(AREAS)}{rng.randint(1, 20)} {rng.randint(1, 9)}"
+            f"{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}{rng.choice('ABDEFGHJLNPQRSTUWXYZ')}")
+
+
+def _rows(count: int, rng: random.Random):
+    stamp = datetime(2020, 1, 1, tzinfo=timezone.utc)
+    for n in range(1, count + 1):
+        reference = f"BULK/{n:07d}/{20 + n % 6}"
+        received = TODAY - timedelta(days=rng.randint(0, 5 * 365))
+        closed = received < TODAY - timedelta(days=90) or rng.random() < 0.5
+        stage, label = ("closure", "Closed") if closed else rng.choice(STAGES[:-1])
+        team = None if stage == "triage" else rng.choice(TEAMS)
+        deadline = received + timedelta(days=28)
+        name = f"{rng.choice(FIRST)} {rng.choice(LAST)}"
+        yield (
+            (reference, "COMP", 1, "closed" if closed else "open", stage, label, team, None, None,
+             "email", "Billing", "medium", "Bulk-loaded case", received, name, "bench", stamp, stamp,
+             deadline, (not closed) and deadline < TODAY),
+            (str(uuid.uuid4()), reference, "complainant", True, name,
+             f"{name.lower().replace(' ', '.').replace(chr(39), '')}{n}@example.net",
+             f"07{rng.randint(100000000, 999999999)}", ["1 High Street"], _postcode(rng)),
+        )
+
+
+def bulk_load(database_url: str, count: int) -> float:
+    """COPY `count` cases with their complainants; returns seconds taken (including index rebuild)."""
+    started = time.perf_counter()
+    rng = random.Random(20261123)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute("insert into team (code, name, email) select code, 'Team ' || code, "
+                     "lower(code) || '@example.org' from unnest(%s::text[]) code on conflict do nothing",
+                     (TEAMS,))
+        indexes = conn.execute(
+            "select indexname, indexdef from pg_indexes where tablename in "
+            "('complaint_case', 'case_correspondent') and indexname not like '%%pkey'").fetchall()
+        for name, _ in indexes:
+            conn.execute(f'drop index "{name}"')
+        with conn.cursor() as cur:
+            with cur.copy(f"copy complaint_case ({', '.join(CASE_COLUMNS)}) from stdin") as cases, \
+                    conn.cursor().copy(f"copy case_correspondent ({', '.join(PERSON_COLUMNS)}) from stdin") as people:
+                for case, person in _rows(count, rng):
+                    cases.write_row(case)
+                    people.write_row(person)
+        for _, definition in indexes:
+            conn.execute(definition)
+        conn.execute("analyze complaint_case")
+        conn.execute("analyze case_correspondent")
+    return time.perf_counter() - started
+
+
+AUTH = {"Authorization": "Bearer demo-coordinator-token"}
+
+SEARCHES = {
+    "reference exact": {"reference": "BULK/0123457/23"},
+    "reference prefix": {"reference_prefix": "BULK/01234"},
+    "partial complainant name": {"complainant": "ckhan"},
+    "partial correspondent name": {"correspondent": "Eilidh Mac"},
+    "postcode": {"postcode": "SW4 7QX"},
+    "email": {"email": "amelia.taylor123@example.net"},
+    "team + overdue": {"team": "T07", "overdue": "true"},
+    "date range": {"received_from": (TODAY - timedelta(days=30)).isoformat(),
+                   "received_to": TODAY.isoformat()},
+    "team + open by deadline": {"team": "T12", "status": "open", "sort": "deadline"},
+}
+
+
+async def _timed(api: httpx.AsyncClient, params: dict, rounds: int) -> list[float]:
+    times = []
+    for _ in range(rounds):
+        started = time.perf_counter()
+        response = await api.get("/search/cases", params=params, headers=AUTH)
+        times.append(time.perf_counter() - started)
+        if response.status_code != 200:
+            raise RuntimeError(f"{params}: {response.status_code} {response.text}")
+    return times
+
+
+async def _deep_page(api: httpx.AsyncClient, pages: int, rounds: int) -> list[float]:
+    """Follow the cursor `pages` deep, then time fetching that deep page again."""
+    params = {"status": "closed", "limit": "200"}
+    cursor = None
+    for _ in range(pages):
+        body = (await api.get("/search/cases", params={**params, **({"cursor": cursor} if cursor else {})},
+                              headers=AUTH)).json()
+        cursor = body["next_cursor"]
+    return await _timed(api, {**params, "cursor": cursor}, rounds)
+
+
+async def searches(stack: Stack, quick: bool) -> list[Result]:
+    rounds, pages = (10, 50) if quick else (30, 500)
+    results = []
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as api:
+        for name, params in SEARCHES.items():
+            await _timed(api, params, 2)
+            times = await _timed(api, params, rounds)
+            results.append(_search_result(name, times))
+        times = await _deep_page(api, pages, rounds)
+        results.append(_search_result(f"deep page ({pages} × 200 rows in)", times))
+    return results
+
+
+def _search_result(name: str, times: list[float]) -> Result:
+    ms = [t * 1000 for t in times]
+    return Result("search", name, "ms", median(ms), p95(ms), None, None, "p95 ≤ 50 ms", p95(ms) <= 50)
+
+
+class PeakRss:
+    """Samples a process's RSS every 20 ms from a thread; `peak` in MB."""
+
+    def __init__(self, pid: int) -> None:
+        self.process, self.peak, self._stop = psutil.Process(pid), 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.process.memory_info().rss / 2**20)
+            time.sleep(0.02)
+
+    def __enter__(self) -> "PeakRss":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+async def exports(stack: Stack, rows: int) -> list[Result]:
+    # A filter matching about `rows` cases: the newest received, closed first.
+    with psycopg.connect(stack.database_url) as conn:
+        since = conn.execute("select date_received from complaint_case where reference like 'BULK/%%' "
+                             "order by date_received desc offset %s limit 1", (rows,)).fetchone()[0]
+    params = {"received_from": (since + timedelta(days=1)).isoformat()}
+    results = []
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=600) as api:
+        for fmt in ("csv", "xlsx"):
+            rss_before = stack.rss_mb("api")
+            with PeakRss(stack.processes["api"].pid) as rss:
+                started = time.perf_counter()
+                size = 0
+                async with api.stream("GET", f"/search/cases.{fmt}", params=params, headers=AUTH) as response:
+                    if response.status_code != 200:
+                        raise RuntimeError(f"export {fmt}: {response.status_code}")
+                    async for chunk in response.aiter_bytes():
+                        size += len(chunk)
+                seconds = time.perf_counter() - started
+            ok = seconds <= 10 and rss.peak <= 300
+            results.append(Result("export", f"{fmt.upper()} ~{rows // 1000}k rows", "s", seconds, None, None,
+                                  None, "≤ 10 s, API peak RSS ≤ 300 MB", ok,
+                                  f"{size / 2**20:.1f} MB; API RSS {rss_before:.0f} → peak {rss.peak:.0f} MB"))
+    return results
+
+
+async def digests(stack: Stack) -> list[Result]:
+    """Statistics + case list for each of 50 teams, built as the digest activity builds them."""
+    from casework.config import Settings
+    from casework.db import AppUser, DigestSubscription, make_engine, make_sessionmaker
+    from casework.digests import build_digest
+    from sqlalchemy import select
+
+    settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address)
+    engine = make_engine(stack.database_url)
+    results = []
+    async with make_sessionmaker(engine)() as session:
+        owner = await session.scalar(select(AppUser).where(AppUser.username == "coordinator"))
+        subs = [DigestSubscription(id=str(uuid.uuid4()), owner_id=owner.id, team=team, recipient="me",
+                                   frequency="daily", time_of_day=clock(8), time_zone="Europe/London",
+                                   active=True) for team in TEAMS]
+        for attach in (False, True):
+            started = time.perf_counter()
+            listed = 0
+            for sub in subs:
+                digest = await build_digest(session, sub, settings, attach=attach)
+                listed += digest.case_count
+            seconds = time.perf_counter() - started
+            what = "with XLSX attachments" if attach else "statistics + case list"
+            results.append(Result("digest", f"50 teams, {what}", "s", seconds, None, None, None,
+                                  "≤ 5 s" if not attach else "", seconds <= 5 if not attach else None,
+                                  f"{listed} open cases listed"))
+    await engine.dispose()
+    return results
+
+
+async def run(stack: Stack, *, quick: bool) -> list[Result]:
+    count = 100_000 if quick else 1_000_000
+    export_rows = 20_000 if quick else 100_000
+    seconds = await asyncio.to_thread(bulk_load, stack.database_url, count)
+    results = [Result("load", f"COPY {count:,} cases + complainants, rebuild indexes", "s", seconds)]
+    results += await searches(stack, quick)
+    results += await exports(stack, export_rows)
+    results += await digests(stack)
+    return results

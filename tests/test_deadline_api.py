@@ -1,0 +1,159 @@
+"""Deadlines through the API on the ordinary Temporal dev server: overdue cases in lists and in
+Temporal visibility, the admin API for policies and closed days, validation, and the clock stopping
+when the response is sent. (Clocks with weeks passing are in test_deadline_clocks.py.)"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import date, timedelta
+
+from sqlalchemy.dialects.postgresql import insert
+
+from casework.db import CaseType
+from casework.demo import CLOSE_REASONS, OUTCOMES
+from casework.stages import STANDARD_COMPLAINT_PLAN
+from casework.workdays import Region, add_working_days, build_calendar
+from tests.casefixtures import auth, case_path, register, step, walk_to_qa
+
+
+async def _eventually(fetch, check, what: str):
+    for _ in range(100):
+        value = await fetch()
+        if check(value):
+            return value
+        await asyncio.sleep(0.2)
+    raise AssertionError(f"never {what}")
+
+
+async def test_a_case_received_long_ago_is_overdue_at_once_and_findable_by_operations(api, temporal, mailbox):
+    received = date.today() - timedelta(days=60)
+    ref = (await register(api, date_received=received.isoformat()))["reference"]
+    year = received.year
+    due = add_working_days(received, 20, build_calendar(Region.ENGLAND_AND_WALES, range(year, year + 2)))
+
+    async def read():
+        return (await api.get(case_path(ref), headers=auth("handler"))).json()
+
+    case = await _eventually(read, lambda c: c["overdue"], "overdue")
+    assert case["deadline"] == due.isoformat()
+    # Unallocated: no team manager yet, so the complaints managers hear of it.
+    assert case["escalated_to_manager"] == "Mo Manager"
+    assert any(ref in str(m["Subject"]) and "Overdue" in str(m["Subject"]) for m in mailbox.to("manager@example.org"))
+
+    overdue = (await api.get("/cases?overdue=true&limit=500", headers=auth("manager"))).json()
+    assert ref in [c["reference"] for c in overdue] and all(c["overdue"] for c in overdue)
+    on_time = (await api.get("/cases?overdue=false&limit=500", headers=auth("manager"))).json()
+    assert ref not in [c["reference"] for c in on_time]
+
+    async def listed(query: str) -> list[str]:
+        return [w.id async for w in temporal.list_workflows(query)]
+
+    # What an operator types into the Temporal UI: overdue cases due before a date.
+    query = (f'CaseReference = "{ref}" AND CaseOverdue = true '
+             f'AND CaseDeadline < "{(due + timedelta(days=1)).isoformat()}T00:00:00Z"')
+    assert await _eventually(lambda: listed(query), bool, "visible as overdue") == [ref]
+
+
+async def test_sending_the_response_stops_the_clock_and_records_the_deadline_met(api):
+    case = await walk_to_qa(api)
+    ref = case["reference"]
+    await step(api, ref, "qa/approve", "qa")
+    case = await step(api, ref, "send", "drafter", {"channel": "letter"})
+    assert case["deadline_met"] is True
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+    stopped = next(e for e in timeline if e["kind"] == "clock_stopped")
+    assert stopped["summary"].endswith("met")
+    # Nothing left to extend.
+    body = await step(api, ref, "extend", "drafter",
+                      {"from": "deadline", "working_days": 3, "reason": "late"}, expect=409)
+    assert "clock has stopped" in body["detail"]["message"]
+
+
+async def test_extension_requests_are_validated_naming_the_field(api):
+    ref = (await register(api))["reference"]
+    body = await step(api, ref, "extend", "drafter", {"from": "deadline", "working_days": 3}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "reason"]
+    body = await step(api, ref, "extend", "drafter",
+                      {"from": "yesterday", "working_days": 3, "reason": "x"}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "from"]
+    body = await step(api, ref, "extend", "drafter",
+                      {"from": "today", "working_days": 0, "reason": "x"}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "working_days"]
+    await step(api, ref, "extend", "qa", {"from": "today", "working_days": 3, "reason": "x"}, expect=403)
+    body = await step(api, ref, "change-type", "coordinator", {"case_type": "NOPE", "reason": "x"}, expect=422)
+    assert body["detail"][0]["loc"] == ["body", "case_type"]
+    body = await step(api, ref, "change-type", "coordinator", {"case_type": "COMP", "reason": "x"}, expect=422)
+    assert "already of type COMP" in body["detail"][0]["msg"]
+
+
+async def test_admin_sets_a_case_types_policy_from_a_preset(api, sessionmaker):
+    async with sessionmaker() as session, session.begin():
+        await session.execute(insert(CaseType).values(
+            code="PAYSVC", name="Payment service complaint", reference_prefix="PAYSVC",
+            stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
+            active=True).on_conflict_do_nothing(index_elements=["code"]))
+    presets = await api.get("/admin/deadline-presets", headers=auth("admin"))
+    assert [p["preset"] for p in presets.json()] == ["uk-public-sector", "fca-disp", "payment-services", "cfpb"]
+    assert (await api.get("/admin/deadline-presets", headers=auth("coordinator"))).status_code == 403
+
+    # No policy stored yet: the default preset applies.
+    current = await api.get("/admin/case-types/PAYSVC/deadline-policy", headers=auth("admin"))
+    assert current.json()["summary"] == "UK public sector: 20 working days"
+
+    path = "/admin/case-types/PAYSVC/deadline-policy"
+    response = await api.put(path, json={"preset": "payment-services", "warning_days": 15}, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "warning_days"]
+    response = await api.put(path, json={"preset": "psd9"}, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "preset"]
+    response = await api.put(path, json={"preset": "payment-services", "warning_days": 4}, headers=auth("admin"))
+    assert response.status_code == 200
+    assert (response.json()["response_days"], response.json()["warning_days"]) == (15, 4)
+
+    # New cases of that type run on it.
+    case = await register(api, case_type="PAYSVC", date_received=date.today().isoformat())
+    assert case["deadline_policy"] == "Payment services (15/35 business days)"
+    assert (await api.put("/admin/case-types/NOPE/deadline-policy", json={"preset": "cfpb"},
+                          headers=auth("admin"))).status_code == 404
+
+
+async def test_admin_manages_closed_days_per_region(api):
+    base = "/admin/calendars/scotland/closures"
+    saturday = {"date": "2031-06-14", "reason": "Away day"}
+    response = await api.post(base, json=saturday, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "date"]
+    response = await api.post(base, json={"date": "2031-12-25", "reason": "Christmas"}, headers=auth("admin"))
+    assert response.status_code == 422 and "already a bank holiday" in response.json()["detail"][0]["msg"]
+    response = await api.post("/admin/calendars/wales/closures", json={"date": "2031-06-10", "reason": "x"},
+                              headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["path", "region"]
+    assert (await api.post(base, json={"date": "2031-06-10", "reason": "x"},
+                           headers=auth("manager"))).status_code == 403
+
+    closure = {"date": "2031-06-10", "reason": "Office move", "kind": "closure"}
+    response = await api.post(base, json=closure, headers=auth("admin"))
+    assert response.status_code == 201, response.text
+    assert response.json()["recalculation"]["workflow_id"].startswith("calendar-change/scotland/")
+    assert (await api.post(base, json=closure, headers=auth("admin"))).status_code == 409
+
+    year = (await api.get("/admin/calendars/scotland?year=2031", headers=auth("admin"))).json()
+    # St Andrew's Day falls on a Sunday in 2031: Scotland closes on the Monday.
+    assert {"date": "2031-12-01", "name": "Saint Andrew's Day (observed)"} in year["bank_holidays"]
+    assert [c["date"] for c in year["closures"]] == ["2031-06-10"]
+
+    assert (await api.delete(f"{base}/2031-06-10", headers=auth("admin"))).status_code == 200
+    assert (await api.delete(f"{base}/2031-06-10", headers=auth("admin"))).status_code == 404
+
+
+async def test_recalculating_a_calendar_tells_every_open_case_and_skips_ones_no_longer_running(api, temporal):
+    ref = (await register(api))["reference"]
+    response = await api.post("/admin/calendars/england-and-wales/recalculate",
+                              json={"reason": "holidays package upgraded"}, headers=auth("admin"))
+    assert response.status_code == 202
+    body = response.json()
+    assert body["open_cases"] >= 1 and body["description"] == "holidays package upgraded"
+    told = await temporal.get_workflow_handle(body["workflow_id"]).result()
+    # Cases whose workflows are gone (e.g. left open by other test servers) are skipped, not fatal.
+    assert 1 <= told <= body["open_cases"]
+    # Nothing moved for this case, so nothing was added to its timeline.
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
+    assert "deadline_recalculated" not in [e["kind"] for e in timeline]

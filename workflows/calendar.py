@@ -1,0 +1,57 @@
+"""CalendarChangeWorkflow: tell every open case on a region's calendar that its closed days changed.
+
+Started by the admin API after a closure date or bank holiday is added or removed (or on request,
+e.g. after upgrading the `holidays` package). Each case recomputes its own deadlines and re-arms its
+own timer when it gets the `calendar_changed` signal; this workflow only fans the signal out — a page
+of open cases at a time, a bounded number of signals in flight — so a crash part-way resumes where
+it stopped instead of signalling everyone again or missing anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from casework.contracts import CalendarChange, CalendarChangeRun, OpenCasesPage
+
+PAGE_SIZE = 200
+SIGNALS_IN_FLIGHT = 20
+LIST_TIMEOUT = timedelta(seconds=30)
+
+
+@workflow.defn
+class CalendarChangeWorkflow:
+    @workflow.run
+    async def run(self, change: CalendarChangeRun) -> int:
+        """Returns how many open cases were told."""
+        signalled, after = change.signalled, change.after_reference
+        notice = CalendarChange(region=change.region, description=change.description,
+                                requested_by=change.requested_by)
+        while True:
+            page: list[str] = await workflow.execute_activity(
+                "list_open_cases", OpenCasesPage(region=change.region, after_reference=after, limit=PAGE_SIZE),
+                start_to_close_timeout=LIST_TIMEOUT, result_type=list[str],
+            )
+            if not page:
+                return signalled
+            for start in range(0, len(page), SIGNALS_IN_FLIGHT):
+                batch = page[start:start + SIGNALS_IN_FLIGHT]
+                told = await asyncio.gather(*(self._tell(reference, notice) for reference in batch))
+                signalled += sum(told)
+            after = page[-1]
+            if workflow.info().is_continue_as_new_suggested():
+                workflow.continue_as_new(change.model_copy(update={"after_reference": after,
+                                                                   "signalled": signalled}))
+
+    async def _tell(self, reference: str, notice: CalendarChange) -> bool:
+        try:
+            await workflow.get_external_workflow_handle(reference).signal("calendar_changed", notice)
+        except FailureError:
+            # Closed since the page was read (or its workflow is gone): nothing left to recompute.
+            workflow.logger.info("case %s not signalled: its workflow is no longer running", reference)
+            return False
+        return True
