@@ -72,7 +72,14 @@ def sample_context(**case_changes: Any) -> dict[str, Any]:
             "questions": ["When did you post the form?", "Which office did you send it to?"],
             "reply_by": date(2020, 9, 3),
         },
-        "response": {"summary": "We have upheld your complaint and refunded the £80 fee."},
+        "response": {
+            "summary": "We have upheld your complaint and refunded the £80 fee.",
+            "standard_lines": [
+                {"topic": "Refunds", "category": "Billing",
+                 "text": "Refunds reach your account within five working days."},
+                {"topic": "Apology", "category": "General", "text": "We are sorry for the trouble."},
+            ],
+        },
     }
 
 
@@ -135,15 +142,21 @@ def test_clarification_questions_may_be_free_text() -> None:
     assert "Which office?\nOn what date?" in text
 
 
-def test_response_letter_gives_the_summary_or_points_to_the_enclosure_when_there_is_none() -> None:
+def test_response_letter_gives_the_summary_then_the_chosen_standard_lines() -> None:
     context = sample_context()
-    with_summary = docx_text(render_letter(LETTERS / "response.docx", context))
-    context["response"]["summary"] = ""
-    without_summary = docx_text(render_letter(LETTERS / "response.docx", context))
+    text = docx_text(render_letter(LETTERS / "response.docx", context))
 
-    assert "refunded the £80 fee" in with_summary
-    assert "enclosed" not in with_summary
-    assert "Our full response is enclosed with this letter." in without_summary
+    assert ("refunded the £80 fee.\nRefunds reach your account within five working days.\n\n"
+            "We are sorry for the trouble.\nIf you are not satisfied") in text
+
+
+def test_response_letter_without_summary_or_lines_leaves_no_blank_paragraphs() -> None:
+    context = sample_context()
+    context["response"] = {"summary": "", "standard_lines": []}
+
+    text = docx_text(render_letter(LETTERS / "response.docx", context))
+
+    assert "received on 17 August 2020.\nIf you are not satisfied" in text
 
 
 def test_label_and_value_keep_their_own_formatting() -> None:
