@@ -11,6 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from casework.rendering import TemplateError
 from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, WRONG_STAGE
 
 
@@ -22,6 +23,16 @@ def unprocessable(field: str, message: str, location: str = "body") -> HTTPExcep
     return HTTPException(
         status.HTTP_422_UNPROCESSABLE_CONTENT,
         detail=[{"loc": [location, field], "msg": message, "type": "value_error"}],
+    )
+
+
+def template_refused(field: str, exc: TemplateError, location: str = "body") -> HTTPException:
+    """422 for a template that will not render, saying where (paragraph or line) and what name."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": [location, field], "msg": str(exc), "type": "template_error",
+                 "template": exc.template, "paragraph": exc.paragraph, "line": exc.line,
+                 "placeholder": exc.placeholder}],
     )
 
 

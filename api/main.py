@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.routes import cases, documents, reference
+from api.routes import cases, documents, reference, standard_lines, templates
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
 from casework.temporal import connect
@@ -39,6 +39,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(reference.router)
+    app.include_router(standard_lines.router)
+    app.include_router(templates.router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:

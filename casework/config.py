@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     mail_from: str = "Complaints Team <complaints@example.org>"
 
     max_upload_bytes: int = 20 * 1024 * 1024
+    # A draft response is printed by the post room or emailed as a PDF: keep it email-sized.
+    max_draft_bytes: int = 10 * 1024 * 1024
 
     @model_validator(mode="after")
     def _refuse_development_defaults_in_production(self) -> "Settings":
