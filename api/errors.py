@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from fastapi import HTTPException, status
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casework.rendering import TemplateError
@@ -40,8 +40,25 @@ def stage_conflict(message: str, stage: str | None) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message, "stage": stage})
 
 
+# A letter or email that could not be made or delivered fails its step (the case is unchanged);
+# the field says what to change: the channel (send by letter), the document or the template.
+CORRESPONDENCE_FAILURES = {
+    "NoEmailAddress": "channel",
+    "DeliveryRefused": "channel",
+    "NotPrintable": "document",
+    "ResponseMissing": "document",
+    "AttachmentMissing": "document",
+    "TemplateError": "template",
+    "TemplateMissing": "template",
+}
+
+
 def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
     cause = exc.cause
+    if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
+        field = CORRESPONDENCE_FAILURES.get(cause.cause.type or "")
+        if field is not None:
+            return unprocessable(field, cause.cause.message)
     if not isinstance(cause, ApplicationError):
         raise exc
     details = cause.details[0] if cause.details else {}

@@ -267,7 +267,9 @@ def odt_paragraphs(data: bytes) -> list[tuple[str, bool]]:
             if archive.read("mimetype").decode().strip() != ODT:
                 raise PdfError("not an OpenDocument text (.odt) file")
             root = etree.fromstring(archive.read("content.xml"))
-    except (zipfile.BadZipFile, KeyError, etree.XMLSyntaxError) as exc:
+    except KeyError as exc:
+        raise PdfError("not an OpenDocument text (.odt) file") from exc
+    except (zipfile.BadZipFile, etree.XMLSyntaxError) as exc:
         raise PdfError(f"not a readable .odt file: {exc}") from exc
     body = root.find(f"{{{_ODF_OFFICE}}}body")
     if body is None:

@@ -6,7 +6,7 @@ Admins upload new versions to the database, globally or for one case type; old v
 A letter or email is rendered from, in order: the latest version for the case's type, the latest
 global version, the shipped file.
 
-``PLACEHOLDERS`` is the placeholder reference: every name a template of a purpose may use, with a
+``PURPOSES`` holds the placeholder reference: every name a template of a purpose may use, with a
 sample value and what it means. Uploads are checked against it (unknown names and syntax errors
 are refused with the paragraph or line), and the samples are what a template is test-rendered
 with. docs/templates.md prints the same reference for people.
@@ -49,13 +49,12 @@ class Placeholder:
 
 Fields = dict[str, Union[Placeholder, "Fields"]]
 
-_SAMPLE_RECEIVED = date(2026, 1, 5)
 
 CASE_FIELDS: Fields = {
     "case": {
         "reference": Placeholder("COMP/000123/26", "the case reference"),
         "type_name": Placeholder("Complaint", "the case type's name"),
-        "date_received": Placeholder(_SAMPLE_RECEIVED, "when the complaint arrived (a date: `|longdate`)"),
+        "date_received": Placeholder(date(2026, 1, 5), "when the complaint arrived (a date)"),
         "category": Placeholder("Billing", "the complaint category"),
         "description": Placeholder(
             "I was charged twice for my March bill.", "the complaint as recorded; newlines kept"
@@ -76,7 +75,7 @@ CASE_FIELDS: Fields = {
     },
     "team": {"name": Placeholder("Central Complaints Hub", "the team the case is allocated to")},
     "sender": {"name": Placeholder("Dev Drafter", "the person sending the letter or email")},
-    "letter_date": Placeholder(date(2026, 1, 7), "today's date (a date: `|longdate`)"),
+    "letter_date": Placeholder(date(2026, 1, 7), "today's date (a date)"),
 }
 
 RECIPIENT_FIELDS: Fields = {

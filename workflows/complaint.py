@@ -760,7 +760,9 @@ class ComplaintCaseWorkflow:
 
 class _Step:
     """Serialises steps, re-checks the stage under the lock (another step may have moved the case
-    while this one waited), applies skips of optional stages, then commits the projection."""
+    while this one waited), applies skips of optional stages, then commits the projection.
+    A step that fails part-way (a letter that cannot be made, an address the mail server refuses)
+    leaves the case as it was: nothing half-written."""
 
     def __init__(self, wf: ComplaintCaseWorkflow, action: Action, actor: Actor) -> None:
         self.wf, self.action, self.actor = wf, action, actor
@@ -769,6 +771,7 @@ class _Step:
     async def __aenter__(self) -> list[TimelineEvent]:
         await workflow.wait_condition(lambda: self.wf._registered)
         await self.wf._lock.acquire()
+        self.before = self.wf.state.model_copy(deep=True)
         try:
             route = self.wf._route(self.action)
             for skipped in route.skipped:
@@ -784,5 +787,7 @@ class _Step:
         try:
             if exc_type is None:
                 await self.wf._commit(self.events)
+            else:
+                self.wf.state = self.before
         finally:
             self.wf._lock.release()

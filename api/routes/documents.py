@@ -34,7 +34,8 @@ async def upload(session: SessionDep, settings: SettingsDep, user: CurrentUser,
 
 @router.get("/documents/{document_id}", response_class=Response)
 async def download(document_id: str, session: SessionDep, user: CurrentUser) -> Response:
-    """Download a document: an upload, a draft, a generated letter (.docx) or a sent email (.eml)."""
+    """Download a document: an upload, a draft, a letter (.docx and its print-ready .pdf), a sent
+    email (.eml) or the response PDF sent with it."""
     row = await session.get(CaseDocument, document_id)
     content = await load_blob(session, row.sha256) if row else None
     if row is None or content is None:
