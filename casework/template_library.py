@@ -14,6 +14,7 @@ with. docs/templates.md prints the same reference for people.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -194,7 +195,7 @@ PURPOSES: dict[str, Purpose] = {
 
 def sample_context(purpose: str) -> dict[str, Any]:
     """The context a template of ``purpose`` is test-rendered with: every placeholder's sample."""
-    return _samples(PURPOSES[purpose].fields)
+    return copy.deepcopy(_samples(PURPOSES[purpose].fields))
 
 
 def _samples(fields: Fields) -> dict[str, Any]:

@@ -4,13 +4,15 @@ placeholder reference, versions kept, case-type overrides used by real letters a
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 import pytest
 from sqlalchemy.dialects.postgresql import insert
 
+from activities.correspondence import template_context
 from casework import template_library
 from casework.config import PROJECT_ROOT
-from casework.contracts import Channel
+from casework.contracts import CaseState, Channel, CorrespondenceJob
 from casework.db import CaseType
 from casework.demo import CLOSE_REASONS, OUTCOMES
 from casework.pdf import pdf_text
@@ -37,6 +39,40 @@ def test_the_readme_section_documents_every_placeholder():
         assert f"`{purpose}`" in docs, purpose
         for name in template_library.placeholder_names(purpose):
             assert f"`{name}`" in docs, f"{purpose}: {name}"
+
+
+def shape(context: dict, prefix: str = "") -> set[str]:
+    names = set()
+    for key, value in context.items():
+        if isinstance(value, dict):
+            names |= shape(value, f"{prefix}{key}.")
+        else:
+            names.add(prefix + key)
+    return names
+
+
+async def test_the_contexts_letters_are_made_with_are_exactly_the_documented_ones(
+    api, sessionmaker, temporal,
+):
+    case = await register(api)
+    today = date.today()
+    async with sessionmaker() as session:  # previews and generated drafts: from PostgreSQL
+        from_projection = await template_library.context_for_case(
+            session, case["reference"], sender_name="Dev Drafter", today=today)
+    assert shape(from_projection) == shape(template_library.sample_context("acknowledgement"))
+
+    # Letters and emails: from the workflow's state, with the extras its steps pass.
+    state = await temporal.get_workflow_handle(case["reference"]).query(
+        "current_state", result_type=CaseState)
+    for purpose, extra in (
+        ("acknowledgement", {}),
+        ("clarification", {"clarification": {"questions": "Which?", "reply_by": today}}),
+        ("response", {"response": {"summary": ""}}),
+    ):
+        job = CorrespondenceJob(business_key="k", purpose=purpose, channel=Channel.EMAIL,
+                                state=state, sender_name="Dev Drafter", extra=extra)
+        documented = shape(template_library.sample_context(purpose))
+        assert shape(template_context(job, "Central Complaints Hub", today)) == documented, purpose
 
 
 @pytest.fixture

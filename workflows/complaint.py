@@ -676,7 +676,6 @@ class ComplaintCaseWorkflow:
         if item is None or item.status != "open":
             raise invalid("contribution_id", f"no open contribution with id {contribution_id}")
 
-
     # ---- letters, emails, replies and generated drafts (template library) -------------------
 
     # Contribution requests go out by letter or email from this version on; older histories
@@ -740,6 +739,7 @@ class ComplaintCaseWorkflow:
         for doc in documents:
             if doc.id in known:
                 raise invalid("attachment_ids", f"document {doc.id} is already on this case")
+            known.add(doc.id)
 
     @staticmethod
     def _generated_note(inp: AddDocumentInput) -> str:
@@ -757,6 +757,7 @@ class ComplaintCaseWorkflow:
             return {}
         return {"template": source.template.model_dump(mode="json"),
                 "standard_lines": [line.model_dump() for line in source.standard_lines]}
+
 
 class _Step:
     """Serialises steps, re-checks the stage under the lock (another step may have moved the case

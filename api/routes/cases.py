@@ -517,7 +517,8 @@ async def generate_draft_response(
                                                       sender_name=user.display_name, today=today)
     context = template_library.with_purpose_values("response", context, {"response": {
         "summary": body.summary or "",
-        "standard_lines": [{"topic": l.topic, "category": l.category, "text": l.text} for l in lines],
+        "standard_lines": [{"topic": line.topic, "category": line.category, "text": line.text}
+                           for line in lines],
     }})
     try:
         template = await template_library.resolve(session, settings.templates_dir, "response",
@@ -537,7 +538,7 @@ async def generate_draft_response(
         content_type=DOCX, size=len(content), sha256=digest, purpose="response",
         added_by=user.display_name, added_at=datetime.now(timezone.utc))
     source = DraftSource(template=template.ref, standard_lines=[
-        ChosenLine(id=l.id, category=l.category, topic=l.topic) for l in lines])
+        ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
     payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
     return await run_step(request, session, client, user, reference, Action.ADD_DOCUMENT,
                           "add_document", payload, idempotency_key)

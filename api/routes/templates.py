@@ -88,10 +88,11 @@ async def list_templates(session: SessionDep, settings: SettingsDep, user: Curre
                                               "description": in_use.ref.describe()}
             except template_library.TemplateMissing:
                 ref = None
-            count = await session.scalar(
+            any_version = await session.scalar(
                 select(TemplateVersion.id).where(TemplateVersion.purpose == spec.key,
                                                  TemplateVersion.channel == channel.value).limit(1))
-            channels.append({"channel": channel.value, "in_use": ref, "has_versions": count is not None,
+            channels.append({"channel": channel.value, "in_use": ref,
+                             "has_versions": any_version is not None,
                              "versions_url": f"/admin/templates/{spec.key}/{channel.value}/versions"})
         listing.append({"purpose": spec.key, "label": spec.label, "channels": channels,
                         "placeholders": template_library.placeholder_names(spec.key)})
