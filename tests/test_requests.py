@@ -23,6 +23,13 @@ def about(messages, reference: str):
     return [m for m in messages if reference in m["Subject"]]
 
 
+async def printed_words(api, url: str) -> str:
+    """The text of a stored PDF, as one line of words."""
+    response = await api.get(url, headers=auth("drafter"))
+    assert response.status_code == 200 and response.headers["content-type"] == "application/pdf"
+    return " ".join(pdf_text(response.content).split())
+
+
 async def timeline(api, ref: str) -> list[dict]:
     return (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
 
@@ -71,7 +78,7 @@ async def test_contribution_request_by_letter_or_only_recorded(api, mailbox):
     assert recorded["channel"] is None
     event = next(e for e in reversed(await timeline(api, ref)) if e["kind"] == "contribution_requested")
     printed = next(d for d in event["data"]["documents"] if d["content_type"] == "application/pdf")
-    text = " ".join(pdf_text((await api.get(f"/documents/{printed['id']}", headers=auth("drafter"))).content).split())
+    text = await printed_words(api, f"/documents/{printed['id']}")
     assert "Dear Customer Service" in text and "Please check the call log." in text
     assert f"by {longdate(SOON)}" in text
 
@@ -84,7 +91,7 @@ async def test_replies_are_recorded_with_their_files(api):
     clarification = case["clarifications"][0]
     letter = next(d for d in case["documents"] if d["purpose"] == "clarification"
                   and d["content_type"] == "application/pdf")
-    text = " ".join(pdf_text((await api.get(letter["download_url"], headers=auth("drafter"))).content).split())
+    text = await printed_words(api, letter["download_url"])
     assert "Which account?" in text and f"Please reply by {longdate(SOON)}" in text
 
     statement = await upload(api, "statement.pdf", b"%PDF-1.4 bank statement", "application/pdf")
@@ -101,7 +108,8 @@ async def test_replies_are_recorded_with_their_files(api):
     files = {d["id"]: d for d in case["documents"]}
     assert files[statement]["filename"] == "statement.pdf"
     assert files[photo]["purpose"] == "clarification_reply"
-    assert (await api.get(files[statement]["download_url"], headers=auth("drafter"))).content.startswith(b"%PDF")
+    stored = await api.get(files[statement]["download_url"], headers=auth("drafter"))
+    assert stored.content == b"%PDF-1.4 bank statement"
     event = next(e for e in await timeline(api, ref) if e["kind"] == "clarification_replied")
     assert event["data"]["attachment_ids"] == [statement, photo]
 

@@ -132,7 +132,7 @@ async def test_letter_with_a_syntax_error_or_a_placeholder_of_another_purpose_is
 
 async def test_email_errors_name_the_part_and_line(api):
     response = await upload_email(api, "acknowledgement",
-                                  html="<p>Hello</p>\n<p>{{ complainant.name }}</p>\n\n<p>{{ team.nmae }}</p>")
+                                  html="<p>Hi</p>\n<p>{{ complainant.name }}</p>\n\n<p>{{ team.nmae }}</p>")
     assert response.status_code == 422
     (detail,) = response.json()["detail"]
     assert detail["loc"] == ["body", "html"]
