@@ -26,12 +26,13 @@ SANDBOX = SandboxedWorkflowRunner(
 )
 
 
-def build_worker(client, settings: Settings, sessionmaker, **kwargs) -> Worker:
+def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, **kwargs) -> Worker:
+    """``after_smtp_send`` is a fault-injection hook for tests only (see activities.correspondence)."""
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(sessionmaker, settings),
+        activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send),
         workflow_runner=SANDBOX,
         **kwargs,
     )

@@ -1,8 +1,17 @@
-"""Letters and emails to the complainant, delivered exactly once per business key.
+"""Letters and emails, delivered exactly once per business key.
 
 Every letter or email has an outbox row keyed by the workflow's business key (case reference,
 purpose and sequence number). The row is checked before anything is produced: a retried activity,
 or a client retrying its request, finds the row already `sent` and returns the recorded result.
+
+An email is sent in three steps: claim (the row becomes `sending` and already holds the stored
+.eml), hand to SMTP, record (`sent`). A failed SMTP conversation puts the row back to `pending`, so
+the retry sends. A retry that finds the row still `sending` cannot know whether the earlier attempt
+died just before or just after the server accepted the message; it never sends again and records
+the email with ``delivery_confirmed=False``, which the timeline shows, so a person can check.
+
+A letter is rendered to .docx from the template library and laid out as a print-ready PDF for the
+post room; both are stored. The response letter is the approved response document itself, printed.
 """
 
 from __future__ import annotations
@@ -12,15 +21,15 @@ import hashlib
 import logging
 import uuid
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Callable
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from casework import mail, rendering
+from casework import mail, pdf, rendering, template_library
 from casework.config import Settings
 from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
 from casework.db import CaseDocument, OutboxMessage, Team
@@ -29,6 +38,10 @@ from casework.documents import DOCX, EML, load_blob, store_blob
 log = logging.getLogger(__name__)
 
 DOCUMENT_NAMESPACE = uuid.UUID("6f1c7d0e-4a57-4b8e-9d0e-2f8f6b5c9a31")
+
+# Called after the SMTP server accepted a message and before the send is recorded. Off (None) in
+# production; the exactly-once test passes one that raises, which is a crash at the worst moment.
+AfterSmtpSend = Callable[[CorrespondenceJob], None]
 
 
 def document_id_for(business_key: str) -> str:
@@ -40,41 +53,40 @@ def message_id_for(business_key: str) -> str:
     return f"<{hashlib.sha256(business_key.encode()).hexdigest()[:32]}@casework.invalid>"
 
 
+def template_purpose(job: CorrespondenceJob) -> str:
+    """A stage-2 case's acknowledgement has its own template."""
+    if job.purpose == "acknowledgement" and job.state.escalated_from:
+        return "stage2_acknowledgement"
+    return job.purpose
+
+
 def template_context(job: CorrespondenceJob, team_name: str | None, today: date) -> dict[str, Any]:
     state = job.state
-    person = state.complainant
-    return {
-        "case": {
-            "reference": state.reference,
-            "type_name": state.case_type.name,
-            "date_received": state.details.date_received,
-            "category": state.details.category,
-            "description": state.details.description,
-            "channel": state.details.channel,
-        },
-        "complainant": {
-            "name": person.name,
-            "email": person.email or "",
-            "phone": person.phone or "",
-            "address_lines": list(person.address_lines),
-            "postcode": person.postcode or "",
-        },
-        "team": {"name": team_name or "Complaints Team"},
-        "sender": {"name": job.sender_name},
-        "letter_date": today,
-        **job.extra,
-    }
+    context = template_library.case_context(
+        reference=state.reference,
+        type_name=state.case_type.name,
+        date_received=state.details.date_received,
+        category=state.details.category,
+        description=state.details.description,
+        channel=state.details.channel,
+        escalated_from=state.escalated_from,
+        complainant=state.complainant,
+        team_name=team_name,
+        sender_name=job.sender_name,
+        letter_date=today,
+    )
+    return template_library.with_purpose_values(template_purpose(job), context, job.extra)
 
 
 def _document(job: CorrespondenceJob, *, kind: str, filename: str, content_type: str,
-              content: bytes, digest: str) -> DocumentRef:
+              content: bytes, suffix: str = "") -> DocumentRef:
     return DocumentRef(
-        id=document_id_for(job.business_key),
+        id=document_id_for(job.business_key + suffix),
         kind=kind,
         filename=filename,
         content_type=content_type,
         size=len(content),
-        sha256=digest,
+        sha256=hashlib.sha256(content).hexdigest(),
         purpose=job.purpose,
         added_by=job.sender_name,
         added_at=datetime.now(timezone.utc),
@@ -85,144 +97,263 @@ def _safe_reference(reference: str) -> str:
     return reference.replace("/", "-")
 
 
+def _permanent(message: str, kind: str) -> ApplicationError:
+    return ApplicationError(message, type=kind, non_retryable=True)
+
+
 class CorrespondenceActivities:
-    def __init__(self, sessionmaker: async_sessionmaker, settings: Settings) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, settings: Settings, *,
+                 after_smtp_send: AfterSmtpSend | None = None) -> None:
         self._sessionmaker = sessionmaker
         self._settings = settings
+        self._after_smtp_send = after_smtp_send
 
-    async def _already_sent(self, session: AsyncSession, key: str) -> CorrespondenceResult | None:
-        row = await session.get(OutboxMessage, key)
-        if row is None or row.status != "sent":
-            return None
-        doc = await session.get(CaseDocument, row.document_id)
-        if doc is None:
-            return None
-        ref = DocumentRef.model_validate(doc, from_attributes=True)
-        return CorrespondenceResult(document=ref, message_id=row.message_id, recipient=row.recipient)
+    @activity.defn
+    async def dispatch_correspondence(self, job: CorrespondenceJob) -> CorrespondenceResult:
+        purpose = template_purpose(job)
+        if purpose not in template_library.PURPOSES:
+            raise _permanent(f"unknown correspondence purpose '{purpose}'", "TemplateMissing")
+        async with self._sessionmaker() as session:
+            row = await session.get(OutboxMessage, job.business_key)
+            if row is not None and row.status == "sent":
+                log.info("correspondence %s already sent; not sending again", job.business_key)
+                return await self._recorded(session, row)
+            if row is not None and row.status == "sending":
+                return await self._unconfirmed(job, row)
+            team_name = await self._team_name(session, job.state.team)
+            template = None
+            if not self._is_response_letter(job):
+                try:
+                    template = await template_library.resolve(
+                        session, self._settings.templates_dir, purpose, job.channel,
+                        job.state.case_type.code)
+                except template_library.TemplateMissing as exc:
+                    raise _permanent(str(exc), "TemplateMissing") from exc
+        context = template_context(job, team_name, date.today())
+        try:
+            if job.channel is Channel.LETTER:
+                if template is None:
+                    return await self._print_response(job)
+                return await self._produce_letter(job, template, context)
+            return await self._send_email(job, template, context)
+        except rendering.TemplateError as exc:
+            raise _permanent(str(exc), "TemplateError") from exc
+        except pdf.PdfError as exc:
+            raise _permanent(str(exc), "NotPrintable") from exc
+
+    @staticmethod
+    def _is_response_letter(job: CorrespondenceJob) -> bool:
+        return job.purpose == "response" and job.channel is Channel.LETTER
 
     async def _team_name(self, session: AsyncSession, code: str | None) -> str | None:
         if code is None:
             return None
         return await session.scalar(select(Team.name).where(Team.code == code))
 
-    @activity.defn
-    async def dispatch_correspondence(self, job: CorrespondenceJob) -> CorrespondenceResult:
-        async with self._sessionmaker() as session:
-            done = await self._already_sent(session, job.business_key)
-            if done is not None:
-                log.info("correspondence %s already sent; not sending again", job.business_key)
-                return done
-            team_name = await self._team_name(session, job.state.team)
-        context = template_context(job, team_name, date.today())
-        try:
-            if job.channel is Channel.LETTER:
-                return await self._produce_letter(job, context)
-            return await self._send_email(job, context)
-        except rendering.TemplateError as exc:
-            raise ApplicationError(str(exc), type="TemplateError", non_retryable=True) from exc
+    async def _recorded(self, session: AsyncSession, row: OutboxMessage) -> CorrespondenceResult:
+        if row.result is not None:
+            return CorrespondenceResult.model_validate(row.result)
+        # Rows written before results were kept: rebuild from the stored document.
+        doc = await session.get(CaseDocument, row.document_id)
+        if doc is None:
+            raise ApplicationError(f"outbox row {row.business_key} has lost its document")
+        ref = DocumentRef.model_validate(doc, from_attributes=True)
+        return CorrespondenceResult(document=ref, message_id=row.message_id, recipient=row.recipient)
 
-    async def _record(self, job: CorrespondenceJob, document: DocumentRef, content: bytes,
-                      *, recipient: str | None, message_id: str | None) -> CorrespondenceResult:
+    # ---- letters ----------------------------------------------------------------------------
+
+    async def _produce_letter(self, job: CorrespondenceJob, template: template_library.ResolvedTemplate,
+                              context: dict) -> CorrespondenceResult:
+        content = await asyncio.to_thread(template.render_letter, context)
+        printed = await asyncio.to_thread(
+            pdf.letter_pdf, content, title=f"{template_library.PURPOSES[job.purpose].label} letter",
+            subject=job.state.reference)
+        stem = f"{_safe_reference(job.state.reference)}-{job.purpose}-letter"
+        letter = _document(job, kind="letter", filename=f"{stem}.docx", content_type=DOCX,
+                           content=content)
+        print_ready = _document(job, kind="letter", filename=f"{stem}.pdf", content_type=pdf.PDF,
+                                content=printed, suffix="/pdf")
+        result = CorrespondenceResult(document=letter, documents=[print_ready], template=template.ref)
+        return await self._record(job, result, {letter.id: content, print_ready.id: printed})
+
+    async def _print_response(self, job: CorrespondenceJob) -> CorrespondenceResult:
+        """The response by post is the approved response document itself, printed."""
+        source, content = await self._response_document(job)
+        printed = await asyncio.to_thread(
+            pdf.document_pdf, content, source.content_type, title="Response",
+            subject=job.state.reference)
+        filename = f"{_safe_reference(job.state.reference)}-response-letter.pdf"
+        letter = _document(job, kind="letter", filename=filename, content_type=pdf.PDF,
+                           content=printed)
+        return await self._record(job, CorrespondenceResult(document=letter), {letter.id: printed})
+
+    async def _response_document(self, job: CorrespondenceJob) -> tuple[DocumentRef, bytes]:
+        draft_id = job.state.submitted_draft_id
+        source = next((d for d in job.state.documents if d.id == draft_id), None)
+        if source is None:
+            raise _permanent(f"case {job.state.reference} has no approved response document",
+                             "ResponseMissing")
+        async with self._sessionmaker() as session:
+            content = await load_blob(session, source.sha256)
+        if content is None:
+            raise _permanent(f"response document {source.id} not found", "ResponseMissing")
+        return source, content
+
+    async def _record(self, job: CorrespondenceJob, result: CorrespondenceResult,
+                      contents: dict[str, bytes]) -> CorrespondenceResult:
         async with self._sessionmaker() as session, session.begin():
-            await store_blob(session, content)
+            for content in contents.values():
+                await store_blob(session, content)
+            await self._mark_sent(session, job, result)
+        return result
+
+    async def _mark_sent(self, session: AsyncSession, job: CorrespondenceJob,
+                         result: CorrespondenceResult) -> None:
+        """Documents and the `sent` row in the caller's transaction: all or nothing."""
+        for document in [result.document, *result.documents]:
             await session.execute(
                 insert(CaseDocument)
                 .values(case_reference=job.state.reference, **document.model_dump())
                 .on_conflict_do_nothing(index_elements=["id"])
             )
-            values = dict(
-                case_reference=job.state.reference,
-                purpose=job.purpose,
-                channel=job.channel.value,
-                recipient=recipient,
-                message_id=message_id,
-                document_id=document.id,
-                status="sent",
-                sent_at=datetime.now(timezone.utc),
-            )
-            await session.execute(
-                insert(OutboxMessage)
-                .values(business_key=job.business_key, **values)
-                .on_conflict_do_update(index_elements=["business_key"], set_=values)
-            )
-        return CorrespondenceResult(document=document, message_id=message_id, recipient=recipient)
+        values = dict(
+            case_reference=job.state.reference,
+            purpose=job.purpose,
+            channel=job.channel.value,
+            recipient=result.recipient,
+            message_id=result.message_id,
+            document_id=result.document.id,
+            status="sent",
+            sent_at=datetime.now(timezone.utc),
+            result=result.model_dump(mode="json"),
+        )
+        await session.execute(
+            insert(OutboxMessage)
+            .values(business_key=job.business_key, **values)
+            .on_conflict_do_update(index_elements=["business_key"], set_=values)
+        )
 
-    async def _produce_letter(self, job: CorrespondenceJob, context: dict) -> CorrespondenceResult:
-        template = self._settings.templates_dir / "letters" / f"{job.purpose}.docx"
-        if not template.exists():
-            raise ApplicationError(
-                f"no letter template for purpose '{job.purpose}' at {template}",
-                type="TemplateMissing",
-                non_retryable=True,
-            )
-        content = await asyncio.to_thread(rendering.render_letter, template, context)
-        digest = hashlib.sha256(content).hexdigest()
-        filename = f"{_safe_reference(job.state.reference)}-{job.purpose}-letter.docx"
-        document = _document(job, kind="letter", filename=filename, content_type=DOCX,
-                             content=content, digest=digest)
-        return await self._record(job, document, content, recipient=None, message_id=None)
+    # ---- emails -----------------------------------------------------------------------------
 
-    async def _send_email(self, job: CorrespondenceJob, context: dict) -> CorrespondenceResult:
-        recipient = job.state.complainant.email
-        if not recipient:
-            raise ApplicationError(
-                f"case {job.state.reference} has no complainant email address",
-                type="NoEmailAddress",
-                non_retryable=True,
-            )
-        rendered = rendering.render_email(self._settings.templates_dir, job.purpose, context)
-        attachments = await self._attachments(job.attachment_ids)
+    async def _send_email(self, job: CorrespondenceJob, template: template_library.ResolvedTemplate,
+                          context: dict) -> CorrespondenceResult:
+        recipients = job.recipients or [job.state.complainant.email]
+        if not all(recipients):
+            raise _permanent(f"case {job.state.reference} has no complainant email address",
+                             "NoEmailAddress")
+        rendered = template.render_email(context)
+        attachments, extra_documents, contents = await self._attachments(job)
         message_id = message_id_for(job.business_key)
         message = mail.build_message(
             sender=self._settings.mail_from,
-            to=[recipient],
+            to=recipients,
             subject=rendered.subject,
             text=rendered.text,
             html=rendered.html,
             message_id=message_id,
             attachments=attachments,
         )
+        content = message.as_bytes()
+        eml = _document(job, kind="email", filename=f"{_safe_reference(job.state.reference)}-"
+                        f"{job.purpose}-email.eml", content_type=EML, content=content)
+        contents[eml.id] = content
+        result = CorrespondenceResult(document=eml, message_id=message_id, recipient=", ".join(recipients),
+                                      documents=extra_documents, template=template.ref)
+        if not await self._claim(job, result, contents):
+            async with self._sessionmaker() as session:
+                row = await session.get(OutboxMessage, job.business_key)
+                if row.status == "sent":
+                    return await self._recorded(session, row)
+            return await self._unconfirmed(job, row)
+        try:
+            await asyncio.to_thread(mail.send_message, self._settings, message)
+        except Exception as exc:
+            await self._release(job)
+            if mail.is_permanent_failure(exc):
+                raise _permanent(f"the mail server refused the message: {exc}", "DeliveryRefused") from exc
+            raise
+        if self._after_smtp_send is not None:
+            self._after_smtp_send(job)
+        async with self._sessionmaker() as session, session.begin():
+            await self._mark_sent(session, job, result)
+        return result
+
+    async def _claim(self, job: CorrespondenceJob, result: CorrespondenceResult,
+                     contents: dict[str, bytes]) -> bool:
+        """Mark the email `sending` (storing what will be sent); False if another attempt has."""
+        async with self._sessionmaker() as session, session.begin():
+            for content in contents.values():
+                await store_blob(session, content)
+            values = dict(
+                case_reference=job.state.reference,
+                purpose=job.purpose,
+                channel=job.channel.value,
+                recipient=result.recipient,
+                message_id=result.message_id,
+                document_id=result.document.id,
+                status="sending",
+                result=result.model_dump(mode="json"),
+            )
+            claimed = await session.execute(
+                insert(OutboxMessage)
+                .values(business_key=job.business_key, **values)
+                .on_conflict_do_update(index_elements=["business_key"], set_=values,
+                                       where=OutboxMessage.status == "pending")
+                .returning(OutboxMessage.business_key)
+            )
+            return claimed.first() is not None
+
+    async def _release(self, job: CorrespondenceJob) -> None:
+        """The SMTP conversation failed, so nothing was delivered: let the retry send."""
         async with self._sessionmaker() as session, session.begin():
             await session.execute(
-                insert(OutboxMessage)
-                .values(
-                    business_key=job.business_key,
-                    case_reference=job.state.reference,
-                    purpose=job.purpose,
-                    channel=job.channel.value,
-                    recipient=recipient,
-                    message_id=message_id,
-                    status="pending",
-                )
-                .on_conflict_do_nothing(index_elements=["business_key"])
+                update(OutboxMessage)
+                .where(OutboxMessage.business_key == job.business_key,
+                       OutboxMessage.status == "sending")
+                .values(status="pending")
             )
-        await asyncio.to_thread(mail.send_message, self._settings, message)
-        content = message.as_bytes()
-        digest = hashlib.sha256(content).hexdigest()
-        filename = f"{_safe_reference(job.state.reference)}-{job.purpose}-email.eml"
-        document = _document(job, kind="email", filename=filename, content_type=EML,
-                             content=content, digest=digest)
-        return await self._record(job, document, content, recipient=recipient,
-                                  message_id=message_id)
 
-    async def _attachments(self, document_ids: list[str]) -> list[mail.Attachment]:
-        if not document_ids:
-            return []
+    async def _unconfirmed(self, job: CorrespondenceJob, row: OutboxMessage) -> CorrespondenceResult:
+        log.warning("correspondence %s was being sent when its attempt stopped; not sending again",
+                    job.business_key)
+        result = CorrespondenceResult.model_validate(row.result).model_copy(
+            update={"delivery_confirmed": False})
+        async with self._sessionmaker() as session, session.begin():
+            await self._mark_sent(session, job, result)
+        return result
+
+    async def _attachments(
+        self, job: CorrespondenceJob
+    ) -> tuple[list[mail.Attachment], list[DocumentRef], dict[str, bytes]]:
+        """Files to attach; the response document goes as its print-ready PDF, stored too."""
+        attachments: list[mail.Attachment] = []
+        documents: list[DocumentRef] = []
+        contents: dict[str, bytes] = {}
+        if not job.attachment_ids:
+            return attachments, documents, contents
         async with self._sessionmaker() as session:
             rows = (
-                await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(document_ids)))
+                await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(job.attachment_ids)))
             ).all()
             found = {row.id: row for row in rows}
-            attachments = []
-            for doc_id in document_ids:
+            loaded = {}
+            for doc_id in job.attachment_ids:
                 row = found.get(doc_id)
                 content = await load_blob(session, row.sha256) if row else None
                 if row is None or content is None:
-                    raise ApplicationError(
-                        f"attachment {doc_id} not found", type="AttachmentMissing", non_retryable=True
-                    )
-                attachments.append(
-                    mail.Attachment(filename=row.filename, content_type=row.content_type,
-                                    content=content)
-                )
-            return attachments
+                    raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
+                loaded[doc_id] = (row, content)
+        for doc_id, (row, content) in loaded.items():
+            if job.purpose == "response" and doc_id == job.state.submitted_draft_id:
+                printed = await asyncio.to_thread(
+                    pdf.document_pdf, content, row.content_type, title="Response",
+                    subject=job.state.reference)
+                filename = f"{_safe_reference(job.state.reference)}-response.pdf"
+                response = _document(job, kind="response", filename=filename, content_type=pdf.PDF,
+                                     content=printed, suffix="/pdf")
+                documents.append(response)
+                contents[response.id] = printed
+                attachments.append(mail.Attachment(filename, pdf.PDF, printed))
+            else:
+                attachments.append(mail.Attachment(row.filename, row.content_type, content))
+        return attachments, documents, contents

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from fastapi import HTTPException, status
 from temporalio.client import WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from casework.rendering import TemplateError
 from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, WRONG_STAGE
 
 
@@ -25,12 +26,39 @@ def unprocessable(field: str, message: str, location: str = "body") -> HTTPExcep
     )
 
 
+def template_refused(field: str, exc: TemplateError, location: str = "body") -> HTTPException:
+    """422 for a template that will not render, saying where (paragraph or line) and what name."""
+    return HTTPException(
+        status.HTTP_422_UNPROCESSABLE_CONTENT,
+        detail=[{"loc": [location, field], "msg": str(exc), "type": "template_error",
+                 "template": exc.template, "paragraph": exc.paragraph, "line": exc.line,
+                 "placeholder": exc.placeholder}],
+    )
+
+
 def stage_conflict(message: str, stage: str | None) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message, "stage": stage})
 
 
+# A letter or email that could not be made or delivered fails its step (the case is unchanged);
+# the field says what to change: the channel (send by letter), the document or the template.
+CORRESPONDENCE_FAILURES = {
+    "NoEmailAddress": "channel",
+    "DeliveryRefused": "channel",
+    "NotPrintable": "document",
+    "ResponseMissing": "document",
+    "AttachmentMissing": "document",
+    "TemplateError": "template",
+    "TemplateMissing": "template",
+}
+
+
 def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
     cause = exc.cause
+    if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
+        field = CORRESPONDENCE_FAILURES.get(cause.cause.type or "")
+        if field is not None:
+            return unprocessable(field, cause.cause.message)
     if not isinstance(cause, ApplicationError):
         raise exc
     details = cause.details[0] if cause.details else {}

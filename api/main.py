@@ -9,7 +9,8 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.deps import TokenCache
-from api.routes import admin, cases, digests, documents, reference, search, statistics
+from api.routes import (admin, cases, digests, documents, reference, search, standard_lines,
+                        statistics, templates)
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
 from casework.temporal import connect
@@ -45,6 +46,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(statistics.router)
     app.include_router(digests.router)
     app.include_router(admin.router)
+    app.include_router(standard_lines.router)
+    app.include_router(templates.router)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:

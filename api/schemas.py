@@ -110,9 +110,16 @@ class ClarificationRequest(Strict):
     reply_by: date
 
 
+UploadIds = Annotated[
+    list[Annotated[str, StringConstraints(max_length=36)]],
+    Field(max_length=20, description="upload_ids from POST /uploads"),
+]
+
+
 class ClarificationReply(Strict):
     reply: Text
     received_on: date | None = None
+    attachment_ids: UploadIds = Field(default_factory=list)
 
 
 class ContributionRequest(Strict):
@@ -120,10 +127,47 @@ class ContributionRequest(Strict):
     assignee: ShortText | None = None
     request: Text
     due_date: date
+    channel: Channel | None = Field(
+        Channel.EMAIL,
+        description="email (to the person asked, else the team's address), letter, or null to "
+        "record the request without sending anything",
+    )
 
 
 class ContributionComplete(Strict):
     details: Text
+    attachment_ids: UploadIds = Field(default_factory=list)
+
+
+class DraftResponseRequest(Strict):
+    standard_line_ids: list[Annotated[str, StringConstraints(max_length=36)]] = Field(
+        default_factory=list, max_length=50, description="live standard lines, in the order wanted")
+    summary: Text | None = Field(None, description="the drafter's own opening text")
+
+
+class StandardLineCreate(Strict):
+    category: ShortText
+    topic: ShortText
+    text: Text
+    expires_on: date
+
+
+class StandardLineUpdate(Strict):
+    expires_on: date
+
+
+class EmailTemplateUpload(Strict):
+    subject: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
+    text: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
+    html: Annotated[str, StringConstraints(min_length=1, max_length=500_000)]
+    case_type: ShortText | None = Field(None, description="only for this case type; null for all")
+    note: Text | None = None
+
+
+class TemplatePreviewRequest(Strict):
+    case_reference: ShortText | None = Field(None, description="render against this case")
+    version_id: ShortText | None = Field(None, description="this version; default: the one in use")
+    format: Annotated[str, StringConstraints(pattern="^(docx|pdf)$")] = "docx"
 
 
 class ReasonBody(Strict):
@@ -220,6 +264,7 @@ class ClarificationRead(Read):
     reply_received_on: date | None
     replied_by: str | None
     replied_at: datetime | None
+    reply_attachment_ids: list[str] = []
 
 
 class ContributionRead(Read):
@@ -237,6 +282,9 @@ class ContributionRead(Read):
     requested_at: datetime
     closed_by: str | None
     closed_at: datetime | None
+    channel: str | None = None
+    recipient: str | None = None
+    attachment_ids: list[str] = []
 
 
 class NoteRead(Read):
@@ -447,3 +495,43 @@ class DigestPreview(BaseModel):
     text: str
     html: str
     case_count: int
+
+
+# ---- template library and standard lines --------------------------------------------------
+
+
+class StandardLineRead(Read):
+    id: str
+    category: str
+    topic: str
+    text: str
+    expires_on: date
+    status: str  # live | expired | retired
+    created_by: str
+    created_at: datetime
+    retired_at: datetime | None
+    retired_by: str | None
+    replaced_by: str | None
+
+
+class TemplateVersionRead(Read):
+    id: str
+    purpose: str
+    channel: str
+    case_type: str | None
+    version: int
+    filename: str | None
+    note: str | None
+    uploaded_by: str
+    uploaded_at: datetime
+    subject: str | None = None
+    text: str | None = None
+    html: str | None = None
+    download_url: str | None = None
+
+
+class EmailPreview(BaseModel):
+    template: str
+    subject: str
+    text: str
+    html: str

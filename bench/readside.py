@@ -42,6 +42,7 @@ CASE_COLUMNS = ("reference", "case_type", "version", "status", "stage", "stage_l
 PERSON_COLUMNS = ("id", "case_reference", "relationship", "is_primary", "name", "email", "phone",
                   "address_lines", "postcode")
 TODAY = date.today()
+SEED = 20261123
 
 
 def _postcode(rng: random.Random) -> str:
@@ -72,7 +73,6 @@ def _rows(count: int, rng: random.Random):
 def bulk_load(database_url: str, count: int) -> float:
     """COPY `count` cases with their complainants; returns seconds taken (including index rebuild)."""
     started = time.perf_counter()
-    rng = random.Random(20261123)
     with psycopg.connect(database_url, autocommit=True) as conn:
         conn.execute("insert into team (code, name, email) select code, 'Team ' || code, "
                      "lower(code) || '@example.org' from unnest(%s::text[]) code on conflict do nothing",
@@ -82,12 +82,14 @@ def bulk_load(database_url: str, count: int) -> float:
             "('complaint_case', 'case_correspondent') and indexname not like '%%pkey'").fetchall()
         for name, _ in indexes:
             conn.execute(f'drop index "{name}"')
-        with conn.cursor() as cur:
-            with cur.copy(f"copy complaint_case ({', '.join(CASE_COLUMNS)}) from stdin") as cases, \
-                    conn.cursor().copy(f"copy case_correspondent ({', '.join(PERSON_COLUMNS)}) from stdin") as people:
-                for case, person in _rows(count, rng):
-                    cases.write_row(case)
-                    people.write_row(person)
+        # Cases first (the complainants refer to them), each table in one COPY from the same
+        # seeded generator.
+        with conn.cursor().copy(f"copy complaint_case ({', '.join(CASE_COLUMNS)}) from stdin") as copy:
+            for case, _ in _rows(count, random.Random(SEED)):
+                copy.write_row(case)
+        with conn.cursor().copy(f"copy case_correspondent ({', '.join(PERSON_COLUMNS)}) from stdin") as copy:
+            for _, person in _rows(count, random.Random(SEED)):
+                copy.write_row(person)
         for _, definition in indexes:
             conn.execute(definition)
         conn.execute("analyze complaint_case")

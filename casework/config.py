@@ -53,6 +53,8 @@ class Settings(BaseSettings):
     mail_from: str = "Complaints Team <complaints@example.org>"
 
     max_upload_bytes: int = 20 * 1024 * 1024
+    # A draft response is printed by the post room or emailed as a PDF: keep it email-sized.
+    max_draft_bytes: int = 10 * 1024 * 1024
 
     # Signs the unsubscribe links in digest emails; required outside development, where a
     # known default would let anyone unsubscribe anyone.

@@ -93,6 +93,7 @@ class Clarification(BaseModel):
     reply_received_on: date | None = None
     replied_by: str | None = None
     replied_at: datetime | None = None
+    reply_attachment_ids: list[str] = Field(default_factory=list)
 
 
 class Contribution(BaseModel):
@@ -109,6 +110,10 @@ class Contribution(BaseModel):
     requested_at: datetime
     closed_by: str | None = None
     closed_at: datetime | None = None
+    # How the request went out (None: recorded only) and to whom; documents sent with the reply.
+    channel: Channel | None = None
+    recipient: str | None = None
+    attachment_ids: list[str] = Field(default_factory=list)
 
 
 class Note(BaseModel):
@@ -289,6 +294,7 @@ class ClarificationReplyInput(StepInput):
     clarification_id: str
     reply: str
     received_on: date | None = None  # None: today, by the workflow's clock
+    attachments: list[DocumentRef] = Field(default_factory=list)
 
 
 class ContributionRequestInput(StepInput):
@@ -297,11 +303,17 @@ class ContributionRequestInput(StepInput):
     assignee_name: str | None = None
     request: str
     due_date: date
+    # None: the request is only recorded. Otherwise it goes out by this channel to the recipient.
+    channel: Channel | None = None
+    team_name: str | None = None
+    recipient_name: str | None = None
+    recipient_email: str | None = None
 
 
 class ContributionCompleteInput(StepInput):
     contribution_id: str
     details: str
+    attachments: list[DocumentRef] = Field(default_factory=list)
 
 
 class ContributionCancelInput(StepInput):
@@ -309,8 +321,40 @@ class ContributionCancelInput(StepInput):
     reason: str
 
 
+class ChosenLine(BaseModel):
+    id: str
+    category: str
+    topic: str
+
+
+class TemplateRef(BaseModel):
+    """Which template a letter, email or generated draft came from."""
+
+    purpose: str
+    channel: Channel
+    source: str  # "library" (an uploaded version) | "shipped" (the file under templates/)
+    version_id: str | None = None
+    version: int | None = None
+    case_type: str | None = None  # set for a case-type override
+
+    def describe(self) -> str:
+        """e.g. "response letter v3 for COMP" or "response letter (shipped default)"."""
+        what = f"{self.purpose} {self.channel.value}"
+        if self.source != "library":
+            return f"{what} (shipped default)"
+        return f"{what} v{self.version} for {self.case_type or 'all case types'}"
+
+
+class DraftSource(BaseModel):
+    """How a generated draft was made: the timeline shows the template version and the lines."""
+
+    template: TemplateRef
+    standard_lines: list[ChosenLine] = Field(default_factory=list)
+
+
 class AddDocumentInput(StepInput):
     document: DocumentRef
+    generated_from: DraftSource | None = None
 
 
 class SubmitDraftInput(StepInput):
@@ -394,18 +438,25 @@ class CorrespondenceJob(BaseModel):
     """One letter or email. `business_key` makes delivery exactly-once across retries."""
 
     business_key: str
-    purpose: str  # acknowledgement | clarification | response
+    purpose: str  # a template purpose: acknowledgement | clarification | contribution | response ...
     channel: Channel
     state: CaseState
     sender_name: str
     extra: dict[str, Any] = Field(default_factory=dict)
     attachment_ids: list[str] = Field(default_factory=list)
+    # Email addresses to send to instead of the complainant (e.g. a contributing team).
+    recipients: list[str] = Field(default_factory=list)
 
 
 class CorrespondenceResult(BaseModel):
     document: DocumentRef
     message_id: str | None = None
     recipient: str | None = None
+    # Further files made with it, e.g. the print-ready PDF of a letter.
+    documents: list[DocumentRef] = Field(default_factory=list)
+    template: TemplateRef | None = None
+    # False when a retry found the send interrupted and, to never send twice, did not resend.
+    delivery_confirmed: bool = True
 
 
 class ExtensionRequest(BaseModel):

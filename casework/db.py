@@ -252,6 +252,7 @@ class CaseClarification(Base):
     reply_received_on: Mapped[date | None] = mapped_column(Date)
     replied_by: Mapped[str | None] = mapped_column(String(200))
     replied_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    reply_attachment_ids: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
 
 
 class CaseContribution(Base):
@@ -270,6 +271,9 @@ class CaseContribution(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    channel: Mapped[str | None] = mapped_column(String(20))
+    recipient: Mapped[str | None] = mapped_column(String(320))
+    attachment_ids: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
 
     __table_args__ = (Index("ix_case_contribution_status_due", "status", "due_date"),)
 
@@ -315,9 +319,70 @@ class OutboxMessage(Base):
     recipient: Mapped[str | None] = mapped_column(String(320))
     message_id: Mapped[str | None] = mapped_column(String(255))
     document_id: Mapped[str | None] = mapped_column(String(36))
-    status: Mapped[str] = mapped_column(String(20))  # pending | sent
+    # pending: nothing sent yet | sending: handed to SMTP, outcome not yet recorded | sent
+    status: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # The activity's result (CorrespondenceResult), so a retry returns exactly what was recorded;
+    # while `sending` it already names the stored .eml, the very bytes handed to the server.
+    result: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+
+
+class TemplateVersion(Base):
+    """An uploaded letter (.docx) or email (subject + text + HTML) template; never changed, only
+    superseded by a newer version in the same scope (purpose, channel, case type or global)."""
+
+    __tablename__ = "template_version"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(60))
+    channel: Mapped[str] = mapped_column(String(20))  # letter | email
+    case_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))  # None: all types
+    version: Mapped[int] = mapped_column(Integer)
+    filename: Mapped[str | None] = mapped_column(String(255))
+    sha256: Mapped[str | None] = mapped_column(ForeignKey("document_blob.sha256"))
+    subject: Mapped[str | None] = mapped_column(Text)
+    text_body: Mapped[str | None] = mapped_column(Text)
+    html_body: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    uploaded_by_id: Mapped[int] = mapped_column(Integer)
+    uploaded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+Index(
+    "uq_template_version_scope",
+    TemplateVersion.purpose,
+    TemplateVersion.channel,
+    func.coalesce(TemplateVersion.case_type, ""),
+    TemplateVersion.version,
+    unique=True,
+)
+
+
+class StandardLine(Base):
+    """A reusable response paragraph for a category and topic. At most one line per topic is not
+    retired; it can be chosen until its expiry date."""
+
+    __tablename__ = "standard_line"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    category: Mapped[str] = mapped_column(String(100))
+    topic: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    expires_on: Mapped[date] = mapped_column(Date)
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    retired_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retired_by: Mapped[str | None] = mapped_column(String(200))
+    replaced_by: Mapped[str | None] = mapped_column(String(36))
+
+
+Index(
+    "uq_standard_line_live_topic",
+    func.lower(StandardLine.category),
+    func.lower(StandardLine.topic),
+    unique=True,
+    postgresql_where=StandardLine.retired_at.is_(None),
+)
 
 
 class UserCaseType(Base):

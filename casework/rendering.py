@@ -52,26 +52,35 @@ from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
 __all__ = [
+    "EMAIL_PARTS",
     "RenderedEmail",
     "TemplateError",
     "docx_text",
+    "letter_sources",
     "longdate",
     "money",
+    "new_environment",
     "render_email",
+    "render_email_parts",
     "render_letter",
 ]
+
+# An email template is three files (or three texts in the template library): subject, text, HTML.
+EMAIL_PARTS = {"subject": ".subject.txt", "text": ".txt", "html": ".html"}
 
 
 class TemplateError(Exception):
     """A template cannot be rendered: bad syntax, an undefined placeholder, a value a filter refuses."""
 
     def __init__(
-        self, template: str, message: str, *, line: int | None = None, paragraph: int | None = None
+        self, template: str, message: str, *, line: int | None = None, paragraph: int | None = None,
+        placeholder: str | None = None,
     ) -> None:
         self.template = template
         self.message = message
         self.line = line
         self.paragraph = paragraph
+        self.placeholder = placeholder  # the unknown name, when that is the problem
         where = template
         if paragraph is not None:
             where += f", paragraph {paragraph}"
@@ -133,6 +142,11 @@ def _reject_undefined(value: Any) -> None:
         value._fail_with_undefined_error()
 
 
+def new_environment(**options: Any) -> SandboxedEnvironment:
+    """The sandboxed, strict environment every template is compiled in (filters included)."""
+    return _new_environment(**options)
+
+
 def _new_environment(**options: Any) -> SandboxedEnvironment:
     environment = SandboxedEnvironment(
         undefined=StrictUndefined, keep_trailing_newline=True, **options
@@ -178,6 +192,29 @@ def render_email(templates_dir: Path, purpose: str, context: Mapping[str, Any]) 
     subject, text, html = (
         _render_file(environment, f"emails/{purpose}{suffix}", values)
         for suffix in (".subject.txt", ".txt", ".html")
+    )
+    return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+def render_email_parts(
+    parts: Mapping[str, str], context: Mapping[str, Any], *, name: str
+) -> RenderedEmail:
+    """Render an email held as texts (``subject``, ``text``, ``html``), e.g. from the template library.
+
+    Errors name ``{name}.subject.txt`` / ``.txt`` / ``.html``, so they read as for shipped files.
+    The HTML part is autoescaped exactly as a shipped ``.html`` file is.
+    """
+    sources = {f"{name}{suffix}": parts[part] for part, suffix in EMAIL_PARTS.items()}
+    environment = _new_environment(
+        loader=jinja2.FunctionLoader(
+            lambda template: (sources[template], template, lambda: True)
+            if template in sources else None
+        ),
+        autoescape=select_autoescape(("html", "htm", "xml"), default_for_string=False),
+    )
+    values = dict(context)
+    subject, text, html = (
+        _render_file(environment, f"{name}{suffix}", values) for suffix in EMAIL_PARTS.values()
     )
     return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
 
@@ -243,10 +280,15 @@ _LINE_BREAK_OR_TAB = re.compile(r"(\n|\t)")
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
-def render_letter(template_path: Path, context: Mapping[str, Any]) -> bytes:
-    """Fill a .docx template's placeholders from ``context`` and return the new document's bytes."""
-    template_path = Path(template_path)
-    document = docx.Document(str(template_path))
+def render_letter(
+    template: Path | bytes, context: Mapping[str, Any], *, name: str | None = None
+) -> bytes:
+    """Fill a .docx template's placeholders from ``context`` and return the new document's bytes.
+
+    ``template`` is a path or the .docx bytes (a template from the library); ``name`` is what
+    errors call it (default: the file name).
+    """
+    document, name = _open_letter(template, name)
     values = dict(context)
     for part in _story_parts(document):
         root = part.element
@@ -254,16 +296,40 @@ def render_letter(template_path: Path, context: Mapping[str, Any]) -> bytes:
             try:
                 _render_paragraph(paragraph, values)
             except jinja2.TemplateError as exc:
-                name = template_path.name
-                story = Path(str(part.partname)).stem
-                if story != "document":
-                    name += f" ({story})"
                 number = next(i for i, p in enumerate(root.iter(_P), 1) if p is paragraph)
                 message = getattr(exc, "message", None) or str(exc)
-                raise TemplateError(name, message, paragraph=number) from exc
+                raise TemplateError(_story_name(name, part), message, paragraph=number) from exc
     out = BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def letter_sources(template: Path | bytes, *, name: str | None = None) -> Iterator[tuple[str, int, str]]:
+    """Each templated paragraph of a .docx as (where, paragraph number, Jinja source).
+
+    ``where`` and the number are what a render error would report, so a checker that reads
+    the sources (e.g. for unknown placeholders) can point at the same paragraph.
+    """
+    document, name = _open_letter(template, name)
+    for part in _story_parts(document):
+        root = part.element
+        numbers = {p: i for i, p in enumerate(root.iter(_P), 1)}
+        for paragraph in _PARAGRAPHS_WITH_BRACE(root):
+            source = "".join(_run_text(run) for run in _PARAGRAPH_RUNS(paragraph))
+            if "{{" in source or "{%" in source or "{#" in source:
+                yield _story_name(name, part), numbers[paragraph], source
+
+
+def _open_letter(template: Path | bytes, name: str | None) -> tuple[Any, str]:
+    if isinstance(template, (bytes, bytearray)):
+        return docx.Document(BytesIO(template)), name or "letter.docx"
+    path = Path(template)
+    return docx.Document(str(path)), name or path.name
+
+
+def _story_name(name: str, part: Any) -> str:
+    story = Path(str(part.partname)).stem
+    return name if story == "document" else f"{name} ({story})"
 
 
 def docx_text(data: bytes) -> str:

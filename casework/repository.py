@@ -206,15 +206,18 @@ async def timeline(session: AsyncSession, reference: str, limit: int, offset: in
     return list((await session.scalars(stmt)).all())
 
 
-async def claim_uploads(session: AsyncSession, upload_ids: list[str]) -> list[CaseDocument]:
-    """Uploaded, not yet attached documents with these ids (in request order)."""
+async def claim_uploads(session: AsyncSession, upload_ids: list[str],
+                        also_on_case: str | None = None) -> list[CaseDocument]:
+    """Uploaded, not yet attached documents with these ids (in request order); with
+    ``also_on_case``, documents already attached to that case count too."""
     if not upload_ids:
         return []
+    unattached = CaseDocument.case_reference.is_(None)
+    if also_on_case is not None:
+        unattached = unattached | (CaseDocument.case_reference == also_on_case)
     rows = (
         await session.scalars(
-            select(CaseDocument).where(
-                CaseDocument.id.in_(upload_ids), CaseDocument.case_reference.is_(None)
-            )
+            select(CaseDocument).where(CaseDocument.id.in_(upload_ids), unattached)
         )
     ).all()
     found = {row.id: row for row in rows}

@@ -53,6 +53,14 @@ class LetterText:
     title: str
     heading: str
     body: tuple[Paragraph, ...]
+    address: str = ADDRESS
+    salutation: str = "Dear {{ complainant.name }}"
+
+
+STANDARD_LINES = (
+    "{% for line in response.standard_lines %}{{ line.text }}"
+    "{% if not loop.last %}\n\n{% endif %}{% endfor %}"
+)
 
 
 LETTERS: dict[str, LetterText] = {
@@ -97,6 +105,26 @@ LETTERS: dict[str, LetterText] = {
             ),
         ),
     ),
+    "contribution": LetterText(
+        title="Request for a contribution to a complaint response",
+        heading="Request for a contribution to complaint {{ case.reference }}",
+        address="{{ recipient.name }}",
+        salutation="Dear {{ recipient.name }}",
+        body=(
+            Paragraph(
+                "{{ team.name }} is investigating a complaint from {{ complainant.name }} about "
+                f"{{{{ case.category }}}}, which we received on {RECEIVED}. We would be grateful "
+                "for your help with the following:"
+            ),
+            Paragraph("{{ contribution.request }}", italic=True, indent=True),
+            Paragraph(
+                "Please send your contribution by {{ contribution.due_date|longdate }}, quoting "
+                "reference {{ case.reference }}."
+            ),
+            Paragraph("The complaint, as we recorded it:"),
+            Paragraph("{{ case.description }}", italic=True, indent=True),
+        ),
+    ),
     "response": LetterText(
         title="Response to a complaint",
         heading="Our response to your complaint",
@@ -105,14 +133,54 @@ LETTERS: dict[str, LetterText] = {
                 "Thank you for your patience while we looked into your complaint, which we "
                 f"received on {RECEIVED}."
             ),
-            Paragraph(
-                "{% if response.summary %}{{ response.summary }}"
-                "{% else %}Our full response is enclosed with this letter.{% endif %}"
-            ),
+            # Both paragraphs disappear when empty: the drafter's own words, then the lines chosen.
+            Paragraph("{% if response.summary %}{{ response.summary }}{% endif %}"),
+            Paragraph(STANDARD_LINES),
             Paragraph(
                 "If you are not satisfied with our response, please write to us quoting reference "
                 "{{ case.reference }} and tell us what you remain unhappy about. We will explain "
                 "the next steps open to you."
+            ),
+        ),
+    ),
+    "holding_response": LetterText(
+        title="Holding response to a complaint",
+        heading="An update on your complaint",
+        body=(
+            Paragraph(
+                f"Thank you for your complaint, which we received on {RECEIVED}. I am sorry that "
+                "we have not yet been able to send you our full response."
+            ),
+            Paragraph("{{ holding.reason }}"),
+            Paragraph(
+                "We now expect to send you our response by {{ holding.new_due_date|longdate }}. "
+                "If that changes, we will let you know."
+            ),
+            Paragraph(
+                "If you have any questions in the meantime, please contact us quoting reference "
+                "{{ case.reference }}."
+            ),
+        ),
+    ),
+    "stage2_acknowledgement": LetterText(
+        title="Acknowledgement of a request for review (stage 2)",
+        heading="We have received your request for a review of your complaint",
+        body=(
+            Paragraph(
+                "Thank you for asking us to review how we handled your complaint"
+                "{% if case.escalated_from %} (our reference {{ case.escalated_from }}){% endif %}. "
+                f"We received your request on {RECEIVED}."
+            ),
+            Paragraph(
+                "Someone from {{ team.name }} who was not involved in our first response will "
+                "review your complaint. The review has its own reference: {{ case.reference }}."
+            ),
+            Paragraph("You told us:"),
+            Paragraph("{{ case.description }}", italic=True, indent=True),
+            Paragraph(
+                "We aim to send you the outcome of the review within the time set out in our "
+                "complaints procedure. If we need more information or more time, we will contact "
+                "you and explain why."
             ),
         ),
     ),
@@ -126,14 +194,14 @@ def build_letter(letter: LetterText) -> Document:
 
     _add(document, "{{ team.name }}", bold=True, align=WD_ALIGN_PARAGRAPH.RIGHT, after=0)
     _add(document, "{{ letter_date|longdate }}", align=WD_ALIGN_PARAGRAPH.RIGHT, after=24)
-    _add(document, ADDRESS, after=24)
+    _add(document, letter.address, after=24)
 
     reference = document.add_paragraph()
     reference.add_run("Our reference: ").bold = True
     reference.add_run("{{ case.reference }}")
     reference.paragraph_format.space_after = Pt(18)
 
-    _add(document, "Dear {{ complainant.name }}")
+    _add(document, letter.salutation)
     _add(document, letter.heading, bold=True)
     for paragraph in letter.body:
         added = _add(document, paragraph.text, italic=paragraph.italic)

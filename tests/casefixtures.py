@@ -12,6 +12,9 @@ from docx import Document
 from casework import demo
 
 
+DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
+
+
 def auth(username: str, **headers: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {demo.demo_token(username)}", **headers}
 

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 from docx import Document
 
+from casework.pdf import pdf_text
 from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_qa
 
 
@@ -70,8 +71,8 @@ async def test_full_walk_from_registration_to_closed(api, mailbox):
     sent = mailbox.to(complainant["email"])[before:]
     assert len(sent) == 1
     attachment = next(sent[0].iter_attachments())
-    body = "\n".join(p.text for p in Document(io.BytesIO(attachment.get_content())).paragraphs)
-    assert "We uphold your complaint" in body
+    assert attachment.get_content_type() == "application/pdf"  # the response, print-ready
+    assert "We uphold your complaint" in pdf_text(attachment.get_content())
 
     case = await step(api, ref, "outcome", "drafter",
                       {"outcome": "upheld", "detail": "Double charge confirmed", "redress_amount": "25.00"})

@@ -38,8 +38,10 @@ from casework.rendering import (
     longdate,
     money,
     render_email,
+    render_email_parts,
     render_letter,
 )
+from casework.template_library import CASE_FIELDS, check_source
 
 TEMPLATES = PROJECT_ROOT / "templates"
 LETTERS = TEMPLATES / "letters"
@@ -72,7 +74,14 @@ def sample_context(**case_changes: Any) -> dict[str, Any]:
             "questions": ["When did you post the form?", "Which office did you send it to?"],
             "reply_by": date(2020, 9, 3),
         },
-        "response": {"summary": "We have upheld your complaint and refunded the £80 fee."},
+        "response": {
+            "summary": "We have upheld your complaint and refunded the £80 fee.",
+            "standard_lines": [
+                {"topic": "Refunds", "category": "Billing",
+                 "text": "Refunds reach your account within five working days."},
+                {"topic": "Apology", "category": "General", "text": "We are sorry for the trouble."},
+            ],
+        },
     }
 
 
@@ -135,15 +144,21 @@ def test_clarification_questions_may_be_free_text() -> None:
     assert "Which office?\nOn what date?" in text
 
 
-def test_response_letter_gives_the_summary_or_points_to_the_enclosure_when_there_is_none() -> None:
+def test_response_letter_gives_the_summary_then_the_chosen_standard_lines() -> None:
     context = sample_context()
-    with_summary = docx_text(render_letter(LETTERS / "response.docx", context))
-    context["response"]["summary"] = ""
-    without_summary = docx_text(render_letter(LETTERS / "response.docx", context))
+    text = docx_text(render_letter(LETTERS / "response.docx", context))
 
-    assert "refunded the £80 fee" in with_summary
-    assert "enclosed" not in with_summary
-    assert "Our full response is enclosed with this letter." in without_summary
+    assert ("refunded the £80 fee.\nRefunds reach your account within five working days.\n\n"
+            "We are sorry for the trouble.\nIf you are not satisfied") in text
+
+
+def test_response_letter_without_summary_or_lines_leaves_no_blank_paragraphs() -> None:
+    context = sample_context()
+    context["response"] = {"summary": "", "standard_lines": []}
+
+    text = docx_text(render_letter(LETTERS / "response.docx", context))
+
+    assert "received on 17 August 2020.\nIf you are not satisfied" in text
 
 
 def test_label_and_value_keep_their_own_formatting() -> None:
@@ -389,6 +404,60 @@ def test_missing_email_template_is_a_template_error(tmp_path: Path) -> None:
         render_email(tmp_path, "acknowledgement", sample_context())
 
 
+def library_email(**parts: str) -> dict[str, str]:
+    return {"subject": "Ref {{ case.reference }}", "text": "Dear {{ complainant.name }}",
+            "html": "<p>Dear {{ complainant.name }}</p>", **parts}
+
+
+def test_email_from_the_library_escapes_html_only_and_keeps_values_literal() -> None:
+    context = sample_context(description='<script>alert(1)</script> {{ 7*7 }} & more')
+    parts = library_email(text="{{ case.description }}", html="<p>{{ case.description }}</p>")
+
+    rendered = render_email_parts(parts, context, name="emails/acknowledgement-v2-all")
+
+    assert rendered.html == "<p>&lt;script&gt;alert(1)&lt;/script&gt; {{ 7*7 }} &amp; more</p>"
+    assert rendered.text == "<script>alert(1)</script> {{ 7*7 }} & more"
+    assert rendered.subject == "Ref CMP-2020-00042"
+
+
+def test_email_from_the_library_names_the_part_and_line_of_an_undefined_placeholder() -> None:
+    parts = library_email(html="<p>Hi</p>\n<p>{{ complainant.nickname }}</p>")
+
+    with pytest.raises(TemplateError) as raised:
+        render_email_parts(parts, sample_context(), name="emails/acknowledgement-v2-all")
+
+    assert raised.value.template == "emails/acknowledgement-v2-all.html"
+    assert raised.value.line == 2 and "nickname" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("source", "unknown"),
+    [
+        ("{% if false %}{{ case.typo }}{% endif %}", "case.typo"),  # a branch a render never takes
+        ("{{ deadline|longdate }}", "deadline"),
+        ("{{ complainant['nmae'] }}", "complainant.nmae"),
+        ("{{ case.__class__ }}", "case.__class__"),
+    ],
+)
+def test_unknown_placeholders_are_found_without_rendering(source: str, unknown: str) -> None:
+    with pytest.raises(TemplateError) as raised:
+        check_source(source, CASE_FIELDS, template="t.txt")
+
+    assert raised.value.placeholder == unknown
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{% for line in complainant.address_lines %}{{ loop.index }}. {{ line }}{% endfor %}",
+        "{% set greeting = 'Dear ' ~ complainant.name %}{{ greeting }}",
+        "{{ case.reference.upper() }} {{ letter_date.year }} {{ range(2)|list }}",
+    ],
+)
+def test_loop_variables_set_names_and_methods_of_values_are_allowed(source: str) -> None:
+    check_source(source, CASE_FIELDS, template="t.txt")
+
+
 # ---------------------------------------------------------------------------------------------
 # Sending
 
@@ -512,3 +581,29 @@ def test_development_sink_keeps_each_message_as_a_parseable_eml_file(tmp_path: P
     assert "Bcc" not in received
     (attachment,) = received.iter_attachments()
     assert attachment.get_content() == letter
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_smtp_login_uses_the_configured_credentials_and_a_refused_login_is_permanent() -> None:
+    from aiosmtpd.smtp import AuthResult
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = (auth_data.login, auth_data.password) == (b"casework", b"s3cret")
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
+
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
+                            authenticator=authenticator, auth_require_tls=False, auth_required=True)
+    controller.start()
+    try:
+        message, _ = acknowledgement_message()
+        good = smtp_settings(controller.port).model_copy(
+            update={"smtp_username": "casework", "smtp_password": "s3cret"})
+        send_message(good, message)
+        with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
+            send_message(good.model_copy(update={"smtp_password": "wrong"}), message)
+    finally:
+        controller.stop()
+
+    assert len(handler.envelopes) == 1
+    assert is_permanent_failure(refused.value)

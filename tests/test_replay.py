@@ -17,7 +17,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.casefixtures import register, step, upload_draft, walk_to_qa
+from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -98,3 +98,38 @@ async def test_fresh_histories_replay(api, temporal):
             path = HISTORIES / f"{reference.replace('/', '-')}.json"
             if not path.exists():
                 path.write_text(history.to_json())
+
+
+async def _letters_emails_and_generated_draft(api) -> str:
+    """Requests by letter and email, replies with files, a generated draft, the response emailed."""
+    line = await api.post("/standard-lines", headers=auth("admin"), json={
+        "category": "Billing", "topic": "Replay refunds", "text": "Refunds take five days.",
+        "expires_on": (date.today() + timedelta(days=30)).isoformat()})
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    soon = (date.today() + timedelta(days=7)).isoformat()
+    upload = await api.post("/uploads", files={"file": ("reply.txt", b"my reply", "text/plain")},
+                            headers=auth("handler"))
+    case = await step(api, ref, "clarifications", "drafter",
+                      {"channel": "letter", "questions": "When?", "reply_by": soon})
+    await step(api, ref, f"clarifications/{case['clarifications'][0]['id']}/reply", "drafter",
+               {"reply": "Tuesday", "attachment_ids": [upload.json()["upload_id"]]})
+    await step(api, ref, "contributions", "drafter",
+               {"team": "BILLING", "request": "Check", "due_date": soon})
+    case = await step(api, ref, "contributions", "drafter",
+                      {"team": "SERVICE", "request": "Log?", "due_date": soon, "channel": "letter"})
+    for item in case["contributions"]:
+        await step(api, ref, f"contributions/{item['id']}/complete", "drafter", {"details": "Done"})
+    await step(api, ref, "draft-response", "drafter", {"standard_line_ids": [line.json()["id"]]})
+    await step(api, ref, "submit-draft", "drafter")
+    await step(api, ref, "qa/approve", "qa")
+    await step(api, ref, "send", "drafter", {"channel": "email"})
+    return ref
+
+
+async def test_fresh_letters_and_templates_history_replays(api, temporal):
+    reference = await _letters_emails_and_generated_draft(api)
+    history = await temporal.get_workflow_handle(reference).fetch_history()
+    await replayer().replay_workflow(history)
+    if os.environ.get("RECORD_HISTORIES"):
+        (HISTORIES / "letters-emails-generated-draft.json").write_text(history.to_json())

@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         DeadlineNoticeResult,
         ExtendDeadlineInput,
         ExtensionRequest,
+        DocumentRef,
         NoteEditInput,
         NoteInput,
         Note,
@@ -310,9 +311,11 @@ class ComplaintCaseWorkflow:
             item.replied_by = inp.actor.display_name
             item.replied_at = workflow.now()
             self._changed("clarifications")
+            item.reply_attachment_ids = self._attach(inp.attachments)
             events.append(
                 self._event("clarification_replied", "Complainant replied to clarification request",
-                            inp.actor, data={"clarification_id": item.id, "reply": inp.reply})
+                            inp.actor, data={"clarification_id": item.id, "reply": inp.reply,
+                                             **self._attachment_data(inp.attachments)})
             )
             pause = self.state.clock.open_pause if self.state.clock else None
             if pause is not None and item.id in pause.clarification_ids and not self._still_waiting(pause):
@@ -331,6 +334,7 @@ class ComplaintCaseWorkflow:
                           f"no unanswered clarification request with id {inp.clarification_id}")
         if inp.received_on is not None and inp.received_on > self._today():
             raise invalid("received_on", "received_on must not be in the future")
+        self._validate_new_documents(inp.attachments)
 
     # ---- contributions ----------------------------------------------------------------------
 
@@ -349,10 +353,13 @@ class ComplaintCaseWorkflow:
             )
             self.state.contributions.append(item)
             self._changed("contributions")
+            sent = await self._send_contribution_request(item, inp)
             events.append(
                 self._event("contribution_requested",
-                            f"Contribution requested from team {inp.team}, due {inp.due_date}",
-                            inp.actor, data={"contribution_id": item.id, "request": inp.request})
+                            f"Contribution requested from team {inp.team}, due {inp.due_date}"
+                            + (f", {self._how_sent(sent)}" if sent else ""),
+                            inp.actor, data={"contribution_id": item.id, "request": inp.request,
+                                             **self._sent_data(sent, inp.channel)})
             )
         return self.state
 
@@ -361,6 +368,9 @@ class ComplaintCaseWorkflow:
         self._validate(Action.REQUEST_CONTRIBUTION)
         if inp.due_date < workflow.now().date():
             raise invalid("due_date", "due_date must not be in the past")
+        if inp.channel is Channel.EMAIL and not inp.recipient_email:
+            raise invalid("channel", f"nobody to email: team {inp.team} (and the person asked) "
+                                     "have no email address; send by letter")
 
     @workflow.update
     async def complete_contribution(self, inp: ContributionCompleteInput) -> CaseState:
@@ -369,14 +379,17 @@ class ComplaintCaseWorkflow:
             item.status, item.details = "completed", inp.details
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
             self._changed("contributions")
+            item.attachment_ids = self._attach(inp.attachments)
             events.append(self._event("contribution_completed", f"Contribution from team {item.team} completed",
-                                      inp.actor, data={"contribution_id": item.id, "details": inp.details}))
+                                      inp.actor, data={"contribution_id": item.id, "details": inp.details,
+                                                       **self._attachment_data(inp.attachments)}))
         return self.state
 
     @complete_contribution.validator
     def _validate_complete_contribution(self, inp: ContributionCompleteInput) -> None:
         self._validate(Action.COMPLETE_CONTRIBUTION)
         self._require_open_contribution(inp.contribution_id)
+        self._validate_new_documents(inp.attachments)
 
     @workflow.update
     async def cancel_contribution(self, inp: ContributionCancelInput) -> CaseState:
@@ -405,8 +418,10 @@ class ComplaintCaseWorkflow:
             self.state.documents.append(doc)
             self._changed("documents")
             label = f"Draft response v{doc.version}" if doc.kind == "draft" else "Document"
-            events.append(self._event("document_added", f"{label} added: {doc.filename}", inp.actor,
-                                      data={"document_id": doc.id, "kind": doc.kind}))
+            events.append(self._event("document_added", f"{label} added: {doc.filename}"
+                                      + self._generated_note(inp), inp.actor,
+                                      data={"document_id": doc.id, "kind": doc.kind,
+                                            **self._generated_data(inp)}))
         return self.state
 
     @add_document.validator
@@ -1070,28 +1085,28 @@ class ComplaintCaseWorkflow:
 
     async def _correspond(self, purpose: str, channel: Channel, actor: Actor, *,
                           extra: dict[str, Any] | None = None,
-                          attachments: list[str] | None = None) -> CorrespondenceResult:
+                          attachments: list[str] | None = None,
+                          recipients: list[str] | None = None) -> CorrespondenceResult:
         self.state.correspondence_count += 1
         key = f"{self.state.reference}/{purpose}/{self.state.correspondence_count}"
         result = await workflow.execute_activity(
             "dispatch_correspondence",
             CorrespondenceJob(business_key=key, purpose=purpose, channel=channel, state=self.state,
                               sender_name=actor.display_name, extra=extra or {},
-                              attachment_ids=attachments or []),
+                              attachment_ids=attachments or [], recipients=recipients or []),
             start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
             retry_policy=PATIENT_RETRY,
             result_type=CorrespondenceResult,
         )
         self.state.documents.append(result.document)
+        self.state.documents.extend(result.documents)
         self._changed("documents")
         return result
 
     def _correspondence_event(self, kind: str, what: str, sent: CorrespondenceResult, inp: Any,
                               data: dict[str, Any] | None = None) -> TimelineEvent:
-        how = f"emailed to {sent.recipient}" if sent.message_id else "letter generated"
-        return self._event(kind, f"{what} {how}", inp.actor, data={
-            "channel": inp.channel.value, "document_id": sent.document.id,
-            "message_id": sent.message_id, **(data or {})})
+        return self._event(kind, f"{what} {self._how_sent(sent)}", inp.actor,
+                           data={**self._sent_data(sent, inp.channel), **(data or {})})
 
     def _validate_channel(self, channel: Channel) -> None:
         if channel is Channel.EMAIL and not self.state.complainant.email:
@@ -1120,10 +1135,96 @@ class ComplaintCaseWorkflow:
         if item is None or item.status != "open":
             raise invalid("contribution_id", f"no open contribution with id {contribution_id}")
 
+    # ---- letters, emails, replies and generated drafts (template library) -------------------
+
+    # Contribution requests go out by letter or email from this version on; older histories
+    # recorded them without sending anything.
+    CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
+
+    async def _send_contribution_request(self, item: Contribution,
+                                         inp: ContributionRequestInput) -> CorrespondenceResult | None:
+        if inp.channel is None or not workflow.patched(self.CONTRIBUTION_REQUESTS_SENT):
+            return None
+        addressee = inp.assignee_name or inp.team_name or inp.team
+        item.channel = inp.channel
+        item.recipient = inp.recipient_email if inp.channel is Channel.EMAIL else addressee
+        extra = {
+            "contribution": {"request": inp.request, "due_date": inp.due_date,
+                             "team_name": inp.team_name or inp.team,
+                             "assignee_name": inp.assignee_name or ""},
+            "recipient": {"name": inp.recipient_name or addressee},
+        }
+        recipients = [inp.recipient_email] if inp.channel is Channel.EMAIL else []
+        return await self._correspond("contribution", inp.channel, inp.actor, extra=extra,
+                                      recipients=recipients)
+
+    @staticmethod
+    def _how_sent(sent: CorrespondenceResult) -> str:
+        if sent.message_id:
+            if sent.delivery_confirmed:
+                return f"emailed to {sent.recipient}"
+            return (f"emailed to {sent.recipient} (delivery not confirmed: the attempt stopped while "
+                    "sending; not sent again)")
+        printable = next((d for d in [sent.document, *sent.documents]
+                          if d.content_type == "application/pdf"), sent.document)
+        return f"letter ready for the post room: {printable.filename}"
+
+    @staticmethod
+    def _sent_data(sent: CorrespondenceResult | None, channel: Channel | None) -> dict[str, Any]:
+        """Timeline data of a letter or email: its files, Message-ID and template version."""
+        if sent is None:
+            return {}
+        return {
+            "channel": channel.value if channel else None,
+            "document_id": sent.document.id,
+            "message_id": sent.message_id,
+            "recipient": sent.recipient,
+            "documents": [{"id": d.id, "filename": d.filename, "content_type": d.content_type}
+                          for d in [sent.document, *sent.documents]],
+            "template": sent.template.model_dump(mode="json") if sent.template else None,
+            "delivery_confirmed": sent.delivery_confirmed,
+        }
+
+    def _attach(self, documents: list[DocumentRef]) -> list[str]:
+        self.state.documents.extend(documents)
+        if documents:
+            self._changed("documents")
+        return [d.id for d in documents]
+
+    @staticmethod
+    def _attachment_data(documents: list[DocumentRef]) -> dict[str, Any]:
+        return {"attachment_ids": [d.id for d in documents]} if documents else {}
+
+    def _validate_new_documents(self, documents: list[DocumentRef]) -> None:
+        known = {d.id for d in self.state.documents}
+        for doc in documents:
+            if doc.id in known:
+                raise invalid("attachment_ids", f"document {doc.id} is already on this case")
+            known.add(doc.id)
+
+    @staticmethod
+    def _generated_note(inp: AddDocumentInput) -> str:
+        source = inp.generated_from
+        if source is None:
+            return ""
+        count = len(source.standard_lines)
+        return (f", generated from the {source.template.describe()} with {count} standard "
+                f"line{'' if count == 1 else 's'}")
+
+    @staticmethod
+    def _generated_data(inp: AddDocumentInput) -> dict[str, Any]:
+        source = inp.generated_from
+        if source is None:
+            return {}
+        return {"template": source.template.model_dump(mode="json"),
+                "standard_lines": [line.model_dump() for line in source.standard_lines]}
+
 
 class _Step:
     """Serialises steps, re-checks the stage under the lock (another step may have moved the case
-    while this one waited), applies skips of optional stages, then commits the projection."""
+    while this one waited), applies skips of optional stages, then commits the projection.
+    A step that fails part-way (a letter that cannot be made, an address the mail server refuses)
+    leaves the case as it was: nothing half-written."""
 
     def __init__(self, wf: ComplaintCaseWorkflow, action: Action, actor: Actor) -> None:
         self.wf, self.action, self.actor = wf, action, actor
@@ -1132,6 +1233,7 @@ class _Step:
     async def __aenter__(self) -> list[TimelineEvent]:
         await workflow.wait_condition(lambda: self.wf._registered)
         await self.wf._lock.acquire()
+        self.before = self.wf.state.model_copy(deep=True)
         try:
             route = self.wf._route(self.action)
             for skipped in route.skipped:
@@ -1147,5 +1249,7 @@ class _Step:
         try:
             if exc_type is None:
                 await self.wf._commit(self.events)
+            else:
+                self.wf.state = self.before
         finally:
             self.wf._lock.release()

@@ -5,6 +5,7 @@ A case reference such as COMP/000123/26 is addressed as /cases/COMP/000123/26.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
@@ -41,6 +42,7 @@ from api.schemas import (
     CloseRequest,
     ContributionComplete,
     ContributionRequest,
+    DraftResponseRequest,
     EscalateRequest,
     ExtendRequest,
     NoteBody,
@@ -50,7 +52,7 @@ from api.schemas import (
     SendRequest,
     TimelineRead,
 )
-from casework import repository
+from casework import pdf, repository, standard_lines, template_library
 from casework.contracts import (
     AcknowledgeInput,
     AddDocumentInput,
@@ -60,6 +62,8 @@ from casework.contracts import (
     CaseState,
     CaseTypeConfig,
     ChangeTypeInput,
+    Channel,
+    ChosenLine,
     ClarificationReplyInput,
     ClarificationRequestInput,
     CloseInput,
@@ -70,6 +74,7 @@ from casework.contracts import (
     Correspondent,
     DocumentRef,
     ExtendDeadlineInput,
+    DraftSource,
     NoteEditInput,
     NoteInput,
     OutcomeInput,
@@ -78,12 +83,15 @@ from casework.contracts import (
     SubmitDraftInput,
 )
 from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase
-from casework.documents import store_blob
+from casework.documents import DOCX, store_blob
+from casework.rendering import TemplateError
 from casework.stages import (
     ACTION_ROLES,
     ESCALATE_ROLES,
     REGISTER_ROLES,
     Action,
+    Role,
+    StageKind,
     StagePlan,
     allowed_actions,
     blocked_stages,
@@ -110,6 +118,8 @@ ALLOWED_UPLOAD_TYPES = {
     ".jpeg": "image/jpeg",
     ".eml": "message/rfc822",
 }
+# A draft response is printed for the post room or sent as a PDF, so it must be one of these.
+DRAFT_TYPES = (".docx", ".odt", ".pdf")
 
 
 def reference_of(prefix: str, number: str, year: str) -> str:
@@ -389,11 +399,16 @@ async def record_clarification_reply(
     request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    """Record the complainant's reply to a clarification request."""
+    """Record the complainant's reply to a clarification request, with any files they sent
+    (upload them first with POST /uploads and pass the upload_ids)."""
     # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
+    reference = reference_of(prefix, number, year)
+    attachments = await _reply_attachments(session, reference, body.attachment_ids,
+                                           "clarification_reply")
     payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
-                                      reply=body.reply, received_on=body.received_on)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                                      reply=body.reply, received_on=body.received_on,
+                                      attachments=attachments)
+    return await run_step(request, session, client, user, reference,
                           Action.RECORD_CLARIFICATION_REPLY, "record_clarification_reply", payload,
                           idempotency_key)
 
@@ -402,11 +417,21 @@ async def record_clarification_reply(
 async def request_contribution(prefix: str, number: str, year: str, body: ContributionRequest,
                                request: Request, session: SessionDep, client: TemporalDep,
                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
-    """Ask another team or person for input, with a due date."""
+    """Ask another team or person for input, with a due date. The request goes by email to the
+    person asked (or the team's address), by letter, or (channel null) is only recorded."""
     team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
+    team_row = await repository.get_team(session, team)
+    person = await session.get(AppUser, person_id) if person_id is not None else None
+    recipient_email = (person.email if person is not None else None) or team_row.email
+    if body.channel is Channel.EMAIL and not recipient_email:
+        raise errors.unprocessable("channel", f"team {team} has no email address (nor has the "
+                                   "person asked); send by letter")
     payload = ContributionRequestInput(actor=actor_of(user), team=team, assignee_id=person_id,
                                        assignee_name=person_name, request=body.request,
-                                       due_date=body.due_date)
+                                       due_date=body.due_date, channel=body.channel,
+                                       team_name=team_row.name,
+                                       recipient_name=person_name or team_row.name,
+                                       recipient_email=recipient_email)
     return await run_step(request, session, client, user, reference_of(prefix, number, year),
                           Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
                           idempotency_key)
@@ -418,9 +443,13 @@ async def complete_contribution(
     request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
+    """Record the contribution received, with any files that came with it (upload_ids)."""
+    reference = reference_of(prefix, number, year)
+    attachments = await _reply_attachments(session, reference, body.attachment_ids,
+                                           "contribution_reply")
     payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
-                                        details=body.details)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                                        details=body.details, attachments=attachments)
+    return await run_step(request, session, client, user, reference,
                           Action.COMPLETE_CONTRIBUTION, "complete_contribution", payload,
                           idempotency_key)
 
@@ -464,16 +493,88 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
     if suffix not in ALLOWED_UPLOAD_TYPES:
         raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "
                                    f"{', '.join(sorted(ALLOWED_UPLOAD_TYPES))}")
-    content = await file.read(settings.max_upload_bytes + 1)
-    if len(content) > settings.max_upload_bytes:
-        raise errors.unprocessable("file", f"file is larger than {settings.max_upload_bytes} bytes")
+    if kind == "draft" and suffix not in DRAFT_TYPES:
+        raise errors.unprocessable("file", f"a draft response must be {', '.join(DRAFT_TYPES)} "
+                                   f"(it is printed or sent as a PDF), not '{suffix}'")
+    limit = settings.max_draft_bytes if kind == "draft" else settings.max_upload_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise errors.unprocessable("file", f"file is larger than {limit} bytes")
     if not content:
         raise errors.unprocessable("file", "file is empty")
+    if kind == "draft":
+        try:
+            await asyncio.to_thread(pdf.check_printable, content, ALLOWED_UPLOAD_TYPES[suffix])
+        except pdf.PdfError as exc:
+            raise errors.unprocessable("file", str(exc)) from exc
     digest = await store_blob(session, content)
     await session.commit()
     return DocumentRef(id=str(uuid.uuid4()), kind=kind, filename=filename,
                        content_type=ALLOWED_UPLOAD_TYPES[suffix], size=len(content), sha256=digest,
                        added_by=user.display_name, added_at=datetime.now(timezone.utc))
+
+
+async def _reply_attachments(session: SessionDep, reference: str, upload_ids: list[str],
+                             purpose: str) -> list[DocumentRef]:
+    """Uploads sent with a reply, as case documents. Uploads already on this case are accepted so
+    a retried request (same Idempotency-Key) gets the same answer rather than a 422."""
+    uploads = await repository.claim_uploads(session, upload_ids, also_on_case=reference)
+    if len(uploads) != len(upload_ids):
+        missing = set(upload_ids) - {u.id for u in uploads}
+        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    return [_document_ref(u, "attachment").model_copy(update={"purpose": purpose}) for u in uploads]
+
+
+@router.post(CASE + "/draft-response", response_model=CaseRead)
+async def generate_draft_response(
+    prefix: str, number: str, year: str, body: DraftResponseRequest, request: Request,
+    session: SessionDep, client: TemporalDep, settings: SettingsDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Generate the draft response: the response letter template, the chosen standard lines and the
+    case's data make a .docx, added as the next draft version. Download it, edit it in Word or
+    LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
+    reference = reference_of(prefix, number, year)
+    row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
+    require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
+    if row.status == "closed":
+        raise errors.stage_conflict(f"case {reference} is closed; a draft cannot be generated", "closed")
+    today = date.today()
+    try:
+        lines = await standard_lines.choose(session, body.standard_line_ids, today)
+    except standard_lines.LineRefused as exc:
+        raise errors.unprocessable(exc.field, exc.message) from exc
+    context = await template_library.context_for_case(session, reference,
+                                                      sender_name=user.display_name, today=today)
+    context = template_library.with_purpose_values("response", context, {"response": {
+        "summary": body.summary or "",
+        "standard_lines": [{"topic": line.topic, "category": line.category, "text": line.text}
+                           for line in lines],
+    }})
+    try:
+        template = await template_library.resolve(session, settings.templates_dir, "response",
+                                                  Channel.LETTER, row.case_type)
+        content = await asyncio.to_thread(template.render_letter, context)
+    except template_library.TemplateMissing as exc:
+        raise errors.unprocessable("template", str(exc)) from exc
+    except TemplateError as exc:
+        raise errors.template_refused("template", exc) from exc
+    digest = await store_blob(session, content)
+    await session.commit()
+    # The same Idempotency-Key makes the same document, so a retried request adds one version.
+    doc_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/draft-response/{user.id}/{idempotency_key}"))
+              if idempotency_key else str(uuid.uuid4()))
+    document = DocumentRef(
+        id=doc_id, kind="draft", filename=f"{reference.replace('/', '-')}-draft-response.docx",
+        content_type=DOCX, size=len(content), sha256=digest, purpose="response",
+        added_by=user.display_name, added_at=datetime.now(timezone.utc))
+    source = DraftSource(template=template.ref, standard_lines=[
+        ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
+    payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
+    return await run_step(request, session, client, user, reference, Action.ADD_DOCUMENT,
+                          "add_document", payload, idempotency_key)
 
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)

@@ -35,7 +35,8 @@ async def upload(session: SessionDep, settings: SettingsDep, user: CurrentUser,
 
 @router.get("/documents/{document_id}", response_class=Response)
 async def download(document_id: str, session: SessionDep, viewer: ViewerDep) -> Response:
-    """Download a document: an upload, a draft, a generated letter (.docx) or a sent email (.eml).
+    """Download a document: an upload, a draft, a letter (.docx and its print-ready .pdf), a sent
+    email (.eml) or the response PDF sent with it.
 
     A case's documents are visible to whoever may see the case (404 otherwise)."""
     row = await session.get(CaseDocument, document_id)

@@ -1,0 +1,141 @@
+"""Exactly one delivery: a worker that fails right after the SMTP server accepted an email.
+
+The fault hook (worker.build_worker(after_smtp_send=...)) is off in production; here it raises on
+the first send, which is the worst moment to crash: the message is out, nothing is recorded yet.
+Temporal retries the activity; the retry must not send again.
+"""
+
+from __future__ import annotations
+
+import uuid
+from contextlib import asynccontextmanager
+
+import httpx
+from aiosmtpd.controller import Controller
+from temporalio import activity
+
+from api.main import create_app
+from casework.db import make_sessionmaker
+from casework.embedded import free_port
+from tests.casefixtures import auth, case_path, register, step
+from tests.conftest import Mailbox
+from worker import build_worker
+
+
+@asynccontextmanager
+async def own_stack(settings, temporal, engine, **worker_options):
+    """The API and a worker of our own (own task queue), so a fault hook touches only this test."""
+    app = create_app(settings, temporal=temporal, engine=engine)
+    async with app.router.lifespan_context(app):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                     base_url="http://testserver", timeout=120) as api:
+            async with build_worker(temporal, settings, make_sessionmaker(engine), **worker_options):
+                yield api
+
+
+async def test_activity_failing_after_the_smtp_send_delivers_one_email_and_moves_the_case_once(
+    settings, temporal, engine, mailbox,
+):
+    attempts: list[int] = []
+
+    def crash_after_first_send(job) -> None:
+        attempts.append(activity.info().attempt)
+        if len(attempts) == 1:
+            raise RuntimeError("injected: the worker died after the SMTP server took the message")
+
+    own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}"})
+    async with own_stack(own, temporal, engine, after_smtp_send=crash_after_first_send) as api:
+        case = await register(api)
+        ref = case["reference"]
+        await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+        key = {"Idempotency-Key": f"ack-{ref}"}
+        acknowledged = await step(api, ref, "acknowledge", "drafter", {"channel": "email"}, **key)
+        # The client, tired of waiting, retries the same request: still one email.
+        again = await step(api, ref, "acknowledge", "drafter", {"channel": "email"}, **key)
+        timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+        event = next(e for e in timeline if e["kind"] == "acknowledged")
+        eml = await api.get(f"/documents/{event['data']['document_id']}", headers=auth("drafter"))
+
+    assert attempts == [1], "the hook runs only after a send; the retry did not send"
+    received = mailbox.to(case["correspondents"][0]["email"])
+    assert len(received) == 1
+    assert acknowledged["stage"] == again["stage"] == "clarification"
+    assert [e["kind"] for e in timeline].count("acknowledged") == 1
+    assert [e["data"]["to"] for e in timeline if e["kind"] == "stage_changed"].count("clarification") == 1
+    # The retry cannot know whether the crash came before or after the server took the message.
+    assert event["data"]["delivery_confirmed"] is False
+    assert "not sent again" in event["summary"]
+    assert event["data"]["message_id"] == received[0]["Message-ID"]
+    assert eml.status_code == 200 and received[0]["Message-ID"].encode() in eml.content
+
+
+class BusyOnce(Mailbox):
+    """An SMTP server that answers the first message with "451 try again later"."""
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 (aiosmtpd API)
+        if not getattr(self, "refused", False):
+            self.refused = True
+            return "451 Busy, try again later"
+        return await super().handle_DATA(server, session, envelope)
+
+
+async def test_email_refused_for_now_is_sent_by_the_retry_exactly_once(settings, temporal, engine):
+    server = BusyOnce()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}",
+                                      "smtp_port": controller.port})
+    try:
+        async with own_stack(own, temporal, engine) as api:
+            case = await register(api)
+            ref = case["reference"]
+            await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"})
+            acknowledged = await step(api, ref, "acknowledge", "drafter", {"channel": "email"})
+            timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+    finally:
+        controller.stop()
+
+    assert server.refused and len(server.messages) == 1
+    assert acknowledged["stage"] == "clarification"
+    event = next(e for e in timeline if e["kind"] == "acknowledged")
+    assert event["data"]["delivery_confirmed"] is True
+    assert event["data"]["message_id"] == server.messages[0]["Message-ID"]
+
+
+class RefusesGone(Mailbox):
+    """An SMTP server with no mailbox for gone@...: "550 No such user"."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:  # noqa: N802
+        if address.startswith("gone@"):
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
+async def test_address_the_mail_server_refuses_fails_the_step_and_leaves_the_case_as_it_was(
+    settings, temporal, engine,
+):
+    server = RefusesGone()
+    controller = Controller(server, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}",
+                                      "smtp_port": controller.port})
+    try:
+        async with own_stack(own, temporal, engine) as api:
+            case = await register(api, correspondents=[{"name": "Gone Away", "email": "gone@example.net",
+                                                        "address_lines": ["2 Low Road"]}])
+            ref = case["reference"]
+            await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"})
+            refused = await step(api, ref, "acknowledge", "drafter", {"channel": "email"}, expect=422)
+            unchanged = (await api.get(case_path(ref), headers=auth("drafter"))).json()
+            by_post = await step(api, ref, "acknowledge", "drafter", {"channel": "letter"})
+            timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+    finally:
+        controller.stop()
+
+    assert refused["detail"][0]["loc"][-1] == "channel" and "550" in refused["detail"][0]["msg"]
+    assert unchanged["stage"] == "acknowledgement" and unchanged["documents"] == []
+    assert server.messages == []
+    assert by_post["stage"] == "clarification"
+    assert [e["kind"] for e in timeline].count("acknowledged") == 1
+    assert "post room" in next(e for e in timeline if e["kind"] == "acknowledged")["summary"]
