@@ -9,7 +9,7 @@ global version, the shipped file.
 ``PURPOSES`` holds the placeholder reference: every name a template of a purpose may use, with a
 sample value and what it means. Uploads are checked against it (unknown names and syntax errors
 are refused with the paragraph or line), and the samples are what a template is test-rendered
-with. docs/templates.md prints the same reference for people.
+with. The README section on templates prints the same reference for people.
 """
 
 from __future__ import annotations

@@ -34,7 +34,7 @@ def test_every_purpose_ships_a_default_that_passes_the_upload_checks(purpose: st
 
 
 def test_the_readme_section_documents_every_placeholder():
-    docs = (PROJECT_ROOT / "docs" / "templates.md").read_text()
+    docs = (PROJECT_ROOT / "README.md").read_text()
     for purpose in template_library.PURPOSES:
         assert f"`{purpose}`" in docs, purpose
         for name in template_library.placeholder_names(purpose):
