@@ -25,8 +25,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from casework import rendering, search
+from casework import rendering, search, template_library
 from casework.config import Settings
+from casework.contracts import Channel
 from casework.db import AppUser, DigestSubscription, Team
 from casework.export import XLSX_MEDIA_TYPE, write_xlsx
 from casework.search import COLUMNS, CaseSearch, Sort
@@ -203,7 +204,11 @@ async def build_digest(session: AsyncSession, sub: DigestSubscription, settings:
         "more": max(count - len(listed), 0),
         "attachment_name": attachment_name,
     }
-    rendered = rendering.render_email(settings.templates_dir, "digest", context)
+    # The template in use: an admin's upload to the library (for this case type, or global), else
+    # the shipped file.
+    template = await template_library.resolve(session, settings.templates_dir, "digest",
+                                              Channel.EMAIL, sub.case_type)
+    rendered = rendering.render_email_parts(template.email, context, name=template.name)
     return Digest(recipient=recipient, subject=rendered.subject, text=rendered.text,
                   html=rendered.html, case_count=count, attachment_name=attachment_name,
                   attachment=attachment)

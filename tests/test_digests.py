@@ -22,6 +22,7 @@ from activities.digest import DigestActivities
 from casework.contracts import DigestJob, DigestResult
 from casework.db import OutboxMessage, make_sessionmaker
 from casework.rendering import longdate
+from tests.casefixtures import auth
 from tests.seeding import bearer, case_row, insert_cases, make_team, make_user, tag
 from workflows import WORKFLOWS, DigestWorkflow
 
@@ -222,3 +223,23 @@ async def test_bad_subscriptions_are_refused_naming_the_field(api, digest_team):
     response = await api.post("/digests", json={"team": digest_team["team"], "schedule": good},
                               headers=bearer(digest_team["other"]))
     assert response.status_code == 403
+
+
+async def test_an_uploaded_digest_template_is_the_one_mailed(api):
+    """The template library's digest override applies to real digests, not just to its previews.
+    Scoped to the stage-2 case type so the other digest tests keep the shipped template."""
+    upload = await api.post("/admin/templates/digest/email", headers=auth("admin"), json={
+        "subject": "Stage 2 numbers for {{ team.name }}",
+        "text": "{{ stats.open }} open, {{ stats.overdue }} overdue. {{ digest.unsubscribe_url }}",
+        "html": "<p>{{ stats.open }} open</p>", "case_type": "COMP2", "note": "short stage-2 digest"})
+    assert upload.status_code == 201, upload.text
+    made = await api.post("/digests", headers=auth("coordinator"), json={
+        "team": "CENTRAL", "case_type": "COMP2", "schedule": {"frequency": "daily", "time": "07:30"}})
+    assert made.status_code == 201, made.text
+    try:
+        preview = await api.get(f"/digests/{made.json()['id']}/preview", headers=auth("coordinator"))
+        assert preview.status_code == 200, preview.text
+        assert preview.json()["subject"] == "Stage 2 numbers for Central Complaints Hub"
+        assert " open, " in preview.json()["text"]
+    finally:
+        await api.delete(f"/digests/{made.json()['id']}", headers=auth("coordinator"))
