@@ -5,10 +5,9 @@ quotes and line breaks. Text that a spreadsheet would run as a formula (starting
 tab or a carriage return) is written with a leading apostrophe, and so is text that already starts
 with one; `read_csv_text` removes it again, so every value round-trips exactly.
 
-XLSX: XlsxWriter in constant-memory mode, which flushes each row to a temporary file as soon as
-the next one starts, so 100k rows need no more memory than 1k. Text cells are always written as
-strings (never formulas), dates as real dates, with a bold header row, an autofilter over the
-data and the header frozen. The workbook is assembled when the last row is written, then sent.
+XLSX: streamed row by row into the workbook's zip (see XlsxCases), so 100k rows need no more
+memory than 1k. Text cells are always strings (never formulas), dates real dates, with a bold
+header row, an autofilter over the data and the header frozen. The file is sent once written.
 """
 
 from __future__ import annotations
@@ -16,12 +15,13 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import re
+import zipfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import xlsxwriter
 
 from casework.search import Column
 
@@ -83,29 +83,38 @@ class CsvEncoder:
 
 
 class XlsxCases:
-    """A one-sheet workbook at `path`, written row by row in constant memory."""
+    """A one-sheet workbook at `path`, streamed row by row into its zip: constant memory.
+
+    The parts are the minimum SpreadsheetML that Excel, LibreOffice and openpyxl open: a styles
+    part (bold header, yyyy-mm-dd dates), the sheet with a frozen header row and an autofilter,
+    and the workbook naming the filter range. Text cells are inline strings, so nothing a
+    complainant typed is ever a formula, link or number. Writing the XML ourselves is several
+    times faster than a general-purpose library, which spends most of its time per cell.
+    """
 
     def __init__(self, path: Path, columns: Sequence[Column], *, sheet_name: str = "Cases") -> None:
         self._columns = list(columns)
-        self._workbook = xlsxwriter.Workbook(
-            str(path),
-            {
-                "constant_memory": True,
-                "tmpdir": str(Path(path).parent),
-                # Text stays text: nothing a complainant typed becomes a formula, link or number.
-                "strings_to_formulas": False,
-                "strings_to_urls": False,
-                "strings_to_numbers": False,
-            },
-        )
-        self._sheet = self._workbook.add_worksheet(sheet_name)
-        self._date = self._workbook.add_format({"num_format": "yyyy-mm-dd"})
-        header = self._workbook.add_format({"bold": True, "bottom": 1})
-        for index, column in enumerate(self._columns):
-            width = _WIDE.get(column.key, _COLUMN_WIDTHS[column.kind])
-            self._sheet.set_column(index, index, width)
-            self._sheet.write_string(0, index, column.title, header)
-        self._sheet.freeze_panes(1, 0)
+        self._sheet_name = sheet_name
+        self._letters = [_column_letter(i) for i in range(len(self._columns))]
+        self._kinds = [c.kind for c in self._columns]
+        self._keys = [c.key for c in self._columns]
+        self._zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1)
+        for name, content in _STATIC_PARTS.items():
+            self._zip.writestr(name, content)
+        self._zip.writestr("xl/styles.xml", _STYLES)
+        self._sheet = self._zip.open("xl/worksheets/sheet1.xml", "w", force_zip64=True)
+        widths = "".join(
+            f'<col min="{i + 1}" max="{i + 1}" width="{_WIDE.get(c.key, _COLUMN_WIDTHS[c.kind])}" customWidth="1"/>'
+            for i, c in enumerate(self._columns))
+        header = "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t>{_xml(c.title)}</t></is></c>'
+                         for letter, c in zip(self._letters, self._columns))
+        self._sheet.write((
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
+            '<sheetViews><sheetView workbookViewId="0"><pane ySplit="1" topLeftCell="A2" '
+            'activePane="bottomLeft" state="frozen"/><selection pane="bottomLeft" activeCell="A2" '
+            'sqref="A2"/></sheetView></sheetViews><sheetFormatPr defaultRowHeight="15"/>'
+            f'<cols>{widths}</cols><sheetData><row r="1">{header}</row>').encode())
         self._row = 1
 
     @property
@@ -113,24 +122,110 @@ class XlsxCases:
         return self._row - 1
 
     def write_rows(self, rows: Iterable[Any]) -> None:
-        sheet = self._sheet
+        parts: list[str] = []
+        append = parts.append
+        cells = list(zip(self._letters, self._kinds, self._keys))
         for row in rows:
             mapping = row._mapping if hasattr(row, "_mapping") else row
-            for index, column in enumerate(self._columns):
-                value = mapping[column.key]
+            self._row += 1
+            r = self._row
+            append(f'<row r="{r}">')
+            for letter, kind, key in cells:
+                value = mapping[key]
                 if value is None:
                     continue
-                if column.kind == "date":
-                    sheet.write_datetime(self._row, index, value, self._date)
-                elif column.kind == "bool":
-                    sheet.write_boolean(self._row, index, bool(value))
+                if kind == "date":
+                    append(f'<c r="{letter}{r}" s="2"><v>{_serial(value)}</v></c>')
+                elif kind == "bool":
+                    append(f'<c r="{letter}{r}" t="b"><v>{1 if value else 0}</v></c>')
                 else:
-                    sheet.write_string(self._row, index, str(value))
-            self._row += 1
+                    append(f'<c r="{letter}{r}" t="inlineStr"><is><t xml:space="preserve">'
+                           f'{_xml(str(value))}</t></is></c>')
+            append("</row>")
+        self._sheet.write("".join(parts).encode())
 
     def close(self) -> None:
-        self._sheet.autofilter(0, 0, max(self._row - 1, 0), len(self._columns) - 1)
-        self._workbook.close()
+        last = f"{self._letters[-1]}{max(self._row, 1)}"
+        self._sheet.write(f'</sheetData><autoFilter ref="A1:{last}"/></worksheet>'.encode())
+        self._sheet.close()
+        absolute = f"${self._letters[-1]}${max(self._row, 1)}"
+        self._zip.writestr("xl/workbook.xml", (
+            '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+            f'<workbook xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}"><bookViews><workbookView/></bookViews>'
+            f'<sheets><sheet name="{_xml(self._sheet_name)}" sheetId="1" r:id="rId1"/></sheets>'
+            '<definedNames><definedName name="_xlnm._FilterDatabase" localSheetId="0" hidden="1">'
+            f"'{_xml(self._sheet_name)}'!$A$1:{absolute}</definedName></definedNames></workbook>"))
+        self._zip.close()
+
+
+_MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
+_REL_NS = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PKG_REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
+_OFFICE = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_STATIC_PARTS = {
+    "[Content_Types].xml": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.relationships+xml"/>'
+        '<Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/styles.xml" '
+        'ContentType="application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml"/>'
+        "</Types>"),
+    "_rels/.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<Relationships xmlns="{_PKG_REL_NS}"><Relationship Id="rId1" '
+        f'Type="{_OFFICE}/officeDocument" Target="xl/workbook.xml"/></Relationships>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+        f'<Relationships xmlns="{_PKG_REL_NS}">'
+        f'<Relationship Id="rId1" Type="{_OFFICE}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_OFFICE}/styles" Target="styles.xml"/></Relationships>'),
+}
+# Cell styles: 0 default, 1 header (bold, bottom border), 2 date (yyyy-mm-dd).
+_STYLES = (
+    '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+    f'<styleSheet xmlns="{_MAIN_NS}">'
+    '<numFmts count="1"><numFmt numFmtId="164" formatCode="yyyy-mm-dd"/></numFmts>'
+    '<fonts count="2"><font><sz val="11"/><name val="Calibri"/></font>'
+    '<font><b/><sz val="11"/><name val="Calibri"/></font></fonts>'
+    '<fills count="2"><fill><patternFill patternType="none"/></fill>'
+    '<fill><patternFill patternType="gray125"/></fill></fills>'
+    '<borders count="2"><border><left/><right/><top/><bottom/><diagonal/></border>'
+    '<border><left/><right/><top/><bottom style="thin"><color auto="1"/></bottom><diagonal/></border></borders>'
+    '<cellStyleXfs count="1"><xf numFmtId="0" fontId="0" fillId="0" borderId="0"/></cellStyleXfs>'
+    '<cellXfs count="3"><xf numFmtId="0" fontId="0" fillId="0" borderId="0" xfId="0"/>'
+    '<xf numFmtId="0" fontId="1" fillId="0" borderId="1" xfId="0" applyFont="1" applyBorder="1"/>'
+    '<xf numFmtId="164" fontId="0" fillId="0" borderId="0" xfId="0" applyNumberFormat="1"/></cellXfs>'
+    '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles>'
+    "</styleSheet>")
+_EPOCH = date(1899, 12, 30)
+# Characters XML 1.0 cannot hold at all (control characters other than tab, newline, return).
+_ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def _serial(value: date | datetime) -> int | float:
+    if isinstance(value, datetime):
+        days = value.replace(tzinfo=None) - datetime(1899, 12, 30)
+        return days.days + days.seconds / 86400
+    return (value - _EPOCH).days
+
+
+def _xml(text: str) -> str:
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _ILLEGAL_XML.sub("", text) if _ILLEGAL_XML.search(text) else text
+
+
+def _column_letter(index: int) -> str:
+    letters = ""
+    index += 1
+    while index:
+        index, remainder = divmod(index - 1, 26)
+        letters = chr(65 + remainder) + letters
+    return letters
 
 
 async def write_xlsx(path: Path, columns: Sequence[Column],
