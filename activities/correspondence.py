@@ -101,6 +101,20 @@ def _permanent(message: str, kind: str) -> ApplicationError:
     return ApplicationError(message, type=kind, non_retryable=True)
 
 
+def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status: str) -> dict:
+    """The outbox row for `job` in `status` (sending | sent), with what was or will be sent."""
+    return dict(
+        case_reference=job.state.reference,
+        purpose=job.purpose,
+        channel=job.channel.value,
+        recipient=result.recipient,
+        message_id=result.message_id,
+        document_id=result.document.id,
+        status=status,
+        result=result.model_dump(mode="json"),
+    )
+
+
 class CorrespondenceActivities:
     def __init__(self, sessionmaker: async_sessionmaker, settings: Settings, *,
                  after_smtp_send: AfterSmtpSend | None = None) -> None:
@@ -217,15 +231,8 @@ class CorrespondenceActivities:
                 .on_conflict_do_nothing(index_elements=["id"])
             )
         values = dict(
-            case_reference=job.state.reference,
-            purpose=job.purpose,
-            channel=job.channel.value,
-            recipient=result.recipient,
-            message_id=result.message_id,
-            document_id=result.document.id,
-            status="sent",
+            _outbox_values(job, result, "sent"),
             sent_at=datetime.now(timezone.utc),
-            result=result.model_dump(mode="json"),
         )
         await session.execute(
             insert(OutboxMessage)
@@ -284,16 +291,7 @@ class CorrespondenceActivities:
         async with self._sessionmaker() as session, session.begin():
             for content in contents.values():
                 await store_blob(session, content)
-            values = dict(
-                case_reference=job.state.reference,
-                purpose=job.purpose,
-                channel=job.channel.value,
-                recipient=result.recipient,
-                message_id=result.message_id,
-                document_id=result.document.id,
-                status="sending",
-                result=result.model_dump(mode="json"),
-            )
+            values = _outbox_values(job, result, "sending")
             claimed = await session.execute(
                 insert(OutboxMessage)
                 .values(business_key=job.business_key, **values)

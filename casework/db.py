@@ -188,6 +188,10 @@ class ComplaintCase(Base):
         Index("ix_complaint_case_flagged_overdue", "reference", postgresql_where=text("overdue")),
         Index("ix_complaint_case_open_deadline", "deadline",
               postgresql_where=text("status = 'open'")),
+        # The same two halves within one team (team + overdue, a team's open cases by deadline).
+        Index("ix_complaint_case_open_team_deadline", "team", "deadline",
+              postgresql_where=text("status = 'open'")),
+        Index("ix_complaint_case_team_flagged_overdue", "team", postgresql_where=text("overdue")),
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import uuid
 from datetime import date, timedelta
@@ -92,3 +93,13 @@ async def walk_to_qa(api: httpx.AsyncClient, **overrides) -> dict:
     case = await walk_to_draft(api, **overrides)
     await upload_draft(api, case["reference"])
     return await step(api, case["reference"], "submit-draft", "drafter")
+
+
+async def workflow_ids_matching(client, query: str) -> list[str]:
+    # Visibility is eventually consistent; give it a moment after a restart.
+    for _ in range(50):
+        ids = [execution.id async for execution in client.list_workflows(query)]
+        if ids:
+            return ids
+        await asyncio.sleep(0.1)
+    return []

@@ -22,6 +22,7 @@ from casework.embedded import (
     start_postgres,
     start_temporal_dev_server,
 )
+from tests.casefixtures import workflow_ids_matching
 
 CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
 
@@ -115,14 +116,6 @@ async def test_ensure_search_attributes_registers_what_a_restart_ignores(tmp_pat
         server.stop()
 
 
-async def workflow_ids_matching(client: Client, query: str) -> list[str]:
-    # Visibility is eventually consistent; give it a moment after a restart.
-    for _ in range(50):
-        ids = [execution.id async for execution in client.list_workflows(query)]
-        if ids:
-            return ids
-        await asyncio.sleep(0.1)
-    return []
 
 
 def start_temporal(tmp_path: Path, search_attributes: dict[str, str]) -> TemporalDevServer:

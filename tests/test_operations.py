@@ -2,19 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-
-from tests.casefixtures import register, step
-
-
-async def _find(temporal, query: str) -> list[str]:
-    # Visibility is eventually consistent; poll briefly.
-    for _ in range(50):
-        found = [w.id async for w in temporal.list_workflows(query)]
-        if found:
-            return found
-        await asyncio.sleep(0.2)
-    return []
+from tests.casefixtures import register, step, workflow_ids_matching
 
 
 async def test_case_is_findable_by_search_attributes_with_current_stage(api, temporal):
@@ -23,7 +11,7 @@ async def test_case_is_findable_by_search_attributes_with_current_stage(api, tem
     await step(api, ref, "allocate", "coordinator", {"team": "BILLING", "assignee": "drafter"})
     query = (f'CaseReference = "{ref}" AND CaseType = "COMP" AND CaseStage = "Acknowledge" '
              f'AND CaseTeam = "BILLING" AND CaseAssignee = "Dev Drafter" AND CaseStatus = "open"')
-    assert await _find(temporal, query) == [ref]
+    assert await workflow_ids_matching(temporal, query) == [ref]
 
     metadata = await temporal.get_workflow_handle(ref).query("__temporal_workflow_metadata")
     details = metadata.current_details

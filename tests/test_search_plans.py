@@ -106,6 +106,8 @@ SEARCHES = [
      "ix_case_correspondent_external_reference"),
     ({"overdue": True}, "-date_received", None, EVERYONE,
      {"ix_complaint_case_flagged_overdue", "ix_complaint_case_open_deadline"}),
+    ({"teams": ["BILLING"], "overdue": True}, "-date_received", None, EVERYONE,
+     {"ix_complaint_case_team_flagged_overdue", "ix_complaint_case_open_team_deadline"}),
     ({"deadline_from": TODAY, "deadline_to": TODAY + timedelta(days=5)}, "deadline", None, EVERYONE,
      "ix_complaint_case_deadline_ref"),
     ({"received_from": date(2022, 3, 1), "received_to": date(2022, 3, 2)}, "reference", None,
