@@ -226,3 +226,19 @@ async def test_steps_on_a_case_you_may_not_see_are_404(api):
     body = await step(api, ref, "notes", "handler", {"text": "peeking"}, expect=404)
     assert ref in body["detail"]
     await step(api, ref, "notes", "drafter", {"text": "Drafter is in BILLING"})
+
+
+async def test_uploading_to_a_case_you_may_not_see_stores_nothing(api, sessionmaker):
+    import hashlib
+
+    from casework.documents import load_blob
+
+    case = await register(api)
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "BILLING"})
+    content = f"not yours {ref}".encode()
+    response = await api.post(f"{case_path(ref)}/documents", files={"file": ("note.txt", content, "text/plain")},
+                              headers=auth("handler"))
+    assert response.status_code == 404
+    async with sessionmaker() as session:
+        assert await load_blob(session, hashlib.sha256(content).hexdigest()) is None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from urllib.parse import quote
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
@@ -138,8 +139,6 @@ def ui_url(request: Request, reference: str) -> str | None:
     settings = request.app.state.settings
     if not settings.temporal_ui_port:
         return None
-    from urllib.parse import quote
-
     return (f"http://localhost:{settings.temporal_ui_port}/namespaces/"
             f"{settings.temporal_namespace}/workflows/{quote(reference, safe='')}")
 
@@ -330,10 +329,25 @@ async def run_step(
 ) -> CaseRead:
     """The one wrapper every step goes through: visibility (404), role (403), then the workflow
     Update, whose validator decides 409/422/403; a missing case is 404 and a finished one 409."""
+    await authorise_step(request, session, user, reference, action)
+    return await apply_step(request, client, reference, update, payload, idempotency_key)
+
+
+async def authorise_step(request: Request, session: SessionDep, user: AppUser, reference: str,
+                         action: Action, *, must_exist: bool = False) -> None:
+    """404 if the user may not see the case, 403 if their role may not take `action`.
+
+    Users who see every case skip the query (Temporal answers 404 for a missing case), unless the
+    caller is about to do work first and needs the case to exist now (`must_exist`)."""
     viewer = await get_viewer(request, session, user)
-    if not (viewer.all_teams and viewer.case_types is None):
+    if must_exist or not (viewer.all_teams and viewer.case_types is None):
         await ensure_visible(session, viewer, reference)
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
+
+
+async def apply_step(request: Request, client: TemporalDep, reference: str, update: str,
+                     payload: BaseModel, idempotency_key: str | None) -> CaseRead:
+    """Call the workflow Update; the Idempotency-Key is its id, so a retry has one effect."""
     update_id = f"{update}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)
     try:
@@ -477,13 +491,11 @@ async def add_document(
 ) -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     reference = reference_of(prefix, number, year)
-    if await repository.get_case(session, reference) is None:
-        raise errors.not_found(f"case {reference}")
-    require_role(user, ACTION_ROLES[Action.ADD_DOCUMENT], "'add_document'")
+    # Checked before the file is stored, so nothing is kept for a case the user may not touch.
+    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT, must_exist=True)
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=actor_of(user), document=ref)
-    return await run_step(request, session, client, user, reference, Action.ADD_DOCUMENT,
-                          "add_document", payload, idempotency_key)
+    return await apply_step(request, client, reference, "add_document", payload, idempotency_key)
 
 
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
@@ -732,6 +744,8 @@ async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, r
         escalated_from=reference,
         escalation_reason=body.reason,
     )
-    await _start_case(client, settings.task_queue, start)
-    await session.rollback()
-    return await read_case(request, session, new_ref)
+    state = await _start_case(client, settings.task_queue, start)
+    if state is None:  # a late retry: the stage-2 case has already finished
+        await session.rollback()
+        return await read_case(request, session, new_ref)
+    return case_from_state(request, state)
