@@ -32,7 +32,8 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, ViewerDep
 from api.routes.cases import IdempotencyKey
-from api.schemas import DigestCreate, DigestPreview, DigestRead, DigestScheduleRead, DigestUpdate
+from api.schemas import (DigestCreate, DigestPreview, DigestRead, DigestScheduleIn, DigestScheduleRead,
+                         DigestUpdate)
 from casework.config import Settings
 from casework.contracts import DigestRequest
 from casework.db import AppUser, CaseType, DigestSubscription, Team
@@ -232,10 +233,8 @@ async def subscribe(body: DigestCreate, session: SessionDep, client: TemporalDep
         now = datetime.now(timezone.utc)
         sub = DigestSubscription(
             id=subscription_id, owner_id=user.id, team=team.code, recipient=body.recipient.value,
-            case_type=body.case_type, frequency=body.schedule.frequency.value,
-            time_of_day=body.schedule.time, time_zone=body.schedule.time_zone,
-            day_of_week=body.schedule.day_of_week.value if body.schedule.day_of_week else None,
-            active=body.active, created_at=now, updated_at=now)
+            case_type=body.case_type, active=body.active, created_at=now, updated_at=now)
+        _set_schedule(sub, body.schedule)
         session.add(sub)
         await session.flush()
     try:
@@ -244,6 +243,13 @@ async def subscribe(body: DigestCreate, session: SessionDep, client: TemporalDep
         raise temporal_unavailable(exc) from exc
     await session.commit()
     return _read(sub, user, team, settings)
+
+
+def _set_schedule(sub: DigestSubscription, schedule: DigestScheduleIn) -> None:
+    sub.frequency = schedule.frequency.value
+    sub.time_of_day = schedule.time
+    sub.time_zone = schedule.time_zone
+    sub.day_of_week = schedule.day_of_week.value if schedule.day_of_week else None
 
 
 @router.get("", response_model=list[DigestRead])
@@ -278,10 +284,7 @@ async def change_subscription(subscription_id: str, body: DigestUpdate, session:
     team = await _validate(session, owner, owner_viewer, sub.team, recipient, case_type)
     sub.recipient, sub.case_type = recipient.value, case_type
     if body.schedule is not None:
-        sub.frequency = body.schedule.frequency.value
-        sub.time_of_day = body.schedule.time
-        sub.time_zone = body.schedule.time_zone
-        sub.day_of_week = body.schedule.day_of_week.value if body.schedule.day_of_week else None
+        _set_schedule(sub, body.schedule)
     if body.active is not None:
         sub.active = body.active
     sub.updated_at = datetime.now(timezone.utc)
