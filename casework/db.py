@@ -418,9 +418,8 @@ class DigestSubscription(Base):
 
 
 def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    return create_async_engine(
-        to_sqlalchemy_url(database_url), pool_pre_ping=True, pool_size=10, max_overflow=10, **kwargs
-    )
+    options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, **kwargs}
+    return create_async_engine(to_sqlalchemy_url(database_url), **options)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
