@@ -204,19 +204,26 @@ def render_email_parts(
     Errors name ``{name}.subject.txt`` / ``.txt`` / ``.html``, so they read as for shipped files.
     The HTML part is autoescaped exactly as a shipped ``.html`` file is.
     """
-    sources = {f"{name}{suffix}": parts[part] for part, suffix in EMAIL_PARTS.items()}
-    environment = _new_environment(
-        loader=jinja2.FunctionLoader(
-            lambda template: (sources[template], template, lambda: True)
-            if template in sources else None
-        ),
-        autoescape=select_autoescape(("html", "htm", "xml"), default_for_string=False),
-    )
+    environment = _parts_environment(
+        tuple((f"{name}{suffix}", parts[part]) for part, suffix in EMAIL_PARTS.items()))
     values = dict(context)
     subject, text, html = (
         _render_file(environment, f"{name}{suffix}", values) for suffix in EMAIL_PARTS.values()
     )
     return RenderedEmail(subject=" ".join(subject.split()), text=text, html=html)
+
+
+@lru_cache(maxsize=256)
+def _parts_environment(sources: tuple[tuple[str, str], ...]) -> SandboxedEnvironment:
+    """One environment per set of texts, so each is compiled once and not on every email (an
+    uploaded new version has other texts, hence its own environment)."""
+    table = dict(sources)
+    return _new_environment(
+        loader=jinja2.FunctionLoader(
+            lambda template: (table[template], template, lambda: True) if template in table else None
+        ),
+        autoescape=select_autoescape(("html", "htm", "xml"), default_for_string=False),
+    )
 
 
 def _render_file(environment: SandboxedEnvironment, name: str, values: dict[str, Any]) -> str:
