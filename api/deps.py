@@ -27,11 +27,13 @@ async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-def get_client(request: Request) -> Client:
+# Dependencies are coroutines even when they need not be: FastAPI runs a plain function in a
+# worker thread, a hand-off that costs more than the function.
+async def get_client(request: Request) -> Client:
     return request.app.state.temporal
 
 
-def get_settings_dep(request: Request) -> Settings:
+async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
 
 

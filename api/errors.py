@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casework.rendering import TemplateError
-from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, WRONG_STAGE
+from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 
 def not_found(what: str) -> HTTPException:
@@ -68,6 +68,8 @@ def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
         return unprocessable(details.get("field", "body"), cause.message)
     if cause.type == FORBIDDEN:
         return HTTPException(status.HTTP_403_FORBIDDEN, detail=cause.message)
+    if cause.type == NOT_VISIBLE:
+        return HTTPException(status.HTTP_404_NOT_FOUND, detail=cause.message)
     raise exc
 
 

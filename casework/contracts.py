@@ -28,6 +28,27 @@ class CaseStatus(StrEnum):
     CLOSED = "closed"
 
 
+class Sight(BaseModel):
+    """Which cases a user may see (the rule is casework/visibility.py; this is its in-memory half).
+
+    The API passes it with every step so that the workflow, which holds the case's current team,
+    assignee and contributions, decides "not found" itself: no query per step, and no window in
+    which a re-allocated case is still open to its old team."""
+
+    user_id: int
+    all_teams: bool
+    teams: list[str] = Field(default_factory=list)
+    case_types: list[str] | None = None  # None: every case type
+
+    def sees(self, case_type: str, team: str | None, assignee_id: int | None,
+             contributions: list[Contribution]) -> bool:
+        if self.case_types is not None and case_type not in self.case_types:
+            return False
+        if self.all_teams or team is None or team in self.teams or assignee_id == self.user_id:
+            return True
+        return any(c.team in self.teams or c.assignee_id == self.user_id for c in contributions)
+
+
 class Actor(BaseModel):
     """Who asked for a step. The API authenticates; the workflow trusts what the API passes."""
 
@@ -35,6 +56,8 @@ class Actor(BaseModel):
     username: str
     display_name: str
     roles: list[str] = Field(default_factory=list)
+    # What this user may see; None when the API checked visibility itself (and in old histories).
+    sight: Sight | None = None
 
 
 class Correspondent(BaseModel):

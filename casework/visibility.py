@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casework.contracts import Sight
 from casework.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
 from casework.stages import Role
 
@@ -34,6 +35,11 @@ class Viewer:
 
     def may_see_team(self, team: str) -> bool:
         return self.all_teams or team in self.teams
+
+    def sight(self) -> Sight:
+        """The same rule, for the workflow to apply to the case as it is now (see Sight)."""
+        return Sight(user_id=self.user_id, all_teams=self.all_teams, teams=sorted(self.teams),
+                     case_types=None if self.case_types is None else sorted(self.case_types))
 
 
 async def viewer_for(session: AsyncSession, user: AppUser) -> Viewer:

@@ -242,3 +242,37 @@ async def test_uploading_to_a_case_you_may_not_see_stores_nothing(api, sessionma
     assert response.status_code == 404
     async with sessionmaker() as session:
         assert await load_blob(session, hashlib.sha256(content).hexdigest()) is None
+
+
+async def test_who_may_act_follows_the_case_as_it_is_now(api):
+    """Visibility travels with each step and the workflow applies it to the case's current team,
+    assignee and contributions: re-allocation hides a case at once; a contribution asked of a
+    team lets its members in."""
+    case = await walk_to_draft(api)  # CENTRAL, assigned to drafter
+    ref = case["reference"]
+    await step(api, ref, "notes", "drafter2", {"text": "CENTRAL can see this"})
+    await step(api, ref, "notes", "handler", {"text": "SERVICE cannot"}, expect=404)
+    due = (date.today() + timedelta(days=5)).isoformat()
+    await step(api, ref, "contributions", "drafter", {"team": "SERVICE", "request": "Call recordings?",
+                                                      "due_date": due})
+    case = await step(api, ref, "notes", "handler", {"text": "Recordings are on the share"})
+    assert case["notes"][-1]["text"] == "Recordings are on the share"
+    await step(api, ref, "allocate", "coordinator", {"team": "BILLING", "assignee": "drafter"})
+    body = await step(api, ref, "notes", "drafter2", {"text": "no longer mine"}, expect=404)
+    assert ref in body["detail"]
+
+
+async def test_generating_a_draft_for_a_case_you_may_not_see_renders_and_stores_nothing(api, sessionmaker):
+    from sqlalchemy import func, select
+
+    from casework.db import DocumentBlob
+
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "BILLING", "assignee": "drafter"})
+    async with sessionmaker() as session:
+        before = await session.scalar(select(func.count()).select_from(DocumentBlob))
+    body = await step(api, ref, "draft-response", "drafter2", {}, expect=404)  # drafter2: CENTRAL only
+    assert ref in body["detail"]
+    async with sessionmaker() as session:
+        assert await session.scalar(select(func.count()).select_from(DocumentBlob)) == before

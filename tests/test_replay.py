@@ -4,6 +4,7 @@ tests/histories/*.json are histories recorded from real runs (full walk, QA reje
 close, escalation; and, from tests/test_deadline_clocks.py, deadline clocks with warning, breach,
 stop-the-clock). A change to ComplaintCaseWorkflow that would break running cases fails here.
 Record new histories (existing files are kept) with:  RECORD_HISTORIES=1 make test PYTEST_ARGS=tests/test_replay.py
+(or RECORD_HISTORIES=<label> to record a new set under names starting with the label).
 """
 
 from __future__ import annotations
@@ -93,9 +94,12 @@ async def test_fresh_histories_replay(api, temporal):
     for reference in references:
         history = await temporal.get_workflow_handle(reference).fetch_history()
         await replayer().replay_workflow(history)
-        if os.environ.get("RECORD_HISTORIES"):
+        label = os.environ.get("RECORD_HISTORIES")
+        if label:
             # Never overwrite: a history recorded by older code guards the paths that code took.
-            path = HISTORIES / f"{reference.replace('/', '-')}.json"
+            # RECORD_HISTORIES=<label> names a new set after the change it records.
+            name = reference.replace('/', '-') if label == "1" else f"{label}-{reference.replace('/', '-')}"
+            path = HISTORIES / f"{name}.json"
             if not path.exists():
                 path.write_text(history.to_json())
 

@@ -95,10 +95,14 @@ WRONG_STAGE = "WrongStage"
 CONFLICT = "StepConflict"
 INVALID = "InvalidStep"
 FORBIDDEN = "StepForbidden"
+NOT_VISIBLE = "CaseNotVisible"
 
 PROJECTION_TIMEOUT = timedelta(seconds=30)
 # Patch ids: new behaviour on new commands, so recorded histories still replay.
 LOCAL_PROJECTION = "projection-as-local-activity"
+# From this version on a step upserts only the search attributes it changed (a note changes none),
+# which spares the server a visibility write and the history an event per step.
+CHANGED_SEARCH_ATTRIBUTES = "upsert-changed-search-attributes-only"
 DEADLINES_TIMEOUT = timedelta(seconds=30)
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
 # Database or SMTP outages are waited out; permanent faults are raised non-retryable by activities.
@@ -252,7 +256,7 @@ class ComplaintCaseWorkflow:
 
     @allocate.validator
     def _validate_allocate(self, inp: AllocateInput) -> None:
-        self._validate(Action.ALLOCATE)
+        self._validate(Action.ALLOCATE, inp.actor)
 
     # ---- acknowledgement --------------------------------------------------------------------
 
@@ -266,7 +270,7 @@ class ComplaintCaseWorkflow:
 
     @acknowledge.validator
     def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
-        self._validate(Action.ACKNOWLEDGE)
+        self._validate(Action.ACKNOWLEDGE, inp.actor)
         self._validate_channel(inp.channel)
 
     # ---- clarification ----------------------------------------------------------------------
@@ -297,7 +301,7 @@ class ComplaintCaseWorkflow:
 
     @request_clarification.validator
     def _validate_request_clarification(self, inp: ClarificationRequestInput) -> None:
-        self._validate(Action.REQUEST_CLARIFICATION)
+        self._validate(Action.REQUEST_CLARIFICATION, inp.actor)
         self._validate_channel(inp.channel)
         if inp.reply_by < workflow.now().date():
             raise invalid("reply_by", "reply_by must not be in the past")
@@ -327,7 +331,7 @@ class ComplaintCaseWorkflow:
 
     @record_clarification_reply.validator
     def _validate_clarification_reply(self, inp: ClarificationReplyInput) -> None:
-        self._validate(Action.RECORD_CLARIFICATION_REPLY)
+        self._validate(Action.RECORD_CLARIFICATION_REPLY, inp.actor)
         item = self._clarification(inp.clarification_id)
         if item is None or item.reply is not None:
             raise invalid("clarification_id",
@@ -365,7 +369,7 @@ class ComplaintCaseWorkflow:
 
     @request_contribution.validator
     def _validate_request_contribution(self, inp: ContributionRequestInput) -> None:
-        self._validate(Action.REQUEST_CONTRIBUTION)
+        self._validate(Action.REQUEST_CONTRIBUTION, inp.actor)
         if inp.due_date < workflow.now().date():
             raise invalid("due_date", "due_date must not be in the past")
         if inp.channel is Channel.EMAIL and not inp.recipient_email:
@@ -387,7 +391,7 @@ class ComplaintCaseWorkflow:
 
     @complete_contribution.validator
     def _validate_complete_contribution(self, inp: ContributionCompleteInput) -> None:
-        self._validate(Action.COMPLETE_CONTRIBUTION)
+        self._validate(Action.COMPLETE_CONTRIBUTION, inp.actor)
         self._require_open_contribution(inp.contribution_id)
         self._validate_new_documents(inp.attachments)
 
@@ -404,7 +408,7 @@ class ComplaintCaseWorkflow:
 
     @cancel_contribution.validator
     def _validate_cancel_contribution(self, inp: ContributionCancelInput) -> None:
-        self._validate(Action.CANCEL_CONTRIBUTION)
+        self._validate(Action.CANCEL_CONTRIBUTION, inp.actor)
         self._require_open_contribution(inp.contribution_id)
 
     # ---- documents and drafting -------------------------------------------------------------
@@ -426,7 +430,7 @@ class ComplaintCaseWorkflow:
 
     @add_document.validator
     def _validate_add_document(self, inp: AddDocumentInput) -> None:
-        self._validate(Action.ADD_DOCUMENT)
+        self._validate(Action.ADD_DOCUMENT, inp.actor)
         if inp.document.kind not in ("attachment", "draft"):
             raise invalid("kind", "kind must be 'attachment' or 'draft'")
         if any(d.id == inp.document.id for d in self.state.documents):
@@ -446,7 +450,7 @@ class ComplaintCaseWorkflow:
 
     @submit_draft.validator
     def _validate_submit_draft(self, inp: SubmitDraftInput) -> None:
-        self._validate(Action.SUBMIT_DRAFT)
+        self._validate(Action.SUBMIT_DRAFT, inp.actor)
         if not self._drafts():
             raise invalid("document", "a response document is required: upload a draft first")
 
@@ -462,7 +466,7 @@ class ComplaintCaseWorkflow:
 
     @approve_draft.validator
     def _validate_approve(self, inp: QaDecisionInput) -> None:
-        self._validate(Action.APPROVE_DRAFT)
+        self._validate(Action.APPROVE_DRAFT, inp.actor)
         self._validate_reviewer(inp.actor)
 
     @workflow.update
@@ -477,7 +481,7 @@ class ComplaintCaseWorkflow:
 
     @reject_draft.validator
     def _validate_reject(self, inp: QaDecisionInput) -> None:
-        self._validate(Action.REJECT_DRAFT)
+        self._validate(Action.REJECT_DRAFT, inp.actor)
         self._validate_reviewer(inp.actor)
         if not (inp.reason or "").strip():
             raise invalid("reason", "a reason is required to reject a draft")
@@ -503,7 +507,7 @@ class ComplaintCaseWorkflow:
 
     @send_response.validator
     def _validate_send(self, inp: SendResponseInput) -> None:
-        self._validate(Action.SEND_RESPONSE)
+        self._validate(Action.SEND_RESPONSE, inp.actor)
         self._validate_channel(inp.channel)
         if self._response_document_id() is None:
             raise invalid("document", "a response document is required before sending")
@@ -524,7 +528,7 @@ class ComplaintCaseWorkflow:
 
     @record_outcome.validator
     def _validate_outcome(self, inp: OutcomeInput) -> None:
-        self._validate(Action.RECORD_OUTCOME)
+        self._validate(Action.RECORD_OUTCOME, inp.actor)
         options = self.state.case_type.outcome_options
         if inp.outcome not in options:
             raise invalid("outcome", f"outcome must be one of: {', '.join(options)}")
@@ -545,7 +549,7 @@ class ComplaintCaseWorkflow:
 
     @close.validator
     def _validate_close(self, inp: CloseInput) -> None:
-        self._validate(Action.CLOSE)
+        self._validate(Action.CLOSE, inp.actor)
         reasons = self.state.case_type.close_reasons
         if inp.reason not in reasons:
             raise invalid("reason", f"reason must be one of: {', '.join(reasons)}")
@@ -566,7 +570,7 @@ class ComplaintCaseWorkflow:
 
     @complete_stage.validator
     def _validate_complete_stage(self, inp: CompleteStageInput) -> None:
-        self._validate(Action.COMPLETE_STAGE)
+        self._validate(Action.COMPLETE_STAGE, inp.actor)
 
     # ---- notes ------------------------------------------------------------------------------
 
@@ -583,7 +587,7 @@ class ComplaintCaseWorkflow:
 
     @add_note.validator
     def _validate_add_note(self, inp: NoteInput) -> None:
-        self._validate(Action.ADD_NOTE)
+        self._validate(Action.ADD_NOTE, inp.actor)
 
     @workflow.update
     async def edit_note(self, inp: NoteEditInput) -> CaseState:
@@ -598,7 +602,7 @@ class ComplaintCaseWorkflow:
 
     @edit_note.validator
     def _validate_edit_note(self, inp: NoteEditInput) -> None:
-        self._validate(Action.EDIT_NOTE)
+        self._validate(Action.EDIT_NOTE, inp.actor)
         if not any(n.id == inp.note_id for n in self.state.notes):
             raise invalid("note_id", f"no note with id {inp.note_id} on this case")
 
@@ -633,7 +637,7 @@ class ComplaintCaseWorkflow:
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, inp: ExtendDeadlineInput) -> None:
-        self._validate(Action.EXTEND_DEADLINE)
+        self._validate(Action.EXTEND_DEADLINE, inp.actor)
         if not inp.reason.strip():
             raise invalid("reason", "a reason is required to extend a deadline")
         if inp.working_days < 1:
@@ -678,7 +682,7 @@ class ComplaintCaseWorkflow:
 
     @change_type.validator
     def _validate_change_type(self, inp: ChangeTypeInput) -> None:
-        self._validate(Action.CHANGE_TYPE)
+        self._validate(Action.CHANGE_TYPE, inp.actor)
         if not inp.reason.strip():
             raise invalid("reason", "a reason is required to change a case's type")
         if inp.case_type.code == self.state.case_type.code:
@@ -1003,8 +1007,15 @@ class ComplaintCaseWorkflow:
                                    type=REJECTION_TYPES[route.code], non_retryable=True)
         return route
 
-    def _validate(self, action: Action) -> None:
+    def _validate(self, action: Action, actor: Actor) -> None:
+        self._check_sight(actor)
         self._route(action)
+
+    def _check_sight(self, actor: Actor) -> None:
+        """A case the user may not see is "not found" (404), so its existence does not leak."""
+        sight, s = actor.sight, self.state
+        if sight is not None and not sight.sees(s.case_type.code, s.team, s.assignee_id, s.contributions):
+            raise ApplicationError(f"case {s.reference} not found", {}, type=NOT_VISIBLE, non_retryable=True)
 
     def _step(self, action: Action, actor: Actor) -> "_Step":
         return _Step(self, action, actor)
@@ -1035,9 +1046,12 @@ class ComplaintCaseWorkflow:
                 retry_policy=PATIENT_RETRY, result_type=bool)
         self._dirty = set()
         label = "Closed" if self.state.status is CaseStatus.CLOSED else self._here.label
-        workflow.upsert_search_attributes(
-            [pair.key.value_set(pair.value) for pair in search_attributes(self.state, label)]
-        )
+        pairs = search_attributes(self.state, label).search_attributes
+        if workflow.patched(CHANGED_SEARCH_ATTRIBUTES):
+            indexed = workflow.info().typed_search_attributes
+            pairs = [pair for pair in pairs if indexed.get(pair.key) != pair.value]
+        if pairs:
+            workflow.upsert_search_attributes([pair.key.value_set(pair.value) for pair in pairs])
         workflow.set_current_details(self._details(label))
 
     def _details(self, stage_label: str) -> str:
@@ -1233,8 +1247,11 @@ class _Step:
     async def __aenter__(self) -> list[TimelineEvent]:
         await workflow.wait_condition(lambda: self.wf._registered)
         await self.wf._lock.acquire()
-        self.before = self.wf.state.model_copy(deep=True)
+        # What to put back if the step fails: a JSON snapshot is far cheaper than a deep copy.
+        self.before = self.wf.state.model_dump_json(), self.wf.plan
         try:
+            # Again under the lock: a step that waited may find the case re-allocated out of sight.
+            self.wf._check_sight(self.actor)
             route = self.wf._route(self.action)
             for skipped in route.skipped:
                 self.events.append(self.wf._event("stage_skipped", f"{skipped.label} skipped",
@@ -1250,6 +1267,7 @@ class _Step:
             if exc_type is None:
                 await self.wf._commit(self.events)
             else:
-                self.wf.state = self.before
+                state, self.wf.plan = self.before
+                self.wf.state = CaseState.model_validate_json(state)
         finally:
             self.wf._lock.release()

@@ -11,7 +11,7 @@ from urllib.parse import quote
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, UploadFile, status
+from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
@@ -56,6 +56,7 @@ from api.schemas import (
 from casework import pdf, repository, standard_lines, template_library
 from casework.contracts import (
     AcknowledgeInput,
+    Actor,
     AddDocumentInput,
     AllocateInput,
     CaseDetails,
@@ -163,6 +164,12 @@ def case_from_state(request: Request, state: CaseState) -> CaseRead:
         clarifications=state.clarifications, contributions=state.contributions, notes=state.notes)
 
 
+def case_json(case: CaseRead, status_code: int = status.HTTP_200_OK) -> Response:
+    """The case serialised once. Returned as a model, FastAPI would validate it again against the
+    route's response_model (which stays on the route for /docs) before serialising it."""
+    return Response(case.model_dump_json(), status_code=status_code, media_type="application/json")
+
+
 def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
                        correspondents: list, documents: list, clarifications: list,
                        contributions: list, notes: list) -> CaseRead:
@@ -234,7 +241,7 @@ async def register_case(
     state = await _start_case(client, settings.task_queue, start)
     if state is None:
         return await read_case(request, session, reference)
-    return case_from_state(request, state)
+    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
 
 
 def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
@@ -326,27 +333,31 @@ async def get_timeline(
 async def run_step(
     request: Request, session: SessionDep, client: TemporalDep, user: AppUser,
     reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
-) -> CaseRead:
-    """The one wrapper every step goes through: visibility (404), role (403), then the workflow
-    Update, whose validator decides 409/422/403; a missing case is 404 and a finished one 409."""
-    await authorise_step(request, session, user, reference, action)
+) -> Response:
+    """The one wrapper every step goes through: role (403), then the workflow Update, whose
+    validator decides 404 (a case the user may not see), 409, 422 or 403; a missing case is 404
+    and a finished one 409."""
+    await authorise_step(request, session, user, reference, action, actor=payload.actor)
     return await apply_step(request, client, reference, update, payload, idempotency_key)
 
 
 async def authorise_step(request: Request, session: SessionDep, user: AppUser, reference: str,
-                         action: Action, *, must_exist: bool = False) -> None:
-    """404 if the user may not see the case, 403 if their role may not take `action`.
+                         action: Action, *, actor: Actor | None = None) -> None:
+    """403 if the user's role may not take `action`; 404 if they may not see the case.
 
-    Users who see every case skip the query (Temporal answers 404 for a missing case), unless the
-    caller is about to do work first and needs the case to exist now (`must_exist`)."""
+    Given the step's `actor`, visibility travels with it and the workflow applies it to the case
+    as it is (no query here). Without one the caller is about to do work before the step (store
+    an upload) and needs the answer now, from PostgreSQL."""
     viewer = await get_viewer(request, session, user)
-    if must_exist or not (viewer.all_teams and viewer.case_types is None):
+    if actor is not None:
+        actor.sight = viewer.sight()
+    else:
         await ensure_visible(session, viewer, reference)
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
 
 
 async def apply_step(request: Request, client: TemporalDep, reference: str, update: str,
-                     payload: BaseModel, idempotency_key: str | None) -> CaseRead:
+                     payload: BaseModel, idempotency_key: str | None) -> Response:
     """Call the workflow Update; the Idempotency-Key is its id, so a retry has one effect."""
     update_id = f"{update}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)
@@ -356,7 +367,7 @@ async def apply_step(request: Request, client: TemporalDep, reference: str, upda
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
         raise errors.from_rpc_error(exc, reference) from exc
-    return case_from_state(request, state)
+    return case_json(case_from_state(request, state))
 
 
 async def _team_and_person(session: SessionDep, team: str, username: str | None,
@@ -492,7 +503,7 @@ async def add_document(
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     reference = reference_of(prefix, number, year)
     # Checked before the file is stored, so nothing is kept for a case the user may not touch.
-    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT, must_exist=True)
+    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT)
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=actor_of(user), document=ref)
     return await apply_step(request, client, reference, "add_document", payload, idempotency_key)
@@ -547,10 +558,10 @@ async def generate_draft_response(
     case's data make a .docx, added as the next draft version. Download it, edit it in Word or
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
     reference = reference_of(prefix, number, year)
-    row = await repository.get_case(session, reference)
-    if row is None:
-        raise errors.not_found(f"case {reference}")
+    # Checked before anything is rendered or stored: 404 for a case the user may not see.
+    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT)
     require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
+    row = await repository.get_case(session, reference)
     if row.status == "closed":
         raise errors.stage_conflict(f"case {reference} is closed; a draft cannot be generated", "closed")
     today = date.today()
