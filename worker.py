@@ -41,7 +41,9 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
-    engine = make_engine(settings.database_url)
+    # No ping before each checkout: every activity retries, and a dropped connection invalidates
+    # the pool, so a database restart costs one retry instead of a round trip on every transaction.
+    engine = make_engine(settings.database_url, pool_pre_ping=False)
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine),
                           max_cached_workflows=settings.worker_max_cached_workflows)
