@@ -6,7 +6,7 @@ import asyncio
 import logging
 import signal
 
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
@@ -33,7 +33,7 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send),
-        workflow_runner=SANDBOX,
+        workflow_runner=SANDBOX if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
         **kwargs,
     )
 

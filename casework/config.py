@@ -37,6 +37,10 @@ class Settings(BaseSettings):
     task_queue: str = "complaint-cases"
     # Temporal's default; the benchmark raises it to measure memory per cached open case.
     worker_max_cached_workflows: int = 1000
+    # Temporal's workflow sandbox re-checks every call workflow code makes, at a CPU cost on every
+    # activation (see BENCHMARKS.md). It guards against non-deterministic workflow code, which is
+    # ours, not the users': the test suite runs with it on and replays recorded histories.
+    workflow_sandbox: bool = True
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
