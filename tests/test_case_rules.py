@@ -188,6 +188,16 @@ async def test_retried_registration_with_same_key_creates_one_case(api):
     assert first.json()["reference"] == second.json()["reference"]
 
 
+async def test_a_registration_retried_after_the_case_closed_returns_it_and_starts_nothing(api):
+    body = complaint()
+    headers = auth("handler", **{"Idempotency-Key": "register-then-close"})
+    first = (await api.post("/cases", json=body, headers=headers)).json()
+    await step(api, first["reference"], "close", "coordinator", {"reason": "withdrawn", "note": "Withdrawn"})
+    again = await api.post("/cases", json=body, headers=headers)
+    assert again.status_code == 201
+    assert again.json()["reference"] == first["reference"] and again.json()["status"] == "closed"
+
+
 async def test_notes_are_added_and_edited_with_editor_recorded(api):
     case = await register(api)
     ref = case["reference"]

@@ -15,7 +15,7 @@ from fastapi import APIRouter, File, Form, Header, Query, Request, Response, Upl
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -255,20 +255,23 @@ async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) ->
     Returns its state, or None when the workflow has already finished (a late retry)."""
     state = initial_state(start, datetime.now(timezone.utc))
     label = StagePlan.from_data(start.case_type.stages).first.label
+    # One request starts the workflow and waits for registration, which the first workflow task
+    # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
+    operation = WithStartWorkflowOperation(
+        ComplaintCaseWorkflow.run,
+        start,
+        id=start.reference,
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        search_attributes=search_attributes(state, label),
+        static_summary=f"{start.reference} {start.case_type.name}",
+    )
     try:
-        handle = await client.start_workflow(
-            ComplaintCaseWorkflow.run,
-            start,
-            id=start.reference,
-            task_queue=task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            search_attributes=search_attributes(state, label),
-            static_summary=f"{start.reference} {start.case_type.name}",
-        )
+        return await client.execute_update_with_start_workflow(
+            ComplaintCaseWorkflow.wait_registered, start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None
-    return await handle.execute_update(ComplaintCaseWorkflow.wait_registered)
 
 
 # ---- reads ----------------------------------------------------------------------------------
