@@ -260,7 +260,7 @@ class CorrespondenceActivities:
             message_id=message_id,
             attachments=attachments,
         )
-        content = message.as_bytes()
+        content = mail.wire_bytes(message)  # stored, and sent as they are
         eml = _document(job, kind="email", filename=f"{_safe_reference(job.state.reference)}-"
                         f"{job.purpose}-email.eml", content_type=EML, content=content)
         contents[eml.id] = content
@@ -273,7 +273,7 @@ class CorrespondenceActivities:
                     return await self._recorded(session, row)
             return await self._unconfirmed(job, row)
         try:
-            await asyncio.to_thread(mail.send_message, self._settings, message)
+            await asyncio.to_thread(mail.send_message, self._settings, message, content)
         except Exception as exc:
             await self._release(job)
             if mail.is_permanent_failure(exc):

@@ -15,9 +15,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
+import email.policy
+from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage
 from email.parser import BytesHeaderParser
-from email.utils import format_datetime
+from email.utils import format_datetime, getaddresses
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -28,10 +30,32 @@ __all__ = [
     "MaildirSink",
     "SmtpSettings",
     "build_message",
+    "wire_bytes",
     "is_permanent_failure",
     "run_sink",
     "send_message",
 ]
+
+
+class _HeaderClasses(HeaderRegistry):
+    """The standard registry builds a new class with type() for every header it parses, which
+    made composing an email cost milliseconds (and invalidates CPython's type caches each
+    time). The class depends only on the header's name, so each is built once."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._built: dict[str, type] = {}
+
+    def __getitem__(self, name: str) -> type:
+        key = name.lower()
+        built = self._built.get(key)
+        if built is None:
+            built = self._built[key] = super().__getitem__(name)
+        return built
+
+
+# The email package's modern default policy (what EmailMessage uses), with the registry above.
+POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
 
 
 @dataclass(frozen=True)
@@ -71,7 +95,7 @@ def build_message(
     """
     if not to:
         raise ValueError("a message needs at least one recipient")
-    message = EmailMessage()
+    message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Subject"] = subject
@@ -90,8 +114,16 @@ def build_message(
     return message
 
 
-def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
+def wire_bytes(message: EmailMessage) -> bytes:
+    """The message as it goes over SMTP (CRLF line endings), which is also a standard .eml file."""
+    return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
+
+
+def send_message(settings: SmtpSettings, message: EmailMessage, content: bytes | None = None) -> None:
     """Deliver ``message`` to every address in its To/Cc/Bcc headers, or raise.
+
+    ``content``, if given, is ``wire_bytes(message)`` already made by the caller: it is sent as
+    it is rather than serialised again.
 
     An empty ``smtp_host`` means the development sink on this machine (see ``run_sink``).
     A server that refuses some recipients raises ``smtplib.SMTPRecipientsRefused`` listing them,
@@ -112,9 +144,23 @@ def send_message(settings: SmtpSettings, message: EmailMessage) -> None:
             client.starttls(context=tls)
         if settings.smtp_username:
             client.login(settings.smtp_username, settings.smtp_password)
-        refused = client.send_message(message)
+        sender, recipients = _address(message["From"]), _recipients(message)
+        if content is None or message.get_all("Bcc") or not all(a.isascii() for a in (sender, *recipients)):
+            refused = client.send_message(message)  # strips Bcc, negotiates SMTPUTF8
+        else:
+            # Already serialised by the caller (who stored exactly these bytes): send them as they are.
+            refused = client.sendmail(sender, recipients, content)
     if refused:
         raise smtplib.SMTPRecipientsRefused(refused)
+
+
+def _address(header: str) -> str:
+    return getaddresses([header])[0][1]
+
+
+def _recipients(message: EmailMessage) -> list[str]:
+    headers = [str(value) for field in ("To", "Cc") for value in message.get_all(field, [])]
+    return [address for _, address in getaddresses(headers) if address]
 
 
 def is_permanent_failure(exc: BaseException) -> bool:

@@ -31,6 +31,7 @@ from casework.mail import (
     is_permanent_failure,
     run_sink,
     send_message,
+    wire_bytes,
 )
 from casework.rendering import (
     TemplateError,
@@ -607,3 +608,24 @@ def test_smtp_login_uses_the_configured_credentials_and_a_refused_login_is_perma
 
     assert len(handler.envelopes) == 1
     assert is_permanent_failure(refused.value)
+
+
+def test_the_stored_bytes_are_the_bytes_the_smtp_server_receives() -> None:
+    """Correspondence stores the .eml and sends those very bytes, serialised once."""
+    handler = CollectingHandler()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    try:
+        message, letter = acknowledgement_message()
+        stored = wire_bytes(message)
+        send_message(smtp_settings(controller.port), message, stored)
+    finally:
+        controller.stop()
+
+    (envelope,) = handler.envelopes
+    assert envelope.mail_from == "complaints@example.org" and envelope.rcpt_tos == ["ada@example.org"]
+    assert envelope.original_content.rstrip(b"\r\n") == stored.rstrip(b"\r\n")
+    assert all(len(line) <= 998 for line in stored.split(b"\r\n")) and b"\r\n" in stored
+    received = email.message_from_bytes(envelope.content, policy=default_policy)
+    attachment = next(received.iter_attachments())
+    assert attachment.get_content() == letter
