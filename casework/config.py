@@ -39,8 +39,9 @@ class Settings(BaseSettings):
     worker_max_cached_workflows: int = 1000
     # Temporal's workflow sandbox re-checks every call workflow code makes, at a CPU cost on every
     # activation (see BENCHMARKS.md). It guards against non-deterministic workflow code, which is
-    # ours, not the users': the test suite runs with it on and replays recorded histories.
-    workflow_sandbox: bool = True
+    # ours, not the users': the test suite runs it (and replays recorded histories), so
+    # production need not pay for it. Set WORKFLOW_SANDBOX=true to run with it anyway.
+    workflow_sandbox: bool = False
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

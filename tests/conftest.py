@@ -120,6 +120,8 @@ def settings(database_url: str, temporal_address: str, mailbox: Mailbox, tmp_pat
         data_dir=tmp_path_factory.mktemp("data"),
         signing_key="test-signing-key",
         public_url="http://casework.test",
+        # The sandbox catches non-deterministic workflow code; tests run with it, production without.
+        workflow_sandbox=True,
     )
 
 

@@ -31,7 +31,9 @@ async def test_case_finishes_after_worker_restart_with_request_in_flight(setting
                          headers=auth("drafter", **{"Idempotency-Key": "ack-during-outage"})))
             await asyncio.sleep(1.0)
             assert not pending.done()
-            second = build_worker(temporal, own, make_sessionmaker(engine), max_cached_workflows=0)
+            # The new worker runs as production does (no sandbox) and replays every task from history.
+            production = own.model_copy(update={"workflow_sandbox": False})
+            second = build_worker(temporal, production, make_sessionmaker(engine), max_cached_workflows=0)
             async with second:
                 acknowledged = await pending
                 assert acknowledged.status_code == 200, acknowledged.text
