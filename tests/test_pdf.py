@@ -113,3 +113,30 @@ def test_odt_and_pdf_responses_are_printable_and_other_files_are_refused():
 def test_the_same_letter_prints_to_the_same_bytes():
     letter = rendered("clarification")
     assert pdf.letter_pdf(letter) == pdf.letter_pdf(letter)
+
+
+def test_an_uploaded_docx_is_checked_by_its_main_document_without_opening_the_rest():
+    from tests.casefixtures import docx_bytes
+
+    pdf.check_printable(docx_bytes("Dear Jane"), pdf.DOCX)  # a real Word document passes
+
+    def package(parts: dict[str, str]) -> bytes:
+        out = BytesIO()
+        with zipfile.ZipFile(out, "w") as archive:
+            for name, text in parts.items():
+                archive.writestr(name, text)
+        return out.getvalue()
+
+    rels = ('<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+            '<Relationship Id="r1" Target="word/document.xml" Type="http://schemas.openxmlformats.org/'
+            'officeDocument/2006/relationships/officeDocument"/></Relationships>')
+    refused = [
+        b"PK\x03\x04 broken",  # not a zip
+        package({"word/document.xml": "<x/>"}),  # no package relationships
+        package({"_rels/.rels": rels.replace("document.xml", "missing.xml")}),  # no main document
+        package({"_rels/.rels": rels, "word/document.xml": "<w:document"}),  # broken XML
+        package({"_rels/.rels": rels, "word/document.xml": "<document/>"}),  # no body
+    ]
+    for content in refused:
+        with pytest.raises(pdf.PdfError, match="not a readable .docx"):
+            pdf.check_printable(content, pdf.DOCX)
