@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 
@@ -47,6 +48,12 @@ async def main() -> None:
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine),
                           max_cached_workflows=settings.worker_max_cached_workflows)
+    # A worker holds thousands of cached cases, millions of objects: every full collection of the
+    # cyclic garbage collector walks them all (0.5-2 s measured at 5,000 cases, see BENCHMARKS.md).
+    # Collect young objects less often, and leave the modules loaded at startup out of it.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
