@@ -135,5 +135,10 @@ async def test_fresh_letters_and_templates_history_replays(api, temporal):
     reference = await _letters_emails_and_generated_draft(api)
     history = await temporal.get_workflow_handle(reference).fetch_history()
     await replayer().replay_workflow(history)
-    if os.environ.get("RECORD_HISTORIES"):
-        (HISTORIES / "letters-emails-generated-draft.json").write_text(history.to_json())
+    label = os.environ.get("RECORD_HISTORIES")
+    if label:
+        # Never overwrite (as above): the file recorded by older code guards the paths it took.
+        name = "letters-emails-generated-draft" if label == "1" else f"{label}-letters-emails-generated-draft"
+        path = HISTORIES / f"{name}.json"
+        if not path.exists():
+            path.write_text(history.to_json())
