@@ -9,6 +9,7 @@ Record new histories (existing files are kept) with:  RECORD_HISTORIES=1 make te
 
 from __future__ import annotations
 
+import json
 import os
 from datetime import date, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from temporalio.worker import Replayer
 
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
+from workflows.complaint import ALL_PATCHES
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -89,11 +91,23 @@ async def _deadlines_walk(api) -> str:
     return ref
 
 
+def _patch_markers(history: WorkflowHistory) -> list[str]:
+    """The patch ids of the history's patch markers, in order."""
+    return [
+        json.loads(event.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for event in history.events
+        if event.marker_recorded_event_attributes.marker_name == "core_patch"
+    ]
+
+
 async def test_fresh_histories_replay(api, temporal):
     references = [await _full_walk(api), *await _clarify_contribute_and_escalate(api), await _deadlines_walk(api)]
     for reference in references:
         history = await temporal.get_workflow_handle(reference).fetch_history()
         await replayer().replay_workflow(history)
+        # A new case records one patch marker for every patch (and so one TemporalChangeVersion
+        # upsert), however many patched paths its walk takes.
+        assert _patch_markers(history) == [ALL_PATCHES], reference
         label = os.environ.get("RECORD_HISTORIES")
         if label:
             # Never overwrite: a history recorded by older code guards the paths that code took.

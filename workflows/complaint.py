@@ -105,6 +105,13 @@ LOCAL_PROJECTION = "projection-as-local-activity"
 CHANGED_SEARCH_ATTRIBUTES = "upsert-changed-search-attributes-only"
 DEADLINES_TIMEOUT = timedelta(seconds=30)
 LOCAL_DEADLINES = "deadlines-as-local-activity"
+# Contribution requests go out by letter or email from this version on; older histories
+# recorded them without sending anything.
+CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
+# One marker standing for every patch above. Each patch costs a run a marker event and the
+# TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
+# started by this version records this one marker instead of one per patch.
+ALL_PATCHES = "case-patches-v1"
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
 # Database or SMTP outages are waited out; permanent faults are raised non-retryable by activities.
 PATIENT_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30))
@@ -160,6 +167,9 @@ def forbidden(message: str) -> ApplicationError:
 class ComplaintCaseWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
+        # Asked before anything else, so a run that predates it answers False for its whole life
+        # and keeps asking for each patch where it always did.
+        self._all_patches = workflow.patched(ALL_PATCHES)
         self.plan = StagePlan.from_data(start.case_type.stages)
         self.state = start.carried_state or initial_state(start, workflow.now())
         self._registered = start.carried_state is not None
@@ -174,7 +184,7 @@ class ComplaintCaseWorkflow:
 
     @workflow.run
     async def run(self, start: CaseStart) -> CaseSummary:
-        clocks = workflow.patched(CLOCK_PATCH)
+        clocks = self._patched(CLOCK_PATCH)
         if not self._registered:
             async with self._lock:
                 events = self._registration_events(start)
@@ -195,6 +205,9 @@ class ComplaintCaseWorkflow:
             workflow.continue_as_new(start.model_copy(update={
                 "carried_state": self.state, "pending_calendar_changes": self._calendar_changes}))
         return self._summary()
+
+    def _patched(self, patch_id: str) -> bool:
+        return self._all_patches or workflow.patched(patch_id)
 
     def _run_ends(self) -> bool:
         return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
@@ -753,7 +766,7 @@ class ComplaintCaseWorkflow:
             today=local_date(workflow.now(), policy.region), extension=extension)
         # A short read of the calendar and some date arithmetic: a local activity spares the
         # server a scheduled task and a workflow task at every registration and recalculation.
-        run = workflow.execute_local_activity if workflow.patched(LOCAL_DEADLINES) else workflow.execute_activity
+        run = workflow.execute_local_activity if self._patched(LOCAL_DEADLINES) else workflow.execute_activity
         return await run("compute_deadlines", job, start_to_close_timeout=DEADLINES_TIMEOUT,
                          retry_policy=PATIENT_RETRY, result_type=ComputeDeadlinesResult)
 
@@ -1034,7 +1047,7 @@ class ComplaintCaseWorkflow:
         projection = ProjectCaseInput(
             state=self.state, events=events,
             collections=None if self._dirty is None else sorted(self._dirty))
-        if workflow.patched(LOCAL_PROJECTION):
+        if self._patched(LOCAL_PROJECTION):
             # A local activity: no server round trips to schedule and complete it. The projection is
             # idempotent, so the re-run a crash can cause is harmless.
             await workflow.execute_local_activity(
@@ -1047,7 +1060,7 @@ class ComplaintCaseWorkflow:
         self._dirty = set()
         label = "Closed" if self.state.status is CaseStatus.CLOSED else self._here.label
         pairs = search_attributes(self.state, label).search_attributes
-        if workflow.patched(CHANGED_SEARCH_ATTRIBUTES):
+        if self._patched(CHANGED_SEARCH_ATTRIBUTES):
             indexed = workflow.info().typed_search_attributes
             pairs = [pair for pair in pairs if indexed.get(pair.key) != pair.value]
         if pairs:
@@ -1151,13 +1164,9 @@ class ComplaintCaseWorkflow:
 
     # ---- letters, emails, replies and generated drafts (template library) -------------------
 
-    # Contribution requests go out by letter or email from this version on; older histories
-    # recorded them without sending anything.
-    CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
-
     async def _send_contribution_request(self, item: Contribution,
                                          inp: ContributionRequestInput) -> CorrespondenceResult | None:
-        if inp.channel is None or not workflow.patched(self.CONTRIBUTION_REQUESTS_SENT):
+        if inp.channel is None or not self._patched(CONTRIBUTION_REQUESTS_SENT):
             return None
         addressee = inp.assignee_name or inp.team_name or inp.team
         item.channel = inp.channel
