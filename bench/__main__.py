@@ -54,8 +54,10 @@ def main() -> int:
     if set(chosen) & {"memory", "steps", "readside"}:
         with ExitStack() as running:
             stack = start_stack(running)
-            start_app(stack, running, max_cached=(500 if args.quick else 5000) + 1000)
-            stack.start_python("baseline-worker", ["-m", "bench.baseline"], running)
+            max_cached = (500 if args.quick else 5000) + 1000
+            start_app(stack, running, max_cached=max_cached)
+            stack.start_python("baseline-worker", ["-m", "bench.baseline"], running,
+                               WORKER_MAX_CACHED_WORKFLOWS=str(max_cached))
             results += asyncio.run(run_stack_scenarios(stack, chosen, args.quick))
     elapsed = time.perf_counter() - started
     report(results, args.quick, elapsed)

@@ -1,6 +1,7 @@
 """The baseline: a bare workflow whose steps are Updates that each run one no-op activity.
 
-Run as `python -m bench.baseline` to serve it (a separate worker process, like ours).
+Run as `python -m bench.baseline` to serve it: a separate worker process set up like ours (the same
+workflow runner and cache size), so the comparison is of the workflows, not of the worker settings.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+
+from casework.config import get_settings
 
 
 @activity.defn
@@ -50,8 +53,11 @@ async def serve() -> None:
     client = await Client.connect(os.environ["TEMPORAL_ADDRESS"])
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
+    settings = get_settings()
+    runner = {} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}
     async with Worker(client, task_queue=os.environ["TASK_QUEUE"] + "-baseline",
-                      workflows=[BareWorkflow], activities=[noop]):
+                      workflows=[BareWorkflow], activities=[noop],
+                      max_cached_workflows=settings.worker_max_cached_workflows, **runner):
         await stop.wait()
 
 

@@ -2,12 +2,15 @@
 
 Opens N cases straight through Temporal (as registration does), waits until each is registered
 and waiting for its next step, and divides the worker's RSS growth by N.
+
+Baseline, in the same run: the bare workflow of the steps scenario, started and given one Update
+(as a registered case has had), N of them cached by the baseline worker, which is set up like
+ours. It is what the SDK itself keeps per cached run that has handled an Update.
 """
 
 from __future__ import annotations
 
 import asyncio
-import gc
 import uuid
 from datetime import date
 
@@ -15,6 +18,7 @@ import psycopg
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
+from bench.baseline import BareWorkflow
 from bench.stack import Stack
 from bench.stats import Result
 from casework.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
@@ -59,17 +63,37 @@ async def _open(client: Client, stack: Stack, count: int, run_id: str) -> None:
     raise RuntimeError(f"only {done} of {count} cases registered")
 
 
+async def _open_bare(client: Client, task_queue: str, count: int) -> None:
+    gate = asyncio.Semaphore(50)
+
+    async def one() -> None:
+        async with gate:
+            handle = await client.start_workflow(BareWorkflow.run, id=f"bare-mem-{uuid.uuid4()}",
+                                                 task_queue=task_queue)
+            await handle.execute_update(BareWorkflow.step, 0)
+
+    await asyncio.gather(*(one() for _ in range(count)))
+
+
+async def _rss_per_run(stack: Stack, process: str, count: int, open_runs) -> tuple[float, float, float]:
+    """Warm the worker up, then open `count` runs; (KiB per run, RSS before, RSS after in MB)."""
+    await open_runs(50)
+    await asyncio.sleep(2)
+    before = stack.rss_mb(process)
+    await open_runs(count)
+    await asyncio.sleep(2)
+    after = stack.rss_mb(process)
+    return (after - before) * 1024 / count, before, after
+
+
 async def run(stack: Stack, *, quick: bool) -> list[Result]:
     count = 500 if quick else 5000
     client = await Client.connect(stack.temporal_address, data_converter=pydantic_data_converter)
-    await _open(client, stack, 50, "warm")
-    await asyncio.sleep(2)
-    gc.collect()
-    before = stack.rss_mb("worker")
-    await _open(client, stack, count, uuid.uuid4().hex[:6])
-    await asyncio.sleep(2)
-    after = stack.rss_mb("worker")
-    per_case_kib = (after - before) * 1024 / count
-    return [Result("memory", "worker RSS per cached open case", "KiB", per_case_kib, None, None, None,
-                   "≤ 60 KiB", per_case_kib <= 60,
-                   f"{count} open cases; RSS {before:.0f} → {after:.0f} MB")]
+    ours, before, after = await _rss_per_run(
+        stack, "worker", count, lambda n: _open(client, stack, n, uuid.uuid4().hex[:6]))
+    bare, bare_before, bare_after = await _rss_per_run(
+        stack, "baseline-worker", count, lambda n: _open_bare(client, stack.task_queue + "-baseline", n))
+    return [Result("memory", "worker RSS per cached open case", "KiB", ours, None, bare, ours / bare,
+                   "≤ 60 KiB", ours <= 60,
+                   f"{count} open cases; RSS {before:.0f} → {after:.0f} MB; baseline: {count} bare runs "
+                   f"after one Update each, RSS {bare_before:.0f} → {bare_after:.0f} MB")]
