@@ -7,8 +7,12 @@ from datetime import date, timedelta
 
 from docx import Document
 
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from casework.contracts import Actor, CaseStart, SubmitDraftInput
 from casework.pdf import pdf_text
-from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_qa
+from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_draft, walk_to_qa
+from workflows.complaint import ComplaintCaseWorkflow
 
 
 async def test_full_walk_from_registration_to_closed(api, mailbox):
@@ -91,3 +95,25 @@ async def test_full_walk_from_registration_to_closed(api, mailbox):
         assert kind in kinds, kind
     cancelled = next(e for e in timeline if e["kind"] == "contribution_cancelled")
     assert cancelled["reason"] == "Not needed" and cancelled["actor_name"] == "Mo Manager"
+
+
+async def test_a_continued_case_follows_the_plan_of_its_current_type(api, temporal, settings):
+    """Continue-as-new carries the state; the new run must route by the case's type now (changed
+    since registration), not by the type the case was registered with."""
+    case = await walk_to_draft(api)
+    await upload_draft(api, case["reference"])
+    handle = temporal.get_workflow_handle(case["reference"])
+    state = await handle.query(ComplaintCaseWorkflow.current_state)
+    start = (await handle.fetch_history()).events[0].workflow_execution_started_event_attributes
+    registered = pydantic_data_converter.payload_converter.from_payloads(start.input.payloads, [CaseStart])[0]
+    # Since registration the case's type changed to one whose plan has no quality assurance stage.
+    no_qa = registered.case_type.model_copy(update={
+        "stages": [s for s in registered.case_type.stages if s["kind"] != "qa"]})
+    reference = f"{case['reference']}-continued"
+    carried = state.model_copy(update={"reference": reference, "case_type": no_qa})
+    continued = await temporal.start_workflow(
+        ComplaintCaseWorkflow.run, registered.model_copy(update={"reference": reference, "carried_state": carried}),
+        id=reference, task_queue=settings.task_queue)
+    drafter = Actor(user_id=state.assignee_id, username="drafter", display_name="Drafter", roles=["drafter"])
+    after = await continued.execute_update(ComplaintCaseWorkflow.submit_draft, SubmitDraftInput(actor=drafter))
+    assert after.stage == "send"

@@ -28,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStart,
         CaseState,
         CaseStatus,
+        CaseTypeConfig,
         CaseSummary,
         Channel,
         Clarification,
@@ -141,11 +142,25 @@ def conflict(message: str, stage: str) -> ApplicationError:
     return ApplicationError(message, {"stage": stage}, type=CONFLICT, non_retryable=True)
 
 
+# One copy of each case type's configuration and stage plan for all the cases a worker holds,
+# instead of one per cached case. Read-only: a type change replaces the case's copy, never edits it.
+_SHARED_TYPES: dict[str, tuple[CaseTypeConfig, StagePlan]] = {}
+
+
+def shared_type(config: CaseTypeConfig) -> tuple[CaseTypeConfig, StagePlan]:
+    """The shared copy of `config` (equal by value) and its stage plan."""
+    key = config.model_dump_json()
+    shared = _SHARED_TYPES.get(key)
+    if shared is None:
+        shared = _SHARED_TYPES[key] = (config, StagePlan.from_data(config.stages))
+    return shared
+
+
 def initial_state(start: CaseStart, now: datetime) -> CaseState:
     return CaseState(
         reference=start.reference,
         case_type=start.case_type,
-        stage=StagePlan.from_data(start.case_type.stages).first.key,
+        stage=shared_type(start.case_type)[1].first.key,
         details=start.details,
         correspondents=start.correspondents,
         documents=list(start.attachments),
@@ -170,8 +185,10 @@ class ComplaintCaseWorkflow:
         # Asked before anything else, so a run that predates it answers False for its whole life
         # and keeps asking for each patch where it always did.
         self._all_patches = workflow.patched(ALL_PATCHES)
-        self.plan = StagePlan.from_data(start.case_type.stages)
+        start.case_type = shared_type(start.case_type)[0]
         self.state = start.carried_state or initial_state(start, workflow.now())
+        # The case's type now, which a continued case may have changed since it was registered.
+        self.state.case_type, self.plan = shared_type(self.state.case_type)
         self._registered = start.carried_state is not None
         self._lock = asyncio.Lock()
         # Child collections changed since the last projection (all of them until the first).
@@ -677,10 +694,10 @@ class ComplaintCaseWorkflow:
     async def change_type(self, inp: ChangeTypeInput) -> CaseState:
         async with self._step(Action.CHANGE_TYPE, inp.actor) as events:
             old_type, before = self.state.case_type, self._here
-            new_plan = StagePlan.from_data(inp.case_type.stages)
+            new_type, new_plan = shared_type(inp.case_type)
             target = self._stage_of_kind(new_plan, before.kind)
             self.plan = new_plan
-            self.state.case_type = inp.case_type
+            self.state.case_type = new_type
             self.state.stage = target.key
             events.append(self._event(
                 "case_type_changed", f"Case type changed from {old_type.name} to {inp.case_type.name}",
