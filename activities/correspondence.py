@@ -33,7 +33,7 @@ from casework import mail, pdf, rendering, template_library
 from casework.config import Settings
 from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
 from casework.db import CaseDocument, OutboxMessage, Team
-from casework.documents import DOCX, EML, load_blob, store_blob
+from casework.documents import DOCX, EML, load_blob, store_blobs
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def _permanent(message: str, kind: str) -> ApplicationError:
 def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status: str) -> dict:
     """The outbox row for `job` in `status` (sending | sent), with what was or will be sent."""
     return dict(
+        business_key=job.business_key,
         case_reference=job.state.reference,
         purpose=job.purpose,
         channel=job.channel.value,
@@ -113,6 +114,28 @@ def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status:
         status=status,
         result=result.model_dump(mode="json"),
     )
+
+
+# The statements are built once and executed with each job's values: building (and finding in
+# SQLAlchemy's cache) a statement for every call cost more CPU than its round trip.
+_OUTBOX = OutboxMessage.__table__
+_OUTBOX_COLUMNS = ("case_reference", "purpose", "channel", "recipient", "message_id", "document_id",
+                   "status", "result")
+
+
+def _outbox_upsert(columns: tuple[str, ...], **on_conflict: Any):
+    """Insert the outbox row, or set ``columns`` of the existing one to the new values."""
+    stmt = insert(_OUTBOX)
+    return stmt.on_conflict_do_update(index_elements=[_OUTBOX.c.business_key],
+                                      set_={column: stmt.excluded[column] for column in columns},
+                                      **on_conflict)
+
+
+# Only a `pending` row (or none) is claimed: a row `sending` or `sent` belongs to another attempt.
+_CLAIM = _outbox_upsert(_OUTBOX_COLUMNS, where=_OUTBOX.c.status == "pending").returning(
+    _OUTBOX.c.business_key)
+_RECORD_SENT = _outbox_upsert((*_OUTBOX_COLUMNS, "sent_at"))
+_INSERT_DOCUMENTS = insert(CaseDocument.__table__).on_conflict_do_nothing(index_elements=["id"])
 
 
 class CorrespondenceActivities:
@@ -216,29 +239,19 @@ class CorrespondenceActivities:
     async def _record(self, job: CorrespondenceJob, result: CorrespondenceResult,
                       contents: dict[str, bytes]) -> CorrespondenceResult:
         async with self._sessionmaker() as session, session.begin():
-            for content in contents.values():
-                await store_blob(session, content)
+            await store_blobs(session, contents.values())
             await self._mark_sent(session, job, result)
         return result
 
     async def _mark_sent(self, session: AsyncSession, job: CorrespondenceJob,
                          result: CorrespondenceResult) -> None:
         """Documents and the `sent` row in the caller's transaction: all or nothing."""
-        for document in [result.document, *result.documents]:
-            await session.execute(
-                insert(CaseDocument)
-                .values(case_reference=job.state.reference, **document.model_dump())
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-        values = dict(
-            _outbox_values(job, result, "sent"),
-            sent_at=datetime.now(timezone.utc),
-        )
-        await session.execute(
-            insert(OutboxMessage)
-            .values(business_key=job.business_key, **values)
-            .on_conflict_do_update(index_elements=["business_key"], set_=values)
-        )
+        await session.execute(_INSERT_DOCUMENTS, [
+            dict(document.model_dump(), case_reference=job.state.reference)
+            for document in [result.document, *result.documents]
+        ])
+        await session.execute(_RECORD_SENT, dict(_outbox_values(job, result, "sent"),
+                                                 sent_at=datetime.now(timezone.utc)))
 
     # ---- emails -----------------------------------------------------------------------------
 
@@ -289,16 +302,8 @@ class CorrespondenceActivities:
                      contents: dict[str, bytes]) -> bool:
         """Mark the email `sending` (storing what will be sent); False if another attempt has."""
         async with self._sessionmaker() as session, session.begin():
-            for content in contents.values():
-                await store_blob(session, content)
-            values = _outbox_values(job, result, "sending")
-            claimed = await session.execute(
-                insert(OutboxMessage)
-                .values(business_key=job.business_key, **values)
-                .on_conflict_do_update(index_elements=["business_key"], set_=values,
-                                       where=OutboxMessage.status == "pending")
-                .returning(OutboxMessage.business_key)
-            )
+            await store_blobs(session, contents.values())
+            claimed = await session.execute(_CLAIM, _outbox_values(job, result, "sending"))
             return claimed.first() is not None
 
     async def _release(self, job: CorrespondenceJob) -> None:
