@@ -23,7 +23,7 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -32,7 +32,7 @@ from temporalio.exceptions import ApplicationError
 from casework import mail, pdf, rendering, template_library
 from casework.config import Settings
 from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.db import CaseDocument, OutboxMessage, Team
+from casework.db import CaseDocument, DocumentBlob, OutboxMessage, Team, reading
 from casework.documents import DOCX, EML, load_blob, store_blobs
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,13 @@ _CLAIM = _outbox_upsert(_OUTBOX_COLUMNS, where=_OUTBOX.c.status == "pending").re
     _OUTBOX.c.business_key)
 _RECORD_SENT = _outbox_upsert((*_OUTBOX_COLUMNS, "sent_at"))
 _INSERT_DOCUMENTS = insert(CaseDocument.__table__).on_conflict_do_nothing(index_elements=["id"])
+_TEAM_NAME = select(Team.name).where(Team.code == bindparam("code"))
+# Documents to attach with their bytes, in one round trip.
+_ATTACHMENTS = (
+    select(CaseDocument, DocumentBlob.content)
+    .join(DocumentBlob, DocumentBlob.sha256 == CaseDocument.sha256)
+    .where(CaseDocument.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 class CorrespondenceActivities:
@@ -150,7 +157,7 @@ class CorrespondenceActivities:
         purpose = template_purpose(job)
         if purpose not in template_library.PURPOSES:
             raise _permanent(f"unknown correspondence purpose '{purpose}'", "TemplateMissing")
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             row = await session.get(OutboxMessage, job.business_key)
             if row is not None and row.status == "sent":
                 log.info("correspondence %s already sent; not sending again", job.business_key)
@@ -185,7 +192,7 @@ class CorrespondenceActivities:
     async def _team_name(self, session: AsyncSession, code: str | None) -> str | None:
         if code is None:
             return None
-        return await session.scalar(select(Team.name).where(Team.code == code))
+        return await session.scalar(_TEAM_NAME, {"code": code})
 
     async def _recorded(self, session: AsyncSession, row: OutboxMessage) -> CorrespondenceResult:
         if row.result is not None:
@@ -230,7 +237,7 @@ class CorrespondenceActivities:
         if source is None:
             raise _permanent(f"case {job.state.reference} has no approved response document",
                              "ResponseMissing")
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             content = await load_blob(session, source.sha256)
         if content is None:
             raise _permanent(f"response document {source.id} not found", "ResponseMissing")
@@ -280,7 +287,7 @@ class CorrespondenceActivities:
         result = CorrespondenceResult(document=eml, message_id=message_id, recipient=", ".join(recipients),
                                       documents=extra_documents, template=template.ref)
         if not await self._claim(job, result, contents):
-            async with self._sessionmaker() as session:
+            async with reading(self._sessionmaker) as session:
                 row = await session.get(OutboxMessage, job.business_key)
                 if row.status == "sent":
                     return await self._recorded(session, row)
@@ -334,18 +341,14 @@ class CorrespondenceActivities:
         contents: dict[str, bytes] = {}
         if not job.attachment_ids:
             return attachments, documents, contents
-        async with self._sessionmaker() as session:
-            rows = (
-                await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(job.attachment_ids)))
-            ).all()
-            found = {row.id: row for row in rows}
-            loaded = {}
-            for doc_id in job.attachment_ids:
-                row = found.get(doc_id)
-                content = await load_blob(session, row.sha256) if row else None
-                if row is None or content is None:
-                    raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
-                loaded[doc_id] = (row, content)
+        async with reading(self._sessionmaker) as session:
+            found = {row.id: (row, content) for row, content in await session.execute(
+                _ATTACHMENTS, {"ids": job.attachment_ids})}
+        loaded = {}
+        for doc_id in job.attachment_ids:
+            if doc_id not in found:  # no such document, or its bytes are gone
+                raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
+            loaded[doc_id] = found[doc_id]
         for doc_id, (row, content) in loaded.items():
             if job.purpose == "response" and doc_id == job.state.submitted_draft_id:
                 printed = await asyncio.to_thread(
