@@ -23,7 +23,7 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -32,8 +32,8 @@ from temporalio.exceptions import ApplicationError
 from casework import mail, pdf, rendering, template_library
 from casework.config import Settings
 from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.db import CaseDocument, OutboxMessage, Team
-from casework.documents import DOCX, EML, load_blob, store_blob
+from casework.db import CaseDocument, DocumentBlob, OutboxMessage, Team, reading
+from casework.documents import DOCX, EML, load_blob, store_blobs
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +104,7 @@ def _permanent(message: str, kind: str) -> ApplicationError:
 def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status: str) -> dict:
     """The outbox row for `job` in `status` (sending | sent), with what was or will be sent."""
     return dict(
+        business_key=job.business_key,
         case_reference=job.state.reference,
         purpose=job.purpose,
         channel=job.channel.value,
@@ -113,6 +114,35 @@ def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status:
         status=status,
         result=result.model_dump(mode="json"),
     )
+
+
+# The statements are built once and executed with each job's values: building (and finding in
+# SQLAlchemy's cache) a statement for every call cost more CPU than its round trip.
+_OUTBOX = OutboxMessage.__table__
+_OUTBOX_COLUMNS = ("case_reference", "purpose", "channel", "recipient", "message_id", "document_id",
+                   "status", "result")
+
+
+def _outbox_upsert(columns: tuple[str, ...], **on_conflict: Any):
+    """Insert the outbox row, or set ``columns`` of the existing one to the new values."""
+    stmt = insert(_OUTBOX)
+    return stmt.on_conflict_do_update(index_elements=[_OUTBOX.c.business_key],
+                                      set_={column: stmt.excluded[column] for column in columns},
+                                      **on_conflict)
+
+
+# Only a `pending` row (or none) is claimed: a row `sending` or `sent` belongs to another attempt.
+_CLAIM = _outbox_upsert(_OUTBOX_COLUMNS, where=_OUTBOX.c.status == "pending").returning(
+    _OUTBOX.c.business_key)
+_RECORD_SENT = _outbox_upsert((*_OUTBOX_COLUMNS, "sent_at"))
+_INSERT_DOCUMENTS = insert(CaseDocument.__table__).on_conflict_do_nothing(index_elements=["id"])
+_TEAM_NAME = select(Team.name).where(Team.code == bindparam("code"))
+# Documents to attach with their bytes, in one round trip.
+_ATTACHMENTS = (
+    select(CaseDocument, DocumentBlob.content)
+    .join(DocumentBlob, DocumentBlob.sha256 == CaseDocument.sha256)
+    .where(CaseDocument.id.in_(bindparam("ids", expanding=True)))
+)
 
 
 class CorrespondenceActivities:
@@ -127,7 +157,7 @@ class CorrespondenceActivities:
         purpose = template_purpose(job)
         if purpose not in template_library.PURPOSES:
             raise _permanent(f"unknown correspondence purpose '{purpose}'", "TemplateMissing")
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             row = await session.get(OutboxMessage, job.business_key)
             if row is not None and row.status == "sent":
                 log.info("correspondence %s already sent; not sending again", job.business_key)
@@ -162,7 +192,7 @@ class CorrespondenceActivities:
     async def _team_name(self, session: AsyncSession, code: str | None) -> str | None:
         if code is None:
             return None
-        return await session.scalar(select(Team.name).where(Team.code == code))
+        return await session.scalar(_TEAM_NAME, {"code": code})
 
     async def _recorded(self, session: AsyncSession, row: OutboxMessage) -> CorrespondenceResult:
         if row.result is not None:
@@ -207,7 +237,7 @@ class CorrespondenceActivities:
         if source is None:
             raise _permanent(f"case {job.state.reference} has no approved response document",
                              "ResponseMissing")
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             content = await load_blob(session, source.sha256)
         if content is None:
             raise _permanent(f"response document {source.id} not found", "ResponseMissing")
@@ -216,29 +246,19 @@ class CorrespondenceActivities:
     async def _record(self, job: CorrespondenceJob, result: CorrespondenceResult,
                       contents: dict[str, bytes]) -> CorrespondenceResult:
         async with self._sessionmaker() as session, session.begin():
-            for content in contents.values():
-                await store_blob(session, content)
+            await store_blobs(session, contents.values())
             await self._mark_sent(session, job, result)
         return result
 
     async def _mark_sent(self, session: AsyncSession, job: CorrespondenceJob,
                          result: CorrespondenceResult) -> None:
         """Documents and the `sent` row in the caller's transaction: all or nothing."""
-        for document in [result.document, *result.documents]:
-            await session.execute(
-                insert(CaseDocument)
-                .values(case_reference=job.state.reference, **document.model_dump())
-                .on_conflict_do_nothing(index_elements=["id"])
-            )
-        values = dict(
-            _outbox_values(job, result, "sent"),
-            sent_at=datetime.now(timezone.utc),
-        )
-        await session.execute(
-            insert(OutboxMessage)
-            .values(business_key=job.business_key, **values)
-            .on_conflict_do_update(index_elements=["business_key"], set_=values)
-        )
+        await session.execute(_INSERT_DOCUMENTS, [
+            dict(document.model_dump(), case_reference=job.state.reference)
+            for document in [result.document, *result.documents]
+        ])
+        await session.execute(_RECORD_SENT, dict(_outbox_values(job, result, "sent"),
+                                                 sent_at=datetime.now(timezone.utc)))
 
     # ---- emails -----------------------------------------------------------------------------
 
@@ -267,7 +287,7 @@ class CorrespondenceActivities:
         result = CorrespondenceResult(document=eml, message_id=message_id, recipient=", ".join(recipients),
                                       documents=extra_documents, template=template.ref)
         if not await self._claim(job, result, contents):
-            async with self._sessionmaker() as session:
+            async with reading(self._sessionmaker) as session:
                 row = await session.get(OutboxMessage, job.business_key)
                 if row.status == "sent":
                     return await self._recorded(session, row)
@@ -289,16 +309,8 @@ class CorrespondenceActivities:
                      contents: dict[str, bytes]) -> bool:
         """Mark the email `sending` (storing what will be sent); False if another attempt has."""
         async with self._sessionmaker() as session, session.begin():
-            for content in contents.values():
-                await store_blob(session, content)
-            values = _outbox_values(job, result, "sending")
-            claimed = await session.execute(
-                insert(OutboxMessage)
-                .values(business_key=job.business_key, **values)
-                .on_conflict_do_update(index_elements=["business_key"], set_=values,
-                                       where=OutboxMessage.status == "pending")
-                .returning(OutboxMessage.business_key)
-            )
+            await store_blobs(session, contents.values())
+            claimed = await session.execute(_CLAIM, _outbox_values(job, result, "sending"))
             return claimed.first() is not None
 
     async def _release(self, job: CorrespondenceJob) -> None:
@@ -329,18 +341,14 @@ class CorrespondenceActivities:
         contents: dict[str, bytes] = {}
         if not job.attachment_ids:
             return attachments, documents, contents
-        async with self._sessionmaker() as session:
-            rows = (
-                await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(job.attachment_ids)))
-            ).all()
-            found = {row.id: row for row in rows}
-            loaded = {}
-            for doc_id in job.attachment_ids:
-                row = found.get(doc_id)
-                content = await load_blob(session, row.sha256) if row else None
-                if row is None or content is None:
-                    raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
-                loaded[doc_id] = (row, content)
+        async with reading(self._sessionmaker) as session:
+            found = {row.id: (row, content) for row, content in await session.execute(
+                _ATTACHMENTS, {"ids": job.attachment_ids})}
+        loaded = {}
+        for doc_id in job.attachment_ids:
+            if doc_id not in found:  # no such document, or its bytes are gone
+                raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
+            loaded[doc_id] = found[doc_id]
         for doc_id, (row, content) in loaded.items():
             if job.purpose == "response" and doc_id == job.state.submitted_draft_id:
                 printed = await asyncio.to_thread(

@@ -6,6 +6,8 @@ Case tables are a projection written only by workflow activities; the API reads 
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
@@ -29,7 +31,7 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from casework.config import to_sqlalchemy_url
@@ -424,3 +426,13 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def reading(sessionmaker: async_sessionmaker) -> AsyncIterator[AsyncSession]:
+    """A session for reads only, each statement on its own (autocommit): no BEGIN and ROLLBACK
+    round trips around them. Under PostgreSQL's READ COMMITTED every statement sees its own
+    snapshot anyway, so the reads see what they would in a transaction. Not for writes."""
+    async with sessionmaker() as session:
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        yield session

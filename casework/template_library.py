@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Union
 
 import jinja2
 from jinja2 import meta, nodes
-from sqlalchemy import func, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.contracts import Channel, TemplateRef
@@ -438,18 +438,23 @@ def version_name(row: TemplateVersion) -> str:
     return f"{base}.docx" if row.channel == Channel.LETTER.value else f"emails/{base}"
 
 
+# Built once (every letter and email resolves its template). With no case type, the comparison
+# with NULL matches nothing, leaving the global versions.
+_LATEST_VERSION = (
+    select(TemplateVersion)
+    .where(TemplateVersion.purpose == bindparam("purpose"),
+           TemplateVersion.channel == bindparam("channel"),
+           TemplateVersion.case_type.is_(None) | (TemplateVersion.case_type == bindparam("case_type")))
+    .order_by(TemplateVersion.case_type.is_(None), TemplateVersion.version.desc())
+    .limit(1)
+)
+
+
 async def resolve(session: AsyncSession, templates_dir: Path, purpose: str, channel: Channel,
                   case_type: str | None) -> ResolvedTemplate:
     """The latest version for the case type, else the latest global version, else the shipped file."""
-    scope = TemplateVersion.case_type.is_(None)
-    if case_type:
-        scope = scope | (TemplateVersion.case_type == case_type)
-    row = await session.scalar(
-        select(TemplateVersion)
-        .where(TemplateVersion.purpose == purpose, TemplateVersion.channel == channel.value, scope)
-        .order_by(TemplateVersion.case_type.is_(None), TemplateVersion.version.desc())
-        .limit(1)
-    )
+    row = await session.scalar(_LATEST_VERSION, {"purpose": purpose, "channel": channel.value,
+                                                 "case_type": case_type or None})
     if row is not None:
         return await load_version(session, row)
     return shipped(templates_dir, purpose, channel)

@@ -11,11 +11,13 @@ import uuid
 from contextlib import asynccontextmanager
 
 import httpx
+import pytest
 from aiosmtpd.controller import Controller
+from sqlalchemy import select
 from temporalio import activity
 
 from api.main import create_app
-from casework.db import make_sessionmaker
+from casework.db import Team, make_engine, make_sessionmaker, reading
 from casework.embedded import free_port
 from tests.casefixtures import auth, case_path, register, step
 from tests.conftest import Mailbox
@@ -139,3 +141,23 @@ async def test_address_the_mail_server_refuses_fails_the_step_and_leaves_the_cas
     assert by_post["stage"] == "clarification"
     assert [e["kind"] for e in timeline].count("acknowledged") == 1
     assert "post room" in next(e for e in timeline if e["kind"] == "acknowledged")["summary"]
+
+
+async def test_a_reading_session_hands_its_connection_back_transactional(settings):
+    """The activity reads outside a transaction (casework.db.reading); the outbox claim and record
+    that follow, on the same pooled connection, must still be all or nothing."""
+    engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)  # one connection
+    sessionmaker = make_sessionmaker(engine)
+    code = f"T{uuid.uuid4().hex[:8]}"
+    try:
+        async with reading(sessionmaker) as session:
+            assert await session.scalar(select(Team.name).where(Team.code == code)) is None
+        with pytest.raises(RuntimeError):
+            async with sessionmaker() as session, session.begin():
+                session.add(Team(code=code, name="Never"))
+                await session.flush()
+                raise RuntimeError("a failure after the write")
+        async with reading(sessionmaker) as session:
+            assert await session.scalar(select(Team.name).where(Team.code == code)) is None
+    finally:
+        await engine.dispose()
