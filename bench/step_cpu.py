@@ -13,11 +13,11 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import psutil
 from temporalio.client import Client
 
 from bench import steps
+from bench.loadgen import LeanClient
 from bench.stack import Stack, start_app, start_stack
 
 NAMES = ["register", "allocate", "acknowledge", "document", "submit", "approve", "send", "outcome", "close"]
@@ -49,7 +49,7 @@ async def measure(stack: Stack, temporal_pid: int, cases: int) -> None:
     bare_queue = stack.task_queue + "-baseline"
     per_step: dict[str, list[dict[str, float]]] = {name: [] for name in NAMES}
     bare: list[dict[str, float]] = []
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=120) as api:
+    async with LeanClient(stack.api_url) as api:
         await steps.walk_case(api, [])
         await steps.walk_bare(client, bare_queue, [])
         send = api.request

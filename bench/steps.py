@@ -9,11 +9,11 @@ import time
 import uuid
 from datetime import date
 
-import httpx
 from docx import Document
 from temporalio.client import Client
 
 from bench.baseline import BareWorkflow
+from bench.loadgen import LeanClient
 from bench.stack import Stack
 from bench.stats import Result, median, p95
 
@@ -31,7 +31,7 @@ def _draft() -> bytes:
 DRAFT = _draft()
 
 
-async def walk_case(api: httpx.AsyncClient, latencies: list[float]) -> None:
+async def walk_case(api: LeanClient, latencies: list[float]) -> None:
     """Registration to closure: 9 requests, each timed."""
     tag = uuid.uuid4().hex[:8]
 
@@ -95,8 +95,7 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
     client = await Client.connect(stack.temporal_address)
     bare_queue = stack.task_queue + "-baseline"
     serial, concurrent, concurrency = (6, 40, 20) if quick else (30, 200, 20)
-    limits = httpx.Limits(max_connections=concurrency + 5)
-    async with httpx.AsyncClient(base_url=stack.api_url, timeout=120, limits=limits) as api:
+    async with LeanClient(stack.api_url) as api:
         # Warm both paths (imports, connection pools, workflow caches) before measuring.
         await walk_case(api, [])
         await walk_bare(client, bare_queue, [])
