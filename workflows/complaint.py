@@ -185,10 +185,13 @@ class ComplaintCaseWorkflow:
         # Asked before anything else, so a run that predates it answers False for its whole life
         # and keeps asking for each patch where it always did.
         self._all_patches = workflow.patched(ALL_PATCHES)
-        start.case_type = shared_type(start.case_type)[0]
-        self.state = start.carried_state or initial_state(start, workflow.now())
-        # The case's type now, which a continued case may have changed since it was registered.
-        self.state.case_type, self.plan = shared_type(self.state.case_type)
+        start.case_type, self.plan = shared_type(start.case_type)
+        if start.carried_state is None:
+            self.state = initial_state(start, workflow.now())
+        else:
+            # A continued case routes by its type now, which may have changed since registration.
+            self.state = start.carried_state
+            self.state.case_type, self.plan = shared_type(self.state.case_type)
         self._registered = start.carried_state is not None
         self._lock = asyncio.Lock()
         # Child collections changed since the last projection (all of them until the first).
