@@ -17,7 +17,6 @@ import asyncio
 import cProfile
 import gc
 import hashlib
-import io
 import os
 import statistics
 import subprocess
@@ -29,8 +28,7 @@ from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from docx import Document
-
+from bench.steps import DRAFT
 from casework import demo, embedded
 from casework.config import PROJECT_ROOT, Settings
 from casework.contracts import (
@@ -44,14 +42,6 @@ from casework.contracts import (
 )
 from casework.db import CaseDocument, CaseType, make_engine, make_sessionmaker
 from casework.documents import DOCX, store_blob
-
-
-def _draft() -> bytes:
-    document = Document()
-    document.add_paragraph("We have investigated your complaint and uphold it.")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
 
 
 def case_state(case_type: CaseTypeConfig, draft: DocumentRef) -> CaseState:
@@ -74,7 +64,7 @@ async def measure(settings: Settings, calls: int, profile: Path | None) -> None:
 
     engine = make_engine(settings.database_url, pool_pre_ping=False)  # as worker.py
     sessionmaker = make_sessionmaker(engine)
-    content = _draft()
+    content = DRAFT
     draft = DocumentRef(id=str(uuid.uuid4()), kind="draft", filename="draft.docx", content_type=DOCX,
                         size=len(content), sha256=hashlib.sha256(content).hexdigest(),
                         added_by="Dev Drafter", added_at=datetime.now(timezone.utc))
