@@ -11,13 +11,14 @@ import runpy
 import smtplib
 import socket
 import zipfile
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import docx
 import pytest
@@ -483,6 +484,18 @@ def smtp_settings(port: int) -> Settings:
                     smtp_timeout_seconds=5)  # fmt: skip
 
 
+@contextmanager
+def smtp_server(handler, **options) -> Iterator[Settings]:
+    """A real SMTP server (aiosmtpd) on a free port while the block runs; yields the settings
+    that send to it."""
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), **options)
+    controller.start()
+    try:
+        yield smtp_settings(controller.port)
+    finally:
+        controller.stop()
+
+
 def acknowledgement_message() -> tuple[EmailMessage, bytes]:
     context = sample_context()
     rendered = render_email(TEMPLATES, "acknowledgement", context)
@@ -501,13 +514,9 @@ def acknowledgement_message() -> tuple[EmailMessage, bytes]:
 
 def test_email_with_letter_attached_arrives_at_a_real_smtp_server_intact() -> None:
     handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server(handler) as settings:
         message, letter = acknowledgement_message()
-        send_message(smtp_settings(controller.port), message)
-    finally:
-        controller.stop()
+        send_message(settings, message)
 
     (envelope,) = handler.envelopes
     assert envelope.mail_from == "complaints@example.org"
@@ -545,17 +554,13 @@ def test_refused_recipient_raises_and_is_classified_permanent() -> None:
             envelope.rcpt_tos.append(address)
             return "250 OK"
 
-    controller = Controller(RefusingHandler(), hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server(RefusingHandler()) as settings:
         message = build_message(
             sender="complaints@example.org", to=["ada@example.org", "gone@example.org"],
             subject="Hi", text="plain", html=None, message_id="<y@example.org>",
         )  # fmt: skip
         with pytest.raises(smtplib.SMTPRecipientsRefused) as raised:
-            send_message(smtp_settings(controller.port), message)
-    finally:
-        controller.stop()
+            send_message(settings, message)
 
     assert list(raised.value.recipients) == ["gone@example.org"]
     assert is_permanent_failure(raised.value)
@@ -593,18 +598,13 @@ def test_smtp_login_uses_the_configured_credentials_and_a_refused_login_is_perma
         return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535
 
     handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(),
-                            authenticator=authenticator, auth_require_tls=False, auth_required=True)
-    controller.start()
-    try:
+    with smtp_server(handler, authenticator=authenticator, auth_require_tls=False,
+                     auth_required=True) as settings:
         message, _ = acknowledgement_message()
-        good = smtp_settings(controller.port).model_copy(
-            update={"smtp_username": "casework", "smtp_password": "s3cret"})
+        good = settings.model_copy(update={"smtp_username": "casework", "smtp_password": "s3cret"})
         send_message(good, message)
         with pytest.raises(smtplib.SMTPAuthenticationError) as refused:
             send_message(good.model_copy(update={"smtp_password": "wrong"}), message)
-    finally:
-        controller.stop()
 
     assert len(handler.envelopes) == 1
     assert is_permanent_failure(refused.value)
@@ -613,14 +613,10 @@ def test_smtp_login_uses_the_configured_credentials_and_a_refused_login_is_perma
 def test_the_stored_bytes_are_the_bytes_the_smtp_server_receives() -> None:
     """Correspondence stores the .eml and sends those very bytes, serialised once."""
     handler = CollectingHandler()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
+    with smtp_server(handler) as settings:
         message, letter = acknowledgement_message()
         stored = wire_bytes(message)
-        send_message(smtp_settings(controller.port), message, stored)
-    finally:
-        controller.stop()
+        send_message(settings, message, stored)
 
     (envelope,) = handler.envelopes
     assert envelope.mail_from == "complaints@example.org" and envelope.rcpt_tos == ["ada@example.org"]
