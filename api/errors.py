@@ -55,10 +55,13 @@ CORRESPONDENCE_FAILURES = {
 
 def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
     cause = exc.cause
-    if isinstance(cause, ActivityError) and isinstance(cause.cause, ApplicationError):
-        field = CORRESPONDENCE_FAILURES.get(cause.cause.type or "")
+    # A letter or email the mail server refused: from a regular activity it arrives wrapped in an
+    # ActivityError, from a local one as itself.
+    refused = cause.cause if isinstance(cause, ActivityError) else cause
+    if isinstance(refused, ApplicationError):
+        field = CORRESPONDENCE_FAILURES.get(refused.type or "")
         if field is not None:
-            return unprocessable(field, cause.cause.message)
+            return unprocessable(field, refused.message)
     if not isinstance(cause, ApplicationError):
         raise exc
     details = cause.details[0] if cause.details else {}

@@ -7,6 +7,7 @@ Temporal retries the activity; the retry must not send again.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from contextlib import asynccontextmanager
 
@@ -102,6 +103,45 @@ async def test_email_refused_for_now_is_sent_by_the_retry_exactly_once(settings,
     event = next(e for e in timeline if e["kind"] == "acknowledged")
     assert event["data"]["delivery_confirmed"] is True
     assert event["data"]["message_id"] == server.messages[0]["Message-ID"]
+
+
+async def test_mail_server_down_after_the_local_attempts_carries_on_as_a_visible_activity_and_sends_once(
+    settings, temporal, engine,
+):
+    """An email goes out as a local activity; if the mail server is still down after its few
+    attempts, it is retried as a regular activity, which operations see pending in the Temporal UI
+    with its last failure. When the server comes back the step finishes, once."""
+    port = free_port()  # nothing listens here yet: every attempt finds the connection refused
+    own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}", "smtp_port": port})
+    server = Mailbox()
+    async with own_stack(own, temporal, engine) as api:
+        case = await register(api)
+        ref = case["reference"]
+        await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"})
+        pending = asyncio.create_task(step(api, ref, "acknowledge", "drafter", {"channel": "email"}))
+        handle = temporal.get_workflow_handle(ref)
+        waiting: list = []
+        for _ in range(120):  # the local attempts take about 7 s
+            await asyncio.sleep(0.5)
+            waiting = list((await handle.describe()).raw_description.pending_activities)
+            if waiting:
+                break
+        assert not pending.done()
+        controller = Controller(server, hostname="127.0.0.1", port=port)
+        controller.start()
+        try:
+            acknowledged = await pending
+        finally:
+            controller.stop()
+        history = await temporal.get_workflow_handle(ref).fetch_history()
+
+    assert [a.activity_type.name for a in waiting] == ["dispatch_correspondence"]
+    assert "refused" in waiting[0].last_failure.message.lower()
+    assert acknowledged["stage"] == "clarification"
+    assert len(server.messages) == 1
+    scheduled = [e.activity_task_scheduled_event_attributes.activity_type.name for e in history.events
+                 if e.HasField("activity_task_scheduled_event_attributes")]
+    assert scheduled == ["dispatch_correspondence"]
 
 
 class RefusesGone(Mailbox):
