@@ -13,6 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
+from casework.workflow_runner import LeanWorkflowRunner
 from casework.temporal import connect
 from workflows import WORKFLOWS
 
@@ -34,7 +35,7 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send),
-        workflow_runner=SANDBOX if settings.workflow_sandbox else UnsandboxedWorkflowRunner(),
+        workflow_runner=LeanWorkflowRunner(SANDBOX if settings.workflow_sandbox else UnsandboxedWorkflowRunner()),
         **kwargs,
     )
 

@@ -1,0 +1,83 @@
+"""A workflow runner that lets a cached case hold only its own state, not the SDK's last messages.
+
+The Python SDK (temporalio 1.35) parses each activation with upb protobuf, where every sub-message
+shares its parent's memory. A workflow instance keeps, between activations, a few such
+sub-messages: the headers and memo of the start (so the whole first activation, start input
+included), the last activation's internal flags (so that whole activation) and the last
+completion (with every command's payloads, e.g. the state a projection step wrote). A worker
+holding 5,000 idle cases holds all of it for each. Measured with the memory scenario, it is about
+17 KiB a case (see BENCHMARKS.md).
+
+`LeanWorkflowRunner` wraps the SDK's runner: it gives each instance copies of the start's headers,
+memo and last result (copies own their memory), and, unsandboxed, drops the instance's references
+to the activation and completion once an activation is done; the worker has sent the completion by
+the next one. It reaches into SDK internals, so it checks for each attribute and leaves the
+instance alone where one is missing; tests/test_replay.py replays every recorded history through
+it and checks that it took effect.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+from temporalio.bridge.proto.workflow_activation import WorkflowActivation
+from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+from temporalio.worker import UnsandboxedWorkflowRunner, WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker._workflow_instance import _WorkflowInstanceImpl
+
+
+def _own(message: Any) -> Any:
+    """A copy of a protobuf message in its own memory, not its parent's."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    return copy
+
+
+def detached(det: WorkflowInstanceDetails) -> WorkflowInstanceDetails:
+    """`det` with no sub-message of the first activation left in it."""
+    info = dataclasses.replace(
+        det.info,
+        headers={key: _own(value) for key, value in det.info.headers.items()},
+        raw_memo={key: _own(value) for key, value in det.info.raw_memo.items()},
+    )
+    return dataclasses.replace(
+        det, info=info, last_completion_result=_own(det.last_completion_result),
+        last_failure=None if det.last_failure is None else _own(det.last_failure))
+
+
+class _LeanInstance(_WorkflowInstanceImpl):
+    def activate(self, act: WorkflowActivation) -> WorkflowActivationCompletion:
+        completion = super().activate(act)
+        self._release()
+        return completion
+
+    def _release(self) -> None:
+        if hasattr(self, "_current_completion"):
+            # Replaced at the start of every activation; the worker holds the one just returned.
+            self._current_completion = WorkflowActivationCompletion()
+        if hasattr(self, "_current_internal_flags"):
+            self._current_internal_flags = list(self._current_internal_flags)
+        start = getattr(self, "_workflow_input", None)
+        if start is not None and not isinstance(getattr(start, "headers", {}), dict):
+            start.headers = {key: _own(value) for key, value in start.headers.items()}
+
+
+class LeanWorkflowRunner(WorkflowRunner):
+    """Runs workflows with `inner` (unsandboxed if not given), keeping less per cached run."""
+
+    def __init__(self, inner: WorkflowRunner | None = None) -> None:
+        self._inner = inner or UnsandboxedWorkflowRunner()
+
+    def prepare_workflow(self, defn: Any) -> None:
+        self._inner.prepare_workflow(defn)
+
+    def create_instance(self, det: WorkflowInstanceDetails) -> WorkflowInstance:
+        det = detached(det)
+        if type(self._inner) is UnsandboxedWorkflowRunner:
+            return _LeanInstance(det)  # type: ignore[abstract]
+        # A sandboxed instance lives inside the sandbox, out of reach: only the copies apply.
+        return self._inner.create_instance(det)
+
+    def set_worker_level_failure_exception_types(self, types: Any) -> None:
+        self._inner.set_worker_level_failure_exception_types(types)
