@@ -94,7 +94,8 @@ async def _concurrently(count: int, concurrency: int, walk) -> float:
 async def run(stack: Stack, *, quick: bool) -> list[Result]:
     client = await Client.connect(stack.temporal_address)
     bare_queue = stack.task_queue + "-baseline"
-    serial, concurrent, concurrency = (6, 40, 20) if quick else (30, 200, 20)
+    # Cases walked one at a time; cases walked concurrently, in how many rounds a side, how many at once.
+    serial, concurrent, rounds, concurrency = (6, 60, 2, 20) if quick else (30, 200, 4, 20)
     async with LeanClient(stack.api_url) as api:
         # Warm both paths (imports, connection pools, workflow caches) before measuring.
         await walk_case(api, [])
@@ -105,14 +106,25 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
         for _ in range(serial):
             await walk_case(api, ours)
             await walk_bare(client, bare_queue, bare)
-        ours_rate = await _concurrently(concurrent, concurrency, lambda: walk_case(api, []))
-        bare_rate = await _concurrently(concurrent, concurrency, lambda: walk_bare(client, bare_queue, []))
+        # Rounds, alternating, so that a burst of load from elsewhere on the machine hits one
+        # round of one side, not a whole side: medians of the rounds' rates are compared.
+        ours_rates: list[float] = []
+        bare_rates: list[float] = []
+        for _ in range(rounds):
+            ours_rates.append(await _concurrently(concurrent // rounds, concurrency,
+                                                  lambda: walk_case(api, [])))
+            bare_rates.append(await _concurrently(concurrent // rounds, concurrency,
+                                                  lambda: walk_bare(client, bare_queue, [])))
     step_ratio = median(ours) / median(bare)
+    ours_rate, bare_rate = median(ours_rates), median(bare_rates)
     rate_ratio = ours_rate / bare_rate
     return [
         Result("steps", "step latency c=1", "ms", median(ours) * 1000, p95(ours) * 1000,
                median(bare) * 1000, step_ratio, "≤ 1.2× baseline", step_ratio <= 1.2,
                f"{serial} cases × {STEPS} steps"),
         Result("steps", f"throughput c={concurrency}", "cases/s", ours_rate, None, bare_rate,
-               rate_ratio, "≥ 0.8× baseline", rate_ratio >= 0.8, f"{concurrent} cases"),
+               rate_ratio, "≥ 0.8× baseline", rate_ratio >= 0.8,
+               f"{concurrent} cases in {rounds} alternating rounds; rounds' rates: ours "
+               f"{', '.join(f'{r:.2f}' for r in ours_rates)}, baseline "
+               f"{', '.join(f'{r:.2f}' for r in bare_rates)}"),
     ]
