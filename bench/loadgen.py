@@ -30,6 +30,10 @@ class Response:
         return jsonlib.loads(self.content)
 
 
+class _Closed(Exception):
+    """The server had closed the connection: not a byte of a response came back."""
+
+
 class _Connection:
     def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.reader, self.writer = reader, writer
@@ -37,7 +41,15 @@ class _Connection:
     async def exchange(self, head: bytes, body: bytes) -> tuple[Response, bool]:
         """Send one request; the response and whether the connection may be reused."""
         self.writer.write(head + body)
-        status_line, *header_lines = (await self.reader.readuntil(b"\r\n\r\n"))[:-4].split(b"\r\n")
+        try:
+            head_bytes = await self.reader.readuntil(b"\r\n\r\n")
+        except asyncio.IncompleteReadError as exc:
+            if exc.partial:
+                raise
+            raise _Closed from exc
+        except ConnectionResetError as exc:
+            raise _Closed from exc
+        status_line, *header_lines = head_bytes[:-4].split(b"\r\n")
         headers = {}
         for line in header_lines:
             name, _, value = line.partition(b":")
@@ -91,14 +103,23 @@ class LeanClient:
             lines.append(f"Content-Type: {content_type}\r\n".encode())
         lines += [f"{name}: {value}\r\n".encode() for name, value in (headers or {}).items()]
         lines.append(b"\r\n")
-        connection = self._idle.pop() if self._idle else _Connection(
-            *await asyncio.open_connection(self._host, self._port))
-        try:
-            async with asyncio.timeout(self._timeout):
-                response, reusable = await connection.exchange(b"".join(lines), body)
-        except BaseException:
-            connection.close()
-            raise
+        while True:
+            reused = bool(self._idle)
+            connection = self._idle.pop() if reused else _Connection(
+                *await asyncio.open_connection(self._host, self._port))
+            try:
+                async with asyncio.timeout(self._timeout):
+                    response, reusable = await connection.exchange(b"".join(lines), body)
+                break
+            except _Closed:
+                # An idle keep-alive connection the server closed (uvicorn does after 5 s): it
+                # never read the request, so it is sent again on another connection.
+                connection.close()
+                if not reused:
+                    raise
+            except BaseException:
+                connection.close()
+                raise
         if reusable:
             self._idle.append(connection)
         else:
