@@ -1,5 +1,8 @@
 """`python -m bench.step_cpu [cases]`: CPU spent per step, by process, walking cases one at a time.
 
+Processes: the API, the worker, the Temporal dev server and PostgreSQL (its postmaster and every
+backend; the bare workflow uses no database).
+
 A diagnostic, not a scenario: it explains the step figures of `make bench` (where the time goes,
 and what the bare baseline does not do). CPU is read from /proc/<pid>/task/*/schedstat, which
 counts nanoseconds (psutil's ticks are 10 ms), before and after each request; medians per step.
@@ -21,7 +24,7 @@ from bench.loadgen import LeanClient
 from bench.stack import Stack, start_app, start_stack
 
 NAMES = ["register", "allocate", "acknowledge", "document", "submit", "approve", "send", "outcome", "close"]
-PROCESSES = ["api", "worker", "temporal"]
+PROCESSES = ["api", "worker", "temporal", "postgres"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,13 +37,31 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def pids(stack: Stack, temporal_pid: int) -> dict[str, int]:
-    return {"api": stack.processes["api"].pid, "worker": stack.processes["worker"].pid,
-            "temporal": temporal_pid, "baseline": stack.processes["baseline-worker"].pid}
+def pids(stack: Stack, temporal_pid: int) -> dict[str, list[int]]:
+    return {"api": [stack.processes["api"].pid], "worker": [stack.processes["worker"].pid],
+            "temporal": [temporal_pid], "baseline": [stack.processes["baseline-worker"].pid],
+            "postgres": postgres_pids(stack)}
 
 
-def snapshot(of: dict[str, int]) -> dict[str, float]:
-    return {name: cpu_seconds(pid) for name, pid in of.items()}
+def postgres_pids(stack: Stack) -> list[int]:
+    """The stack's PostgreSQL postmaster; its backends are looked up at each snapshot."""
+    data_dir = str(stack.root / "pg")
+    return [p.pid for p in psutil.process_iter(["name", "cmdline"])
+            if p.info["name"] == "postgres" and data_dir in (p.info["cmdline"] or [])]
+
+
+def _with_children(pid: int) -> list[int]:
+    try:
+        return [pid, *(child.pid for child in psutil.Process(pid).children())]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def snapshot(of: dict[str, list[int]]) -> dict[str, float]:
+    # PostgreSQL serves each connection from its own process, forked from the postmaster.
+    return {name: sum(cpu_seconds(pid) for root in roots for pid in _with_children(root))
+            if name == "postgres" else sum(cpu_seconds(pid) for pid in roots)
+            for name, roots in of.items()}
 
 
 async def measure(stack: Stack, temporal_pid: int, cases: int) -> None:
@@ -86,7 +107,7 @@ async def measure(stack: Stack, temporal_pid: int, cases: int) -> None:
     print(f"{'per case':12s}" + "".join(f"{totals[p]:10.1f}" for p in PROCESSES) + f"{sum(totals.values()):10.1f}")
     bare_medians = {p: statistics.median(m[p] for m in bare) for p in ("baseline", "temporal")}
     print(f"{'bare update':12s}{'':10s}{bare_medians['baseline']:10.1f}{bare_medians['temporal']:10.1f}"
-          f"{sum(bare_medians.values()):10.1f}   (worker column: the baseline's worker)")
+          f"{'':10s}{sum(bare_medians.values()):10.1f}   (worker column: the baseline's worker)")
 
 
 def main() -> None:
