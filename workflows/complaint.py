@@ -116,16 +116,16 @@ LOCAL_CORRESPONDENCE = "correspondence-as-local-activity"
 # TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
 # started by this version records one marker, the newest, instead of one per patch. A run asks for
 # the newest marker first, so one recorded under an older marker keeps that marker's set.
-PATCH_SETS: dict[str, frozenset[str]] = {
-    "case-patches-v2": frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES,
-                                  LOCAL_DEADLINES, CONTRIBUTION_REQUESTS_SENT, LOCAL_CORRESPONDENCE}),
-    "case-patches-v1": frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES,
-                                  LOCAL_DEADLINES, CONTRIBUTION_REQUESTS_SENT}),
+_PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
+                         CONTRIBUTION_REQUESTS_SENT})
+PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
+    "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},
+    "case-patches-v1": _PATCHES_V1,
 }
 ALL_PATCHES = next(iter(PATCH_SETS))  # the marker a new case records
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
-# A letter or email is tried this way as a local activity (attempts 1, 2, 4 and 8 seconds apart,
-# each up to LOCAL_CORRESPONDENCE_TIMEOUT), then as a regular one with PATIENT_RETRY.
+# A letter or email is tried four times as a local activity (1, 2 and 4 seconds apart, each
+# attempt up to LOCAL_CORRESPONDENCE_TIMEOUT), then as a regular one with PATIENT_RETRY.
 LOCAL_CORRESPONDENCE_RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_attempts=4)
 LOCAL_CORRESPONDENCE_TIMEOUT = timedelta(seconds=30)
 # Database or SMTP outages are waited out; permanent faults are raised non-retryable by activities.
@@ -1165,9 +1165,9 @@ class ComplaintCaseWorkflow:
 
         First as a local activity, in the step's own workflow task: no activity task for the
         server to schedule, dispatch and complete (a third of the server's work in a step that
-        writes). If the mail server or the database is still down after a few attempts, it carries on
-        as a regular activity, retried patiently, whose attempts and last failure operations see
-        in the Temporal UI. A fault no retry can mend fails the step either way."""
+        writes). If the mail server or the database is still down after its attempts, it carries
+        on as a regular activity, retried patiently, whose attempts and last failure operations
+        see in the Temporal UI. A fault no retry can mend fails the step either way."""
         if self._patched(LOCAL_CORRESPONDENCE):
             try:
                 return await workflow.execute_local_activity(
