@@ -95,7 +95,7 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
     client = await Client.connect(stack.temporal_address)
     bare_queue = stack.task_queue + "-baseline"
     # Cases walked one at a time; cases walked concurrently, in how many rounds a side, how many at once.
-    serial, concurrent, rounds, concurrency = (6, 60, 2, 20) if quick else (30, 200, 4, 20)
+    serial, concurrent, rounds, concurrency = (6, 40, 2, 20) if quick else (30, 200, 4, 20)
     async with LeanClient(stack.api_url) as api:
         # Warm both paths (imports, connection pools, workflow caches) before measuring.
         await walk_case(api, [])
