@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 import psutil
 
 from bench import letters, memory, readside, steps
-from bench.stack import start_app, start_stack
+from bench.stack import start_app, start_stack, unwind_on_sigterm
 from bench.stats import HEADER, Result, row
 from casework.config import PROJECT_ROOT
 
@@ -46,6 +46,7 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these scenarios")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    unwind_on_sigterm()
     chosen = args.only or SCENARIOS
     started = time.perf_counter()
     results: list[Result] = []

@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from pathlib import Path
 
+from bench.stack import unwind_on_sigterm
 from bench.steps import DRAFT
 from casework import demo, embedded
 from casework.config import PROJECT_ROOT, Settings
@@ -124,6 +125,7 @@ def main() -> None:
     parser.add_argument("calls", nargs="?", type=int, default=50)
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the measured calls here")
     args = parser.parse_args()
+    unwind_on_sigterm()
     with ExitStack() as running:
         root = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="casework-corr-")))
         postgres = embedded.start_postgres(root / "pg")

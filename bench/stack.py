@@ -4,6 +4,7 @@ worker and API processes, on free ports under a temporary directory."""
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -59,6 +60,13 @@ class Stack:
         running.callback(log.close)
         self.processes[name] = process
         return process
+
+
+def unwind_on_sigterm() -> None:
+    """Make SIGTERM (from `timeout`, a CI runner, `kill`) raise SystemExit, so the ExitStack that
+    started PostgreSQL, Temporal, the worker and the API stops them: they run in sessions of their
+    own and would otherwise outlive the benchmark."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
 def start_stack(running: ExitStack) -> Stack:

@@ -21,7 +21,7 @@ from temporalio.client import Client
 
 from bench import steps
 from bench.loadgen import LeanClient
-from bench.stack import Stack, start_app, start_stack
+from bench.stack import Stack, start_app, start_stack, unwind_on_sigterm
 
 NAMES = ["register", "allocate", "acknowledge", "document", "submit", "approve", "send", "outcome", "close"]
 PROCESSES = ["api", "worker", "temporal", "postgres"]
@@ -112,6 +112,7 @@ async def measure(stack: Stack, temporal_pid: int, cases: int) -> None:
 
 def main() -> None:
     cases = int(sys.argv[1]) if len(sys.argv) > 1 else 8
+    unwind_on_sigterm()
     with ExitStack() as running:
         stack = start_stack(running)
         start_app(stack, running)
