@@ -238,7 +238,7 @@ async def register_case(
         attachments=[_document_ref(u, "attachment") for u in uploads],
         actor=actor_of(user),
     )
-    state = await _start_case(client, settings.task_queue, start)
+    state = await start_case(client, settings.task_queue, start)
     if state is None:
         return await read_case(request, session, reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
@@ -249,7 +249,7 @@ def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
                        size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
 
 
-async def _start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> CaseState | None:
+async def start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> CaseState | None:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry)."""
@@ -758,7 +758,7 @@ async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, r
         escalated_from=reference,
         escalation_reason=body.reason,
     )
-    state = await _start_case(client, settings.task_queue, start)
+    state = await start_case(client, settings.task_queue, start)
     if state is None:  # a late retry: the stage-2 case has already finished
         await session.rollback()
         return await read_case(request, session, new_ref)
