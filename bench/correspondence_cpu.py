@@ -17,7 +17,6 @@ import asyncio
 import cProfile
 import gc
 import hashlib
-import os
 import statistics
 import subprocess
 import sys
@@ -28,10 +27,10 @@ from contextlib import ExitStack
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from bench.stack import unwind_on_sigterm
+from bench.stack import start_database, unwind_on_sigterm
 from bench.steps import DRAFT
 from casework import demo, embedded
-from casework.config import PROJECT_ROOT, Settings
+from casework.config import Settings
 from casework.contracts import (
     CaseDetails,
     CaseState,
@@ -128,13 +127,7 @@ def main() -> None:
     unwind_on_sigterm()
     with ExitStack() as running:
         root = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="casework-corr-")))
-        postgres = embedded.start_postgres(root / "pg")
-        running.callback(postgres.stop)
-        embedded.ensure_database(postgres.url(), "bench")
-        database_url = postgres.url("bench")
-        subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, check=True,
-                       env={**os.environ, "DATABASE_URL": database_url},
-                       stdout=subprocess.DEVNULL)
+        database_url = start_database(running, root)
         # In its own process, so that this one's CPU time is the activity's alone.
         port = embedded.free_port()
         sink = subprocess.Popen([sys.executable, "-m", "aiosmtpd", "-n", "-c", "aiosmtpd.handlers.Sink",

@@ -69,13 +69,22 @@ def unwind_on_sigterm() -> None:
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
 
 
+def start_database(running: ExitStack, root: Path) -> str:
+    """An embedded PostgreSQL in ``root / "pg"`` with a ``bench`` database migrated to head; its URL."""
+    postgres = embedded.start_postgres(root / "pg")
+    running.callback(postgres.stop)
+    embedded.ensure_database(postgres.url(), "bench")
+    database_url = postgres.url("bench")
+    subprocess.run([sys.executable, "-m", "alembic", "upgrade", "head"], cwd=PROJECT_ROOT, check=True,
+                   env={**os.environ, "DATABASE_URL": database_url}, stdout=subprocess.DEVNULL)
+    return database_url
+
+
 def start_stack(running: ExitStack) -> Stack:
     from aiosmtpd.controller import Controller
 
     root = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="casework-bench-")))
-    postgres = embedded.start_postgres(root / "pg")
-    running.callback(postgres.stop)
-    embedded.ensure_database(postgres.url(), "bench")
+    database_url = start_database(running, root)
     temporal = embedded.start_temporal_dev_server(
         db_file=None, port=embedded.free_port(), ui_port=None, search_attributes=SEARCH_ATTRIBUTES,
         log_file=root / "temporal.log")
@@ -84,12 +93,11 @@ def start_stack(running: ExitStack) -> Stack:
     sink.start()
     running.callback(sink.stop)
     api_port = embedded.free_port()
-    stack = Stack(database_url=postgres.url("bench"), temporal_address=temporal.address,
+    stack = Stack(database_url=database_url, temporal_address=temporal.address,
                   smtp_port=sink.port, api_url=f"http://127.0.0.1:{api_port}",
                   task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root)
-    for args in (["-m", "alembic", "upgrade", "head"], ["-m", "casework.demo"]):
-        subprocess.run([sys.executable, *args], cwd=PROJECT_ROOT, env=stack.env(), check=True,
-                       stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "casework.demo"], cwd=PROJECT_ROOT, env=stack.env(), check=True,
+                   stdout=subprocess.DEVNULL)
     return stack
 
 
