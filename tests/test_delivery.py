@@ -133,7 +133,7 @@ async def test_mail_server_down_after_the_local_attempts_carries_on_as_a_visible
             acknowledged = await pending
         finally:
             controller.stop()
-        history = await temporal.get_workflow_handle(ref).fetch_history()
+        history = await handle.fetch_history()
 
     assert [a.activity_type.name for a in waiting] == ["dispatch_correspondence"]
     assert "refused" in waiting[0].last_failure.message.lower()

@@ -19,16 +19,16 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from casework.workflow_runner import LeanWorkflowRunner
+from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
 from workflows.complaint import ALL_PATCHES
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
-def replayer() -> Replayer:
-    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter)
+def replayer(**options) -> Replayer:
+    return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, **options)
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -57,8 +57,7 @@ async def test_recorded_history_replays_through_the_lean_runner(path: Path):
     changes nothing a workflow does, and still finds the SDK attributes it replaces."""
     runner = RecordingLeanRunner()
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    result = await Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter,
-                            workflow_runner=runner).replay_workflow(history, raise_on_replay_failure=True)
+    result = await replayer(workflow_runner=runner).replay_workflow(history, raise_on_replay_failure=True)
     assert result.replay_failure is None
     (instance,) = runner.instances
     assert instance._current_completion.ByteSize() == 0  # not the last completion, with its payloads
