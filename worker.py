@@ -13,8 +13,8 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
-from casework.workflow_runner import LeanWorkflowRunner
 from casework.temporal import connect
+from casework.workflow_runner import LeanWorkflowRunner
 from workflows import WORKFLOWS
 
 log = logging.getLogger("casework.worker")

@@ -1,7 +1,9 @@
 """The baseline: a bare workflow whose steps are Updates that each run one no-op activity.
 
-Run as `python -m bench.baseline` to serve it: a separate worker process set up like ours (the same
-workflow runner and cache size), so the comparison is of the workflows, not of the worker settings.
+Run as `python -m bench.baseline` to serve it: a separate worker process with our settings (sandbox
+or not, as WORKFLOW_SANDBOX says, and the same cache size), so the comparison is of the workflows,
+not of the worker settings. It runs the SDK's own runner, not our LeanWorkflowRunner: the baseline
+is what a stock worker keeps and spends.
 """
 
 from __future__ import annotations
