@@ -11,6 +11,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
+from casework import sdk_fastpath
 from casework.config import Settings, get_settings
 from casework.db import make_engine, make_sessionmaker
 from casework.temporal import connect
@@ -30,6 +31,7 @@ SANDBOX = SandboxedWorkflowRunner(
 
 def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, **kwargs) -> Worker:
     """``after_smtp_send`` is a fault-injection hook for tests only (see activities.correspondence)."""
+    sdk_fastpath.install()
     return Worker(
         client,
         task_queue=settings.task_queue,

@@ -19,6 +19,7 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from casework import sdk_fastpath
 from casework.workflow_runner import LeanWorkflowRunner
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
@@ -28,6 +29,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer(**options) -> Replayer:
+    sdk_fastpath.install()  # as the worker runs (casework/sdk_fastpath.py)
     return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, **options)
 
 
