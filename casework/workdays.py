@@ -22,10 +22,12 @@ passed in, not rebuilt inside the workflow.
 from __future__ import annotations
 
 from calendar import SATURDAY, SUNDAY
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import lru_cache
+from types import MappingProxyType
 
 _ONE_DAY = timedelta(days=1)
 _WEEKEND = frozenset({SATURDAY, SUNDAY})
@@ -95,18 +97,12 @@ def build_calendar(
 
     Pass every year a deadline might reach: a case received in December needs next year too.
     """
-    import holidays  # Imported here so that importing this module never loads it.
-
     region = Region(region)
     covered_years = frozenset(years)
     if not covered_years:
         # An empty calendar would count every weekday as working and skip the range check.
         raise ValueError("build_calendar needs at least one year")
-    bank_holidays = holidays.country_holidays(
-        _UK_COUNTRY_CODE,
-        subdiv=_HOLIDAYS_SUBDIVISION[region],
-        years=sorted(covered_years),
-    )
+    bank_holidays = _bank_holidays(region, tuple(sorted(covered_years)))
     return WorkingCalendar(
         region=region,
         closed_dates=frozenset(bank_holidays) | frozenset(extra_closures),
@@ -156,11 +152,17 @@ def working_days_between(start: date, end: date, cal: WorkingCalendar) -> int:
 
 def bank_holiday_names(region: Region | str, years: Iterable[int]) -> dict[date, str]:
     """The region's bank holidays with their names, for explaining a deadline to a person."""
-    import holidays
+    return dict(_bank_holidays(Region(region), tuple(sorted(set(years)))))
 
-    region = Region(region)
-    found = holidays.country_holidays(_UK_COUNTRY_CODE, subdiv=_HOLIDAYS_SUBDIVISION[region], years=sorted(years))
-    return dict(found.items())
+
+@lru_cache(maxsize=64)
+def _bank_holidays(region: Region, years: tuple[int, ...]) -> Mapping[date, str]:
+    """Bank holidays by date, as the installed `holidays` release has them (fixed for the process:
+    computing them took 2 ms, on every deadline computation)."""
+    import holidays  # Imported here so that importing this module never loads it.
+
+    found = holidays.country_holidays(_UK_COUNTRY_CODE, subdiv=_HOLIDAYS_SUBDIVISION[region], years=list(years))
+    return MappingProxyType(dict(found.items()))
 
 
 def holidays_version() -> str:

@@ -20,6 +20,7 @@ from casework.workdays import (
     Region,
     WorkingCalendar,
     add_working_days,
+    bank_holiday_names,
     build_calendar,
     next_working_day,
     roll_forward,
@@ -230,3 +231,17 @@ def test_importing_the_module_does_not_import_holidays() -> None:
     script = "import sys, casework.workdays; sys.exit('holidays' in sys.modules)"
     repo_root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", script], cwd=repo_root, check=False).returncode == 0
+
+
+def test_bank_holidays_are_computed_once_per_region_and_years_and_cannot_be_changed_by_a_caller() -> None:
+    from casework.workdays import _bank_holidays
+
+    years = range(2031, 2034)
+    names = bank_holiday_names(SCT, years)
+    computed = _bank_holidays.cache_info().misses
+    names[date(2031, 6, 2)] = "A day a caller made up"
+    again = bank_holiday_names(SCT, reversed(years))
+    calendar = build_calendar(SCT, years)
+    assert _bank_holidays.cache_info().misses == computed  # the same years, in any order: no recount
+    assert date(2031, 6, 2) not in again and not calendar.is_working_day(date(2031, 12, 25))
+    assert again[date(2032, 1, 2)] == "New Year Holiday" and again[date(2031, 12, 25)] == "Christmas Day"
