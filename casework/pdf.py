@@ -1,4 +1,4 @@
-"""Print-ready PDFs for the post room, drawn with reportlab (pure Python, installed from PyPI).
+"""Print-ready PDFs for the post room, drawn with reportlab (wheels from PyPI).
 
 A letter is rendered to .docx first (that is what people edit and what the template library holds);
 its paragraphs are then laid out on the page size and margins of the .docx (A4 by default): text,
