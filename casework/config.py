@@ -34,6 +34,14 @@ class Settings(BaseSettings):
     database_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"
+    # TLS to the Temporal frontend (a self-hosted cluster behind TLS, Temporal Cloud). Setting any
+    # of the files or an API key turns it on; TEMPORAL_TLS=true alone uses the system's CAs.
+    temporal_tls: bool = False
+    temporal_tls_ca: Path | None = None  # the server's CA, when it is not one the system trusts
+    temporal_tls_cert: Path | None = None  # client certificate and key, for mTLS
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str = ""  # the name to verify, when it differs from the address's host
+    temporal_api_key: str = ""  # Temporal Cloud API key (instead of a client certificate)
     task_queue: str = "complaint-cases"
     # Temporal's default; the benchmark raises it to measure memory per cached open case.
     worker_max_cached_workflows: int = 1000

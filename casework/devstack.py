@@ -21,11 +21,11 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from temporalio.client import Client
 from temporalio.service import RPCError
 
 from casework import embedded
 from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings, get_settings
+from casework.temporal import TemporalSettingsError, connect
 
 log = logging.getLogger("casework.devstack")
 
@@ -180,13 +180,16 @@ def start_temporal(settings: Settings, data_dir: Path, running: ExitStack) -> tu
         running.callback(server.stop)
         address, ui_url = server.address, server.ui_url
     # Needed for our own server too: it ignores --search-attribute when temporal.db already exists.
-    asyncio.run(register_search_attributes(address, settings.temporal_namespace))
+    asyncio.run(register_search_attributes(settings, address))
     return address, ui_url
 
 
-async def register_search_attributes(address: str, namespace: str) -> None:
+async def register_search_attributes(settings: Settings, address: str) -> None:
+    namespace = settings.temporal_namespace
     try:
-        client = await Client.connect(address, namespace=namespace)
+        client = await connect(settings, address)
+    except TemporalSettingsError as exc:
+        raise StackFailed(str(exc)) from exc
     except RuntimeError as exc:  # what Client.connect raises when nothing answers
         raise StackFailed(f"Cannot reach Temporal at {address}: {exc}") from exc
     try:
