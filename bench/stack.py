@@ -34,6 +34,7 @@ class Stack:
     api_url: str
     task_queue: str
     root: Path
+    temporal_pid: int = 0
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
@@ -48,6 +49,31 @@ class Stack:
             "DATA_DIR": str(self.root / "data"),
             **extra,
         }
+
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time so far of each process of the stack, this one (the load generator) included.
+
+        From /proc/<pid>/stat, which keeps the time of threads that have ended. PostgreSQL serves
+        each connection from a process of its own: its postmaster and every child count."""
+        def used(process: psutil.Process) -> float:
+            try:
+                times = process.cpu_times()
+            except psutil.NoSuchProcess:  # a backend that just ended
+                return 0.0
+            return times.user + times.system
+
+        processes = {name: [psutil.Process(p.pid)] for name, p in self.processes.items()}
+        processes["temporal"] = [psutil.Process(self.temporal_pid)]
+        processes["load generator"] = [psutil.Process()]
+        postmasters = self.postmasters()
+        processes["postgres"] = [*postmasters, *(c for p in postmasters for c in p.children())]
+        return {name: sum(used(p) for p in group) for name, group in processes.items()}
+
+    def postmasters(self) -> list[psutil.Process]:
+        """The stack's PostgreSQL postmaster (its backends are its children, coming and going)."""
+        data_dir = str(self.root / "pg")
+        return [p for p in psutil.process_iter(["name", "cmdline"])
+                if p.info["name"] == "postgres" and data_dir in (p.info["cmdline"] or [])]
 
     def rss_mb(self, name: str) -> float:
         return psutil.Process(self.processes[name].pid).memory_info().rss / 2**20
@@ -95,7 +121,8 @@ def start_stack(running: ExitStack) -> Stack:
     api_port = embedded.free_port()
     stack = Stack(database_url=database_url, temporal_address=temporal.address,
                   smtp_port=sink.port, api_url=f"http://127.0.0.1:{api_port}",
-                  task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root)
+                  task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root,
+                  temporal_pid=temporal.process.pid)
     subprocess.run([sys.executable, "-m", "casework.demo"], cwd=PROJECT_ROOT, env=stack.env(), check=True,
                    stdout=subprocess.DEVNULL)
     return stack

@@ -45,9 +45,7 @@ def pids(stack: Stack, temporal_pid: int) -> dict[str, list[int]]:
 
 def postgres_pids(stack: Stack) -> list[int]:
     """The stack's PostgreSQL postmaster; its backends are looked up at each snapshot."""
-    data_dir = str(stack.root / "pg")
-    return [p.pid for p in psutil.process_iter(["name", "cmdline"])
-            if p.info["name"] == "postgres" and data_dir in (p.info["cmdline"] or [])]
+    return [p.pid for p in stack.postmasters()]
 
 
 def _with_children(pid: int) -> list[int]:
@@ -117,9 +115,7 @@ def main() -> None:
         stack = start_stack(running)
         start_app(stack, running)
         stack.start_python("baseline-worker", ["-m", "bench.baseline"], running)
-        temporal_pid = next(p.pid for p in psutil.Process().children(recursive=True)
-                            if "temporal" in p.name())
-        asyncio.run(measure(stack, temporal_pid, cases))
+        asyncio.run(measure(stack, stack.temporal_pid, cases))
 
 
 if __name__ == "__main__":

@@ -110,14 +110,21 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
         # round of one side, not a whole side: medians of the rounds' rates are compared.
         ours_rates: list[float] = []
         bare_rates: list[float] = []
+        # CPU spent by each process during each side's rounds: where the time goes, and a ratio
+        # the machine's changing speed moves less than it moves the rates.
+        ours_cpu: dict[str, float] = {}
+        bare_cpu: dict[str, float] = {}
         for _ in range(rounds):
-            ours_rates.append(await _concurrently(concurrent // rounds, concurrency,
-                                                  lambda: walk_case(api, [])))
-            bare_rates.append(await _concurrently(concurrent // rounds, concurrency,
-                                                  lambda: walk_bare(client, bare_queue, [])))
+            for rates, cpu, walk in ((ours_rates, ours_cpu, lambda: walk_case(api, [])),
+                                     (bare_rates, bare_cpu, lambda: walk_bare(client, bare_queue, []))):
+                before = stack.cpu_seconds()
+                rates.append(await _concurrently(concurrent // rounds, concurrency, walk))
+                for name, seconds in stack.cpu_seconds().items():
+                    cpu[name] = cpu.get(name, 0.0) + seconds - before.get(name, seconds)
     step_ratio = median(ours) / median(bare)
     ours_rate, bare_rate = median(ours_rates), median(bare_rates)
     rate_ratio = ours_rate / bare_rate
+    cases_a_side = concurrent // rounds * rounds
     return [
         Result("steps", "step latency c=1", "ms", median(ours) * 1000, p95(ours) * 1000,
                median(bare) * 1000, step_ratio, "≤ 1.2× baseline", step_ratio <= 1.2,
@@ -126,5 +133,23 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
                rate_ratio, "≥ 0.8× baseline", rate_ratio >= 0.8,
                f"{concurrent} cases in {rounds} alternating rounds; rounds' rates: ours "
                f"{', '.join(f'{r:.2f}' for r in ours_rates)}, baseline "
-               f"{', '.join(f'{r:.2f}' for r in bare_rates)}"),
+               f"{', '.join(f'{r:.2f}' for r in bare_rates)}; "
+               + cpu_per_case(ours_cpu, bare_cpu, cases_a_side)),
     ]
+
+
+LABELS = {"api": "API", "worker": "worker", "baseline-worker": "bare worker", "temporal": "Temporal",
+          "postgres": "PostgreSQL"}
+
+
+def cpu_per_case(ours: dict[str, float], bare: dict[str, float], cases: int) -> str:
+    """'CPU per case: ours … ms (API …, …), baseline … ms (…); by CPU …×', processes that used
+    more than 1 ms a case, biggest first."""
+    def side(cpu: dict[str, float]) -> tuple[float, str]:
+        per_case = {LABELS.get(name, name): seconds * 1000 / cases for name, seconds in cpu.items()}
+        shown = sorted(((ms, name) for name, ms in per_case.items() if ms >= 1), reverse=True)
+        return sum(per_case.values()), ", ".join(f"{name} {ms:.0f}" for ms, name in shown)
+
+    (ours_total, ours_parts), (bare_total, bare_parts) = side(ours), side(bare)
+    return (f"CPU per case: ours {ours_total:.0f} ms ({ours_parts}), baseline {bare_total:.0f} ms "
+            f"({bare_parts}); by CPU {bare_total / ours_total:.2f}×")
