@@ -55,19 +55,19 @@ class Stack:
 
         From /proc/<pid>/stat, which keeps the time of threads that have ended. PostgreSQL serves
         each connection from a process of its own: its postmaster and every child count."""
-        def used(process: psutil.Process) -> float:
+        def used(pid: int) -> float:
             try:
-                times = process.cpu_times()
-            except psutil.NoSuchProcess:  # a backend that just ended
+                times = psutil.Process(pid).cpu_times()
+            except psutil.NoSuchProcess:  # a process that has ended, e.g. a PostgreSQL backend
                 return 0.0
             return times.user + times.system
 
-        processes = {name: [psutil.Process(p.pid)] for name, p in self.processes.items()}
-        processes["temporal"] = [psutil.Process(self.temporal_pid)]
-        processes["load generator"] = [psutil.Process()]
+        pids = {name: [process.pid] for name, process in self.processes.items()}
+        pids["temporal"] = [self.temporal_pid]
+        pids["load generator"] = [os.getpid()]
         postmasters = self.postmasters()
-        processes["postgres"] = [*postmasters, *(c for p in postmasters for c in p.children())]
-        return {name: sum(used(p) for p in group) for name, group in processes.items()}
+        pids["postgres"] = [p.pid for p in postmasters] + [c.pid for p in postmasters for c in p.children()]
+        return {name: sum(used(pid) for pid in group) for name, group in pids.items()}
 
     def postmasters(self) -> list[psutil.Process]:
         """The stack's PostgreSQL postmaster (its backends are its children, coming and going)."""
