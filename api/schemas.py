@@ -183,6 +183,12 @@ class SendRequest(Strict):
     sent_on: date | None = None
 
 
+class HoldingResponseRequest(Strict):
+    channel: Channel
+    reason: Text = Field(description="why the final response is late (goes into the letter or email)")
+    new_due_date: date = Field(description="when the complainant can now expect the final response")
+
+
 class OutcomeRequest(Strict):
     outcome: ShortText
     detail: Text

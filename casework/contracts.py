@@ -394,6 +394,12 @@ class SendResponseInput(StepInput):
     sent_on: date
 
 
+class HoldingResponseInput(StepInput):
+    channel: Channel
+    reason: str
+    new_due_date: date
+
+
 class OutcomeInput(StepInput):
     outcome: str
     detail: str

@@ -40,6 +40,7 @@ class Action(StrEnum):
     APPROVE_DRAFT = "approve_draft"
     REJECT_DRAFT = "reject_draft"
     SEND_RESPONSE = "send_response"
+    SEND_HOLDING_RESPONSE = "send_holding_response"
     RECORD_OUTCOME = "record_outcome"
     CLOSE = "close"
     COMPLETE_STAGE = "complete_stage"
@@ -60,16 +61,19 @@ class Role(StrEnum):
 
 
 # Actions a stage kind offers. Actions not listed under any kind are allowed in every open stage.
+# A holding response (why the final one is late, and when it will come) may go out from
+# acknowledgement until the final response is sent.
+_BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
 STAGE_ACTIONS: dict[StageKind, frozenset[Action]] = {
     StageKind.TRIAGE: frozenset(),
-    StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}),
-    StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}),
+    StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}) | _BEFORE_THE_RESPONSE,
+    StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}) | _BEFORE_THE_RESPONSE,
     StageKind.CONTRIBUTIONS: frozenset(
         {Action.REQUEST_CONTRIBUTION, Action.COMPLETE_CONTRIBUTION, Action.CANCEL_CONTRIBUTION}
-    ),
-    StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}),
-    StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}),
-    StageKind.SEND: frozenset({Action.SEND_RESPONSE}),
+    ) | _BEFORE_THE_RESPONSE,
+    StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}) | _BEFORE_THE_RESPONSE,
+    StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}) | _BEFORE_THE_RESPONSE,
+    StageKind.SEND: frozenset({Action.SEND_RESPONSE}) | _BEFORE_THE_RESPONSE,
     StageKind.OUTCOME: frozenset({Action.RECORD_OUTCOME}),
     StageKind.CLOSURE: frozenset(),
 }
@@ -95,6 +99,7 @@ ACTION_ROLES: dict[Action, frozenset[Role]] = {
     Action.APPROVE_DRAFT: frozenset({Role.QA_REVIEWER}),
     Action.REJECT_DRAFT: frozenset({Role.QA_REVIEWER}),
     Action.SEND_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR}),
+    Action.SEND_HOLDING_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
     Action.RECORD_OUTCOME: frozenset({Role.DRAFTER, Role.MANAGER}),
     Action.CLOSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
     Action.COMPLETE_STAGE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),

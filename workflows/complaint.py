@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadlineInput,
         ExtensionRequest,
         DocumentRef,
+        HoldingResponseInput,
         NoteEditInput,
         NoteInput,
         Note,
@@ -560,6 +561,27 @@ class ComplaintCaseWorkflow:
         self._validate_channel(inp.channel)
         if self._response_document_id() is None:
             raise invalid("document", "a response document is required before sending")
+
+    @workflow.update
+    async def send_holding_response(self, inp: HoldingResponseInput) -> CaseState:
+        """Tell the complainant why the final response is late and when it will come (e.g. at an
+        FCA deadline). The deadline itself stays as it is."""
+        async with self._step(Action.SEND_HOLDING_RESPONSE, inp.actor) as events:
+            extra = {"holding": {"reason": inp.reason, "new_due_date": inp.new_due_date}}
+            sent = await self._correspond("holding_response", inp.channel, inp.actor, extra=extra)
+            events.append(self._correspondence_event(
+                "holding_response_sent", "Holding response", sent, inp,
+                data={"reason": inp.reason, "new_due_date": inp.new_due_date.isoformat()}))
+        return self.state
+
+    @send_holding_response.validator
+    def _validate_holding_response(self, inp: HoldingResponseInput) -> None:
+        self._validate(Action.SEND_HOLDING_RESPONSE, inp.actor)
+        self._validate_channel(inp.channel)
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required: say why the final response is late")
+        if inp.new_due_date < self._today():
+            raise invalid("new_due_date", "new_due_date must not be in the past")
 
     @workflow.update
     async def record_outcome(self, inp: OutcomeInput) -> CaseState:

@@ -46,6 +46,7 @@ from api.schemas import (
     DraftResponseRequest,
     EscalateRequest,
     ExtendRequest,
+    HoldingResponseRequest,
     NoteBody,
     OptionalNote,
     OutcomeRequest,
@@ -77,6 +78,7 @@ from casework.contracts import (
     DocumentRef,
     ExtendDeadlineInput,
     DraftSource,
+    HoldingResponseInput,
     NoteEditInput,
     NoteInput,
     OutcomeInput,
@@ -642,6 +644,19 @@ async def send_response(prefix: str, number: str, year: str, body: SendRequest, 
                                 sent_on=body.sent_on or date.today())
     return await run_step(request, session, client, user, reference_of(prefix, number, year),
                           Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
+
+
+@router.post(CASE + "/holding-response", response_model=CaseRead)
+async def send_holding_response(prefix: str, number: str, year: str, body: HoldingResponseRequest,
+                                request: Request, session: SessionDep, client: TemporalDep,
+                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Tell the complainant, by letter or email, why the final response is late and when to expect
+    it (the FCA's holding response at the deadline). Allowed from acknowledgement until the final
+    response is sent; the deadline itself does not move (extend it for that)."""
+    payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
+                                   new_due_date=body.new_due_date)
+    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+                          Action.SEND_HOLDING_RESPONSE, "send_holding_response", payload, idempotency_key)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
