@@ -12,7 +12,6 @@ from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
-from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy import select
 from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
@@ -95,7 +94,6 @@ from casework.stages import (
     REGISTER_ROLES,
     Action,
     Role,
-    StageKind,
     StagePlan,
     allowed_actions,
     blocked_stages,
