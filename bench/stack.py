@@ -34,7 +34,7 @@ class Stack:
     api_url: str
     task_queue: str
     root: Path
-    temporal_pid: int = 0
+    temporal_pid: int
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:

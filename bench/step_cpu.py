@@ -37,15 +37,12 @@ def cpu_seconds(pid: int) -> float:
     return total / 1e9
 
 
-def pids(stack: Stack, temporal_pid: int) -> dict[str, list[int]]:
+def pids(stack: Stack) -> dict[str, list[int]]:
+    """The processes measured; for PostgreSQL its postmaster, whose backends are looked up at each
+    snapshot."""
     return {"api": [stack.processes["api"].pid], "worker": [stack.processes["worker"].pid],
-            "temporal": [temporal_pid], "baseline": [stack.processes["baseline-worker"].pid],
-            "postgres": postgres_pids(stack)}
-
-
-def postgres_pids(stack: Stack) -> list[int]:
-    """The stack's PostgreSQL postmaster; its backends are looked up at each snapshot."""
-    return [p.pid for p in stack.postmasters()]
+            "temporal": [stack.temporal_pid], "baseline": [stack.processes["baseline-worker"].pid],
+            "postgres": [p.pid for p in stack.postmasters()]}
 
 
 def _with_children(pid: int) -> list[int]:
@@ -62,8 +59,8 @@ def snapshot(of: dict[str, list[int]]) -> dict[str, float]:
             for name, roots in of.items()}
 
 
-async def measure(stack: Stack, temporal_pid: int, cases: int) -> None:
-    of = pids(stack, temporal_pid)
+async def measure(stack: Stack, cases: int) -> None:
+    of = pids(stack)
     client = await Client.connect(stack.temporal_address)
     bare_queue = stack.task_queue + "-baseline"
     per_step: dict[str, list[dict[str, float]]] = {name: [] for name in NAMES}
@@ -115,7 +112,7 @@ def main() -> None:
         stack = start_stack(running)
         start_app(stack, running)
         stack.start_python("baseline-worker", ["-m", "bench.baseline"], running)
-        asyncio.run(measure(stack, stack.temporal_pid, cases))
+        asyncio.run(measure(stack, cases))
 
 
 if __name__ == "__main__":
