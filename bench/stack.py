@@ -54,20 +54,24 @@ class Stack:
         """CPU time so far of each process of the stack, this one (the load generator) included.
 
         From /proc/<pid>/stat, which keeps the time of threads that have ended. PostgreSQL serves
-        each connection from a process of its own: its postmaster and every child count."""
-        def used(pid: int) -> float:
+        each connection from a process of its own: its postmaster and every child count, those
+        that have ended too (a closed connection's backend)."""
+        def used(pid: int, *, reaped: bool = False) -> float:
             try:
                 times = psutil.Process(pid).cpu_times()
             except psutil.NoSuchProcess:  # a process that has ended, e.g. a PostgreSQL backend
                 return 0.0
-            return times.user + times.system
+            return times.user + times.system + (times.children_user + times.children_system if reaped else 0)
 
         pids = {name: [process.pid] for name, process in self.processes.items()}
         pids["temporal"] = [self.temporal_pid]
         pids["load generator"] = [os.getpid()]
+        times = {name: sum(used(pid) for pid in group) for name, group in pids.items()}
+        # A backend that has ended (a connection closed) counts in its postmaster's children times.
         postmasters = self.postmasters()
-        pids["postgres"] = [p.pid for p in postmasters] + [c.pid for p in postmasters for c in p.children()]
-        return {name: sum(used(pid) for pid in group) for name, group in pids.items()}
+        times["postgres"] = (sum(used(p.pid, reaped=True) for p in postmasters)
+                             + sum(used(c.pid) for p in postmasters for c in p.children()))
+        return times
 
     def postmasters(self) -> list[psutil.Process]:
         """The stack's PostgreSQL postmaster (its backends are its children, coming and going)."""
