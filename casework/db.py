@@ -420,7 +420,13 @@ class DigestSubscription(Base):
 
 
 def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    options = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 10, **kwargs}
+    # Twenty kept: at twenty steps in flight, connections past a pool of ten were opened for one
+    # request and closed after it (43 new PostgreSQL sessions per 100 cases walked in the bench).
+    # At most 30 per process, within PostgreSQL's default of 100 for an API and a worker. Last in,
+    # first out: the busiest connections (their backends' caches and prepared statements warm)
+    # are reused first, and the rest stay idle.
+    options = {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 10, "pool_use_lifo": True,
+               **kwargs}
     return create_async_engine(to_sqlalchemy_url(database_url), **options)
 
 
