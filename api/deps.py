@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
@@ -14,7 +15,7 @@ from temporalio.client import Client
 
 from casework.config import Settings
 from casework.contracts import Actor
-from casework.db import AppUser
+from casework.db import AppUser, reading
 from casework.security import hash_token
 from casework.stages import Role, role_allows
 from casework.visibility import Viewer, viewer_for
@@ -44,11 +45,16 @@ SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 class TokenCache:
     """Who a token belongs to, and what they may see, for a few seconds: saves three queries on
-    every request. A revoked token, or a change of team or grants, takes effect within `ttl`."""
+    every request. A revoked token, or a change of team or grants, takes effect within `ttl`.
+
+    When an entry expires, concurrent requests for it wait on one load instead of each running
+    its own query (at twenty requests in flight, each expiry had sent up to twenty queries at
+    once, and the connections past the pool's size were opened only to be closed)."""
 
     def __init__(self, ttl: float = 10.0, size: int = 10_000) -> None:
         self.ttl, self.size = ttl, size
         self._entries: dict[Any, tuple[float, Any]] = {}
+        self._loading: dict[Any, asyncio.Future] = {}
 
     def get(self, key: Any) -> Any:
         entry = self._entries.get(key)
@@ -61,10 +67,30 @@ class TokenCache:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self.ttl, value)
 
+    async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        """The cached value, or `load()`'s, shared by every caller waiting meanwhile. A None
+        result is returned but not kept. `load` must not use the caller's session: a caller
+        that is cancelled does not cancel the load the others wait on."""
+        value = self.get(key)
+        if value is not None:
+            return value
+        pending = self._loading.get(key)
+        if pending is None:
+            pending = self._loading[key] = asyncio.ensure_future(self._load(key, load))
+        return await asyncio.shield(pending)
+
+    async def _load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
+        try:
+            value = await load()
+            if value is not None:
+                self.put(key, value)
+            return value
+        finally:
+            del self._loading[key]
+
 
 async def get_current_user(
     request: Request,
-    session: SessionDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AppUser:
     if credentials is None:
@@ -74,14 +100,19 @@ async def get_current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     digest = hash_token(credentials.credentials)
-    cache: TokenCache = request.app.state.token_cache
-    user = cache.get(digest)
-    if user is None:
-        user = await session.scalar(select(AppUser).where(AppUser.token_hash == digest))
-        if user is not None and user.active:
+    sessionmaker = request.app.state.sessionmaker
+
+    async def load() -> AppUser | None:
+        async with reading(sessionmaker) as session:
+            user = await session.scalar(select(AppUser).where(AppUser.token_hash == digest))
+            if user is None or not user.active:
+                return None
             session.expunge(user)
-            cache.put(digest, user)
-    if user is None or not user.active:
+            return user
+
+    cache: TokenCache = request.app.state.token_cache
+    user = await cache.get_or_load(digest, load)
+    if user is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
             detail="invalid or revoked token",
@@ -98,13 +129,15 @@ def actor_of(user: AppUser) -> Actor:
                  roles=list(user.roles))
 
 
-async def get_viewer(request: Request, session: SessionDep, user: CurrentUser) -> Viewer:
+async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
+    sessionmaker = request.app.state.sessionmaker
+
+    async def load() -> Viewer:
+        async with reading(sessionmaker) as session:
+            return await viewer_for(session, user)
+
     cache: TokenCache = request.app.state.token_cache
-    viewer = cache.get(("viewer", user.id))
-    if viewer is None:
-        viewer = await viewer_for(session, user)
-        cache.put(("viewer", user.id), viewer)
-    return viewer
+    return await cache.get_or_load(("viewer", user.id), load)
 
 
 # What the current user may see (see casework/visibility.py).

@@ -351,7 +351,7 @@ async def authorise_step(request: Request, session: SessionDep, user: AppUser, r
     Given the step's `actor`, visibility travels with it and the workflow applies it to the case
     as it is (no query here). Without one the caller is about to do work before the step (store
     an upload) and needs the answer now, from PostgreSQL."""
-    viewer = await get_viewer(request, session, user)
+    viewer = await get_viewer(request, user)
     if actor is not None:
         actor.sight = viewer.sight()
     else:
