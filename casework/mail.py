@@ -6,6 +6,8 @@ exceptions; ``is_permanent_failure`` tells a caller which ones retrying cannot f
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import re
 import smtplib
@@ -16,10 +18,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 import email.policy
+from email.header import Header
 from email.headerregistry import HeaderRegistry
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import format_datetime, getaddresses
+from email.utils import formataddr, format_datetime, getaddresses
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -58,6 +61,22 @@ class _HeaderClasses(HeaderRegistry):
 POLICY = email.policy.default.clone(header_factory=_HeaderClasses())
 
 
+class _Compat32(email.policy.Compat32):
+    """compat32 (the legacy policy), except for a header value too long for its first line with
+    nowhere to fold it, such as a long URL: compat32 moves the whole value to a continuation line,
+    which readers take as a leading space. It stays on the header's line instead."""
+
+    def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        folded = super()._fold(name, value, sanitize)
+        empty_first_line = f"{name}: {self.linesep} "
+        if folded.startswith(empty_first_line):
+            folded = f"{name}: {folded[len(empty_first_line):]}"
+        return folded
+
+
+COMPAT32 = _Compat32()
+
+
 @dataclass(frozen=True)
 class Attachment:
     filename: str
@@ -87,20 +106,99 @@ def build_message(
     message_id: str,
     attachments: Sequence[Attachment] = (),
     date: datetime | None = None,
-) -> EmailMessage:
+) -> Message:
     """A multipart/alternative message (text, then HTML), wrapped in multipart/mixed when it has attachments.
 
     ``message_id`` is the caller's, so a retried send carries the same Message-ID and receiving
     systems can recognise the duplicate. Angle brackets are added if missing.
+
+    The message is assembled part by part with the email package's compat32 classes, each part
+    already encoded: 7bit for short-lined ASCII text, quoted-printable (UTF-8) for other text,
+    base64 for attachments; non-ASCII display names and subjects as RFC 2047 encoded words and
+    filenames as RFC 2231 parameters. The modern EmailMessage API parses and refolds every header
+    it is given and cost 2.2 ms an email (3.5 with a PDF attached) against 0.8 (1.6) this way.
+    Addresses that are themselves non-ASCII (SMTPUTF8) go through the modern API, which knows them.
     """
     if not to:
         raise ValueError("a message needs at least one recipient")
+    message_id = message_id if message_id.startswith("<") else f"<{message_id}>"
+    date_header = format_datetime(date or datetime.now(timezone.utc))
+    mailboxes = getaddresses([sender, *to])
+    if not all(address.isascii() for _, address in mailboxes):
+        return _build_with_policy(sender=sender, to=to, subject=subject, text=text, html=html,
+                                  message_id=message_id, attachments=attachments, date=date_header)
+    body = _text_part(text, "plain")
+    if html is not None:
+        body = _multipart("alternative", [body, _text_part(html, "html")], text, html)
+    message = body
+    if attachments:
+        message = _multipart("mixed", [body, *map(_attachment_part, attachments)], text, html)
+    message["From"] = _mailbox_list(mailboxes[:1])
+    message["To"] = _mailbox_list(mailboxes[1:])
+    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject")
+    message["Date"] = date_header
+    message["Message-ID"] = message_id
+    message["MIME-Version"] = "1.0"
+    return message
+
+
+def _mailbox_list(mailboxes: list[tuple[str, str]]) -> str:
+    return ", ".join(formataddr(mailbox, charset="utf-8") for mailbox in mailboxes)
+
+
+def _text_part(content: str, subtype: str) -> Message:
+    part = Message(COMPAT32)
+    content = content.replace("\r\n", "\n")
+    data = (content if content.endswith("\n") else content + "\n").encode("utf-8")
+    if data.isascii() and all(len(line) <= _MAX_7BIT_LINE for line in data.split(b"\n")):
+        part["Content-Type"] = f'text/{subtype}; charset="us-ascii"'
+        part["Content-Transfer-Encoding"] = "7bit"
+        part.set_payload(data.decode("ascii"))
+    else:
+        part["Content-Type"] = f'text/{subtype}; charset="utf-8"'
+        part["Content-Transfer-Encoding"] = "quoted-printable"
+        part.set_payload(binascii.b2a_qp(data, istext=True).decode("ascii"))
+    return part
+
+
+def _attachment_part(attachment: Attachment) -> Message:
+    maintype, _, subtype = attachment.content_type.partition("/")
+    if not subtype:
+        raise ValueError(f"content type needs a subtype: {attachment.content_type!r}")
+    part = Message(COMPAT32)
+    part["Content-Type"] = f"{maintype}/{subtype}"
+    part["Content-Transfer-Encoding"] = "base64"
+    filename = attachment.filename
+    part.add_header("Content-Disposition", "attachment",
+                    filename=filename if filename.isascii() else ("utf-8", "", filename))
+    part.set_payload(base64.encodebytes(attachment.content).decode("ascii"))
+    return part
+
+
+def _multipart(subtype: str, parts: list[Message], *texts: str | None) -> Message:
+    # A random boundary that no 7bit text part contains; quoted-printable and base64 bodies cannot
+    # contain "=_". Setting it spares the generator its search of every part's text for one.
+    boundary = f"=_{uuid.uuid4().hex}"
+    while any(t is not None and boundary in t for t in texts):  # pragma: no cover - 2**-122
+        boundary = f"=_{uuid.uuid4().hex}"
+    message = Message(COMPAT32)
+    message["Content-Type"] = f'multipart/{subtype}; boundary="{boundary}"'
+    message.set_payload(parts)
+    return message
+
+
+_MAX_7BIT_LINE = 78  # RFC 5322's recommended line length; longer ASCII lines go quoted-printable
+
+
+def _build_with_policy(*, sender: str, to: Sequence[str], subject: str, text: str, html: str | None,
+                       message_id: str, attachments: Sequence[Attachment], date: str) -> EmailMessage:
+    """The same message through the modern API, for internationalised (SMTPUTF8) addresses."""
     message = EmailMessage(policy=POLICY)
     message["From"] = sender
     message["To"] = ", ".join(to)
     message["Subject"] = subject
-    message["Date"] = format_datetime(date or datetime.now(timezone.utc))
-    message["Message-ID"] = message_id if message_id.startswith("<") else f"<{message_id}>"
+    message["Date"] = date
+    message["Message-ID"] = message_id
     message.set_content(text)
     if html is not None:
         message.add_alternative(html, subtype="html")
@@ -114,12 +212,12 @@ def build_message(
     return message
 
 
-def wire_bytes(message: EmailMessage) -> bytes:
+def wire_bytes(message: Message) -> bytes:
     """The message as it goes over SMTP (CRLF line endings), which is also a standard .eml file."""
     return message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
 
 
-def send_message(settings: SmtpSettings, message: EmailMessage, content: bytes | None = None) -> None:
+def send_message(settings: SmtpSettings, message: Message, content: bytes | None = None) -> None:
     """Deliver ``message`` to every address in its To/Cc/Bcc headers, or raise.
 
     ``content``, if given, is ``wire_bytes(message)`` already made by the caller: it is sent as
@@ -158,7 +256,7 @@ def _address(header: str) -> str:
     return getaddresses([header])[0][1]
 
 
-def _recipients(message: EmailMessage) -> list[str]:
+def _recipients(message: Message) -> list[str]:
     headers = [str(value) for field in ("To", "Cc") for value in message.get_all(field, [])]
     return [address for _, address in getaddresses(headers) if address]
 

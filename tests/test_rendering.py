@@ -625,3 +625,63 @@ def test_the_stored_bytes_are_the_bytes_the_smtp_server_receives() -> None:
     received = email.message_from_bytes(envelope.content, policy=default_policy)
     attachment = next(received.iter_attachments())
     assert attachment.get_content() == letter
+
+
+def test_non_ascii_names_subject_text_and_filename_arrive_intact_in_seven_bit_ascii() -> None:
+    """Display names and the subject as RFC 2047 encoded words, text as quoted-printable UTF-8,
+    the filename as an RFC 2231 parameter: the wire is plain ASCII any mail server relays."""
+    handler = CollectingHandler()
+    pdf = bytes(range(256)) * 8
+    text = "Dear Zoë,\n\nWe have refunded the £80 fee.\n" + "A long line " * 20 + "\nEnd  \n"
+    with smtp_server(handler) as settings:
+        message = build_message(
+            sender="Équipe des plaintes <complaints@example.org>",
+            to=['"O\'Brien, Zoë" <zoe@example.org>', "bob@example.org"],
+            subject="Votre réclamation — remboursement de £80 " + "et plus " * 8,
+            text=text, html="<p>Dear Zoë, £80</p>", message_id="nonascii@example.org",
+            attachments=[Attachment("réponse finale.pdf", "application/pdf", pdf)],
+        )
+        stored = wire_bytes(message)
+        send_message(settings, message, stored)
+
+    (envelope,) = handler.envelopes
+    assert envelope.rcpt_tos == ["zoe@example.org", "bob@example.org"]
+    assert stored.isascii() and all(len(line) <= 78 for line in stored.split(b"\r\n"))
+    received = email.message_from_bytes(envelope.content, policy=default_policy)
+    assert received["From"] == "Équipe des plaintes <complaints@example.org>"
+    assert received["To"].addresses[0].display_name == "O'Brien, Zoë"
+    assert received["Subject"] == "Votre réclamation — remboursement de £80 " + "et plus " * 8
+    assert received.get_body(("plain",)).get_content().replace("\r\n", "\n") == text
+    assert received.get_body(("html",)).get_content().strip() == "<p>Dear Zoë, £80</p>"
+    (attachment,) = received.iter_attachments()
+    assert attachment.get_filename() == "réponse finale.pdf"
+    assert attachment.get_content_type() == "application/pdf" and attachment.get_content() == pdf
+
+
+def test_a_long_header_with_nowhere_to_fold_it_keeps_its_value() -> None:
+    """A long URL (the digest's List-Unsubscribe) stays on its header's line, without the
+    leading space a fold before it would add."""
+    message = build_message(sender="complaints@example.org", to=["a@example.org"], subject="Digest",
+                            text="plain", html=None, message_id="<z@example.org>")
+    url = "<https://casework.example.org/digests/unsubscribe?token=" + "x" * 90 + ">"
+    message["List-Unsubscribe"] = url
+    message["X-Words"] = "word " * 30
+
+    received = email.message_from_bytes(wire_bytes(message), policy=default_policy)
+    assert received["List-Unsubscribe"] == url
+    assert received["X-Words"].split() == ["word"] * 30
+
+
+def test_an_internationalised_address_is_sent_with_smtputf8() -> None:
+    handler = CollectingHandler()
+    with smtp_server(handler, enable_SMTPUTF8=True) as settings:
+        message = build_message(sender="complaints@example.org", to=["zoë@exämple.org"],
+                                subject="Réclamation", text="Bonjour", html=None,
+                                message_id="<eai@example.org>")
+        send_message(settings, message, wire_bytes(message))
+
+    (envelope,) = handler.envelopes
+    assert envelope.rcpt_tos == ["zoë@exämple.org"]
+    received = email.message_from_bytes(envelope.content, policy=default_policy)
+    assert received["To"] == "zoë@exämple.org" and received["Subject"] == "Réclamation"
+    assert received.get_content().strip() == "Bonjour"
