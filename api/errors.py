@@ -76,11 +76,37 @@ def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
     raise exc
 
 
+# Temporal is busy or out of reach: nothing was applied, and the same request can be sent again.
+_TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED})
+RETRY_AFTER_SECONDS = 5
+
+
 def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
-    if exc.status == RPCStatusCode.NOT_FOUND:
-        if "completed" in exc.message.lower() or "closed" in exc.message.lower():
-            return stage_conflict(f"case {reference} is closed", "closed")
-        return not_found(f"case {reference}")
-    if exc.status == RPCStatusCode.FAILED_PRECONDITION:
+    """An Update Temporal refused before the workflow saw it.
+
+    NOT_FOUND is a case that does not exist, or a closed one ("workflow execution already
+    completed"). FAILED_PRECONDITION is what Temporal answers while the case's workflow task keeps
+    failing ("Workflow Task in failed state": the worker is retrying it, after a crash or under
+    overload): the case is open but cannot take a step yet, so 503 with Retry-After, not 409."""
+    message = exc.message.lower()
+    if exc.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION) and (
+            "completed" in message or "closed" in message):
         return stage_conflict(f"case {reference} is closed", "closed")
+    if exc.status == RPCStatusCode.NOT_FOUND:
+        return not_found(f"case {reference}")
+    if exc.status == RPCStatusCode.FAILED_PRECONDITION or exc.status in _TRANSIENT:
+        return HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"case {reference} cannot take a step just now ({exc.message}); nothing was "
+                   f"applied: try again in a few seconds",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     raise exc
+
+
+def update_unconfirmed(reference: str) -> HTTPException:
+    """The Update was sent but its outcome did not come back (the wait was cut short)."""
+    return HTTPException(
+        status.HTTP_504_GATEWAY_TIMEOUT,
+        detail=f"the step on case {reference} was not confirmed in time and may still be applied: "
+               f"send the request again with the same Idempotency-Key to get its result",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})

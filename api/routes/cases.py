@@ -14,7 +14,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
 from sqlalchemy import select
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateFailedError
+from temporalio.client import (WithStartWorkflowOperation, WorkflowUpdateFailedError,
+                             WorkflowUpdateRPCTimeoutOrCancelledError)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -370,6 +371,8 @@ async def apply_step(request: Request, client: TemporalDep, reference: str, upda
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
         raise errors.from_rpc_error(exc, reference) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise errors.update_unconfirmed(reference) from exc
     return case_json(case_from_state(request, state))
 
 
