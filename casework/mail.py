@@ -67,6 +67,9 @@ class _Compat32(email.policy.Compat32):
     which readers take as a leading space. It stays on the header's line instead."""
 
     def _fold(self, name: str, value: Any, sanitize: bool) -> str:
+        if (isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value
+                and len(name) + 2 + len(value) <= self.max_line_length):
+            return f"{name}: {value}{self.linesep}"  # what compat32 makes of it, made directly
         folded = super()._fold(name, value, sanitize)
         empty_first_line = f"{name}: {self.linesep} "
         if folded.startswith(empty_first_line):
