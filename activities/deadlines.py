@@ -29,7 +29,7 @@ from casework.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.db import AppUser, CalendarClosure, ComplaintCase, OutboxMessage, Team
+from casework.db import AppUser, CalendarClosure, ComplaintCase, OutboxMessage, Team, reading
 from casework.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, local_date, plan_extension
 from casework.policies import DayUnit
 from casework.stages import StagePlan
@@ -82,7 +82,7 @@ class DeadlineActivities:
     @activity.defn
     async def compute_deadlines(self, inp: ComputeDeadlinesInput) -> ComputeDeadlinesResult:
         region = inp.policy.region
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             cal, names, source = await load_calendar(session, region, _years(inp))
         pauses = [Pause(p.started_on, p.ended_on) for p in inp.pauses]
         if inp.extension is None:
@@ -98,7 +98,7 @@ class DeadlineActivities:
     @activity.defn
     async def notify_deadline(self, job: DeadlineNoticeJob) -> DeadlineNoticeResult:
         state = job.state
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             team = await session.get(Team, state.team) if state.team else None
             owner = await session.get(AppUser, state.assignee_id) if state.assignee_id else None
             if team is not None and team.manager_id is not None:
@@ -173,7 +173,7 @@ class DeadlineActivities:
     @activity.defn
     async def list_open_cases(self, page: OpenCasesPage) -> list[str]:
         """Open cases with a clock on `region`'s calendar, in reference order, after `after_reference`."""
-        async with self._sessionmaker() as session:
+        async with reading(self._sessionmaker) as session:
             stmt = (
                 select(ComplaintCase.reference)
                 .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == page.region,
