@@ -178,17 +178,21 @@ class StagePlan:
 
     @classmethod
     def from_data(cls, data: list[dict]) -> "StagePlan":
-        return cls(
-            tuple(
-                StageSpec(
-                    key=item["key"],
-                    kind=StageKind(item["kind"]),
-                    label=item["label"],
-                    optional=bool(item.get("optional", False)),
-                )
-                for item in data
-            )
-        )
+        """The plan of a case type's stored stages. Plans are immutable, so one is built per
+        distinct list and shared: every step's projection and API answer asks for its case's."""
+        key = tuple((item["key"], item["kind"], item["label"], bool(item.get("optional", False)))
+                    for item in data)
+        plan = _PLANS.get(key)
+        if plan is None:
+            plan = cls(tuple(StageSpec(key=k, kind=StageKind(kind), label=label, optional=optional)
+                             for k, kind, label, optional in key))
+            if len(_PLANS) >= 1024:  # case types are few; a bound all the same
+                _PLANS.clear()
+            _PLANS[key] = plan
+        return plan
+
+
+_PLANS: dict[tuple, StagePlan] = {}
 
 
 STANDARD_COMPLAINT_PLAN = StagePlan(

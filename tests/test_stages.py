@@ -101,3 +101,13 @@ def test_roles():
     assert role_allows({"coordinator"}, frozenset({Role.COORDINATOR}))
     assert not role_allows({"drafter"}, frozenset({Role.COORDINATOR}))
     assert role_allows({"admin"}, frozenset({Role.QA_REVIEWER}))
+
+
+def test_equal_stage_lists_share_one_plan_and_different_ones_do_not() -> None:
+    data = PLAN.to_data()
+
+    first, again = StagePlan.from_data(data), StagePlan.from_data([dict(item) for item in data])
+    relabelled = StagePlan.from_data([{**item, "label": item["label"].upper()} for item in data])
+
+    assert first is again and first == PLAN
+    assert relabelled is not first and relabelled.first.label == "ALLOCATION"
