@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import (WithStartWorkflowOperation, WorkflowUpdateFailedError,
                              WorkflowUpdateRPCTimeoutOrCancelledError)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -335,18 +336,19 @@ async def get_timeline(
 
 
 async def run_step(
-    request: Request, session: SessionDep, client: TemporalDep, user: AppUser,
+    request: Request, client: TemporalDep, user: AppUser,
     reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
 ) -> Response:
     """The one wrapper every step goes through: role (403), then the workflow Update, whose
     validator decides 404 (a case the user may not see), 409, 422 or 403; a missing case is 404
-    and a finished one 409."""
-    await authorise_step(request, session, user, reference, action, actor=payload.actor)
+    and a finished one 409. No database session: a step that needs none before its Update
+    (most do) does not open one."""
+    await authorise_step(request, user, reference, action, actor=payload.actor)
     return await apply_step(request, client, reference, update, payload, idempotency_key)
 
 
-async def authorise_step(request: Request, session: SessionDep, user: AppUser, reference: str,
-                         action: Action, *, actor: Actor | None = None) -> None:
+async def authorise_step(request: Request, user: AppUser, reference: str, action: Action, *,
+                         actor: Actor | None = None, session: AsyncSession | None = None) -> None:
     """403 if the user's role may not take `action`; 404 if they may not see the case.
 
     Given the step's `actor`, visibility travels with it and the workflow applies it to the case
@@ -356,6 +358,8 @@ async def authorise_step(request: Request, session: SessionDep, user: AppUser, r
     if actor is not None:
         actor.sight = viewer.sight()
     else:
+        if session is None:
+            raise TypeError("a step authorised without its actor needs a session to check visibility")
         await ensure_visible(session, viewer, reference)
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
 
@@ -398,28 +402,28 @@ async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, r
     team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
     payload = AllocateInput(actor=actor_of(user), team=team, assignee_id=person_id,
                             assignee_name=person_name, reason=body.reason)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.ALLOCATE, "allocate", payload, idempotency_key)
 
 
 @router.post(CASE + "/acknowledge", response_model=CaseRead)
 async def acknowledge(prefix: str, number: str, year: str, body: AcknowledgeRequest,
-                      request: Request, session: SessionDep, client: TemporalDep,
+                      request: Request, client: TemporalDep,
                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Send the acknowledgement by letter (.docx) or email."""
     payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.ACKNOWLEDGE, "acknowledge", payload, idempotency_key)
 
 
 @router.post(CASE + "/clarifications", response_model=CaseRead)
 async def request_clarification(prefix: str, number: str, year: str, body: ClarificationRequest,
-                                request: Request, session: SessionDep, client: TemporalDep,
+                                request: Request, client: TemporalDep,
                                 user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Ask the complainant for more information (repeatable)."""
     payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
                                         questions=body.questions, reply_by=body.reply_by)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.REQUEST_CLARIFICATION, "request_clarification", payload,
                           idempotency_key)
 
@@ -439,7 +443,7 @@ async def record_clarification_reply(
     payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
                                       reply=body.reply, received_on=body.received_on,
                                       attachments=attachments)
-    return await run_step(request, session, client, user, reference,
+    return await run_step(request, client, user, reference,
                           Action.RECORD_CLARIFICATION_REPLY, "record_clarification_reply", payload,
                           idempotency_key)
 
@@ -463,7 +467,7 @@ async def request_contribution(prefix: str, number: str, year: str, body: Contri
                                        team_name=team_row.name,
                                        recipient_name=person_name or team_row.name,
                                        recipient_email=recipient_email)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
                           idempotency_key)
 
@@ -480,7 +484,7 @@ async def complete_contribution(
                                            "contribution_reply")
     payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
                                         details=body.details, attachments=attachments)
-    return await run_step(request, session, client, user, reference,
+    return await run_step(request, client, user, reference,
                           Action.COMPLETE_CONTRIBUTION, "complete_contribution", payload,
                           idempotency_key)
 
@@ -488,12 +492,12 @@ async def complete_contribution(
 @router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
 async def cancel_contribution(
     prefix: str, number: str, year: str, contribution_id: str, body: ReasonBody,
-    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    request: Request, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
                                       reason=body.reason)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.CANCEL_CONTRIBUTION, "cancel_contribution", payload,
                           idempotency_key)
 
@@ -509,7 +513,7 @@ async def add_document(
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     reference = reference_of(prefix, number, year)
     # Checked before the file is stored, so nothing is kept for a case the user may not touch.
-    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT)
+    await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=actor_of(user), document=ref)
     return await apply_step(request, client, reference, "add_document", payload, idempotency_key)
@@ -565,7 +569,7 @@ async def generate_draft_response(
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
     reference = reference_of(prefix, number, year)
     # Checked before anything is rendered or stored: 404 for a case the user may not see.
-    await authorise_step(request, session, user, reference, Action.ADD_DOCUMENT)
+    await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
     require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
     row = await repository.get_case(session, reference)
     if row.status == "closed":
@@ -602,123 +606,123 @@ async def generate_draft_response(
     source = DraftSource(template=template.ref, standard_lines=[
         ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
     payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
-    return await run_step(request, session, client, user, reference, Action.ADD_DOCUMENT,
+    return await run_step(request, client, user, reference, Action.ADD_DOCUMENT,
                           "add_document", payload, idempotency_key)
 
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)
 async def submit_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
-                       session: SessionDep, client: TemporalDep, user: CurrentUser,
+                       client: TemporalDep, user: CurrentUser,
                        idempotency_key: IdempotencyKey = None) -> Any:
     """Submit the latest draft response for quality assurance (a draft document is required)."""
     payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.SUBMIT_DRAFT, "submit_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/approve", response_model=CaseRead)
 async def approve_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
-                        session: SessionDep, client: TemporalDep, user: CurrentUser,
+                        client: TemporalDep, user: CurrentUser,
                         idempotency_key: IdempotencyKey = None) -> Any:
     """Approve the draft (the reviewer may not be its drafter)."""
     payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.APPROVE_DRAFT, "approve_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/reject", response_model=CaseRead)
 async def reject_draft(prefix: str, number: str, year: str, body: ReasonBody, request: Request,
-                       session: SessionDep, client: TemporalDep, user: CurrentUser,
+                       client: TemporalDep, user: CurrentUser,
                        idempotency_key: IdempotencyKey = None) -> Any:
     """Reject the draft with a reason; the case goes back to drafting."""
     payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.REJECT_DRAFT, "reject_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/send", response_model=CaseRead)
 async def send_response(prefix: str, number: str, year: str, body: SendRequest, request: Request,
-                        session: SessionDep, client: TemporalDep, user: CurrentUser,
+                        client: TemporalDep, user: CurrentUser,
                         idempotency_key: IdempotencyKey = None) -> Any:
     """Send the approved response by email (attached) or letter; channel and date are recorded."""
     payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
                                 sent_on=body.sent_on or date.today())
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
 
 
 @router.post(CASE + "/holding-response", response_model=CaseRead)
 async def send_holding_response(prefix: str, number: str, year: str, body: HoldingResponseRequest,
-                                request: Request, session: SessionDep, client: TemporalDep,
+                                request: Request, client: TemporalDep,
                                 user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Tell the complainant, by letter or email, why the final response is late and when to expect
     it (the FCA's holding response at the deadline). Allowed from acknowledgement until the final
     response is sent; the deadline itself does not move (extend it for that)."""
     payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
                                    new_due_date=body.new_due_date)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.SEND_HOLDING_RESPONSE, "send_holding_response", payload, idempotency_key)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
 async def record_outcome(prefix: str, number: str, year: str, body: OutcomeRequest,
-                         request: Request, session: SessionDep, client: TemporalDep,
+                         request: Request, client: TemporalDep,
                          user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.RECORD_OUTCOME, "record_outcome", payload, idempotency_key)
 
 
 @router.post(CASE + "/close", response_model=CaseRead)
 async def close_case(prefix: str, number: str, year: str, body: CloseRequest, request: Request,
-                     session: SessionDep, client: TemporalDep, user: CurrentUser,
+                     client: TemporalDep, user: CurrentUser,
                      idempotency_key: IdempotencyKey = None) -> Any:
     """Close the case. Before the closure stage this is an early close and needs a note."""
     payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.CLOSE, "close", payload, idempotency_key)
 
 
 @router.post(CASE + "/complete-stage", response_model=CaseRead)
 async def complete_stage(prefix: str, number: str, year: str, body: OptionalNote,
-                         request: Request, session: SessionDep, client: TemporalDep,
+                         request: Request, client: TemporalDep,
                          user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
     payload = CompleteStageInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.COMPLETE_STAGE, "complete_stage", payload, idempotency_key)
 
 
 @router.post(CASE + "/notes", response_model=CaseRead)
 async def add_note(prefix: str, number: str, year: str, body: NoteBody, request: Request,
-                   session: SessionDep, client: TemporalDep, user: CurrentUser,
+                   client: TemporalDep, user: CurrentUser,
                    idempotency_key: IdempotencyKey = None) -> Any:
     payload = NoteInput(actor=actor_of(user), text=body.text)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.ADD_NOTE, "add_note", payload, idempotency_key)
 
 
 @router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
 async def edit_note(prefix: str, number: str, year: str, note_id: str, body: NoteBody,
-                    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+                    request: Request, client: TemporalDep, user: CurrentUser,
                     idempotency_key: IdempotencyKey = None) -> Any:
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
     payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.EDIT_NOTE, "edit_note", payload, idempotency_key)
 
 
 @router.post(CASE + "/extend", response_model=CaseRead)
 async def extend_deadline(prefix: str, number: str, year: str, body: ExtendRequest, request: Request,
-                          session: SessionDep, client: TemporalDep, user: CurrentUser,
+                          client: TemporalDep, user: CurrentUser,
                           idempotency_key: IdempotencyKey = None) -> Any:
     """Extend the response deadline by N working days from today or from the current deadline, with a
     reason. At most the case type's allowed number of times; never to an earlier date; stage deadlines
     follow."""
     payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.EXTEND_DEADLINE, "extend_deadline", payload, idempotency_key)
 
 
@@ -732,7 +736,7 @@ async def change_type(prefix: str, number: str, year: str, body: ChangeTypeReque
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
-    return await run_step(request, session, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.CHANGE_TYPE, "change_type", payload, idempotency_key)
 
 
