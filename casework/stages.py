@@ -11,6 +11,8 @@ contribution). The skip is recorded in the timeline like any other stage change.
 
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -275,4 +277,10 @@ def blocked_stages(plan: StagePlan, *, waiting_for_reply: bool, open_contributio
 
 
 def allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str] = frozenset()) -> list[str]:
-    return [a.value for a in Action if isinstance(route_action(plan, current, a, blocked), Route)]
+    return list(_allowed_actions(plan, current, blocked))
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str]) -> tuple[str, ...]:
+    # Routing every action is pure in its arguments, and each case read and step answer asks.
+    return tuple(a.value for a in Action if isinstance(route_action(plan, current, a, blocked), Route))
