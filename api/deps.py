@@ -15,7 +15,7 @@ from temporalio.client import Client
 
 from casework.config import Settings
 from casework.contracts import Actor
-from casework.db import AppUser, reading
+from casework.db import AppUser, Base, reading
 from casework.security import hash_token
 from casework.stages import Role, role_allows
 from casework.visibility import Viewer, viewer_for
@@ -43,9 +43,11 @@ TemporalDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 
 
-class TokenCache:
-    """Who a token belongs to, and what they may see, for a few seconds: saves three queries on
-    every request. A revoked token, or a change of team or grants, takes effect within `ttl`.
+class ShortLivedCache:
+    """Values kept for a few seconds: who a token belongs to and what they may see (saving three
+    queries on every request), and the reference data steps look up (case types, teams, users,
+    team membership). A revoked token, a change of team or grants, or a deactivated user takes
+    effect within `ttl`; a change made through this API process is forgotten at once.
 
     When an entry expires, concurrent requests for it wait on one load instead of each running
     its own query (at twenty requests in flight, each expiry had sent up to twenty queries at
@@ -66,6 +68,9 @@ class TokenCache:
         if len(self._entries) >= self.size:
             self._entries.clear()
         self._entries[key] = (time.monotonic() + self.ttl, value)
+
+    def forget(self, key: Any) -> None:
+        self._entries.pop(key, None)
 
     async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
         """The cached value, or `load()`'s, shared by every caller waiting meanwhile. A None
@@ -110,7 +115,7 @@ async def get_current_user(
             session.expunge(user)
             return user
 
-    cache: TokenCache = request.app.state.token_cache
+    cache: ShortLivedCache = request.app.state.token_cache
     user = await cache.get_or_load(digest, load)
     if user is None:
         raise HTTPException(
@@ -122,6 +127,22 @@ async def get_current_user(
 
 
 CurrentUser = Annotated[AppUser, Depends(get_current_user)]
+
+
+async def reference_data(request: Request, key: tuple, load: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """`load(session)`'s result from the short-lived cache, loaded on its own read-only session
+    (rows come back detached). None (not found) is not kept, so a row added is seen at once."""
+    sessionmaker = request.app.state.sessionmaker
+
+    async def fetch() -> Any:
+        async with reading(sessionmaker) as session:
+            value = await load(session)
+            if isinstance(value, Base):
+                session.expunge(value)
+            return value
+
+    cache: ShortLivedCache = request.app.state.token_cache
+    return await cache.get_or_load(key, fetch)
 
 
 def actor_of(user: AppUser) -> Actor:
@@ -136,7 +157,7 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
         async with reading(sessionmaker) as session:
             return await viewer_for(session, user)
 
-    cache: TokenCache = request.app.state.token_cache
+    cache: ShortLivedCache = request.app.state.token_cache
     return await cache.get_or_load(("viewer", user.id), load)
 
 

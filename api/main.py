@@ -8,7 +8,7 @@ from typing import Any
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from api.deps import TokenCache
+from api.deps import ShortLivedCache
 from api.routes import (admin, cases, digests, documents, reference, search, standard_lines,
                         statistics, templates)
 from casework.config import Settings, get_settings
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.token_cache = TokenCache()
+    app.state.token_cache = ShortLivedCache()
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(reference.router)

@@ -99,6 +99,9 @@ async def test_admin_sets_a_case_types_policy_from_a_preset(api, sessionmaker):
     # No policy stored yet: the default preset applies.
     current = await api.get("/admin/case-types/PAYSVC/deadline-policy", headers=auth("admin"))
     assert current.json()["summary"] == "UK public sector: 20 working days"
+    # A registration now (the API keeps the case type for a few seconds)...
+    before = await register(api, case_type="PAYSVC", date_received=date.today().isoformat())
+    assert before["deadline_policy"] == "UK public sector"
 
     path = "/admin/case-types/PAYSVC/deadline-policy"
     response = await api.put(path, json={"preset": "payment-services", "warning_days": 15}, headers=auth("admin"))
@@ -109,7 +112,7 @@ async def test_admin_sets_a_case_types_policy_from_a_preset(api, sessionmaker):
     assert response.status_code == 200
     assert (response.json()["response_days"], response.json()["warning_days"]) == (15, 4)
 
-    # New cases of that type run on it.
+    # ...does not delay the change: new cases of that type run on it at once.
     case = await register(api, case_type="PAYSVC", date_received=date.today().isoformat())
     assert case["deadline_policy"] == "Payment services (15/35 business days)"
     assert (await api.put("/admin/case-types/NOPE/deadline-policy", json={"preset": "cfpb"},

@@ -11,7 +11,7 @@ import uuid
 from datetime import date
 from typing import Any
 
-from fastapi import APIRouter, Body, status
+from fastapi import APIRouter, Body, Request, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from sqlalchemy import func, select
@@ -58,7 +58,7 @@ async def get_deadline_policy(code: str, session: SessionDep, user: CurrentUser)
 
 
 @router.put("/case-types/{code}/deadline-policy")
-async def set_deadline_policy(code: str, session: SessionDep, user: CurrentUser,
+async def set_deadline_policy(code: str, request: Request, session: SessionDep, user: CurrentUser,
                               body: dict[str, Any] = Body(examples=[{"preset": "fca-disp"},
                                                                     {"preset": "uk-public-sector",
                                                                      "response_days": 15}])) -> dict[str, Any]:
@@ -82,6 +82,7 @@ async def set_deadline_policy(code: str, session: SessionDep, user: CurrentUser,
         ) from None
     row.deadline_policy = policy.model_dump(mode="json")
     await session.commit()
+    request.app.state.token_cache.forget(("case_type", code))  # registrations use it from now
     return _policy_read(policy)
 
 

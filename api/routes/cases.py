@@ -29,6 +29,7 @@ from api.deps import (
     TemporalDep,
     ViewerDep,
     get_viewer,
+    reference_data,
     actor_of,
     require_role,
 )
@@ -219,7 +220,8 @@ async def register_case(
 ) -> Any:
     """Register a complaint. Returns the case with its reference, which is also its workflow id."""
     require_role(user, REGISTER_ROLES, "registering a case")
-    case_type = await repository.get_case_type(session, body.case_type)
+    case_type = await reference_data(request, ("case_type", body.case_type),
+                                     lambda s: repository.get_case_type(s, body.case_type))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     uploads = await repository.claim_uploads(session, body.attachment_ids)
@@ -380,26 +382,34 @@ async def apply_step(request: Request, client: TemporalDep, reference: str, upda
     return case_json(case_from_state(request, state))
 
 
-async def _team_and_person(session: SessionDep, team: str, username: str | None,
+async def _member(session: AsyncSession, team: str, user_id: int) -> bool | None:
+    # True or None: a membership is kept in the cache, its absence is asked again next time.
+    return True if await repository.is_team_member(session, team, user_id) else None
+
+
+async def _team_and_person(request: Request, team: str, username: str | None,
                            field_prefix: str = "") -> tuple[str, int | None, str | None]:
-    if await repository.get_team(session, team) is None:
+    """The team and person a case or a contribution goes to, checked (422 naming the field).
+    Teams, users and memberships come from the short-lived cache: allocation asks on every case."""
+    if await reference_data(request, ("team", team), lambda s: repository.get_team(s, team)) is None:
         raise errors.unprocessable(f"{field_prefix}team", f"unknown team '{team}'")
     if username is None:
         return team, None, None
-    person = await repository.get_user_by_username(session, username)
+    person = await reference_data(request, ("user", username),
+                                  lambda s: repository.get_user_by_username(s, username))
     if person is None or not person.active:
         raise errors.unprocessable(f"{field_prefix}assignee", f"unknown user '{username}'")
-    if not await repository.is_team_member(session, team, person.id):
+    if not await reference_data(request, ("member", team, person.id), lambda s: _member(s, team, person.id)):
         raise errors.unprocessable(f"{field_prefix}assignee", f"'{username}' is not a member of team '{team}'")
     return team, person.id, person.display_name
 
 
 @router.post(CASE + "/allocate", response_model=CaseRead)
 async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, request: Request,
-                   session: SessionDep, client: TemporalDep, user: CurrentUser,
+                   client: TemporalDep, user: CurrentUser,
                    idempotency_key: IdempotencyKey = None) -> Any:
     """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
-    team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
+    team, person_id, person_name = await _team_and_person(request, body.team, body.assignee)
     payload = AllocateInput(actor=actor_of(user), team=team, assignee_id=person_id,
                             assignee_name=person_name, reason=body.reason)
     return await run_step(request, client, user, reference_of(prefix, number, year),
@@ -454,7 +464,7 @@ async def request_contribution(prefix: str, number: str, year: str, body: Contri
                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
     person asked (or the team's address), by letter, or (channel null) is only recorded."""
-    team, person_id, person_name = await _team_and_person(session, body.team, body.assignee)
+    team, person_id, person_name = await _team_and_person(request, body.team, body.assignee)
     team_row = await repository.get_team(session, team)
     person = await session.get(AppUser, person_id) if person_id is not None else None
     recipient_email = (person.email if person is not None else None) or team_row.email

@@ -1,4 +1,5 @@
-"""The API's token cache: one load per expired entry, however many requests wait for it."""
+"""The API's short-lived cache (tokens, reference data): one load per expired entry, however many
+requests wait for it."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 
 import pytest
 
-from api.deps import TokenCache
+from api.deps import ShortLivedCache
 
 
 class Loader:
@@ -22,7 +23,7 @@ class Loader:
 
 
 async def test_concurrent_misses_share_one_load() -> None:
-    cache, load = TokenCache(), Loader("ada")
+    cache, load = ShortLivedCache(), Loader("ada")
 
     results = await asyncio.gather(*(cache.get_or_load("t", load) for _ in range(20)))
 
@@ -32,7 +33,7 @@ async def test_concurrent_misses_share_one_load() -> None:
 
 
 async def test_an_expired_entry_is_loaded_again() -> None:
-    cache, load = TokenCache(ttl=0.01), Loader("ada", delay=0)
+    cache, load = ShortLivedCache(ttl=0.01), Loader("ada", delay=0)
 
     await cache.get_or_load("t", load)
     await asyncio.sleep(0.02)
@@ -42,7 +43,7 @@ async def test_an_expired_entry_is_loaded_again() -> None:
 
 
 async def test_none_is_returned_but_not_kept() -> None:
-    cache, load = TokenCache(), Loader(None, delay=0)
+    cache, load = ShortLivedCache(), Loader(None, delay=0)
 
     assert await cache.get_or_load("unknown", load) is None
     assert await cache.get_or_load("unknown", load) is None
@@ -50,7 +51,7 @@ async def test_none_is_returned_but_not_kept() -> None:
 
 
 async def test_a_cancelled_waiter_does_not_cancel_the_load_the_others_wait_on() -> None:
-    cache, load = TokenCache(), Loader("ada", delay=0.1)
+    cache, load = ShortLivedCache(), Loader("ada", delay=0.1)
 
     first = asyncio.ensure_future(cache.get_or_load("t", load))
     await asyncio.sleep(0.01)
@@ -63,7 +64,7 @@ async def test_a_cancelled_waiter_does_not_cancel_the_load_the_others_wait_on() 
 
 
 async def test_a_failed_load_reaches_every_waiter_and_the_next_call_tries_again() -> None:
-    cache, failing = TokenCache(), Loader(ConnectionError("database down"))
+    cache, failing = ShortLivedCache(), Loader(ConnectionError("database down"))
 
     outcomes = await asyncio.gather(*(cache.get_or_load("t", failing) for _ in range(3)),
                                     return_exceptions=True)
@@ -72,3 +73,14 @@ async def test_a_failed_load_reaches_every_waiter_and_the_next_call_tries_again(
     with pytest.raises(ConnectionError):
         await cache.get_or_load("t", failing)
     assert failing.calls == 2
+
+
+async def test_a_forgotten_entry_is_loaded_again() -> None:
+    cache, load = ShortLivedCache(), Loader("v1", delay=0)
+
+    await cache.get_or_load("case_type", load)
+    cache.forget("case_type")
+    cache.forget("never-cached")
+    await cache.get_or_load("case_type", load)
+
+    assert load.calls == 2
