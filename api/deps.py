@@ -115,7 +115,7 @@ async def get_current_user(
             session.expunge(user)
             return user
 
-    cache: ShortLivedCache = request.app.state.token_cache
+    cache: ShortLivedCache = request.app.state.cache
     user = await cache.get_or_load(digest, load)
     if user is None:
         raise HTTPException(
@@ -141,7 +141,7 @@ async def reference_data(request: Request, key: tuple, load: Callable[[AsyncSess
                 session.expunge(value)
             return value
 
-    cache: ShortLivedCache = request.app.state.token_cache
+    cache: ShortLivedCache = request.app.state.cache
     return await cache.get_or_load(key, fetch)
 
 
@@ -157,7 +157,7 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
         async with reading(sessionmaker) as session:
             return await viewer_for(session, user)
 
-    cache: ShortLivedCache = request.app.state.token_cache
+    cache: ShortLivedCache = request.app.state.cache
     return await cache.get_or_load(("viewer", user.id), load)
 
 

@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.token_cache = ShortLivedCache()
+    app.state.cache = ShortLivedCache()
     app.include_router(cases.router)
     app.include_router(documents.router)
     app.include_router(reference.router)

@@ -82,7 +82,7 @@ async def set_deadline_policy(code: str, request: Request, session: SessionDep, 
         ) from None
     row.deadline_policy = policy.model_dump(mode="json")
     await session.commit()
-    request.app.state.token_cache.forget(("case_type", code))  # registrations use it from now
+    request.app.state.cache.forget(("case_type", code))  # registrations use it from now
     return _policy_read(policy)
 
 
