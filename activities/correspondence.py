@@ -23,17 +23,17 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
+from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, select, update
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from casework import mail, pdf, rendering, template_library
 from casework.config import Settings
 from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.db import CaseDocument, DocumentBlob, OutboxMessage, Team, reading
-from casework.documents import DOCX, EML, load_blob, store_blobs
+from casework.db import CaseDocument, DocumentBlob, OutboxMessage, Team, driver_connection, reading
+from casework.documents import DOCX, EML, load_blob, store_blobs_on
 
 log = logging.getLogger(__name__)
 
@@ -112,30 +112,32 @@ def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status:
         message_id=result.message_id,
         document_id=result.document.id,
         status=status,
-        result=result.model_dump(mode="json"),
+        result=Jsonb(result.model_dump(mode="json")),
     )
 
 
-# The statements are built once and executed with each job's values: building (and finding in
-# SQLAlchemy's cache) a statement for every call cost more CPU than its round trip.
-_OUTBOX = OutboxMessage.__table__
+# The outbox and document writes of every letter and email run as prepared statements on psycopg's
+# own connection (see casework.db.driver_connection): built once, planned once per connection, and
+# without the ORM session, which had been ~15% of the worker's CPU at twenty steps in flight.
 _OUTBOX_COLUMNS = ("case_reference", "purpose", "channel", "recipient", "message_id", "document_id",
                    "status", "result")
 
 
-def _outbox_upsert(columns: tuple[str, ...], **on_conflict: Any):
+def _outbox_upsert(columns: tuple[str, ...], where: str = "") -> str:
     """Insert the outbox row, or set ``columns`` of the existing one to the new values."""
-    stmt = insert(_OUTBOX)
-    return stmt.on_conflict_do_update(index_elements=[_OUTBOX.c.business_key],
-                                      set_={column: stmt.excluded[column] for column in columns},
-                                      **on_conflict)
+    listed = ", ".join(("business_key", *columns))
+    values = ", ".join(f"%({c})s" for c in ("business_key", *columns))
+    assignments = ", ".join(f"{c} = excluded.{c}" for c in columns)
+    return (f"INSERT INTO outbox_message ({listed}) VALUES ({values})"
+            f" ON CONFLICT (business_key) DO UPDATE SET {assignments}{where}")
 
 
 # Only a `pending` row (or none) is claimed: a row `sending` or `sent` belongs to another attempt.
-_CLAIM = _outbox_upsert(_OUTBOX_COLUMNS, where=_OUTBOX.c.status == "pending").returning(
-    _OUTBOX.c.business_key)
+_CLAIM = _outbox_upsert(_OUTBOX_COLUMNS, " WHERE outbox_message.status = 'pending' RETURNING business_key")
 _RECORD_SENT = _outbox_upsert((*_OUTBOX_COLUMNS, "sent_at"))
-_INSERT_DOCUMENTS = insert(CaseDocument.__table__).on_conflict_do_nothing(index_elements=["id"])
+_DOCUMENT_COLUMNS = ("case_reference", *DocumentRef.model_fields)
+_INSERT_DOCUMENTS = (f"INSERT INTO case_document ({', '.join(_DOCUMENT_COLUMNS)})"
+                     f" VALUES ({', '.join(f'%({c})s' for c in _DOCUMENT_COLUMNS)}) ON CONFLICT (id) DO NOTHING")
 _TEAM_NAME = select(Team.name).where(Team.code == bindparam("code"))
 # Documents to attach with their bytes, in one round trip.
 _ATTACHMENTS = (
@@ -149,6 +151,7 @@ class CorrespondenceActivities:
     def __init__(self, sessionmaker: async_sessionmaker, settings: Settings, *,
                  after_smtp_send: AfterSmtpSend | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self._settings = settings
         self._after_smtp_send = after_smtp_send
 
@@ -245,20 +248,20 @@ class CorrespondenceActivities:
 
     async def _record(self, job: CorrespondenceJob, result: CorrespondenceResult,
                       contents: dict[str, bytes]) -> CorrespondenceResult:
-        async with self._sessionmaker() as session, session.begin():
-            await store_blobs(session, contents.values())
-            await self._mark_sent(session, job, result)
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            await store_blobs_on(conn, contents.values())
+            await self._mark_sent(conn, job, result)
         return result
 
-    async def _mark_sent(self, session: AsyncSession, job: CorrespondenceJob,
-                         result: CorrespondenceResult) -> None:
-        """Documents and the `sent` row in the caller's transaction: all or nothing."""
-        await session.execute(_INSERT_DOCUMENTS, [
-            dict(document.model_dump(), case_reference=job.state.reference)
-            for document in [result.document, *result.documents]
-        ])
-        await session.execute(_RECORD_SENT, dict(_outbox_values(job, result, "sent"),
-                                                 sent_at=datetime.now(timezone.utc)))
+    async def _mark_sent(self, conn: Any, job: CorrespondenceJob, result: CorrespondenceResult) -> None:
+        """Documents and the `sent` row in the caller's transaction (on psycopg's connection): all or nothing."""
+        async with conn.cursor() as cursor:
+            await cursor.executemany(_INSERT_DOCUMENTS, [
+                dict(document.model_dump(), case_reference=job.state.reference)
+                for document in [result.document, *result.documents]
+            ])
+            await cursor.execute(_RECORD_SENT, dict(_outbox_values(job, result, "sent"),
+                                                    sent_at=datetime.now(timezone.utc)), prepare=True)
 
     # ---- emails -----------------------------------------------------------------------------
 
@@ -301,17 +304,17 @@ class CorrespondenceActivities:
             raise
         if self._after_smtp_send is not None:
             self._after_smtp_send(job)
-        async with self._sessionmaker() as session, session.begin():
-            await self._mark_sent(session, job, result)
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            await self._mark_sent(conn, job, result)
         return result
 
     async def _claim(self, job: CorrespondenceJob, result: CorrespondenceResult,
                      contents: dict[str, bytes]) -> bool:
         """Mark the email `sending` (storing what will be sent); False if another attempt has."""
-        async with self._sessionmaker() as session, session.begin():
-            await store_blobs(session, contents.values())
-            claimed = await session.execute(_CLAIM, _outbox_values(job, result, "sending"))
-            return claimed.first() is not None
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            await store_blobs_on(conn, contents.values())
+            claimed = await conn.execute(_CLAIM, _outbox_values(job, result, "sending"), prepare=True)
+            return await claimed.fetchone() is not None
 
     async def _release(self, job: CorrespondenceJob) -> None:
         """The SMTP conversation failed, so nothing was delivered: let the retry send."""
@@ -328,8 +331,8 @@ class CorrespondenceActivities:
                     job.business_key)
         result = CorrespondenceResult.model_validate(row.result).model_copy(
             update={"delivery_confirmed": False})
-        async with self._sessionmaker() as session, session.begin():
-            await self._mark_sent(session, job, result)
+        async with driver_connection(self._engine) as conn, conn.transaction():
+            await self._mark_sent(conn, job, result)
         return result
 
     async def _attachments(

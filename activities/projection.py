@@ -30,6 +30,7 @@ from casework.db import (
     ComplaintCase,
     TimelineEntry,
 )
+from casework.db import driver_connection
 from casework.repository import case_row
 
 CASES: Table = ComplaintCase.__table__
@@ -118,16 +119,12 @@ def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]
 async def write_projection(engine: AsyncEngine, data: ProjectCaseInput) -> bool:
     """Apply one projection. Returns False when a newer version is already stored."""
     sql, params = projection_statement(data)
-    async with engine.connect() as conn:
-        # One statement is its own transaction: no BEGIN and COMMIT round trips around it.
-        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
-        # Straight to psycopg, as a prepared statement: PostgreSQL plans this statement once per
-        # connection instead of on every step (0.9 -> 0.5 ms of its CPU), and SQLAlchemy's
-        # execution layer, which this one statement does not need, costs no CPU here.
-        driver = (await conn.get_raw_connection()).driver_connection
-        async with driver.cursor() as cursor:
-            await cursor.execute(sql, params, prepare=True)
-            return (await cursor.fetchone())[0] > 0
+    # One statement is its own transaction (autocommit: no BEGIN and COMMIT round trips), and a
+    # prepared one: PostgreSQL plans it once per connection instead of on every step (0.9 -> 0.5 ms
+    # of its CPU).
+    async with driver_connection(engine) as conn, conn.cursor() as cursor:
+        await cursor.execute(sql, params, prepare=True)
+        return (await cursor.fetchone())[0] > 0
 
 
 class ProjectionActivities:

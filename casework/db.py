@@ -26,7 +26,6 @@ from sqlalchemy import (
     String,
     Text,
     Time,
-    false,
     func,
     text,
 )
@@ -432,6 +431,17 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection as psycopg's own ``AsyncConnection``, in autocommit (open a transaction
+    with ``conn.transaction()``), for the worker's hot statements: they run prepared
+    (``prepare=True``: PostgreSQL plans them once per connection) and skip SQLAlchemy's execution
+    layer, which a fixed statement does not need. It goes back to the pool as it came."""
+    async with engine.connect() as conn:
+        conn = await conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield (await conn.get_raw_connection()).driver_connection
 
 
 @asynccontextmanager

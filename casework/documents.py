@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
@@ -26,12 +27,29 @@ async def store_blob(session: AsyncSession, content: bytes) -> str:
     return digest
 
 
+def _blob_rows(contents: Iterable[bytes]) -> list[dict[str, Any]]:
+    return [{"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "content": content}
+            for content in contents]
+
+
 async def store_blobs(session: AsyncSession, contents: Iterable[bytes]) -> list[str]:
     """Store each of ``contents`` once, in one statement; returns their digests in order."""
-    rows = [{"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "content": content}
-            for content in contents]
+    rows = _blob_rows(contents)
     if rows:
         await session.execute(_INSERT_BLOBS, rows)
+    return [row["sha256"] for row in rows]
+
+
+_INSERT_BLOBS_SQL = ("INSERT INTO document_blob (sha256, size, content) VALUES (%(sha256)s, %(size)s, %(content)s)"
+                     " ON CONFLICT (sha256) DO NOTHING")
+
+
+async def store_blobs_on(conn: Any, contents: Iterable[bytes]) -> list[str]:
+    """``store_blobs`` on a psycopg connection (see ``casework.db.driver_connection``)."""
+    rows = _blob_rows(contents)
+    if rows:
+        async with conn.cursor() as cursor:
+            await cursor.executemany(_INSERT_BLOBS_SQL, rows)
     return [row["sha256"] for row in rows]
 
 
