@@ -7,6 +7,8 @@ import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+import psycopg
+import pytest
 from sqlalchemy import select
 
 from activities.projection import write_projection
@@ -21,7 +23,8 @@ from casework.contracts import (
     ProjectCaseInput,
     TimelineEvent,
 )
-from casework.db import CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry
+from casework.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
+                         driver_connection, make_engine)
 from casework.demo import CASE_TYPES
 from casework.documents import store_blob
 from workflows.complaint import initial_state
@@ -128,3 +131,24 @@ async def test_the_first_projection_of_a_stage_two_case_links_the_original(engin
         on_original = (await session.scalars(select(TimelineEntry.kind).where(
             TimelineEntry.case_reference == original.reference))).all()
         assert on_original == ["escalated"]
+
+
+async def test_a_connection_lost_under_driver_connection_is_not_handed_out_again(database_url: str) -> None:
+    """The worker's hot statements use psycopg's connection directly, past SQLAlchemy's execute
+    path; one that PostgreSQL dropped (a restart, an administrator) must still leave the pool
+    (the pool's reset on return finds it broken) rather than fail every later step."""
+    engine = make_engine(database_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+    try:
+        async with driver_connection(engine) as conn:
+            backend = (await (await conn.execute("select pg_backend_pid()")).fetchone())[0]
+        with psycopg.connect(database_url, autocommit=True) as admin:
+            admin.execute("select pg_terminate_backend(%s)", (backend,))
+
+        with pytest.raises(psycopg.OperationalError):
+            async with driver_connection(engine) as conn:
+                await conn.execute("select 1")
+        async with driver_connection(engine) as conn:
+            again = (await (await conn.execute("select pg_backend_pid()")).fetchone())[0]
+        assert again != backend
+    finally:
+        await engine.dispose()
