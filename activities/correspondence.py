@@ -23,6 +23,7 @@ import uuid
 from datetime import date, datetime, timezone
 from typing import Any, Callable
 
+import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -253,7 +254,8 @@ class CorrespondenceActivities:
             await self._mark_sent(conn, job, result)
         return result
 
-    async def _mark_sent(self, conn: Any, job: CorrespondenceJob, result: CorrespondenceResult) -> None:
+    async def _mark_sent(self, conn: psycopg.AsyncConnection, job: CorrespondenceJob,
+                         result: CorrespondenceResult) -> None:
         """Documents and the `sent` row in the caller's transaction (on psycopg's connection): all or nothing."""
         async with conn.cursor() as cursor:
             await cursor.executemany(_INSERT_DOCUMENTS, [

@@ -12,6 +12,8 @@ from datetime import date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+import psycopg
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -434,7 +436,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
 
 
 @asynccontextmanager
-async def driver_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncConnection]:
     """A pooled connection as psycopg's own ``AsyncConnection``, in autocommit (open a transaction
     with ``conn.transaction()``), for the worker's hot statements: they run prepared
     (``prepare=True``: PostgreSQL plans them once per connection) and skip SQLAlchemy's execution

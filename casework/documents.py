@@ -6,6 +6,7 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -44,7 +45,7 @@ _INSERT_BLOBS_SQL = ("INSERT INTO document_blob (sha256, size, content) VALUES (
                      " ON CONFLICT (sha256) DO NOTHING")
 
 
-async def store_blobs_on(conn: Any, contents: Iterable[bytes]) -> list[str]:
+async def store_blobs_on(conn: psycopg.AsyncConnection, contents: Iterable[bytes]) -> list[str]:
     """``store_blobs`` on a psycopg connection (see ``casework.db.driver_connection``)."""
     rows = _blob_rows(contents)
     if rows:
