@@ -94,43 +94,8 @@ class ShortLivedCache:
             del self._loading[key]
 
 
-async def get_current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
-) -> AppUser:
-    if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing bearer token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    digest = hash_token(credentials.credentials)
-    sessionmaker = request.app.state.sessionmaker
-
-    async def load() -> AppUser | None:
-        async with reading(sessionmaker) as session:
-            user = await session.scalar(select(AppUser).where(AppUser.token_hash == digest))
-            if user is None or not user.active:
-                return None
-            session.expunge(user)
-            return user
-
-    cache: ShortLivedCache = request.app.state.cache
-    user = await cache.get_or_load(digest, load)
-    if user is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="invalid or revoked token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    return user
-
-
-CurrentUser = Annotated[AppUser, Depends(get_current_user)]
-
-
-async def reference_data(request: Request, key: tuple, load: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
-    """`load(session)`'s result from the short-lived cache, loaded on its own read-only session
+async def cached_lookup(request: Request, key: Any, load: Callable[[AsyncSession], Awaitable[Any]]) -> Any:
+    """`load(session)`'s result through the short-lived cache, loaded on its own read-only session
     (rows come back detached). None (not found) is not kept, so a row added is seen at once."""
     sessionmaker = request.app.state.sessionmaker
 
@@ -145,20 +110,42 @@ async def reference_data(request: Request, key: tuple, load: Callable[[AsyncSess
     return await cache.get_or_load(key, fetch)
 
 
+async def get_current_user(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+) -> AppUser:
+    if credentials is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="missing bearer token: send 'Authorization: Bearer <token>'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    digest = hash_token(credentials.credentials)
+
+    async def active_user(session: AsyncSession) -> AppUser | None:
+        user = await session.scalar(select(AppUser).where(AppUser.token_hash == digest))
+        return user if user is not None and user.active else None
+
+    user = await cached_lookup(request, digest, active_user)
+    if user is None:
+        raise HTTPException(
+            status.HTTP_401_UNAUTHORIZED,
+            detail="invalid or revoked token",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    return user
+
+
+CurrentUser = Annotated[AppUser, Depends(get_current_user)]
+
+
 def actor_of(user: AppUser) -> Actor:
     return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
                  roles=list(user.roles))
 
 
 async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
-    sessionmaker = request.app.state.sessionmaker
-
-    async def load() -> Viewer:
-        async with reading(sessionmaker) as session:
-            return await viewer_for(session, user)
-
-    cache: ShortLivedCache = request.app.state.cache
-    return await cache.get_or_load(("viewer", user.id), load)
+    return await cached_lookup(request, ("viewer", user.id), lambda session: viewer_for(session, user))
 
 
 # What the current user may see (see casework/visibility.py).

@@ -29,7 +29,7 @@ from api.deps import (
     TemporalDep,
     ViewerDep,
     get_viewer,
-    reference_data,
+    cached_lookup,
     actor_of,
     require_role,
 )
@@ -88,7 +88,7 @@ from casework.contracts import (
     SendResponseInput,
     SubmitDraftInput,
 )
-from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase
+from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team
 from casework.documents import DOCX, store_blob
 from casework.rendering import TemplateError
 from casework.stages import (
@@ -220,7 +220,7 @@ async def register_case(
 ) -> Any:
     """Register a complaint. Returns the case with its reference, which is also its workflow id."""
     require_role(user, REGISTER_ROLES, "registering a case")
-    case_type = await reference_data(request, ("case_type", body.case_type),
+    case_type = await cached_lookup(request, ("case_type", body.case_type),
                                      lambda s: repository.get_case_type(s, body.case_type))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
@@ -388,20 +388,21 @@ async def _member(session: AsyncSession, team: str, user_id: int) -> bool | None
 
 
 async def _team_and_person(request: Request, team: str, username: str | None,
-                           field_prefix: str = "") -> tuple[str, int | None, str | None]:
+                           field_prefix: str = "") -> tuple[Team, AppUser | None]:
     """The team and person a case or a contribution goes to, checked (422 naming the field).
     Teams, users and memberships come from the short-lived cache: allocation asks on every case."""
-    if await reference_data(request, ("team", team), lambda s: repository.get_team(s, team)) is None:
+    team_row = await cached_lookup(request, ("team", team), lambda s: repository.get_team(s, team))
+    if team_row is None:
         raise errors.unprocessable(f"{field_prefix}team", f"unknown team '{team}'")
     if username is None:
-        return team, None, None
-    person = await reference_data(request, ("user", username),
-                                  lambda s: repository.get_user_by_username(s, username))
+        return team_row, None
+    person = await cached_lookup(request, ("user", username),
+                                 lambda s: repository.get_user_by_username(s, username))
     if person is None or not person.active:
         raise errors.unprocessable(f"{field_prefix}assignee", f"unknown user '{username}'")
-    if not await reference_data(request, ("member", team, person.id), lambda s: _member(s, team, person.id)):
+    if not await cached_lookup(request, ("member", team, person.id), lambda s: _member(s, team, person.id)):
         raise errors.unprocessable(f"{field_prefix}assignee", f"'{username}' is not a member of team '{team}'")
-    return team, person.id, person.display_name
+    return team_row, person
 
 
 @router.post(CASE + "/allocate", response_model=CaseRead)
@@ -409,9 +410,10 @@ async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, r
                    client: TemporalDep, user: CurrentUser,
                    idempotency_key: IdempotencyKey = None) -> Any:
     """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
-    team, person_id, person_name = await _team_and_person(request, body.team, body.assignee)
-    payload = AllocateInput(actor=actor_of(user), team=team, assignee_id=person_id,
-                            assignee_name=person_name, reason=body.reason)
+    team, person = await _team_and_person(request, body.team, body.assignee)
+    payload = AllocateInput(actor=actor_of(user), team=team.code,
+                            assignee_id=person.id if person else None,
+                            assignee_name=person.display_name if person else None, reason=body.reason)
     return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.ALLOCATE, "allocate", payload, idempotency_key)
 
@@ -460,22 +462,22 @@ async def record_clarification_reply(
 
 @router.post(CASE + "/contributions", response_model=CaseRead)
 async def request_contribution(prefix: str, number: str, year: str, body: ContributionRequest,
-                               request: Request, session: SessionDep, client: TemporalDep,
+                               request: Request, client: TemporalDep,
                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
     person asked (or the team's address), by letter, or (channel null) is only recorded."""
-    team, person_id, person_name = await _team_and_person(request, body.team, body.assignee)
-    team_row = await repository.get_team(session, team)
-    person = await session.get(AppUser, person_id) if person_id is not None else None
-    recipient_email = (person.email if person is not None else None) or team_row.email
+    team, person = await _team_and_person(request, body.team, body.assignee)
+    person_name = person.display_name if person else None
+    recipient_email = (person.email if person else None) or team.email
     if body.channel is Channel.EMAIL and not recipient_email:
-        raise errors.unprocessable("channel", f"team {team} has no email address (nor has the "
+        raise errors.unprocessable("channel", f"team {team.code} has no email address (nor has the "
                                    "person asked); send by letter")
-    payload = ContributionRequestInput(actor=actor_of(user), team=team, assignee_id=person_id,
+    payload = ContributionRequestInput(actor=actor_of(user), team=team.code,
+                                       assignee_id=person.id if person else None,
                                        assignee_name=person_name, request=body.request,
                                        due_date=body.due_date, channel=body.channel,
-                                       team_name=team_row.name,
-                                       recipient_name=person_name or team_row.name,
+                                       team_name=team.name,
+                                       recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)
     return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
