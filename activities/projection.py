@@ -29,8 +29,8 @@ from casework.db import (
     CaseNote,
     ComplaintCase,
     TimelineEntry,
+    driver_connection,
 )
-from casework.db import driver_connection
 from casework.repository import case_row
 
 CASES: Table = ComplaintCase.__table__

@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 import psycopg
-
 from sqlalchemy import (
     BigInteger,
     Boolean,

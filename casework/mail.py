@@ -164,10 +164,15 @@ def _text_part(content: str, subtype: str) -> Message:
     return part
 
 
-def _attachment_part(attachment: Attachment) -> Message:
+def _content_type(attachment: Attachment) -> tuple[str, str]:
     maintype, _, subtype = attachment.content_type.partition("/")
     if not subtype:
         raise ValueError(f"content type needs a subtype: {attachment.content_type!r}")
+    return maintype, subtype
+
+
+def _attachment_part(attachment: Attachment) -> Message:
+    maintype, subtype = _content_type(attachment)
     part = Message(COMPAT32)
     part["Content-Type"] = f"{maintype}/{subtype}"
     part["Content-Transfer-Encoding"] = "base64"
@@ -206,9 +211,7 @@ def _build_with_policy(*, sender: str, to: Sequence[str], subject: str, text: st
     if html is not None:
         message.add_alternative(html, subtype="html")
     for attachment in attachments:
-        maintype, _, subtype = attachment.content_type.partition("/")
-        if not subtype:
-            raise ValueError(f"content type needs a subtype: {attachment.content_type!r}")
+        maintype, subtype = _content_type(attachment)
         message.add_attachment(
             attachment.content, maintype=maintype, subtype=subtype, filename=attachment.filename
         )

@@ -12,7 +12,6 @@ contribution). The skip is recorded in the timeline like any other stage change.
 from __future__ import annotations
 
 import functools
-
 from dataclasses import dataclass, field
 from enum import StrEnum
 
