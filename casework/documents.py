@@ -8,7 +8,6 @@ from typing import Any
 
 import psycopg
 from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.db import DocumentBlob
@@ -17,15 +16,8 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EML = "message/rfc822"
 
 
-# Built once and executed with each call's rows: building and caching a statement per call cost
-# more CPU than the round trip.
-_INSERT_BLOBS = insert(DocumentBlob.__table__).on_conflict_do_nothing(index_elements=["sha256"])
-
-
-async def store_blob(session: AsyncSession, content: bytes) -> str:
-    """Store bytes once, keyed by their SHA-256; returns the digest."""
-    (digest,) = await store_blobs(session, [content])
-    return digest
+_INSERT_BLOBS = ("INSERT INTO document_blob (sha256, size, content) VALUES (%(sha256)s, %(size)s, %(content)s)"
+                 " ON CONFLICT (sha256) DO NOTHING")
 
 
 def _blob_rows(contents: Iterable[bytes]) -> list[dict[str, Any]]:
@@ -33,24 +25,20 @@ def _blob_rows(contents: Iterable[bytes]) -> list[dict[str, Any]]:
             for content in contents]
 
 
-async def store_blobs(session: AsyncSession, contents: Iterable[bytes]) -> list[str]:
-    """Store each of ``contents`` once, in one statement; returns their digests in order."""
-    rows = _blob_rows(contents)
-    if rows:
-        await session.execute(_INSERT_BLOBS, rows)
-    return [row["sha256"] for row in rows]
-
-
-_INSERT_BLOBS_SQL = ("INSERT INTO document_blob (sha256, size, content) VALUES (%(sha256)s, %(size)s, %(content)s)"
-                     " ON CONFLICT (sha256) DO NOTHING")
+async def store_blob(session: AsyncSession, content: bytes) -> str:
+    """Store bytes once, keyed by their SHA-256, in the session's transaction; returns the digest."""
+    (row,) = _blob_rows([content])
+    await (await session.connection()).exec_driver_sql(_INSERT_BLOBS, row)
+    return row["sha256"]
 
 
 async def store_blobs_on(conn: psycopg.AsyncConnection, contents: Iterable[bytes]) -> list[str]:
-    """``store_blobs`` on a psycopg connection (see ``casework.db.driver_connection``)."""
+    """Store each of ``contents`` once on a psycopg connection (see
+    ``casework.db.driver_connection``), in one round trip; returns their digests in order."""
     rows = _blob_rows(contents)
     if rows:
         async with conn.cursor() as cursor:
-            await cursor.executemany(_INSERT_BLOBS_SQL, rows)
+            await cursor.executemany(_INSERT_BLOBS, rows)
     return [row["sha256"] for row in rows]
 
 
