@@ -13,7 +13,7 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from activities import build_activities
 from casework import sdk_fastpath
 from casework.config import Settings, get_settings
-from casework.db import make_engine, make_sessionmaker
+from casework.db import dispose_engine, make_engine, make_sessionmaker
 from casework.temporal import connect
 from casework.workflow_runner import LeanWorkflowRunner
 from workflows import WORKFLOWS
@@ -47,7 +47,9 @@ async def main() -> None:
     settings = get_settings()
     # No ping before each checkout: every activity retries, and a dropped connection invalidates
     # the pool, so a database restart costs one retry instead of a round trip on every transaction.
-    engine = make_engine(settings.database_url, pool_pre_ping=False)
+    # The statements every step runs go through the driver pool (casework.db.driver_connection,
+    # up to DRIVER_POOL_SIZE connections); the engine's own pool serves the rest, so it stays small.
+    engine = make_engine(settings.database_url, pool_pre_ping=False, pool_size=5, max_overflow=5)
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine),
                           max_cached_workflows=settings.worker_max_cached_workflows)
@@ -64,7 +66,7 @@ async def main() -> None:
     log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
     async with worker:
         await stop.wait()
-    await engine.dispose()
+    await dispose_engine(engine)
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ from api.deps import ShortLivedCache
 from api.routes import (admin, cases, digests, documents, reference, search, standard_lines,
                         statistics, templates)
 from casework.config import Settings, get_settings
-from casework.db import make_engine, make_sessionmaker
+from casework.db import dispose_engine, make_engine, make_sessionmaker
 from casework.temporal import connect
 
 
@@ -28,7 +28,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         app.state.temporal = temporal or await connect(settings)
         yield
         if own_engine:
-            await app.state.engine.dispose()
+            await dispose_engine(app.state.engine)
 
     app = FastAPI(
         title="Complaint case management",

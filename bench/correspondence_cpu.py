@@ -40,7 +40,7 @@ from casework.contracts import (
     Correspondent,
     DocumentRef,
 )
-from casework.db import CaseDocument, CaseType, make_engine, make_sessionmaker
+from casework.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
 from casework.documents import DOCX, store_blob
 
 
@@ -116,7 +116,7 @@ async def measure(settings: Settings, calls: int, profile: Path | None) -> None:
     if profiler:
         profiler.dump_stats(profile)
         print(f"profile written to {profile}")
-    await engine.dispose()
+    await dispose_engine(engine)
 
 
 def main() -> None:

@@ -203,7 +203,7 @@ async def exports(stack: Stack, rows: int) -> list[Result]:
 async def digests(stack: Stack) -> list[Result]:
     """Statistics + case list for each of 50 teams, built as the digest activity builds them."""
     from casework.config import Settings
-    from casework.db import AppUser, DigestSubscription, make_engine, make_sessionmaker
+    from casework.db import AppUser, DigestSubscription, dispose_engine, make_engine, make_sessionmaker
     from casework.digests import build_digest
     from sqlalchemy import select
 
@@ -226,7 +226,7 @@ async def digests(stack: Stack) -> list[Result]:
             results.append(Result("digest", f"50 teams, {what}", "s", seconds, None, None, None,
                                   "≤ 5 s" if not attach else "", seconds <= 5 if not attach else None,
                                   f"{listed} open cases listed"))
-    await engine.dispose()
+    await dispose_engine(engine)
     return results
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.config import get_settings
-from casework.db import AppUser, CaseType, Team, TeamMember, make_engine, make_sessionmaker
+from casework.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.security import hash_token
 from casework.policies import UK_PUBLIC_SECTOR
 from casework.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
@@ -110,7 +110,7 @@ async def main() -> None:
     engine = make_engine(settings.database_url)
     async with make_sessionmaker(engine)() as session, session.begin():
         printed = await load(session)
-    await engine.dispose()
+    await dispose_engine(engine)
     print("Demo users (development only):")
     for username, roles, token in printed:
         print(f"  {username:<12} {roles:<12} token: {token}")

@@ -30,7 +30,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from casework import demo
 from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings
-from casework.db import make_engine, make_sessionmaker
+from casework.db import dispose_engine, make_engine, make_sessionmaker
 from casework.embedded import (
     ensure_database,
     ensure_search_attributes,
@@ -131,7 +131,7 @@ async def engine(settings: Settings):
     async with make_sessionmaker(engine)() as session, session.begin():
         await demo.load(session)
     yield engine
-    await engine.dispose()
+    await dispose_engine(engine)
 
 
 @pytest_asyncio.fixture(scope="session")

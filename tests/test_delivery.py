@@ -18,7 +18,7 @@ from sqlalchemy import select
 from temporalio import activity
 
 from api.main import create_app
-from casework.db import Team, make_engine, make_sessionmaker, reading
+from casework.db import Team, dispose_engine, make_engine, make_sessionmaker, reading
 from casework.embedded import free_port
 from tests.casefixtures import auth, case_path, register, step
 from tests.conftest import Mailbox
@@ -200,4 +200,4 @@ async def test_a_reading_session_hands_its_connection_back_transactional(setting
         async with reading(sessionmaker) as session:
             assert await session.scalar(select(Team.name).where(Team.code == code)) is None
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)

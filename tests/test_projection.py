@@ -24,7 +24,7 @@ from casework.contracts import (
     TimelineEvent,
 )
 from casework.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
-                         driver_connection, make_engine)
+                         dispose_engine, driver_connection, make_engine)
 from casework.demo import CASE_TYPES
 from casework.documents import store_blob
 from workflows.complaint import initial_state
@@ -134,9 +134,9 @@ async def test_the_first_projection_of_a_stage_two_case_links_the_original(engin
 
 
 async def test_a_connection_lost_under_driver_connection_is_not_handed_out_again(database_url: str) -> None:
-    """The worker's hot statements use psycopg's connection directly, past SQLAlchemy's execute
-    path; one that PostgreSQL dropped (a restart, an administrator) must still leave the pool
-    (the pool's reset on return finds it broken) rather than fail every later step."""
+    """The worker's hot statements use psycopg's own pool, not SQLAlchemy's; a connection that
+    PostgreSQL dropped (a restart, an administrator) fails the statement it was used for, and must
+    then leave the pool rather than fail every later step."""
     engine = make_engine(database_url, pool_size=1, max_overflow=0, pool_pre_ping=False)
     try:
         async with driver_connection(engine) as conn:
@@ -144,11 +144,16 @@ async def test_a_connection_lost_under_driver_connection_is_not_handed_out_again
         with psycopg.connect(database_url, autocommit=True) as admin:
             admin.execute("select pg_terminate_backend(%s)", (backend,))
 
-        with pytest.raises(psycopg.OperationalError):
-            async with driver_connection(engine) as conn:
-                await conn.execute("select 1")
-        async with driver_connection(engine) as conn:
-            again = (await (await conn.execute("select pg_backend_pid()")).fetchone())[0]
-        assert again != backend
+        # The pool may hold more than one connection and hands them out in turn: the dropped one
+        # fails its statement once at most, and is never handed out after that.
+        failures, used = 0, set()
+        for _ in range(6):
+            try:
+                async with driver_connection(engine) as conn:
+                    used.add((await (await conn.execute("select pg_backend_pid()")).fetchone())[0])
+            except psycopg.OperationalError:
+                failures += 1
+        assert failures <= 1
+        assert used and backend not in used
     finally:
-        await engine.dispose()
+        await dispose_engine(engine)
