@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,30 +14,27 @@ DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 EML = "message/rfc822"
 
 
-_INSERT_BLOBS = ("INSERT INTO document_blob (sha256, size, content) VALUES (%(sha256)s, %(size)s, %(content)s)"
-                 " ON CONFLICT (sha256) DO NOTHING")
+# Any number of blobs in one statement, which a data-modifying CTE can also carry beside another
+# write (the worker's outbox statements do). Both parameters keep their types whatever the
+# contents, so the statement stays prepared.
+INSERT_BLOBS = ("INSERT INTO document_blob (sha256, size, content)"
+                " SELECT sha256, octet_length(content), content"
+                " FROM unnest(%(blob_sha256)s::varchar[], %(blob_content)s::bytea[]) AS blob(sha256, content)"
+                " ON CONFLICT (sha256) DO NOTHING")
 
 
-def _blob_rows(contents: Iterable[bytes]) -> list[dict[str, Any]]:
-    return [{"sha256": hashlib.sha256(content).hexdigest(), "size": len(content), "content": content}
-            for content in contents]
+def blob_parameters(contents: Iterable[bytes]) -> dict[str, list]:
+    """The parameters of INSERT_BLOBS for ``contents``."""
+    contents = list(contents)
+    return {"blob_sha256": [hashlib.sha256(content).hexdigest() for content in contents],
+            "blob_content": contents}
 
 
 async def store_blob(session: AsyncSession, content: bytes) -> str:
     """Store bytes once, keyed by their SHA-256, in the session's transaction; returns the digest."""
-    (row,) = _blob_rows([content])
-    await (await session.connection()).exec_driver_sql(_INSERT_BLOBS, row)
-    return row["sha256"]
-
-
-async def store_blobs_on(conn: psycopg.AsyncConnection, contents: Iterable[bytes]) -> list[str]:
-    """Store each of ``contents`` once on a psycopg connection (see
-    ``casework.db.driver_connection``), in one round trip; returns their digests in order."""
-    rows = _blob_rows(contents)
-    if rows:
-        async with conn.cursor() as cursor:
-            await cursor.executemany(_INSERT_BLOBS, rows)
-    return [row["sha256"] for row in rows]
+    parameters = blob_parameters([content])
+    await (await session.connection()).exec_driver_sql(INSERT_BLOBS, parameters)
+    return parameters["blob_sha256"][0]
 
 
 async def load_blob(session: AsyncSession, digest: str) -> bytes | None:

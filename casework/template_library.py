@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Union
 
 import jinja2
+import psycopg
 from jinja2 import meta, nodes
-from sqlalchemy import bindparam, func, select, text
+from psycopg.rows import namedtuple_row
+from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.contracts import Channel, TemplateRef
@@ -432,32 +434,49 @@ def shipped_paths(templates_dir: Path, purpose: str, channel: Channel) -> dict[s
     return {part: templates_dir / "emails" / f"{purpose}{suffix}" for part, suffix in EMAIL_PARTS.items()}
 
 
-def version_name(row: TemplateVersion) -> str:
+def version_name(row: Any) -> str:
     scope = row.case_type or "all"
     base = f"{row.purpose}-v{row.version}-{scope}"
     return f"{base}.docx" if row.channel == Channel.LETTER.value else f"emails/{base}"
 
 
-# Built once (every letter and email resolves its template). With no case type, the comparison
-# with NULL matches nothing, leaving the global versions.
+# Every letter and email resolves its template, so this is one statement, the letter's bytes
+# included, that the worker runs prepared (see resolve_on). With no case type, the comparison with
+# NULL matches nothing, leaving the global versions.
 _LATEST_VERSION = (
-    select(TemplateVersion)
-    .where(TemplateVersion.purpose == bindparam("purpose"),
-           TemplateVersion.channel == bindparam("channel"),
-           TemplateVersion.case_type.is_(None) | (TemplateVersion.case_type == bindparam("case_type")))
-    .order_by(TemplateVersion.case_type.is_(None), TemplateVersion.version.desc())
-    .limit(1)
+    "SELECT v.id, v.purpose, v.channel, v.case_type, v.version, v.subject, v.text_body, v.html_body,"
+    " b.content FROM template_version v LEFT JOIN document_blob b ON b.sha256 = v.sha256"
+    " WHERE v.purpose = %(purpose)s AND v.channel = %(channel)s"
+    " AND (v.case_type IS NULL OR v.case_type = %(case_type)s)"
+    " ORDER BY v.case_type IS NULL, v.version DESC LIMIT 1"
 )
+
+
+def _latest_parameters(purpose: str, channel: Channel, case_type: str | None) -> dict[str, Any]:
+    return {"purpose": purpose, "channel": channel.value, "case_type": case_type or None}
 
 
 async def resolve(session: AsyncSession, templates_dir: Path, purpose: str, channel: Channel,
                   case_type: str | None) -> ResolvedTemplate:
     """The latest version for the case type, else the latest global version, else the shipped file."""
-    row = await session.scalar(_LATEST_VERSION, {"purpose": purpose, "channel": channel.value,
-                                                 "case_type": case_type or None})
-    if row is not None:
-        return await load_version(session, row)
-    return shipped(templates_dir, purpose, channel)
+    result = await (await session.connection()).exec_driver_sql(
+        _LATEST_VERSION, _latest_parameters(purpose, channel, case_type))
+    return _resolved(result.first(), templates_dir, purpose, channel)
+
+
+async def resolve_on(conn: psycopg.AsyncConnection, templates_dir: Path, purpose: str, channel: Channel,
+                     case_type: str | None) -> ResolvedTemplate:
+    """`resolve` on a psycopg connection (``casework.db.driver_connection``), prepared."""
+    async with conn.cursor(row_factory=namedtuple_row) as cursor:
+        await cursor.execute(_LATEST_VERSION, _latest_parameters(purpose, channel, case_type), prepare=True)
+        return _resolved(await cursor.fetchone(), templates_dir, purpose, channel)
+
+
+def _resolved(row: Any, templates_dir: Path, purpose: str, channel: Channel) -> ResolvedTemplate:
+    """The template `_LATEST_VERSION` found (`row`), or the shipped one if it found none."""
+    if row is None:
+        return shipped(templates_dir, purpose, channel)
+    return _version(row, row.content)
 
 
 def shipped(templates_dir: Path, purpose: str, channel: Channel) -> ResolvedTemplate:
@@ -473,17 +492,21 @@ def shipped(templates_dir: Path, purpose: str, channel: Channel) -> ResolvedTemp
 
 
 async def load_version(session: AsyncSession, row: TemplateVersion) -> ResolvedTemplate:
-    ref = version_ref(row)
+    content = await load_blob(session, row.sha256) if row.channel == Channel.LETTER.value else None
+    return _version(row, content)
+
+
+def _version(row: Any, letter: bytes | None) -> ResolvedTemplate:
+    """A stored version (a TemplateVersion or a row of its columns) with its letter's bytes."""
+    ref, name = version_ref(row), version_name(row)
     if row.channel == Channel.LETTER.value:
-        content = await load_blob(session, row.sha256)
-        if content is None:
+        if letter is None:
             raise TemplateMissing(f"template version {row.id} has lost its file")
-        return ResolvedTemplate(ref, version_name(row), letter=content)
-    return ResolvedTemplate(ref, version_name(row),
-                            email={"subject": row.subject, "text": row.text_body, "html": row.html_body})
+        return ResolvedTemplate(ref, name, letter=bytes(letter))
+    return ResolvedTemplate(ref, name, email={"subject": row.subject, "text": row.text_body, "html": row.html_body})
 
 
-def version_ref(row: TemplateVersion) -> TemplateRef:
+def version_ref(row: Any) -> TemplateRef:
     return TemplateRef(purpose=row.purpose, channel=Channel(row.channel), source="library",
                        version_id=row.id, version=row.version, case_type=row.case_type)
 
