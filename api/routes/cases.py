@@ -88,7 +88,7 @@ from casework.contracts import (
     SendResponseInput,
     SubmitDraftInput,
 )
-from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team
+from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
 from casework.documents import DOCX, store_blob
 from casework.rendering import TemplateError
 from casework.stages import (
@@ -229,9 +229,8 @@ async def register_case(
         missing = set(body.attachment_ids) - {u.id for u in uploads}
         raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    reference = await repository.reserve_registration(
-        session, key, case_type.reference_prefix, date.today())
-    await session.commit()
+    async with driver_connection(request.app.state.engine) as conn:
+        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, date.today())
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
