@@ -13,9 +13,10 @@ import logging
 from datetime import date, datetime, timezone
 from typing import Any
 
+import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -29,7 +30,7 @@ from casework.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.db import AppUser, CalendarClosure, ComplaintCase, OutboxMessage, Team, reading
+from casework.db import AppUser, ComplaintCase, OutboxMessage, Team, driver_connection, reading
 from casework.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, local_date, plan_extension
 from casework.policies import DayUnit
 from casework.stages import StagePlan
@@ -41,14 +42,15 @@ log = logging.getLogger(__name__)
 _YEARS_AHEAD = 3
 
 
-async def load_calendar(session: AsyncSession, region: Region, years: range) -> tuple[WorkingCalendar, dict[date, str], str]:
+_CLOSURES = "SELECT day, reason FROM calendar_closure WHERE region = %(region)s"
+
+
+async def load_calendar(conn: psycopg.AsyncConnection, region: Region,
+                        years: range) -> tuple[WorkingCalendar, dict[date, str], str]:
     """The region's calendar: bank holidays for `years` plus the administrator's closures, the name of
-    every closed day (for explanations), and where the data came from."""
-    closures = (
-        await session.execute(
-            select(CalendarClosure.day, CalendarClosure.reason).where(CalendarClosure.region == region.value)
-        )
-    ).all()
+    every closed day (for explanations), and where the data came from. Every registration asks, so
+    the closures come from a prepared statement on psycopg's connection (``driver_connection``)."""
+    closures = await (await conn.execute(_CLOSURES, {"region": region.value}, prepare=True)).fetchall()
     cal = build_calendar(region, years, [day for day, _ in closures])
     names = {**bank_holiday_names(region, years), **{day: reason for day, reason in closures}}
     source = f"{holidays_version()} + {len(closures)} closure(s) for {region.value}"
@@ -77,13 +79,14 @@ def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesRe
 class DeadlineActivities:
     def __init__(self, sessionmaker: async_sessionmaker, settings: Settings) -> None:
         self._sessionmaker = sessionmaker
+        self._engine = sessionmaker.kw["bind"]
         self._settings = settings
 
     @activity.defn
     async def compute_deadlines(self, inp: ComputeDeadlinesInput) -> ComputeDeadlinesResult:
         region = inp.policy.region
-        async with reading(self._sessionmaker) as session:
-            cal, names, source = await load_calendar(session, region, _years(inp))
+        async with driver_connection(self._engine) as conn:
+            cal, names, source = await load_calendar(conn, region, _years(inp))
         pauses = [Pause(p.started_on, p.ended_on) for p in inp.pauses]
         if inp.extension is None:
             schedule = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
