@@ -103,6 +103,27 @@ def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
     raise exc
 
 
+def registration_refused(exc: RPCError, reference: str) -> HTTPException:
+    """Temporal did not start the case (unreachable, overloaded). The reference stays reserved for
+    the request's Idempotency-Key, so repeating the request with the key starts that case."""
+    if exc.status in _TRANSIENT:
+        return HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail=f"case {reference} could not be started just now ({exc.message}); nothing was "
+                   f"registered: send the request again with the same Idempotency-Key",
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    raise exc
+
+
+def registration_unconfirmed(reference: str) -> HTTPException:
+    """The case's start was sent but its registration did not come back in time."""
+    return HTTPException(
+        status.HTTP_504_GATEWAY_TIMEOUT,
+        detail=f"case {reference} was not confirmed registered in time and may still be: send the "
+               f"request again with the same Idempotency-Key to get it",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def update_unconfirmed(reference: str) -> HTTPException:
     """The Update was sent but its outcome did not come back (the wait was cut short)."""
     return HTTPException(

@@ -9,11 +9,17 @@ three times, which takes the server about 12 s to reach, too slow to stage here 
 
 from __future__ import annotations
 
+import httpx
 import pytest
 from fastapi import HTTPException
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from api.errors import from_rpc_error
+from casework.embedded import free_port, start_temporal_dev_server
+from casework.config import SEARCH_ATTRIBUTES
+from tests.casefixtures import auth, complaint
 
 REF = "COMP/000042/26"
 
@@ -59,3 +65,31 @@ def test_anything_else_is_not_dressed_up_as_a_client_error() -> None:
     with pytest.raises(RPCError) as raised:
         from_rpc_error(error, REF)
     assert raised.value is error and not isinstance(raised.value, HTTPException)
+
+
+async def test_registration_while_temporal_is_unreachable_is_503_and_the_key_starts_the_case_later(
+        settings, temporal, engine, worker, tmp_path) -> None:
+    """Temporal goes away after the API connected: registration answers 503 (nothing started), and
+    the same request with the same Idempotency-Key registers that very reference once it is back."""
+    from api.main import create_app
+
+    server = start_temporal_dev_server(db_file=None, port=free_port(), ui_port=None,
+                                       search_attributes=SEARCH_ATTRIBUTES, log_file=tmp_path / "temporal.log")
+    try:
+        doomed = await Client.connect(server.address, data_converter=pydantic_data_converter,
+                                      retry_config=RetryConfig(max_retries=1, initial_interval_millis=50))
+    finally:
+        server.stop()
+    headers = auth("handler", **{"Idempotency-Key": "while-temporal-is-away"})
+    body = complaint()
+    for client, expected in ((doomed, 503), (temporal, 201)):
+        app = create_app(settings, temporal=client, engine=engine)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=60) as api:
+            response = await api.post("/cases", json=body, headers=headers)
+        assert response.status_code == expected, response.text
+        if expected == 503:
+            assert response.headers["Retry-After"] == "5"
+            assert "same Idempotency-Key" in response.json()["detail"]
+            reference = response.json()["detail"].split()[1]
+    assert response.json()["reference"] == reference

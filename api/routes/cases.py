@@ -241,7 +241,12 @@ async def register_case(
         attachments=[_document_ref(u, "attachment") for u in uploads],
         actor=actor_of(user),
     )
-    state = await start_case(client, settings.task_queue, start)
+    try:
+        state = await start_case(client, settings.task_queue, start)
+    except RPCError as exc:
+        raise errors.registration_refused(exc, reference) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise errors.registration_unconfirmed(reference) from exc
     if state is None:
         return await read_case(request, session, reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
