@@ -178,7 +178,7 @@ async def search_cases(
     except FilterError as exc:
         raise filter_error(exc) from exc
     stmt = params.statement(date.today(), after=after, limit=limit + 1)
-    rows = (await session.execute(stmt)).all()
+    rows = await search.fetch_page(session, stmt)
     more = len(rows) > limit
     rows = rows[:limit]
     return CaseSearchPage(
