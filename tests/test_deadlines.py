@@ -251,3 +251,16 @@ def test_the_whole_deadline_day_is_allowed():
     assert breach_instant(d("2020-09-15"), ENG) == datetime(2020, 9, 15, 23, 0, tzinfo=timezone.utc)
     assert local_date(datetime(2020, 9, 15, 22, 59, tzinfo=timezone.utc), ENG) == d("2020-09-15")
     assert local_date(datetime(2020, 9, 15, 23, 0, tzinfo=timezone.utc), ENG) == d("2020-09-16")
+
+
+def test_cached_cases_share_one_copy_of_an_equal_policy():
+    """Every clock a worker holds keeps its policy; equal policies are one object (memory per
+    cached case), a different one is its own, and the default stands in for none."""
+    from workflows.complaint import shared_policy
+
+    stored = UK_PUBLIC_SECTOR.model_dump(mode="json")
+    first, again = shared_policy(stored), shared_policy(dict(reversed(list(stored.items()))))
+    assert first is again and first == UK_PUBLIC_SECTOR
+    other = shared_policy({**stored, "max_extensions": stored["max_extensions"] + 1})
+    assert other is not first and other.max_extensions == first.max_extensions + 1
+    assert shared_policy(None) == policy_from_data(None)

@@ -10,6 +10,7 @@ transaction. No I/O happens here.
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
@@ -171,6 +172,20 @@ def shared_type(config: CaseTypeConfig) -> tuple[CaseTypeConfig, StagePlan]:
     return shared
 
 
+# Likewise one copy of each deadline policy for all the clocks a worker holds (1.5 KiB each). Read-
+# only too: a policy change replaces a clock's policy, never edits it.
+_SHARED_POLICIES: dict[str, DeadlinePolicy] = {}
+
+
+def shared_policy(data: dict | None) -> DeadlinePolicy:
+    """The shared copy of the policy stored as `data` (the default one if there is none)."""
+    key = json.dumps(data, sort_keys=True, default=str)
+    shared = _SHARED_POLICIES.get(key)
+    if shared is None:
+        shared = _SHARED_POLICIES[key] = policy_from_data(data)
+    return shared
+
+
 def initial_state(start: CaseStart, now: datetime) -> CaseState:
     return CaseState(
         reference=start.reference,
@@ -208,6 +223,8 @@ class ComplaintCaseWorkflow:
             # A continued case routes by its type now, which may have changed since registration.
             self.state = start.carried_state
             self.state.case_type, self.plan = shared_type(self.state.case_type)
+            if self.state.clock is not None:
+                self.state.clock.policy = shared_policy(self.state.clock.policy.model_dump(mode="json"))
         self._registered = start.carried_state is not None
         self._lock = asyncio.Lock()
         # Child collections changed since the last projection (all of them until the first).
@@ -777,7 +794,7 @@ class ComplaintCaseWorkflow:
         still count if the new policy stops the clock; extensions were granted against the old
         deadline, so they are dropped and the new type's allowance applies."""
         clock = self._clock
-        policy = policy_from_data(inp.case_type.deadline_policy)
+        policy = shared_policy(inp.case_type.deadline_policy)
         pause = clock.open_pause
         if pause is not None and not policy.pause_on_clarification:
             pause.ended_on, pause.end_reason = self._today(), f"{policy.name} does not stop the clock"
@@ -828,7 +845,7 @@ class ComplaintCaseWorkflow:
                          retry_policy=PATIENT_RETRY, result_type=ComputeDeadlinesResult)
 
     async def _start_clock(self) -> TimelineEvent:
-        policy = policy_from_data(self.state.case_type.deadline_policy)
+        policy = shared_policy(self.state.case_type.deadline_policy)
         result = await self._compute(policy)
         self.state.clock = CaseClock(policy=policy, deadline=result.deadline, warning_on=result.warning_on)
         self._apply_schedule(result)
