@@ -32,9 +32,10 @@ ACTOR = Actor(user_id=1, username="handler", display_name="Hana Handler", roles=
 def case_start(n: int, run_id: str) -> CaseStart:
     return CaseStart(
         reference=f"MEM/{run_id}/{n:06d}",
+        # With its deadline policy, as the API passes it: a registered case runs its clock.
         case_type=CaseTypeConfig(**{k: COMP[k] for k in ("code", "name", "reference_prefix", "stages",
                                                         "outcome_options", "close_reasons",
-                                                        "escalation_type")}),
+                                                        "escalation_type", "deadline_policy")}),
         details=CaseDetails(channel="email", category="Billing", severity="low",
                             description="Charged twice for March " * 4, date_received=date.today()),
         correspondents=[Correspondent(id=str(uuid.uuid4()), is_primary=True, name=f"Person {n}",
