@@ -280,6 +280,10 @@ class CaseStart(BaseModel):
     # Set when the workflow continues as new: the state carried over.
     carried_state: CaseState | None = None
     pending_calendar_changes: list["CalendarChange"] = Field(default_factory=list)
+    # The behaviour the case runs, a key of workflows.complaint.PATCH_SETS, chosen by whoever
+    # starts it (api.routes.cases.start_case: the newest) and carried when it continues as new.
+    # None for cases started before it existed: those record and read patch markers.
+    patch_set: str | None = None
 
 
 class CaseSummary(BaseModel):

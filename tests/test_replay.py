@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -136,9 +137,11 @@ async def test_fresh_histories_replay(api, temporal):
     for reference in references:
         history = await temporal.get_workflow_handle(reference).fetch_history()
         await replayer().replay_workflow(history)
-        # A new case records one patch marker for every patch (and so one TemporalChangeVersion
-        # upsert), however many patched paths its walk takes.
-        assert _patch_markers(history) == [ALL_PATCHES], reference
+        # A new case is started with its behaviour named (the newest) and records no patch marker,
+        # so no TemporalChangeVersion upsert either, however many patched paths its walk takes.
+        assert _patch_markers(history) == [], reference
+        assert json.loads(history.events[0].workflow_execution_started_event_attributes.input
+                          .payloads[0].data)["patch_set"] == ALL_PATCHES
         label = os.environ.get("RECORD_HISTORIES")
         if label:
             # Never overwrite: a history recorded by older code guards the paths that code took.
@@ -187,3 +190,26 @@ async def test_fresh_letters_and_templates_history_replays(api, temporal):
         path = HISTORIES / f"{name}.json"
         if not path.exists():
             path.write_text(history.to_json())
+
+
+async def test_a_case_started_without_a_known_behaviour_records_the_newest_marker(api, temporal, settings):
+    """A starter that names no behaviour this worker knows (an older API mid-deploy sends none)
+    leaves the choice to the worker: the newest, recorded as a patch marker as before."""
+    from api.routes.cases import start_case
+    from casework.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+    from casework.demo import CASE_TYPES
+
+    comp = next(t for t in CASE_TYPES if t["code"] == "COMP")
+    start = CaseStart(
+        reference=f"COMP/9{uuid.uuid4().int % 10**5:05d}/26", patch_set="case-patches-from-the-future",
+        case_type=CaseTypeConfig(**{k: comp[k] for k in CaseTypeConfig.model_fields if k in comp}),
+        details=CaseDetails(channel="email", category="Billing", severity="low",
+                            description="Charged twice", date_received=date.today()),
+        correspondents=[Correspondent(id=str(uuid.uuid4()), is_primary=True, name="Marker Case",
+                                      email="marker@example.net")],
+        actor=Actor(user_id=1, username="handler", display_name="Hana Handler", roles=["handler"]))
+    state = await start_case(temporal, settings.task_queue, start)
+    assert state is not None and state.clock is not None
+    history = await temporal.get_workflow_handle(start.reference).fetch_history()
+    assert _patch_markers(history) == [ALL_PATCHES]
+    await replayer().replay_workflow(history)

@@ -124,7 +124,7 @@ PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
     "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},
     "case-patches-v1": _PATCHES_V1,
 }
-ALL_PATCHES = next(iter(PATCH_SETS))  # the marker a new case records
+ALL_PATCHES = next(iter(PATCH_SETS))  # the behaviour a new case is started with (CaseStart.patch_set)
 CORRESPONDENCE_TIMEOUT = timedelta(minutes=2)
 # A letter or email is tried four times as a local activity (1, 2 and 4 seconds apart, each
 # attempt up to LOCAL_CORRESPONDENCE_TIMEOUT), then as a regular one with PATIENT_RETRY.
@@ -212,10 +212,13 @@ def forbidden(message: str) -> ApplicationError:
 class ComplaintCaseWorkflow:
     @workflow.init
     def __init__(self, start: CaseStart) -> None:
-        # Asked before anything else, so a run that predates the markers answers False for its
-        # whole life and keeps asking for each patch where it always did.
-        self._patches = next((patches for marker, patches in PATCH_SETS.items()
-                              if workflow.patched(marker)), frozenset())
+        # A case started with its behaviour named in its input runs that behaviour and records no
+        # marker (a marker costs the server a visibility write for its TemporalChangeVersion
+        # upsert). Otherwise the markers are asked before anything else, so a run that predates
+        # them answers False for its whole life and keeps asking for each patch where it always did.
+        named = PATCH_SETS.get(start.patch_set) if start.patch_set else None
+        self._patches = named if named is not None else next(
+            (patches for marker, patches in PATCH_SETS.items() if workflow.patched(marker)), frozenset())
         start.case_type, self.plan = shared_type(start.case_type)
         if start.carried_state is None:
             self.state = initial_state(start, workflow.now())

@@ -102,7 +102,7 @@ from casework.stages import (
     blocked_stages,
 )
 from casework.visibility import Viewer, may_see_case, visible_cases
-from workflows.complaint import ComplaintCaseWorkflow, initial_state, search_attributes
+from workflows.complaint import ALL_PATCHES, ComplaintCaseWorkflow, initial_state, search_attributes
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = "/{prefix}/{number}/{year}"
@@ -260,7 +260,10 @@ def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
 async def start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> CaseState | None:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
-    Returns its state, or None when the workflow has already finished (a late retry)."""
+    Returns its state, or None when the workflow has already finished (a late retry). The case
+    runs the newest behaviour, named in its input (no patch marker to record)."""
+    if start.patch_set is None:
+        start = start.model_copy(update={"patch_set": ALL_PATCHES})
     state = initial_state(start, datetime.now(timezone.utc))
     label = StagePlan.from_data(start.case_type.stages).first.label
     # One request starts the workflow and waits for registration, which the first workflow task
