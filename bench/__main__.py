@@ -61,22 +61,23 @@ def main() -> int:
                                WORKER_MAX_CACHED_WORKFLOWS=str(max_cached))
             results += asyncio.run(run_stack_scenarios(stack, chosen, args.quick))
     elapsed = time.perf_counter() - started
-    report(results, args.quick, elapsed)
+    report(results, args.quick, elapsed, only=args.only)
     return 0
 
 
-def report(results: list[Result], quick: bool, elapsed: float) -> None:
+def report(results: list[Result], quick: bool, elapsed: float, only: list[str] | None = None) -> None:
+    kind = ("quick" if quick else "full") + (f" (--only {' '.join(only)})" if only else "")
     table = "\n".join([HEADER, *(row(r) for r in results)])
     notes = "\n".join(f"- {r.scenario} / {r.metric}: {r.note}" for r in results if r.note)
     print(table)
     print(notes)
-    print(f"{'quick' if quick else 'full'} run in {elapsed:.0f} s on {machine()}")
+    print(f"{kind} run in {elapsed:.0f} s on {machine()}")
     (PROJECT_ROOT / "bench" / "results.json").write_text(json.dumps({
-        "when": datetime.now(timezone.utc).isoformat(), "quick": quick, "machine": machine(),
+        "when": datetime.now(timezone.utc).isoformat(), "quick": quick, "only": only, "machine": machine(),
         "elapsed_seconds": round(elapsed, 1), "results": [r.as_dict() for r in results]}, indent=2))
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     with (PROJECT_ROOT / "BENCHMARKS.md").open("a") as out:
-        out.write(f"\n## {stamp} — {'quick' if quick else 'full'} run ({elapsed:.0f} s)\n\n"
+        out.write(f"\n## {stamp} — {kind} run ({elapsed:.0f} s)\n\n"
                   f"Machine: {machine()}\n\n{table}\n\n{notes}\n")
 
 
