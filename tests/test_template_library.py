@@ -7,13 +7,14 @@ import uuid
 from datetime import date
 
 import pytest
+from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
 from activities.correspondence import template_context
 from casework import template_library
 from casework.config import PROJECT_ROOT
 from casework.contracts import CaseState, Channel, CorrespondenceJob
-from casework.db import CaseType
+from casework.db import CaseType, TemplateVersion
 from casework.demo import CLOSE_REASONS, OUTCOMES
 from casework.pdf import pdf_text
 from casework.rendering import docx_text
@@ -164,7 +165,8 @@ async def test_only_admins_manage_templates_and_paths_are_checked(api):
 # ---- versions and which one is used -----------------------------------------------------------
 
 
-async def test_versions_are_kept_and_a_case_type_override_beats_global_beats_shipped(api, case_type):
+async def test_versions_are_kept_and_a_case_type_override_beats_global_beats_shipped(api, case_type,
+                                                                                   sessionmaker):
     def in_use(listing, purpose="holding_response", channel="email"):
         spec = next(item for item in listing if item["purpose"] == purpose)
         return next(c for c in spec["channels"] if c["channel"] == channel)["in_use"]
@@ -178,20 +180,25 @@ async def test_versions_are_kept_and_a_case_type_override_beats_global_beats_shi
     before = in_use(await listing(case_type))
     assert before["source"] in ("shipped", "library")  # other runs may have uploaded global ones
     global_version = (await upload_email(api, "holding_response", text="Global {{ holding.reason }}")).json()
-    override_1 = (await upload_email(api, "holding_response", case_type=case_type, text="Mine v1")).json()
-    override_2 = (await upload_email(api, "holding_response", case_type=case_type, text="Mine v2")).json()
+    try:
+        override_1 = (await upload_email(api, "holding_response", case_type=case_type, text="Mine v1")).json()
+        override_2 = (await upload_email(api, "holding_response", case_type=case_type, text="Mine v2")).json()
 
-    assert (override_1["version"], override_2["version"]) == (1, 2)
-    assert override_2["uploaded_by"] == "Ada Admin" and override_2["uploaded_at"]
-    assert in_use(await listing(case_type))["version_id"] == override_2["id"]
-    assert in_use(await listing())["version_id"] == global_version["id"]
-    assert in_use(await listing(), "acknowledgement", "letter")["source"] == "shipped"
+        assert (override_1["version"], override_2["version"]) == (1, 2)
+        assert override_2["uploaded_by"] == "Ada Admin" and override_2["uploaded_at"]
+        assert in_use(await listing(case_type))["version_id"] == override_2["id"]
+        assert in_use(await listing())["version_id"] == global_version["id"]
+        assert in_use(await listing(), "acknowledgement", "letter")["source"] == "shipped"
 
-    versions = (await api.get("/admin/templates/holding_response/email/versions",
-                              params={"case_type": case_type}, headers=auth("admin"))).json()
-    assert [v["version"] for v in versions] == [2, 1]
-    first = (await api.get(f"/admin/templates/versions/{override_1['id']}", headers=auth("admin"))).json()
-    assert first["text"] == "Mine v1" and first["case_type"] == case_type
+        versions = (await api.get("/admin/templates/holding_response/email/versions",
+                                  params={"case_type": case_type}, headers=auth("admin"))).json()
+        assert [v["version"] for v in versions] == [2, 1]
+        first = (await api.get(f"/admin/templates/versions/{override_1['id']}", headers=auth("admin"))).json()
+        assert first["text"] == "Mine v1" and first["case_type"] == case_type
+    finally:
+        # A global version applies to every case type: later tests expect the shipped holding email.
+        async with sessionmaker() as session, session.begin():
+            await session.execute(delete(TemplateVersion).where(TemplateVersion.id == global_version["id"]))
 
 
 async def test_case_type_overrides_are_what_letters_and_emails_are_made_from(api, case_type, mailbox):
