@@ -15,11 +15,11 @@ EML = "message/rfc822"
 
 
 # Any number of blobs in one statement, which a data-modifying CTE can also carry beside another
-# write (the worker's outbox statements do). Both parameters keep their types whatever the
-# contents, so the statement stays prepared.
+# write (the worker's outbox statements do). The contents travel as a binary array (%b): in text
+# form psycopg escapes every byte of every file in Python, 1.7 ms of CPU for 80 KB against 0.2.
 INSERT_BLOBS = ("INSERT INTO document_blob (sha256, size, content)"
                 " SELECT sha256, octet_length(content), content"
-                " FROM unnest(%(blob_sha256)s::varchar[], %(blob_content)s::bytea[]) AS blob(sha256, content)"
+                " FROM unnest(%(blob_sha256)s::varchar[], %(blob_content)b::bytea[]) AS blob(sha256, content)"
                 " ON CONFLICT (sha256) DO NOTHING")
 
 
