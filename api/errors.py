@@ -81,6 +81,11 @@ _TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUS
 RETRY_AFTER_SECONDS = 5
 
 
+def _retry_later(status_code: int, detail: str) -> HTTPException:
+    """A 503 or 504 the client should repeat after RETRY_AFTER_SECONDS."""
+    return HTTPException(status_code, detail=detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
 def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
     """An Update Temporal refused before the workflow saw it.
 
@@ -95,11 +100,9 @@ def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
     if exc.status == RPCStatusCode.NOT_FOUND:
         return not_found(f"case {reference}")
     if exc.status == RPCStatusCode.FAILED_PRECONDITION or exc.status in _TRANSIENT:
-        return HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"case {reference} cannot take a step just now ({exc.message}); nothing was "
-                   f"applied: try again in a few seconds",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"case {reference} cannot take a step just now ({exc.message}); nothing "
+                            f"was applied: try again in a few seconds")
     raise exc
 
 
@@ -107,27 +110,21 @@ def registration_refused(exc: RPCError, reference: str) -> HTTPException:
     """Temporal did not start the case (unreachable, overloaded). The reference stays reserved for
     the request's Idempotency-Key, so repeating the request with the key starts that case."""
     if exc.status in _TRANSIENT:
-        return HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail=f"case {reference} could not be started just now ({exc.message}); nothing was "
-                   f"registered: send the request again with the same Idempotency-Key",
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+        return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"case {reference} could not be started just now ({exc.message}); nothing "
+                            f"was registered: send the request again with the same Idempotency-Key")
     raise exc
 
 
 def registration_unconfirmed(reference: str) -> HTTPException:
     """The case's start was sent but its registration did not come back in time."""
-    return HTTPException(
-        status.HTTP_504_GATEWAY_TIMEOUT,
-        detail=f"case {reference} was not confirmed registered in time and may still be: send the "
-               f"request again with the same Idempotency-Key to get it",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _retry_later(status.HTTP_504_GATEWAY_TIMEOUT,
+                        f"case {reference} was not confirmed registered in time and may still be: "
+                        f"send the request again with the same Idempotency-Key to get it")
 
 
 def update_unconfirmed(reference: str) -> HTTPException:
     """The Update was sent but its outcome did not come back (the wait was cut short)."""
-    return HTTPException(
-        status.HTTP_504_GATEWAY_TIMEOUT,
-        detail=f"the step on case {reference} was not confirmed in time and may still be applied: "
-               f"send the request again with the same Idempotency-Key to get its result",
-        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return _retry_later(status.HTTP_504_GATEWAY_TIMEOUT,
+                        f"the step on case {reference} was not confirmed in time and may still be "
+                        f"applied: send the request again with the same Idempotency-Key to get its result")
