@@ -437,8 +437,8 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
-# Connections for the worker's hot statements (see driver_connection), at most this many per process
-# besides the engine's own pool.
+# Connections for the statements every step runs (see driver_connection), at most this many per
+# process besides the engine's own pool.
 DRIVER_POOL_SIZE = 20
 _DRIVER_POOLS: WeakKeyDictionary[Engine, AsyncConnectionPool] = WeakKeyDictionary()
 
@@ -457,7 +457,8 @@ def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncConnection]:
     """A psycopg ``AsyncConnection`` in autocommit (open a transaction with ``conn.transaction()``)
-    for the worker's hot statements. They run prepared (``prepare=True``: PostgreSQL plans them
+    for the statements every step runs: the worker's projection, letters, emails and deadlines,
+    the API's registration. They run prepared (``prepare=True``: PostgreSQL plans them
     once per connection) and skip SQLAlchemy, whose execution layer a fixed statement does not
     need and whose pool checkout (session events, isolation level set and restored, reset) cost
     0.23 ms of CPU against psycopg_pool's 0.03 (see BENCHMARKS.md). The pool opens connections as

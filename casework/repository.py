@@ -100,15 +100,15 @@ _NEXT_REFERENCE = (f"WITH counted AS ({_COUNT.format(source='VALUES (%(prefix)s:
                    f" SELECT {_REFERENCE} FROM counted")
 # Registration's reference for an Idempotency-Key in one statement: the one reserved before, or a
 # newly counted one reserved now. Empty if a concurrent request with the key won the race.
+_REGISTERED = "SELECT reference FROM case_registration WHERE idempotency_key = %(key)s"
 _RESERVE_REGISTRATION = (
-    "WITH existing AS (SELECT reference FROM case_registration WHERE idempotency_key = %(key)s),"
+    f"WITH existing AS ({_REGISTERED}),"
     " counted AS (" + _COUNT.format(source="SELECT %(prefix)s::varchar, %(year)s::int, 1"
                                     " WHERE NOT EXISTS (SELECT FROM existing)") + "),"
     " reserved AS (INSERT INTO case_registration (idempotency_key, reference)"
     f" SELECT %(key)s, {_REFERENCE} FROM counted ON CONFLICT (idempotency_key) DO NOTHING RETURNING reference)"
     " SELECT reference FROM existing UNION ALL SELECT reference FROM reserved"
 )
-_REGISTERED = "SELECT reference FROM case_registration WHERE idempotency_key = %(key)s"
 
 
 async def next_reference(session: AsyncSession, prefix: str, today: date) -> str:
