@@ -75,7 +75,7 @@ async def walk_bare(client: Client, task_queue: str, latencies: list[float]) -> 
         latencies.append(time.perf_counter() - started)
 
 
-async def _concurrently(count: int, concurrency: int, walk) -> float:
+async def concurrently(count: int, concurrency: int, walk) -> float:
     """Walk `count` cases with at most `concurrency` in flight; returns cases per second."""
     queue: asyncio.Queue[int] = asyncio.Queue()
     for i in range(count):
@@ -121,7 +121,7 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
         for round_ in range(rounds):
             for rates, cpu, walk in sides if round_ % 2 == 0 else reversed(sides):
                 before = stack.cpu_seconds()
-                rates.append(await _concurrently(concurrent // rounds, concurrency, walk))
+                rates.append(await concurrently(concurrent // rounds, concurrency, walk))
                 for name, seconds in stack.cpu_seconds().items():
                     cpu[name] = cpu.get(name, 0.0) + seconds - before.get(name, seconds)
     step_ratio = median(ours) / median(bare)
