@@ -1,19 +1,17 @@
 """Deadline activities: the calendar arithmetic (which needs the `holidays` package and the closures
 table, so it must not run in workflow code) and the warning/breach emails to the people responsible.
 
-`compute_deadlines` is a pure function of its input plus the region's calendar *now*: bank holiday
-data changes between releases of `holidays` and administrators add closures, so the workflow stores
-the dates it gets back and never recomputes them itself.
+`compute_deadlines` is a pure function of its input plus the region's calendar *now*
+(`casework.schedules`, which the API also uses for a new case's first deadlines).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Any
 
-import psycopg
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -21,7 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework import mail, rendering
+from casework import mail, rendering, schedules
 from casework.config import Settings
 from casework.contracts import (
     ComputeDeadlinesInput,
@@ -30,50 +28,12 @@ from casework.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.db import AppUser, ComplaintCase, OutboxMessage, Team, driver_connection, reading
-from casework.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, local_date, plan_extension
+from casework.db import AppUser, ComplaintCase, OutboxMessage, Team, reading
+from casework.deadlines import local_date
 from casework.policies import DayUnit
 from casework.stages import StagePlan
-from casework.workdays import Region, WorkingCalendar, bank_holiday_names, build_calendar, holidays_version
 
 log = logging.getLogger(__name__)
-
-# How far past the latest date involved a calendar is loaded; deadlines never run further ahead.
-_YEARS_AHEAD = 3
-
-
-_CLOSURES = "SELECT day, reason FROM calendar_closure WHERE region = %(region)s"
-
-
-async def load_calendar(conn: psycopg.AsyncConnection, region: Region,
-                        years: range) -> tuple[WorkingCalendar, dict[date, str], str]:
-    """The region's calendar: bank holidays for `years` plus the administrator's closures, the name of
-    every closed day (for explanations), and where the data came from. Every registration asks, so
-    the closures come from a prepared statement on psycopg's connection (``driver_connection``)."""
-    closures = await (await conn.execute(_CLOSURES, {"region": region.value}, prepare=True)).fetchall()
-    cal = build_calendar(region, years, [day for day, _ in closures])
-    names = {**bank_holiday_names(region, years), **{day: reason for day, reason in closures}}
-    source = f"{holidays_version()} + {len(closures)} closure(s) for {region.value}"
-    return cal, names, source
-
-
-def _years(inp: ComputeDeadlinesInput) -> range:
-    dates = [inp.date_received, inp.today, *(p.started_on for p in inp.pauses),
-             *(p.ended_on for p in inp.pauses if p.ended_on)]
-    return range(min(d.year for d in dates), max(d.year for d in dates) + _YEARS_AHEAD + 1)
-
-
-def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesResult:
-    return ComputeDeadlinesResult(
-        deadline=schedule.deadline,
-        warning_on=schedule.warning_on,
-        acknowledgement_due=schedule.acknowledgement_due,
-        stage_deadlines={kind.value: day for kind, day in schedule.stage_deadlines.items()},
-        paused_days=list(schedule.paused_days),
-        explanation=schedule.explanation,
-        calendar_source=source,
-        **extra,
-    )
 
 
 class DeadlineActivities:
@@ -84,19 +44,7 @@ class DeadlineActivities:
 
     @activity.defn
     async def compute_deadlines(self, inp: ComputeDeadlinesInput) -> ComputeDeadlinesResult:
-        region = inp.policy.region
-        async with driver_connection(self._engine) as conn:
-            cal, names, source = await load_calendar(conn, region, _years(inp))
-        pauses = [Pause(p.started_on, p.ended_on) for p in inp.pauses]
-        if inp.extension is None:
-            schedule = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
-            return _result(schedule, source)
-        plan = plan_extension(inp.policy, inp.date_received, pauses, inp.extension_days,
-                              inp.extension.anchor, inp.extension.working_days, inp.today, cal, names)
-        if isinstance(plan, ExtensionRefusal):
-            current = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
-            return _result(current, source, refusal_field=plan.field, refusal=plan.message)
-        return _result(plan.schedule, source, extension_days_added=plan.days_added)
+        return await schedules.compute_deadlines(self._engine, inp)
 
     @activity.defn
     async def notify_deadline(self, job: DeadlineNoticeJob) -> DeadlineNoticeResult:

@@ -280,6 +280,10 @@ class CaseStart(BaseModel):
     # Set when the workflow continues as new: the state carried over.
     carried_state: CaseState | None = None
     pending_calendar_changes: list["CalendarChange"] = Field(default_factory=list)
+    # The case's first deadlines, calculated by whoever starts it from the case type's policy and
+    # the calendar as it is (casework.schedules; the API does). None: the workflow asks the
+    # deadline activity at registration, as cases started before this existed did.
+    schedule: "ComputeDeadlinesResult | None" = None
     # The behaviour the case runs, a key of workflows.complaint.PATCH_SETS, chosen by whoever
     # starts it (api.routes.cases.start_case: the newest) and carried when it continues as new.
     # None for cases started before it existed: those record and read patch markers.

@@ -192,7 +192,7 @@ async def test_fresh_letters_and_templates_history_replays(api, temporal):
             path.write_text(history.to_json())
 
 
-async def test_a_case_started_without_a_known_behaviour_records_the_newest_marker(api, temporal, settings):
+async def test_a_case_started_without_a_known_behaviour_records_the_newest_marker(api, temporal, settings, engine):
     """A starter that names no behaviour this worker knows (an older API mid-deploy sends none)
     leaves the choice to the worker: the newest, recorded as a patch marker as before."""
     from api.routes.cases import start_case
@@ -208,7 +208,7 @@ async def test_a_case_started_without_a_known_behaviour_records_the_newest_marke
         correspondents=[Correspondent(id=str(uuid.uuid4()), is_primary=True, name="Marker Case",
                                       email="marker@example.net")],
         actor=Actor(user_id=1, username="handler", display_name="Hana Handler", roles=["handler"]))
-    state = await start_case(temporal, settings.task_queue, start)
+    state = await start_case(temporal, engine, settings.task_queue, start)
     assert state is not None and state.clock is not None
     history = await temporal.get_workflow_handle(start.reference).fetch_history()
     assert _patch_markers(history) == [ALL_PATCHES]

@@ -229,6 +229,9 @@ class ComplaintCaseWorkflow:
             if self.state.clock is not None:
                 self.state.clock.policy = shared_policy(self.state.clock.policy.model_dump(mode="json"))
         self._registered = start.carried_state is not None
+        # The first deadlines, when whoever started the case calculated them (the API does): taken
+        # out of the input, which the run keeps until it ends, and used once, at registration.
+        self._first_schedule, start.schedule = start.schedule, None
         self._lock = asyncio.Lock()
         # Child collections changed since the last projection (all of them until the first).
         self._dirty: set[str] | None = None
@@ -849,7 +852,8 @@ class ComplaintCaseWorkflow:
 
     async def _start_clock(self) -> TimelineEvent:
         policy = shared_policy(self.state.case_type.deadline_policy)
-        result = await self._compute(policy)
+        # Calculated before the start from the same facts, or now by the deadline activity.
+        result, self._first_schedule = self._first_schedule or await self._compute(policy), None
         self.state.clock = CaseClock(policy=policy, deadline=result.deadline, warning_on=result.warning_on)
         self._apply_schedule(result)
         clock = self._clock

@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
 from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import (WithStartWorkflowOperation, WorkflowUpdateFailedError,
                              WorkflowUpdateRPCTimeoutOrCancelledError)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -56,12 +56,13 @@ from api.schemas import (
     SendRequest,
     TimelineRead,
 )
-from casework import pdf, repository, standard_lines, template_library
+from casework import pdf, repository, schedules, standard_lines, template_library
 from casework.contracts import (
     AcknowledgeInput,
     Actor,
     AddDocumentInput,
     AllocateInput,
+    CaseClock,
     CaseDetails,
     CaseStart,
     CaseState,
@@ -73,6 +74,7 @@ from casework.contracts import (
     ClarificationRequestInput,
     CloseInput,
     CompleteStageInput,
+    ComputeDeadlinesInput,
     ContributionCancelInput,
     ContributionCompleteInput,
     ContributionRequestInput,
@@ -89,6 +91,7 @@ from casework.contracts import (
     SubmitDraftInput,
 )
 from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
+from casework.deadlines import local_date
 from casework.documents import DOCX, store_blob
 from casework.rendering import TemplateError
 from casework.stages import (
@@ -102,7 +105,8 @@ from casework.stages import (
     blocked_stages,
 )
 from casework.visibility import Viewer, may_see_case, visible_cases
-from workflows.complaint import ALL_PATCHES, ComplaintCaseWorkflow, initial_state, search_attributes
+from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, initial_state,
+                                 search_attributes, shared_policy)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = "/{prefix}/{number}/{year}"
@@ -242,7 +246,7 @@ async def register_case(
         actor=actor_of(user),
     )
     try:
-        state = await start_case(client, settings.task_queue, start)
+        state = await start_case(client, request.app.state.engine, settings.task_queue, start)
     except RPCError as exc:
         raise errors.registration_refused(exc, reference) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
@@ -257,14 +261,27 @@ def _document_ref(row: CaseDocument, kind: str) -> DocumentRef:
                        size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
 
 
-async def start_case(client: TemporalDep, task_queue: str, start: CaseStart) -> CaseState | None:
+async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
+                     start: CaseStart) -> CaseState | None:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry). The case
-    runs the newest behaviour, named in its input (no patch marker to record)."""
+    runs the newest behaviour, named in its input (no patch marker to record), and gets its first
+    deadlines calculated here (`engine` reads the calendar's closures): its first workflow task
+    then runs no deadline activity, and its deadline is among the search attributes it starts
+    with, so registration upserts none."""
     if start.patch_set is None:
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
-    state = initial_state(start, datetime.now(timezone.utc))
+    now = datetime.now(timezone.utc)
+    state = initial_state(start, now)
+    if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set, ()):
+        policy = shared_policy(start.case_type.deadline_policy)
+        schedule = await schedules.compute_deadlines(engine, ComputeDeadlinesInput(
+            reference=start.reference, policy=policy, date_received=start.details.date_received,
+            today=local_date(now, policy.region)))
+        start = start.model_copy(update={"schedule": schedule})
+        # The clock the workflow starts from these dates: what its search attributes show.
+        state.clock = CaseClock(policy=policy, deadline=schedule.deadline, warning_on=schedule.warning_on)
     label = StagePlan.from_data(start.case_type.stages).first.label
     # One request starts the workflow and waits for registration, which the first workflow task
     # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
@@ -797,7 +814,7 @@ async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, r
         escalated_from=reference,
         escalation_reason=body.reason,
     )
-    state = await start_case(client, settings.task_queue, start)
+    state = await start_case(client, request.app.state.engine, settings.task_queue, start)
     if state is None:  # a late retry: the stage-2 case has already finished
         await session.rollback()
         return await read_case(request, session, new_ref)
