@@ -354,7 +354,9 @@ def cursor_after(row: Any, sort: Sort) -> Cursor:
 # A search is planned for its own values. psycopg prepares a statement it has run five times on a
 # connection, and PostgreSQL may then switch to a generic plan, made without the values: for an
 # ILIKE pattern it cannot know that the trigram index finds a few rows, and scans the cases in sort
-# order instead (4.4 s against 10 ms at 1M cases, `make bench`, 2026-11-24).
+# order instead (4.4 s against 10 ms at 1M cases, `make bench`, 2026-11-24). A custom plan can
+# make the same mistake from coarse statistics; migration 0006 keeps them fine on the columns
+# searched by fragment or prefix.
 _CUSTOM_PLANS = text("SET LOCAL plan_cache_mode = force_custom_plan")
 
 

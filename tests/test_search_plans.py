@@ -165,3 +165,19 @@ async def test_a_search_run_again_and_again_keeps_being_planned_for_its_own_valu
             assert all(generic_plans == 0 and custom_plans >= 3 for generic_plans, custom_plans in plans)
         finally:
             await transaction.rollback()
+
+
+async def test_columns_searched_by_fragment_or_prefix_keep_fine_statistics(engine):
+    """PostgreSQL judges how many rows a name fragment or reference prefix matches from the
+    column's histogram. With the default 100 buckets a single bucket matching reads as 1% of the
+    table, and a page of results is then fetched by walking every case in date order (4.3 s at 1M
+    cases in `make bench`, where the name's trigram index takes 10 ms). Migration 0006 keeps 1,000
+    buckets on these columns; this checks they are there, on the schema the application runs."""
+    async with engine.connect() as conn:
+        targets = dict((await conn.execute(text(
+            "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute"
+            " WHERE (attrelid, attname) IN (('case_correspondent'::regclass, 'name'),"
+            " ('complaint_case'::regclass, 'complainant_name'), ('complaint_case'::regclass, 'reference'))"
+        ))).all())
+    assert targets == {"case_correspondent.name": 1000, "complaint_case.complainant_name": 1000,
+                       "complaint_case.reference": 1000}
