@@ -34,7 +34,6 @@ from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import SearchAttributeKey
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.stack import unwind_on_sigterm
@@ -43,10 +42,10 @@ from bench.step_cpu import cpu_seconds
 from casework import embedded, sdk_fastpath
 from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
 from casework.workflow_runner import LeanWorkflowRunner
+from workflows.complaint import CASE_STAGE
 
 UPDATES = 9
 CONCURRENCY = 20
-STAGE = SearchAttributeKey.for_keyword("CaseStage")
 
 # What each Update of a variant does, by name: local activities, regular activities, upserts.
 VARIANTS: dict[str, tuple[int, int, int]] = {
@@ -81,7 +80,7 @@ class CostWorkflow:
         for _ in range(self.regular):
             await workflow.execute_activity(nothing, n, start_to_close_timeout=timedelta(seconds=30))
         if self.upserts:
-            workflow.upsert_search_attributes([STAGE.value_set(f"stage {n}")])
+            workflow.upsert_search_attributes([CASE_STAGE.value_set(f"stage {n}")])
         self.done = n == UPDATES - 1
         return n
 
