@@ -42,6 +42,16 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
     )
 
 
+def tune_garbage_collector() -> None:
+    """A worker holds thousands of cached cases, millions of objects: every full collection of the
+    cyclic garbage collector walks them all (0.5-2 s measured at 5,000 cases, see BENCHMARKS.md).
+    Collect young objects less often, and leave what is loaded by now (the modules) out of it.
+    Called once the worker is built; the benchmarks that stand for a worker call it too."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 10)
+
+
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
@@ -53,12 +63,7 @@ async def main() -> None:
     client = await connect(settings)
     worker = build_worker(client, settings, make_sessionmaker(engine),
                           max_cached_workflows=settings.worker_max_cached_workflows)
-    # A worker holds thousands of cached cases, millions of objects: every full collection of the
-    # cyclic garbage collector walks them all (0.5-2 s measured at 5,000 cases, see BENCHMARKS.md).
-    # Collect young objects less often, and leave the modules loaded at startup out of it.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
+    tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
-import gc
 import hashlib
 import statistics
 import subprocess
@@ -42,6 +41,7 @@ from casework.contracts import (
 )
 from casework.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
 from casework.documents import DOCX, store_blob
+from worker import tune_garbage_collector
 
 
 def case_state(case_type: CaseTypeConfig, draft: DocumentRef) -> CaseState:
@@ -88,10 +88,7 @@ async def measure(settings: Settings, calls: int, profile: Path | None) -> None:
             channel=Channel.EMAIL, state=state, sender_name="Dev Drafter",
             extra={"response": {"summary": ""}}, attachment_ids=[draft.id]),
     }
-    # As worker.py does: modules loaded at startup frozen, young objects collected less often.
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
+    tune_garbage_collector()  # as worker.py does
     profiler = cProfile.Profile() if profile else None
     sequence = 0
     wall: dict[str, list[float]] = {name: [] for name in jobs}

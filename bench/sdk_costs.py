@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import signal
 import statistics
@@ -42,6 +41,7 @@ from bench.step_cpu import cpu_seconds
 from casework import embedded, sdk_fastpath
 from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
 from casework.workflow_runner import LeanWorkflowRunner
+from worker import tune_garbage_collector
 from workflows.complaint import CASE_STAGE
 
 UPDATES = 9
@@ -89,9 +89,7 @@ async def serve(address: str, task_queue: str) -> None:
     """The worker: set up as worker.py sets ours up."""
     sdk_fastpath.install()
     client = await Client.connect(address)
-    gc.collect()
-    gc.freeze()
-    gc.set_threshold(50_000, 20, 10)
+    tune_garbage_collector()
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with Worker(client, task_queue=task_queue, workflows=[CostWorkflow], activities=[nothing],
