@@ -20,28 +20,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import signal
 import statistics
-import subprocess
-import sys
-import tempfile
 import uuid
-from contextlib import ExitStack
 from datetime import timedelta
-from pathlib import Path
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from bench.stack import unwind_on_sigterm
+from bench import sdk_worker
 from bench.steps import concurrently
 from bench.step_cpu import cpu_seconds
-from casework import embedded, sdk_fastpath
-from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
-from casework.workflow_runner import LeanWorkflowRunner
-from worker import tune_garbage_collector
 from workflows.complaint import CASE_STAGE
 
 UPDATES = 9
@@ -86,16 +74,8 @@ class CostWorkflow:
 
 
 async def serve(address: str, task_queue: str) -> None:
-    """The worker: set up as worker.py sets ours up."""
-    sdk_fastpath.install()
-    client = await Client.connect(address)
-    tune_garbage_collector()
-    stop = asyncio.Event()
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[CostWorkflow], activities=[nothing],
-                      workflow_runner=LeanWorkflowRunner(UnsandboxedWorkflowRunner()),
-                      max_cached_workflows=10_000):
-        await stop.wait()
+    await sdk_worker.serve(address, task_queue, workflows=[CostWorkflow], activities=[nothing],
+                           max_cached_workflows=10_000)
 
 
 async def walk(client: Client, task_queue: str, variant: str) -> None:
@@ -145,24 +125,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workflows", type=int, default=60, help="workflows a variant walks in a round")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--serve", nargs=2, metavar=("ADDRESS", "TASK_QUEUE"), help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.serve:
-        asyncio.run(serve(*args.serve))
+    args = sdk_worker.parse_or_serve(parser, serve)
+    if args is None:
         return
-    unwind_on_sigterm()
-    with ExitStack() as running:
-        root = Path(running.enter_context(tempfile.TemporaryDirectory(prefix="casework-sdk-costs-")))
-        server = embedded.start_temporal_dev_server(
-            db_file=None, port=embedded.free_port(), ui_port=None, search_attributes=SEARCH_ATTRIBUTES,
-            log_file=root / "temporal.log")
-        running.callback(server.stop)
+    with sdk_worker.own_temporal("casework-sdk-costs-") as (running, root, server):
         task_queue = f"sdk-costs-{uuid.uuid4().hex[:6]}"
-        with (root / "worker.log").open("wb") as log:
-            worker = subprocess.Popen([sys.executable, "-m", "bench.sdk_costs", "--serve", server.address, task_queue],
-                                      cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                      start_new_session=True, env=os.environ)
-        running.callback(embedded.stop_process, worker, name="worker")
+        worker = sdk_worker.start_worker(running, "bench.sdk_costs", server.address, task_queue, root)
         pids = {"worker": worker.pid, "temporal": server.process.pid}
         costs = asyncio.run(measure(server.address, task_queue, pids, args.workflows, args.rounds))
     print(table(costs, args.workflows, args.rounds))
