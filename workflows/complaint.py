@@ -147,7 +147,7 @@ def search_attributes(state: CaseState, stage_label: str) -> TypedSearchAttribut
     ]
     if state.clock is not None:
         pairs += [
-            # The due date as midnight UTC, so `CaseDeadline < "2026-12-01"` reads as a date.
+            # The due date as midnight UTC, so `CaseDeadline < "2026-12-01T00:00:00Z"` reads as a date.
             SearchAttributePair(CASE_DEADLINE, datetime.combine(state.clock.deadline, time.min, timezone.utc)),
             SearchAttributePair(CASE_OVERDUE, state.clock.overdue),
         ]
