@@ -200,6 +200,19 @@ def initial_state(start: CaseStart, now: datetime) -> CaseState:
     )
 
 
+def deadlines_input(state: CaseState, policy: DeadlinePolicy, now: datetime,
+                    extension: ExtensionRequest | None = None) -> ComputeDeadlinesInput:
+    """What the deadline calculation is asked for a case: its facts, its clock's pauses and
+    extensions so far (none before it has a clock), and today in the policy's region. The workflow
+    asks with it, and so does the API for a new case's first deadlines."""
+    clock = state.clock
+    return ComputeDeadlinesInput(
+        reference=state.reference, policy=policy, date_received=state.details.date_received,
+        pauses=clock.pauses if clock else [],
+        extension_days=[e.days_added for e in clock.extensions] if clock else [],
+        today=local_date(now, policy.region), extension=extension)
+
+
 def invalid(field: str, message: str) -> ApplicationError:
     return ApplicationError(message, {"field": field}, type=INVALID, non_retryable=True)
 
@@ -837,13 +850,7 @@ class ComplaintCaseWorkflow:
 
     async def _compute(self, policy: DeadlinePolicy,
                        extension: ExtensionRequest | None = None) -> ComputeDeadlinesResult:
-        clock = self.state.clock
-        job = ComputeDeadlinesInput(
-            reference=self.state.reference, policy=policy,
-            date_received=self.state.details.date_received,
-            pauses=clock.pauses if clock else [],
-            extension_days=[e.days_added for e in clock.extensions] if clock else [],
-            today=local_date(workflow.now(), policy.region), extension=extension)
+        job = deadlines_input(self.state, policy, workflow.now(), extension)
         # A short read of the calendar and some date arithmetic: a local activity spares the
         # server a scheduled task and a workflow task at every registration and recalculation.
         run = workflow.execute_local_activity if self._patched(LOCAL_DEADLINES) else workflow.execute_activity

@@ -74,7 +74,6 @@ from casework.contracts import (
     ClarificationRequestInput,
     CloseInput,
     CompleteStageInput,
-    ComputeDeadlinesInput,
     ContributionCancelInput,
     ContributionCompleteInput,
     ContributionRequestInput,
@@ -91,7 +90,6 @@ from casework.contracts import (
     SubmitDraftInput,
 )
 from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
-from casework.deadlines import local_date
 from casework.documents import DOCX, store_blob
 from casework.rendering import TemplateError
 from casework.stages import (
@@ -105,8 +103,8 @@ from casework.stages import (
     blocked_stages,
 )
 from casework.visibility import Viewer, may_see_case, visible_cases
-from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, initial_state,
-                                 search_attributes, shared_policy)
+from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, deadlines_input,
+                                 initial_state, search_attributes, shared_policy)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = "/{prefix}/{number}/{year}"
@@ -276,9 +274,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     state = initial_state(start, now)
     if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set, ()):
         policy = shared_policy(start.case_type.deadline_policy)
-        schedule = await schedules.compute_deadlines(engine, ComputeDeadlinesInput(
-            reference=start.reference, policy=policy, date_received=start.details.date_received,
-            today=local_date(now, policy.region)))
+        schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now))
         start = start.model_copy(update={"schedule": schedule})
         # The clock the workflow starts from these dates: what its search attributes show.
         state.clock = CaseClock(policy=policy, deadline=schedule.deadline, warning_on=schedule.warning_on)
