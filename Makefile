@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m casework.devstack
+	$(PY) -m devtools.devstack
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

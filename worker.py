@@ -11,11 +11,11 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from activities import build_activities
-from casework import sdk_fastpath
-from casework.config import Settings, get_settings
-from casework.db import dispose_engine, make_engine, make_sessionmaker
-from casework.temporal import connect
-from casework.workflow_runner import LeanWorkflowRunner
+from casework.platform import sdk_fastpath
+from casework.platform.config import Settings, get_settings
+from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from casework.platform.temporal import connect
+from casework.platform.workflow_runner import LeanWorkflowRunner
 from workflows import WORKFLOWS
 
 log = logging.getLogger("casework.worker")
@@ -57,7 +57,7 @@ async def main() -> None:
     settings = get_settings()
     # No ping before each checkout: every activity retries, and a dropped connection invalidates
     # the pool, so a database restart costs one retry instead of a round trip on every transaction.
-    # The statements every step runs go through the driver pool (casework.db.driver_connection,
+    # The statements every step runs go through the driver pool (casework.platform.db.driver_connection,
     # up to DRIVER_POOL_SIZE connections); the engine's own pool serves the rest, so it stays small.
     engine = make_engine(settings.database_url, pool_pre_ping=False, pool_size=5, max_overflow=5)
     client = await connect(settings)

@@ -10,7 +10,7 @@ from activities.correspondence import AfterSmtpSend, CorrespondenceActivities
 from activities.deadlines import DeadlineActivities
 from activities.digest import DigestActivities
 from activities.projection import ProjectionActivities
-from casework.config import Settings
+from casework.platform.config import Settings
 
 
 def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,

@@ -32,11 +32,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from casework import mail, pdf, rendering, template_library
-from casework.config import Settings
-from casework.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.db import CaseDocument, OutboxMessage, driver_connection, reading
-from casework.documents import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
+from casework.platform import mail
+
+from casework.documents import pdf, rendering, template_library
+from casework.platform.config import Settings
+from casework.cases.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
+from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
+from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +122,7 @@ def _outbox_values(job: CorrespondenceJob, result: CorrespondenceResult, status:
 
 
 # Every letter and email reads and writes through prepared statements on psycopg's own connection
-# (see casework.db.driver_connection): built once, planned once per connection, and without the
+# (see casework.platform.db.driver_connection): built once, planned once per connection, and without the
 # ORM session, which had been ~15% of the worker's CPU at twenty steps in flight. Each write is a
 # single statement, atomic on its own (data-modifying CTEs), so none needs BEGIN and COMMIT.
 _OUTBOX_COLUMNS = ("case_reference", "purpose", "channel", "recipient", "message_id", "document_id",

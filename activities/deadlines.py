@@ -2,7 +2,7 @@
 table, so it must not run in workflow code) and the warning/breach emails to the people responsible.
 
 `compute_deadlines` is a pure function of its input plus the region's calendar *now*
-(`casework.schedules`, which the API also uses for a new case's first deadlines).
+(`casework.calendar.schedules`, which the API also uses for a new case's first deadlines).
 """
 
 from __future__ import annotations
@@ -19,19 +19,21 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework import mail, rendering, schedules
-from casework.config import Settings
-from casework.contracts import (
+from casework.platform import mail
+from casework.documents import rendering
+from casework.calendar import schedules
+from casework.platform.config import Settings
+from casework.cases.contracts import (
     ComputeDeadlinesInput,
     ComputeDeadlinesResult,
     DeadlineNoticeJob,
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.db import AppUser, ComplaintCase, OutboxMessage, Team, reading
-from casework.deadlines import local_date
-from casework.policies import DayUnit
-from casework.stages import StagePlan
+from casework.platform.db import AppUser, ComplaintCase, OutboxMessage, Team, reading
+from casework.calendar.deadlines import local_date
+from casework.calendar.policies import DayUnit
+from casework.cases.stages import StagePlan
 
 log = logging.getLogger(__name__)
 

@@ -19,11 +19,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework import mail, rendering
-from casework.config import Settings
-from casework.contracts import DigestJob, DigestResult
-from casework.db import DigestSubscription, OutboxMessage
-from casework.digests import Digest, DigestUnavailable, build_digest, unsubscribe_url
+from casework.platform import mail
+from casework.documents import rendering
+from casework.platform.config import Settings
+from casework.cases.contracts import DigestJob, DigestResult
+from casework.platform.db import DigestSubscription, OutboxMessage
+from casework.digests.subscriptions import Digest, DigestUnavailable, build_digest, unsubscribe_url
 
 log = logging.getLogger(__name__)
 

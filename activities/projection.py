@@ -20,8 +20,8 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
-from casework.contracts import CASE_COLLECTIONS, ProjectCaseInput
-from casework.db import (
+from casework.cases.contracts import CASE_COLLECTIONS, ProjectCaseInput
+from casework.platform.db import (
     CaseClarification,
     CaseContribution,
     CaseCorrespondent,
@@ -31,7 +31,7 @@ from casework.db import (
     TimelineEntry,
     driver_connection,
 )
-from casework.repository import case_row
+from casework.cases.repository import case_row
 
 CASES: Table = ComplaintCase.__table__
 EVENTS: Table = TimelineEntry.__table__

@@ -13,12 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from casework.config import Settings
-from casework.contracts import Actor
-from casework.db import AppUser, Base, reading
-from casework.security import hash_token
-from casework.stages import Role, role_allows
-from casework.visibility import Viewer, viewer_for
+from casework.platform.config import Settings
+from casework.cases.contracts import Actor
+from casework.platform.db import AppUser, Base, reading
+from casework.platform.security import hash_token
+from casework.cases.stages import Role, role_allows
+from casework.cases.visibility import Viewer, viewer_for
 
 bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
 
@@ -148,7 +148,7 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
     return await cached_lookup(request, ("viewer", user.id), lambda session: viewer_for(session, user))
 
 
-# What the current user may see (see casework/visibility.py).
+# What the current user may see (see casework/cases/visibility.py).
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 

@@ -11,7 +11,7 @@ from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from casework.rendering import TemplateError
+from casework.documents.rendering import TemplateError
 from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 

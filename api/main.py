@@ -11,9 +11,9 @@ from sqlalchemy import text
 from api.deps import ShortLivedCache
 from api.routes import (admin, cases, digests, documents, reference, search, standard_lines,
                         statistics, templates)
-from casework.config import Settings, get_settings
-from casework.db import dispose_engine, make_engine, make_sessionmaker
-from casework.temporal import connect
+from casework.platform.config import Settings, get_settings
+from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from casework.platform.temporal import connect
 
 
 def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:

@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from casework.contracts import Channel
-from casework.digests import Frequency, Recipient, Weekday
-from casework.policies import ExtensionAnchor
+from casework.cases.contracts import Channel
+from casework.digests.subscriptions import Frequency, Recipient, Weekday
+from casework.calendar.policies import ExtensionAnchor
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
 ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]

@@ -19,7 +19,7 @@ import psutil
 from bench import letters, memory, readside, steps
 from bench.stack import start_app, start_stack, unwind_on_sigterm
 from bench.stats import HEADER, Result, row
-from casework.config import PROJECT_ROOT
+from casework.platform.config import PROJECT_ROOT
 
 SCENARIOS = ["letters", "memory", "steps", "readside"]
 

@@ -17,7 +17,7 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from casework.config import get_settings
+from casework.platform.config import get_settings
 
 
 @activity.defn

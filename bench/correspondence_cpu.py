@@ -28,9 +28,9 @@ from pathlib import Path
 
 from bench.stack import start_database, unwind_on_sigterm
 from bench.steps import DRAFT
-from casework import demo, embedded
-from casework.config import Settings
-from casework.contracts import (
+from devtools import demo, embedded
+from casework.platform.config import Settings
+from casework.cases.contracts import (
     CaseDetails,
     CaseState,
     CaseTypeConfig,
@@ -39,8 +39,8 @@ from casework.contracts import (
     Correspondent,
     DocumentRef,
 )
-from casework.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
-from casework.documents import DOCX, store_blob
+from casework.platform.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
+from casework.documents.store import DOCX, store_blob
 from worker import tune_garbage_collector
 
 

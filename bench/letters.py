@@ -11,8 +11,8 @@ from datetime import date
 from docx import Document
 
 from bench.stats import Result, median
-from casework import rendering
-from casework.config import PROJECT_ROOT
+from casework.documents import rendering
+from casework.platform.config import PROJECT_ROOT
 
 TEMPLATE = PROJECT_ROOT / "templates" / "letters" / "acknowledgement.docx"
 CONTEXT = {

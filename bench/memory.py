@@ -23,9 +23,9 @@ from api.routes.cases import start_case
 from bench.baseline import BareWorkflow
 from bench.stack import Stack
 from bench.stats import Result
-from casework.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
-from casework.db import dispose_engine, make_engine
-from casework.demo import CASE_TYPES
+from casework.cases.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+from casework.platform.db import dispose_engine, make_engine
+from devtools.demo import CASE_TYPES
 
 COMP = next(t for t in CASE_TYPES if t["code"] == "COMP")
 ACTOR = Actor(user_id=1, username="handler", display_name="Hana Handler", roles=["handler"])

@@ -4,7 +4,7 @@ call (median), for a short response drafted with python-docx and for a letter fr
 Printing runs inside the worker's "send response" activity for every case, on small machines
 where throughput is CPU-bound, so the figure is process CPU time, not wall time.
 
-When the tree is a git checkout, the same documents are also printed by ``casework/pdf.py`` as
+When the tree is a git checkout, the same documents are also printed by ``casework/documents/pdf.py`` as
 it was at ``--baseline`` (default: the commit before the lighter .docx reader), loaded straight
 from git history, so before and after are measured in one run on one machine; the two must print
 byte-identical PDFs, or the comparison is refused.
@@ -26,10 +26,10 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 
 from bench.letters import CONTEXT, TEMPLATE
 from bench.stats import median
-from casework import pdf, rendering
-from casework.config import PROJECT_ROOT
+from casework.documents import pdf, rendering
+from casework.platform.config import PROJECT_ROOT
 
-BASELINE = "ffc8a06"  # casework/pdf.py opening the whole package with python-docx
+BASELINE = "ffc8a06"  # casework/documents/pdf.py opening the whole package with python-docx
 
 
 def short_response() -> bytes:
@@ -52,16 +52,16 @@ def rendered_letter() -> bytes:
 
 
 def baseline_module(rev: str) -> ModuleType | None:
-    """``casework/pdf.py`` as it was at ``rev``, imported under another name; None outside git."""
+    """``casework/documents/pdf.py`` as it was at ``rev``, imported under another name; None outside git."""
     try:
-        source = subprocess.run(["git", "show", f"{rev}:casework/pdf.py"], cwd=PROJECT_ROOT,
+        source = subprocess.run(["git", "show", f"{rev}:casework/documents/pdf.py"], cwd=PROJECT_ROOT,
                                 capture_output=True, check=True, text=True).stdout
     except (OSError, subprocess.CalledProcessError):
         return None
     spec = importlib.util.spec_from_loader("bench_baseline_pdf", loader=None)
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses look their module up while the body runs
-    exec(compile(source, f"{rev}:casework/pdf.py", "exec"), module.__dict__)
+    exec(compile(source, f"{rev}:casework/documents/pdf.py", "exec"), module.__dict__)
     return module
 
 

@@ -202,9 +202,9 @@ async def exports(stack: Stack, rows: int) -> list[Result]:
 
 async def digests(stack: Stack) -> list[Result]:
     """Statistics + case list for each of 50 teams, built as the digest activity builds them."""
-    from casework.config import Settings
-    from casework.db import AppUser, DigestSubscription, dispose_engine, make_engine, make_sessionmaker
-    from casework.digests import build_digest
+    from casework.platform.config import Settings
+    from casework.platform.db import AppUser, DigestSubscription, dispose_engine, make_engine, make_sessionmaker
+    from casework.digests.subscriptions import build_digest
     from sqlalchemy import select
 
     settings = Settings(database_url=stack.database_url, temporal_address=stack.temporal_address)

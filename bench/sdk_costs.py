@@ -12,7 +12,7 @@ rounds' CPU per Update for the worker and the Temporal server, and what each thi
 empty Update.
 
 The worker is ours in all but its workflows and activities: the payload fast path
-(`casework.sdk_fastpath`), the lean workflow runner, unsandboxed as production, and the worker's
+(`casework.platform.sdk_fastpath`), the lean workflow runner, unsandboxed as production, and the worker's
 garbage-collector settings.
 """
 

@@ -19,9 +19,10 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.stack import unwind_on_sigterm
-from casework import embedded, sdk_fastpath
-from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
-from casework.workflow_runner import LeanWorkflowRunner
+from devtools import embedded
+from casework.platform import sdk_fastpath
+from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
+from casework.platform.workflow_runner import LeanWorkflowRunner
 from worker import tune_garbage_collector
 
 

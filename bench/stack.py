@@ -15,8 +15,8 @@ from pathlib import Path
 
 import psutil
 
-from casework import embedded
-from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
+from devtools import embedded
+from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
 
 
 class NullSink:
@@ -127,7 +127,7 @@ def start_stack(running: ExitStack) -> Stack:
                   smtp_port=sink.port, api_url=f"http://127.0.0.1:{api_port}",
                   task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root,
                   temporal_pid=temporal.process.pid)
-    subprocess.run([sys.executable, "-m", "casework.demo"], cwd=PROJECT_ROOT, env=stack.env(), check=True,
+    subprocess.run([sys.executable, "-m", "devtools.demo"], cwd=PROJECT_ROOT, env=stack.env(), check=True,
                    stdout=subprocess.DEVNULL)
     return stack
 

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import httpx
 from docx import Document
 
-from casework import demo
+from devtools import demo
 
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"

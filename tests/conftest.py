@@ -28,10 +28,10 @@ from alembic.config import Config
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from casework import demo
-from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings
-from casework.db import dispose_engine, make_engine, make_sessionmaker
-from casework.embedded import (
+from devtools import demo
+from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings
+from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from devtools.embedded import (
     ensure_database,
     ensure_search_attributes,
     free_port,

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
-from casework.db import (
+from casework.platform.db import (
     AppUser,
     CaseContribution,
     CaseCorrespondent,
@@ -22,7 +22,7 @@ from casework.db import (
     TeamMember,
     UserCaseType,
 )
-from casework.security import hash_token
+from casework.platform.security import hash_token
 
 SEEDED_AT = datetime(2020, 1, 1, tzinfo=timezone.utc)
 STAGE_LABELS = {"triage": "Allocation", "acknowledgement": "Acknowledge", "draft": "Draft response",

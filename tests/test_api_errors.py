@@ -17,8 +17,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from api.errors import from_rpc_error
-from casework.embedded import free_port, start_temporal_dev_server
-from casework.config import SEARCH_ATTRIBUTES
+from devtools.embedded import free_port, start_temporal_dev_server
+from casework.platform.config import SEARCH_ATTRIBUTES
 from tests.casefixtures import auth, complaint
 
 REF = "COMP/000042/26"

@@ -10,8 +10,8 @@ from docx import Document
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from casework.contracts import Actor, CaseStart, SubmitDraftInput
-from casework.pdf import pdf_text
+from casework.cases.contracts import Actor, CaseStart, SubmitDraftInput
+from casework.documents.pdf import pdf_text
 from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows.complaint import ComplaintCaseWorkflow
 

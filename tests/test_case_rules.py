@@ -241,7 +241,7 @@ async def test_steps_on_a_case_you_may_not_see_are_404(api):
 async def test_uploading_to_a_case_you_may_not_see_stores_nothing(api, sessionmaker):
     import hashlib
 
-    from casework.documents import load_blob
+    from casework.documents.store import load_blob
 
     case = await register(api)
     ref = case["reference"]
@@ -275,7 +275,7 @@ async def test_who_may_act_follows_the_case_as_it_is_now(api):
 async def test_generating_a_draft_for_a_case_you_may_not_see_renders_and_stores_nothing(api, sessionmaker):
     from sqlalchemy import func, select
 
-    from casework.db import DocumentBlob
+    from casework.platform.db import DocumentBlob
 
     case = await walk_to_draft(api)
     ref = case["reference"]

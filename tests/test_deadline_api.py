@@ -9,10 +9,10 @@ from datetime import date, timedelta
 
 from sqlalchemy.dialects.postgresql import insert
 
-from casework.db import CaseType
-from casework.demo import CLOSE_REASONS, OUTCOMES
-from casework.stages import STANDARD_COMPLAINT_PLAN
-from casework.workdays import Region, add_working_days, build_calendar
+from casework.platform.db import CaseType
+from devtools.demo import CLOSE_REASONS, OUTCOMES
+from casework.cases.stages import STANDARD_COMPLAINT_PLAN
+from casework.calendar.workdays import Region, add_working_days, build_calendar
 from tests.casefixtures import auth, case_path, register, step, walk_to_qa
 
 

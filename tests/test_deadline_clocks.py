@@ -27,13 +27,13 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from casework.config import SEARCH_ATTRIBUTES
-from casework.db import CaseType, make_sessionmaker
-from casework.deadlines import breach_instant, local_date, start_of_day
-from casework.demo import CLOSE_REASONS, OUTCOMES
-from casework.embedded import ensure_search_attributes
-from casework.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
-from casework.workdays import Region, add_working_days, build_calendar, next_working_day, working_days_between
+from casework.platform.config import SEARCH_ATTRIBUTES
+from casework.platform.db import CaseType, make_sessionmaker
+from casework.calendar.deadlines import breach_instant, local_date, start_of_day
+from devtools.demo import CLOSE_REASONS, OUTCOMES
+from devtools.embedded import ensure_search_attributes
+from casework.cases.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
+from casework.calendar.workdays import Region, add_working_days, build_calendar, next_working_day, working_days_between
 from tests.casefixtures import auth, case_path, register, step
 from workflows.complaint import CASE_DEADLINE, CASE_OVERDUE
 from worker import build_worker

@@ -12,7 +12,7 @@ from datetime import date, datetime, timezone
 import pytest
 from pydantic import ValidationError
 
-from casework.deadlines import (
+from casework.calendar.deadlines import (
     ExtensionPlan,
     ExtensionRefusal,
     Pause,
@@ -22,7 +22,7 @@ from casework.deadlines import (
     plan_extension,
     start_of_day,
 )
-from casework.policies import (
+from casework.calendar.policies import (
     CFPB,
     DEFAULT_POLICY,
     FCA_DISP,
@@ -35,8 +35,8 @@ from casework.policies import (
     policy_from_data,
     policy_from_preset,
 )
-from casework.stages import StageKind
-from casework.workdays import Region, bank_holiday_names, build_calendar
+from casework.cases.stages import StageKind
+from casework.calendar.workdays import Region, bank_holiday_names, build_calendar
 
 ENG, SCT = Region.ENGLAND_AND_WALES, Region.SCOTLAND
 YEARS = range(2019, 2027)

@@ -18,8 +18,8 @@ from sqlalchemy import select
 from temporalio import activity
 
 from api.main import create_app
-from casework.db import Team, dispose_engine, make_engine, make_sessionmaker, reading
-from casework.embedded import free_port
+from casework.platform.db import Team, dispose_engine, make_engine, make_sessionmaker, reading
+from devtools.embedded import free_port
 from tests.casefixtures import auth, case_path, register, step
 from tests.conftest import Mailbox
 from worker import build_worker
@@ -184,7 +184,7 @@ async def test_address_the_mail_server_refuses_fails_the_step_and_leaves_the_cas
 
 
 async def test_a_reading_session_hands_its_connection_back_transactional(settings):
-    """The activity reads outside a transaction (casework.db.reading); the outbox claim and record
+    """The activity reads outside a transaction (casework.platform.db.reading); the outbox claim and record
     that follow, on the same pooled connection, must still be all or nothing."""
     engine = make_engine(settings.database_url, pool_size=1, max_overflow=0)  # one connection
     sessionmaker = make_sessionmaker(engine)

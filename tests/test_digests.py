@@ -19,9 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from activities.digest import DigestActivities
-from casework.contracts import DigestJob, DigestResult
-from casework.db import OutboxMessage, make_sessionmaker
-from casework.rendering import longdate
+from casework.cases.contracts import DigestJob, DigestResult
+from casework.platform.db import OutboxMessage, make_sessionmaker
+from casework.documents.rendering import longdate
 from tests.casefixtures import auth
 from tests.seeding import bearer, case_row, insert_cases, make_team, make_user, tag
 from workflows import WORKFLOWS, DigestWorkflow

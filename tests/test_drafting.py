@@ -11,9 +11,9 @@ from datetime import date, timedelta
 import docx
 from sqlalchemy import update
 
-from casework.db import StandardLine
-from casework.pdf import pdf_text
-from casework.rendering import docx_text
+from casework.platform.db import StandardLine
+from casework.documents.pdf import pdf_text
+from casework.documents.rendering import docx_text
 from tests.casefixtures import DOCX, auth, case_path, docx_bytes, step, walk_to_draft
 
 NEXT_YEAR = (date.today() + timedelta(days=365)).isoformat()

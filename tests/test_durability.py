@@ -8,7 +8,7 @@ import uuid
 import httpx
 
 from api.main import create_app
-from casework.db import make_sessionmaker
+from casework.platform.db import make_sessionmaker
 from tests.casefixtures import auth, register, step, upload_draft
 from worker import build_worker
 

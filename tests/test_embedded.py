@@ -11,8 +11,8 @@ import pytest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from casework.config import SEARCH_ATTRIBUTES
-from casework.embedded import (
+from casework.platform.config import SEARCH_ATTRIBUTES
+from devtools.embedded import (
     SearchAttributeConflict,
     TemporalDevServer,
     ensure_database,

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from casework.export import CsvEncoder, csv_text, read_csv_text
-from casework.search import COLUMNS, Cursor, FilterError, Sort, parse_columns
+from casework.reporting.export import CsvEncoder, csv_text, read_csv_text
+from casework.reporting.search import COLUMNS, Cursor, FilterError, Sort, parse_columns
 
 TEXTS = ["plain", "", "=1+2", "+44 20", "-5", "@cmd", "\tx", "\rx", "'", "''", "'=1", "a'b",
          'say "hi", then\nleave', "line\r\nbreak", "=HYPERLINK(\"http://x\")", "½ ünïcödé", " =1"]

@@ -11,7 +11,7 @@ from datetime import date, timedelta
 
 from docx import Document
 
-from casework.rendering import longdate
+from casework.documents.rendering import longdate
 from tests.casefixtures import auth, case_path, register, step, walk_to_draft, walk_to_qa
 
 REASON = "We are still waiting for your bank's records of the two payments."

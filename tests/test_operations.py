@@ -26,7 +26,7 @@ async def test_case_is_findable_by_search_attributes_with_current_stage(api, tem
 
 async def test_a_registered_case_is_findable_by_its_deadline_from_its_start(api, temporal):
     """The API works out a new case's first deadlines before it starts the workflow (with the
-    calculation the deadline activity runs, casework.schedules), so the case starts with its
+    calculation the deadline activity runs, casework.calendar.schedules), so the case starts with its
     deadline among its search attributes: registration runs no deadline activity and upserts
     nothing, and the timeline still says when the response is due."""
     case = await register(api)

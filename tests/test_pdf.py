@@ -12,9 +12,9 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 
-from casework import pdf, template_library
-from casework.config import PROJECT_ROOT
-from casework.rendering import render_letter
+from casework.documents import pdf, template_library
+from casework.platform.config import PROJECT_ROOT
+from casework.documents.rendering import render_letter
 
 LETTERS = PROJECT_ROOT / "templates" / "letters"
 A4 = (595.3, 841.9)

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from activities.projection import write_projection
-from casework.contracts import (
+from casework.cases.contracts import (
     Actor,
     CaseDetails,
     CaseStart,
@@ -23,10 +23,10 @@ from casework.contracts import (
     ProjectCaseInput,
     TimelineEvent,
 )
-from casework.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
+from casework.platform.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
                          dispose_engine, driver_connection, make_engine)
-from casework.demo import CASE_TYPES
-from casework.documents import store_blob
+from devtools.demo import CASE_TYPES
+from casework.documents.store import store_blob
 from workflows.complaint import initial_state
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=timezone.utc)

@@ -8,8 +8,8 @@ from datetime import date
 
 import psycopg
 
-from casework import repository
-from casework.db import driver_connection, make_sessionmaker
+from casework.cases import repository
+from casework.platform.db import driver_connection, make_sessionmaker
 
 TODAY = date(2026, 11, 24)
 

@@ -25,8 +25,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from docx.oxml.ns import qn
 
-from casework.config import PROJECT_ROOT, Settings
-from casework.mail import (
+from casework.platform.config import PROJECT_ROOT, Settings
+from casework.platform.mail import (
     Attachment,
     build_message,
     is_permanent_failure,
@@ -34,7 +34,7 @@ from casework.mail import (
     send_message,
     wire_bytes,
 )
-from casework.rendering import (
+from casework.documents.rendering import (
     TemplateError,
     docx_text,
     longdate,
@@ -43,7 +43,7 @@ from casework.rendering import (
     render_email_parts,
     render_letter,
 )
-from casework.template_library import CASE_FIELDS, check_source
+from casework.documents.template_library import CASE_FIELDS, check_source
 
 TEMPLATES = PROJECT_ROOT / "templates"
 LETTERS = TEMPLATES / "letters"
@@ -174,7 +174,7 @@ def test_label_and_value_keep_their_own_formatting() -> None:
 
 
 def test_committed_letter_templates_are_what_the_build_script_produces() -> None:
-    script = runpy.run_path(str(TEMPLATES / "build_letter_templates.py"))
+    script = runpy.run_path(str(PROJECT_ROOT / "devtools" / "build_letter_templates.py"))
 
     for purpose, letter in script["LETTERS"].items():
         built = script["reproducible_bytes"](script["build_letter"](letter))

@@ -20,8 +20,8 @@ from temporalio.client import WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
-from casework import sdk_fastpath
-from casework.workflow_runner import LeanWorkflowRunner
+from casework.platform import sdk_fastpath
+from casework.platform.workflow_runner import LeanWorkflowRunner
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
 from workflows.complaint import ALL_PATCHES
@@ -30,7 +30,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer(**options) -> Replayer:
-    sdk_fastpath.install()  # as the worker runs (casework/sdk_fastpath.py)
+    sdk_fastpath.install()  # as the worker runs (casework/platform/sdk_fastpath.py)
     return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, **options)
 
 
@@ -56,7 +56,7 @@ class RecordingLeanRunner(LeanWorkflowRunner):
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
 async def test_recorded_history_replays_through_the_lean_runner(path: Path):
-    """The runner that spares a cached case the SDK's last messages (casework/workflow_runner.py)
+    """The runner that spares a cached case the SDK's last messages (casework/platform/workflow_runner.py)
     changes nothing a workflow does, and still finds the SDK attributes it replaces."""
     runner = RecordingLeanRunner()
     history = WorkflowHistory.from_json(path.stem, path.read_text())
@@ -196,8 +196,8 @@ async def test_a_case_started_without_a_known_behaviour_records_the_newest_marke
     """A starter that names no behaviour this worker knows (an older API mid-deploy sends none)
     leaves the choice to the worker: the newest, recorded as a patch marker as before."""
     from api.routes.cases import start_case
-    from casework.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
-    from casework.demo import CASE_TYPES
+    from casework.cases.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+    from devtools.demo import CASE_TYPES
 
     comp = next(t for t in CASE_TYPES if t["code"] == "COMP")
     start = CaseStart(

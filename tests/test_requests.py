@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from casework.pdf import pdf_text
-from casework.rendering import longdate
+from casework.documents.pdf import pdf_text
+from casework.documents.rendering import longdate
 from tests.casefixtures import auth, case_path, register, step, walk_to_draft
 
 SOON = date.today() + timedelta(days=7)

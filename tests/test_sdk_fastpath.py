@@ -1,4 +1,4 @@
-"""The worker's fast path past the SDK's payload-codec passes (casework/sdk_fastpath.py).
+"""The worker's fast path past the SDK's payload-codec passes (casework/platform/sdk_fastpath.py).
 
 Without a codec, the SDK's walks over activations and completions are skipped. With one, the SDK
 encodes every payload as before, end to end through a real worker and server.
@@ -24,7 +24,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import PayloadCodec
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from casework import sdk_fastpath
+from casework.platform import sdk_fastpath
 
 CODEC_ENCODING = b"binary/casework-test"
 

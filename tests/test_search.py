@@ -14,8 +14,8 @@ import openpyxl
 import pytest
 import pytest_asyncio
 
-from casework.db import make_sessionmaker
-from casework.export import read_csv_text
+from casework.platform.db import make_sessionmaker
+from casework.reporting.export import read_csv_text
 from tests.seeding import (
     bearer,
     case_row,

@@ -14,8 +14,8 @@ from typing import Any
 
 from sqlalchemy import text
 
-from casework.search import CaseSearch, Cursor, Sort, fetch_page, search_statement
-from casework.visibility import Viewer, visible_cases
+from casework.reporting.search import CaseSearch, Cursor, Sort, fetch_page, search_statement
+from casework.cases.visibility import Viewer, visible_cases
 
 CASES = 6000
 TODAY = date.today()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from casework.stages import (
+from casework.cases.stages import (
     STANDARD_COMPLAINT_PLAN as PLAN,
     Action,
     Rejection,

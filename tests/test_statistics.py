@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from casework.db import make_sessionmaker
-from casework.statistics import due_soon_until
-from casework.workdays import Region, build_calendar, next_working_day
+from casework.platform.db import make_sessionmaker
+from casework.reporting.statistics import due_soon_until
+from casework.calendar.workdays import Region, build_calendar, next_working_day
 from tests.seeding import bearer, case_row, insert_cases, make_team, make_user, tag
 
 TODAY = date.today()

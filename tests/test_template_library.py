@@ -11,14 +11,14 @@ from sqlalchemy import delete
 from sqlalchemy.dialects.postgresql import insert
 
 from activities.correspondence import template_context
-from casework import template_library
-from casework.config import PROJECT_ROOT
-from casework.contracts import CaseState, Channel, CorrespondenceJob
-from casework.db import CaseType, TemplateVersion
-from casework.demo import CLOSE_REASONS, OUTCOMES
-from casework.pdf import pdf_text
-from casework.rendering import docx_text
-from casework.stages import STANDARD_COMPLAINT_PLAN
+from casework.documents import template_library
+from casework.platform.config import PROJECT_ROOT
+from casework.cases.contracts import CaseState, Channel, CorrespondenceJob
+from casework.platform.db import CaseType, TemplateVersion
+from devtools.demo import CLOSE_REASONS, OUTCOMES
+from casework.documents.pdf import pdf_text
+from casework.documents.rendering import docx_text
+from casework.cases.stages import STANDARD_COMPLAINT_PLAN
 from tests.casefixtures import DOCX, auth, case_path, docx_bytes, register, step
 
 TEMPLATES = PROJECT_ROOT / "templates"

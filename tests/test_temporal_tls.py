@@ -16,8 +16,8 @@ import pytest
 import trustme
 from temporalio.service import TLSConfig
 
-from casework.config import Settings
-from casework.temporal import TemporalSettingsError, connect, connection_options
+from casework.platform.config import Settings
+from casework.platform.temporal import TemporalSettingsError, connect, connection_options
 
 SERVER_NAME = "temporal.casework.test"
 

@@ -1,4 +1,4 @@
-"""One visibility rule, two halves: the SQL clause every read uses (casework/visibility.py) and the
+"""One visibility rule, two halves: the SQL clause every read uses (casework/cases/visibility.py) and the
 in-memory `Sight` the workflow applies to each step (so steps need no query). They must agree on
 every kind of case, or a user could change a case they cannot find, or be refused one they can."""
 
@@ -7,9 +7,9 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
-from casework.contracts import Contribution
-from casework.db import make_sessionmaker
-from casework.visibility import may_see_case, viewer_for
+from casework.cases.contracts import Contribution
+from casework.platform.db import make_sessionmaker
+from casework.cases.visibility import may_see_case, viewer_for
 from tests.seeding import (
     SEEDED_AT,
     case_row,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from casework.workdays import (
+from casework.calendar.workdays import (
     DEFAULT_REGION,
     CalendarRangeError,
     Region,
@@ -228,13 +228,13 @@ def test_hand_built_calendar_needs_no_holidays_package() -> None:
 
 def test_importing_the_module_does_not_import_holidays() -> None:
     # Workflow code imports this module; `holidays` must only load when a calendar is built.
-    script = "import sys, casework.workdays; sys.exit('holidays' in sys.modules)"
+    script = "import sys, casework.calendar.workdays; sys.exit('holidays' in sys.modules)"
     repo_root = Path(__file__).resolve().parents[1]
     assert subprocess.run([sys.executable, "-c", script], cwd=repo_root, check=False).returncode == 0
 
 
 def test_bank_holidays_are_computed_once_per_region_and_years_and_cannot_be_changed_by_a_caller() -> None:
-    from casework.workdays import _bank_holidays
+    from casework.calendar.workdays import _bank_holidays
 
     years = range(2031, 2034)
     names = bank_holiday_names(SCT, years)

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from casework.contracts import CalendarChange, CalendarChangeRun, OpenCasesPage
+    from casework.cases.contracts import CalendarChange, CalendarChangeRun, OpenCasesPage
 
 PAGE_SIZE = 200
 SIGNALS_IN_FLIGHT = 20

@@ -20,7 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from casework.contracts import (
+    from casework.cases.contracts import (
         AcknowledgeInput,
         Actor,
         AddDocumentInput,
@@ -65,10 +65,10 @@ with workflow.unsafe.imports_passed_through():
         SubmitDraftInput,
         TimelineEvent,
     )
-    from casework.deadlines import format_day, local_date, start_of_day
-    from casework.policies import DayUnit, DeadlinePolicy, policy_from_data
-    from casework.workdays import DEFAULT_REGION
-    from casework.stages import (
+    from casework.calendar.deadlines import format_day, local_date, start_of_day
+    from casework.calendar.policies import DayUnit, DeadlinePolicy, policy_from_data
+    from casework.calendar.workdays import DEFAULT_REGION
+    from casework.cases.stages import (
         EARLY_CLOSE_ROLES,
         Action,
         Rejection,

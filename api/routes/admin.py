@@ -20,13 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
 from api.schemas import ClosureCreate
-from casework import repository
-from casework.contracts import CalendarChangeRun
-from casework.deadlines import format_day
-from casework.db import AppUser, CalendarClosure, ComplaintCase
-from casework.policies import PRESETS, DeadlinePolicy, policy_from_data
-from casework.stages import Role
-from casework.workdays import Region, bank_holiday_names
+from casework.cases import repository
+from casework.cases.contracts import CalendarChangeRun
+from casework.calendar.deadlines import format_day
+from casework.platform.db import AppUser, CalendarClosure, ComplaintCase
+from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
+from casework.cases.stages import Role
+from casework.calendar.workdays import Region, bank_holiday_names
 from workflows.calendar import CalendarChangeWorkflow
 
 router = APIRouter(prefix="/admin", tags=["administration"])

@@ -56,8 +56,10 @@ from api.schemas import (
     SendRequest,
     TimelineRead,
 )
-from casework import pdf, repository, schedules, standard_lines, template_library
-from casework.contracts import (
+from casework.documents import pdf, standard_lines, template_library
+from casework.cases import repository
+from casework.calendar import schedules
+from casework.cases.contracts import (
     AcknowledgeInput,
     Actor,
     AddDocumentInput,
@@ -89,10 +91,10 @@ from casework.contracts import (
     SendResponseInput,
     SubmitDraftInput,
 )
-from casework.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
-from casework.documents import DOCX, store_blob
-from casework.rendering import TemplateError
-from casework.stages import (
+from casework.platform.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
+from casework.documents.store import DOCX, store_blob
+from casework.documents.rendering import TemplateError
+from casework.cases.stages import (
     ACTION_ROLES,
     ESCALATE_ROLES,
     REGISTER_ROLES,
@@ -102,7 +104,7 @@ from casework.stages import (
     allowed_actions,
     blocked_stages,
 )
-from casework.visibility import Viewer, may_see_case, visible_cases
+from casework.cases.visibility import Viewer, may_see_case, visible_cases
 from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, deadlines_input,
                                  initial_state, search_attributes, shared_policy)
 

@@ -34,10 +34,10 @@ from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, ViewerDe
 from api.routes.cases import IdempotencyKey
 from api.schemas import (DigestCreate, DigestPreview, DigestRead, DigestScheduleIn, DigestScheduleRead,
                          DigestUpdate)
-from casework.config import Settings
-from casework.contracts import DigestRequest
-from casework.db import AppUser, CaseType, DigestSubscription, Team
-from casework.digests import (
+from casework.platform.config import Settings
+from casework.cases.contracts import DigestRequest
+from casework.platform.db import AppUser, CaseType, DigestSubscription, Team
+from casework.digests.subscriptions import (
     DigestUnavailable,
     Recipient,
     build_digest,
@@ -46,8 +46,8 @@ from casework.digests import (
     spec_of,
     verify_unsubscribe_token,
 )
-from casework.stages import Role, role_allows
-from casework.visibility import Viewer, viewer_for
+from casework.cases.stages import Role, role_allows
+from casework.cases.visibility import Viewer, viewer_for
 from workflows.digest import DigestWorkflow
 
 router = APIRouter(prefix="/digests", tags=["digests"])

@@ -12,9 +12,9 @@ from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, ViewerDep
 from api.routes.cases import store_upload
 from api.schemas import UploadRead
-from casework.db import CaseDocument
-from casework.documents import load_blob
-from casework.visibility import may_see_case
+from casework.platform.db import CaseDocument
+from casework.documents.store import load_blob
+from casework.cases.visibility import may_see_case
 
 router = APIRouter(tags=["documents"])
 

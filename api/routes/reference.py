@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
 from api.schemas import UserRead
-from casework.db import CaseType, Team, TeamMember
+from casework.platform.db import CaseType, Team, TeamMember
 
 router = APIRouter(tags=["reference data"])
 

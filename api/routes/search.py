@@ -24,10 +24,10 @@ from sqlalchemy import Select, select
 
 from api import errors
 from api.deps import SessionDep, ViewerDep
-from casework import search
-from casework.db import AppUser, CaseType, Team
-from casework.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
-from casework.search import (
+from casework.reporting import search
+from casework.platform.db import AppUser, CaseType, Team
+from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
+from casework.reporting.search import (
     COLUMNS,
     DEFAULT_PAGE_SIZE,
     MAX_PAGE_SIZE,
@@ -37,8 +37,8 @@ from casework.search import (
     FilterError,
     Sort,
 )
-from casework.stages import StagePlan
-from casework.visibility import Viewer, visible_cases
+from casework.cases.stages import StagePlan
+from casework.cases.visibility import Viewer, visible_cases
 
 router = APIRouter(prefix="/search", tags=["search"])
 

@@ -10,9 +10,9 @@ from fastapi import APIRouter, HTTPException, Query, status
 from api import errors
 from api.deps import CurrentUser, SessionDep, require_role
 from api.schemas import StandardLineCreate, StandardLineRead, StandardLineUpdate
-from casework import standard_lines
-from casework.db import StandardLine
-from casework.stages import Role
+from casework.documents import standard_lines
+from casework.platform.db import StandardLine
+from casework.cases.stages import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})

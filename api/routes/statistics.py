@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import SessionDep, ViewerDep
-from casework.db import CaseType, Team
-from casework.statistics import Statistics, team_statistics
+from casework.platform.db import CaseType, Team
+from casework.reporting.statistics import Statistics, team_statistics
 
 router = APIRouter(prefix="/statistics", tags=["statistics"])
 

@@ -19,12 +19,13 @@ from sqlalchemy import select
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
 from api.schemas import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
-from casework import pdf, repository, template_library
-from casework.contracts import Channel
-from casework.db import TemplateVersion
-from casework.documents import DOCX, load_blob
-from casework.rendering import TemplateError
-from casework.stages import Role
+from casework.documents import pdf, template_library
+from casework.cases import repository
+from casework.cases.contracts import Channel
+from casework.platform.db import TemplateVersion
+from casework.documents.store import DOCX, load_blob
+from casework.documents.rendering import TemplateError
+from casework.cases.stages import Role
 
 router = APIRouter(prefix="/admin/templates", tags=["template library"])
 ADMIN = frozenset({Role.ADMIN})

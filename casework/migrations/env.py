@@ -5,8 +5,8 @@ from logging.config import fileConfig
 from alembic import context
 from sqlalchemy import create_engine, pool
 
-from casework.config import get_settings, to_sqlalchemy_url
-from casework.db import Base
+from casework.platform.config import get_settings, to_sqlalchemy_url
+from casework.platform.db import Base
 
 config = context.config
 if config.config_file_name is not None and config.attributes.get("configure_logger", True):

@@ -37,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from casework.config import to_sqlalchemy_url
+from casework.platform.config import to_sqlalchemy_url
 
 
 class Base(DeclarativeBase):
@@ -79,7 +79,7 @@ class CaseType(Base):
     close_reasons: Mapped[list[Any]] = mapped_column(JSONB)
     escalation_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # casework.policies.DeadlinePolicy data; NULL means the default preset (UK public sector).
+    # casework.calendar.policies.DeadlinePolicy data; NULL means the default preset (UK public sector).
     deadline_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
 
 

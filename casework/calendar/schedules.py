@@ -1,5 +1,5 @@
 """A case's deadlines from its facts and its region's calendar as it is *now*: bank holidays (the
-`holidays` package) and the administrator's closures (PostgreSQL), then `casework.deadlines`.
+`holidays` package) and the administrator's closures (PostgreSQL), then `casework.calendar.deadlines`.
 
 Two callers: the deadline activity, which recalculates for a running case (a pause ended, an
 extension, a calendar change), and the API, which calculates a new case's first deadlines before it
@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from casework.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
-from casework.db import driver_connection
-from casework.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, plan_extension
-from casework.workdays import Region, WorkingCalendar, bank_holiday_names, build_calendar, holidays_version
+from casework.cases.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
+from casework.platform.db import driver_connection
+from casework.calendar.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, plan_extension
+from casework.calendar.workdays import Region, WorkingCalendar, bank_holiday_names, build_calendar, holidays_version
 
 # How far past the latest date involved a calendar is loaded; deadlines never run further ahead.
 _YEARS_AHEAD = 3

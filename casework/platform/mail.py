@@ -88,7 +88,7 @@ class Attachment:
 
 
 class SmtpSettings(Protocol):
-    """The part of casework.config.Settings that sending needs."""
+    """The part of casework.platform.config.Settings that sending needs."""
 
     smtp_host: str
     smtp_port: int

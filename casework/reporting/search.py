@@ -38,7 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from casework.db import CaseContribution, CaseCorrespondent, ComplaintCase
+from casework.platform.db import CaseContribution, CaseCorrespondent, ComplaintCase
 
 DEFAULT_SORT = "-date_received"
 DEFAULT_PAGE_SIZE = 50

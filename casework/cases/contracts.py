@@ -14,8 +14,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from casework.deadlines import breach_instant, start_of_day
-from casework.policies import DeadlinePolicy, ExtensionAnchor
+from casework.calendar.deadlines import breach_instant, start_of_day
+from casework.calendar.policies import DeadlinePolicy, ExtensionAnchor
 
 
 class Channel(StrEnum):
@@ -29,7 +29,7 @@ class CaseStatus(StrEnum):
 
 
 class Sight(BaseModel):
-    """Which cases a user may see (the rule is casework/visibility.py; this is its in-memory half).
+    """Which cases a user may see (the rule is casework/cases/visibility.py; this is its in-memory half).
 
     The API passes it with every step so that the workflow, which holds the case's current team,
     assignee and contributions, decides "not found" itself: no query per step, and no window in
@@ -88,7 +88,7 @@ class CaseTypeConfig(BaseModel):
     outcome_options: list[str]
     close_reasons: list[str]
     escalation_type: str | None = None
-    # DeadlinePolicy data; None means the default preset (see casework.policies).
+    # DeadlinePolicy data; None means the default preset (see casework.calendar.policies).
     deadline_policy: dict[str, Any] | None = None
 
 
@@ -281,7 +281,7 @@ class CaseStart(BaseModel):
     carried_state: CaseState | None = None
     pending_calendar_changes: list["CalendarChange"] = Field(default_factory=list)
     # The case's first deadlines, calculated by whoever starts it from the case type's policy and
-    # the calendar as it is (casework.schedules; the API does). None: the workflow asks the
+    # the calendar as it is (casework.calendar.schedules; the API does). None: the workflow asks the
     # deadline activity at registration, as cases started before this existed did.
     schedule: "ComputeDeadlinesResult | None" = None
     # The behaviour the case runs, a key of workflows.complaint.PATCH_SETS, chosen by whoever

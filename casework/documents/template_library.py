@@ -27,10 +27,10 @@ from psycopg.rows import namedtuple_row
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.contracts import Channel, TemplateRef
-from casework.db import TemplateVersion
-from casework.documents import load_blob, store_blob
-from casework.rendering import (
+from casework.cases.contracts import Channel, TemplateRef
+from casework.platform.db import TemplateVersion
+from casework.documents.store import load_blob, store_blob
+from casework.documents.rendering import (
     EMAIL_PARTS,
     RenderedEmail,
     TemplateError,
@@ -129,7 +129,7 @@ EXTRA_FIELDS: dict[str, Fields] = {
 }
 
 # Purposes that are not about one complaint: they get their own context, not CASE_FIELDS.
-# The digest context is what casework.digests.build_digest renders.
+# The digest context is what casework.digests.subscriptions.build_digest renders.
 DIGEST_FIELDS: Fields = {
     **RECIPIENT_FIELDS,
     "team": {"code": Placeholder("CENTRAL", "the team's code"),
@@ -284,7 +284,7 @@ def case_context(
 async def context_for_case(session: AsyncSession, reference: str, *, sender_name: str,
                            today: date) -> dict[str, Any] | None:
     """CASE_FIELDS from the case as PostgreSQL holds it (for previews and generated drafts)."""
-    from casework import repository
+    from casework.cases import repository
 
     row = await repository.get_case(session, reference)
     if row is None:
@@ -466,7 +466,7 @@ async def resolve(session: AsyncSession, templates_dir: Path, purpose: str, chan
 
 async def resolve_on(conn: psycopg.AsyncConnection, templates_dir: Path, purpose: str, channel: Channel,
                      case_type: str | None) -> ResolvedTemplate:
-    """`resolve` on a psycopg connection (``casework.db.driver_connection``), prepared."""
+    """`resolve` on a psycopg connection (``casework.platform.db.driver_connection``), prepared."""
     async with conn.cursor(row_factory=namedtuple_row) as cursor:
         await cursor.execute(_LATEST_VERSION, _latest_parameters(purpose, channel, case_type), prepare=True)
         return _resolved(await cursor.fetchone(), templates_dir, purpose, channel)

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 
-from casework.search import Column
+from casework.reporting.search import Column
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"

@@ -8,7 +8,7 @@ from pathlib import Path
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 # Search attributes registered on every Temporal server we talk to (name -> Temporal type).
 SEARCH_ATTRIBUTES: dict[str, str] = {
@@ -30,7 +30,7 @@ class Settings(BaseSettings):
     data_dir: Path = PROJECT_ROOT / "data"
     templates_dir: Path = PROJECT_ROOT / "templates"
 
-    # Empty means "start the embedded one" (see casework.devstack).
+    # Empty means "start the embedded one" (see devtools.devstack).
     database_url: str = ""
     temporal_address: str = ""
     temporal_namespace: str = "default"

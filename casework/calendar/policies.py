@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from casework.stages import StageKind
-from casework.workdays import DEFAULT_REGION, Region
+from casework.cases.stages import StageKind
+from casework.calendar.workdays import DEFAULT_REGION, Region
 
 
 class DayUnit(StrEnum):

@@ -9,7 +9,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import TLSConfig
 
-from casework.config import Settings
+from casework.platform.config import Settings
 
 
 class TemporalSettingsError(ValueError):

@@ -16,7 +16,7 @@ from datetime import date, datetime
 from sqlalchemy import Select, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.db import StandardLine
+from casework.platform.db import StandardLine
 
 LIVE, EXPIRED, RETIRED = "live", "expired", "retired"
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.contracts import Sight
-from casework.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
-from casework.stages import Role
+from casework.cases.contracts import Sight
+from casework.platform.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
+from casework.cases.stages import Role
 
 ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
 ALL_TYPES_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})

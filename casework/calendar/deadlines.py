@@ -10,7 +10,7 @@ happened in and a recomputation with the same facts always gives the same dates:
     stage dates   = receipt + stage_days[kind] + the same shift                ("stage deadlines follow")
     acknowledge   = receipt + acknowledgement_days working days                (never shifted)
 
-Working-day counts use `casework.workdays` (a weekend/holiday receipt rolls to the next working day,
+Working-day counts use `casework.calendar.workdays` (a weekend/holiday receipt rolls to the next working day,
 which is day 0). Calendar-day counts neither roll the receipt forward nor move a deadline off a
 weekend: the rules that use them (FCA eight weeks, CFPB 15/60 days) count plain days.
 
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from casework.policies import DayUnit, DeadlinePolicy, ExtensionAnchor
-from casework.stages import StageKind
-from casework.workdays import Region, WorkingCalendar, add_working_days, working_days_between
+from casework.calendar.policies import DayUnit, DeadlinePolicy, ExtensionAnchor
+from casework.cases.stages import StageKind
+from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, working_days_between
 
 # Every UK region keeps UK time. Loaded once at import, so workflow code never reads tz files.
 _LONDON = ZoneInfo("Europe/London")

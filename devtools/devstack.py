@@ -1,4 +1,4 @@
-"""`python -m casework.devstack` (what `make run` runs): the whole system on one machine.
+"""`python -m devtools.devstack` (what `make run` runs): the whole system on one machine.
 
 Each service the settings leave empty is started here on embedded defaults, keeping its data under
 settings.data_dir between runs: PostgreSQL (postgres/), the Temporal dev server (temporal.db) and an SMTP
@@ -23,11 +23,11 @@ from pathlib import Path
 
 from temporalio.service import RPCError
 
-from casework import embedded
-from casework.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings, get_settings
-from casework.temporal import TemporalSettingsError, connect
+from devtools import embedded
+from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings, get_settings
+from casework.platform.temporal import TemporalSettingsError, connect
 
-log = logging.getLogger("casework.devstack")
+log = logging.getLogger("devtools.devstack")
 
 DATABASE_NAME = "casework"
 TEMPORAL_PORT = 7233
@@ -133,7 +133,7 @@ def run_stack(settings: Settings, running: ExitStack) -> None:
     services = start_services(settings, data_dir, running)
     env = services.child_env()
     run_step("database migrations", ["-m", "alembic", "upgrade", "head"], env)
-    run_step("demo configuration", ["-m", "casework.demo"], env)
+    run_step("demo configuration", ["-m", "devtools.demo"], env)
     worker = start_child("worker", ["worker.py"], env, running)
     api = start_child(
         "API",

@@ -1,6 +1,6 @@
 """Real services without Docker: PostgreSQL, the Temporal dev server and an SMTP sink.
 
-`python -m casework.devstack` and the test suite both start their services through these functions, so
+`python -m devtools.devstack` and the test suite both start their services through these functions, so
 the tests run against the same PostgreSQL and Temporal that `make run` uses.
 """
 
@@ -312,11 +312,11 @@ def _refuse_type_conflicts(wanted: dict[str, int], existing: dict[str, int]) -> 
 
 
 def start_mail_sink(directory: Path, host: str, port: int) -> Any:
-    """Start the SMTP sink from casework.mail, which saves each message as an .eml file in `directory`.
+    """Start the SMTP sink from casework.platform.mail, which saves each message as an .eml file in `directory`.
 
     Returns the started aiosmtpd Controller; call .stop() on it.
     """
-    from casework.mail import run_sink
+    from casework.platform.mail import run_sink
 
     directory.mkdir(parents=True, exist_ok=True)
     controller = run_sink(directory, host, port)

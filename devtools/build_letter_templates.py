@@ -1,10 +1,10 @@
 """Build the default letter templates in templates/letters/ with python-docx.
 
-    python templates/build_letter_templates.py
+    python devtools/build_letter_templates.py
 
 Re-running reproduces the same bytes (fixed document properties and zip timestamps), so the .docx
 files only change in version control when this script does. Placeholders are listed in
-casework/rendering.py. An organisation's own letters can replace these files: any .docx edited in
+casework/documents/rendering.py. An organisation's own letters can replace these files: any .docx edited in
 Word works, as long as each ``{% ... %}`` block opens and closes within one paragraph.
 """
 
@@ -21,7 +21,7 @@ from docx.document import Document
 from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt, RGBColor
 
-LETTERS_DIR = Path(__file__).resolve().parent / "letters"
+LETTERS_DIR = Path(__file__).resolve().parents[1] / "templates" / "letters"
 
 # Zip entries and document properties carry this instead of "now", so output is reproducible.
 FIXED_TIME = datetime(2024, 1, 1, tzinfo=timezone.utc)
@@ -236,7 +236,7 @@ def _core_properties(document: Document, title: str) -> None:
     properties.title = title
     properties.author = "casework"
     properties.last_modified_by = "casework"
-    properties.comments = "Default template; placeholders are listed in casework/rendering.py"
+    properties.comments = "Default template; placeholders are listed in casework/documents/rendering.py"
     properties.created = properties.modified = FIXED_TIME
     properties.revision = 1
 

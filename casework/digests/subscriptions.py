@@ -25,14 +25,16 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from casework import rendering, search, template_library
-from casework.config import Settings
-from casework.contracts import Channel
-from casework.db import AppUser, DigestSubscription, Team
-from casework.export import XLSX_MEDIA_TYPE, write_xlsx
-from casework.search import COLUMNS, CaseSearch, Sort
-from casework.statistics import team_statistics
-from casework.visibility import viewer_for, visible_cases
+from casework.documents import rendering, template_library
+
+from casework.reporting import search
+from casework.platform.config import Settings
+from casework.cases.contracts import Channel
+from casework.platform.db import AppUser, DigestSubscription, Team
+from casework.reporting.export import XLSX_MEDIA_TYPE, write_xlsx
+from casework.reporting.search import COLUMNS, CaseSearch, Sort
+from casework.reporting.statistics import team_statistics
+from casework.cases.visibility import viewer_for, visible_cases
 
 # Cases listed in the email body; the attached workbook holds all of them.
 CASES_IN_BODY = 50

@@ -1,6 +1,6 @@
 """Demo configuration: the complaint case types, a few teams and one user per role.
 
-`python -m casework.demo` is idempotent (run by `make run` on every start). In development the demo
+`python -m devtools.demo` is idempotent (run by `make run` on every start). In development the demo
 users get fixed, printed tokens so the README walk-through can be pasted into a shell; outside
 development it refuses to run, because fixed tokens are default secrets.
 """
@@ -14,11 +14,11 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.config import get_settings
-from casework.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
-from casework.security import hash_token
-from casework.policies import UK_PUBLIC_SECTOR
-from casework.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
+from casework.platform.config import get_settings
+from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
+from casework.platform.security import hash_token
+from casework.calendar.policies import UK_PUBLIC_SECTOR
+from casework.cases.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
 CLOSE_REASONS = ["response sent", "resolved", "withdrawn", "duplicate", "not a complaint",
@@ -38,7 +38,7 @@ STAGE_2_PLAN = StagePlan(
     )
 )
 
-# Both demo types answer within 20 working days (casework.policies.UK_PUBLIC_SECTOR).
+# Both demo types answer within 20 working days (casework.calendar.policies.UK_PUBLIC_SECTOR).
 DEMO_POLICY = UK_PUBLIC_SECTOR.model_dump(mode="json")
 
 CASE_TYPES = [

@@ -10,8 +10,8 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.contracts import CaseState
-from casework.db import (
+from casework.cases.contracts import CaseState
+from casework.platform.db import (
     AppUser,
     CaseClarification,
     CaseContribution,
@@ -26,7 +26,7 @@ from casework.db import (
     TimelineEntry,
 )
 
-from casework.stages import StagePlan
+from casework.cases.stages import StagePlan
 
 
 def case_row(state: CaseState) -> dict:
@@ -121,7 +121,7 @@ async def next_reference(session: AsyncSession, prefix: str, today: date) -> str
 async def reserve_registration(conn: psycopg.AsyncConnection, idempotency_key: str, prefix: str,
                                today: date) -> str:
     """The reference for this Idempotency-Key: the one reserved before, or a new one. On a
-    psycopg connection in autocommit (``casework.db.driver_connection``): one prepared statement,
+    psycopg connection in autocommit (``casework.platform.db.driver_connection``): one prepared statement,
     atomic on its own, where it had been five round trips through the ORM."""
     parameters = {"key": idempotency_key, "prefix": prefix, "year": today.year}
     row = await (await conn.execute(_RESERVE_REGISTRATION, parameters, prepare=True)).fetchone()

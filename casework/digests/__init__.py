@@ -1,0 +1,1 @@
+"""Digest subscriptions: schedules, unsubscribe links and the emails they send."""

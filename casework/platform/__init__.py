@@ -1,0 +1,1 @@
+"""Platform: settings, database, Temporal client, mail, tokens and SDK tuning."""

@@ -1,0 +1,1 @@
+"""Search, export and statistics over the case projection."""
