@@ -21,7 +21,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from bench.stack import unwind_on_sigterm
 from devtools import embedded
 from casework.platform import sdk_fastpath
-from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
+from casework.platform.config import PROJECT_ROOT
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from casework.platform.workflow_runner import LeanWorkflowRunner
 from worker import tune_garbage_collector
 

@@ -16,7 +16,8 @@ from pathlib import Path
 import psutil
 
 from devtools import embedded
-from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES
+from casework.platform.config import PROJECT_ROOT
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 
 
 class NullSink:

@@ -24,7 +24,8 @@ from pathlib import Path
 from temporalio.service import RPCError
 
 from devtools import embedded
-from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings, get_settings
+from casework.platform.config import PROJECT_ROOT, Settings, get_settings
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from casework.platform.temporal import TemporalSettingsError, connect
 
 log = logging.getLogger("devtools.devstack")

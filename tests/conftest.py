@@ -29,7 +29,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from devtools import demo
-from casework.platform.config import PROJECT_ROOT, SEARCH_ATTRIBUTES, Settings
+from casework.platform.config import PROJECT_ROOT, Settings
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from devtools.embedded import (
     ensure_database,

@@ -18,7 +18,7 @@ from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
 from api.errors import from_rpc_error
 from devtools.embedded import free_port, start_temporal_dev_server
-from casework.platform.config import SEARCH_ATTRIBUTES
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from tests.casefixtures import auth, complaint
 
 REF = "COMP/000042/26"

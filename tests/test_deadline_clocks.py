@@ -27,7 +27,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.main import create_app
-from casework.platform.config import SEARCH_ATTRIBUTES
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from casework.platform.db import CaseType, make_sessionmaker
 from casework.calendar.deadlines import breach_instant, local_date, start_of_day
 from devtools.demo import CLOSE_REASONS, OUTCOMES

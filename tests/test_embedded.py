@@ -11,7 +11,7 @@ import pytest
 from temporalio.client import Client
 from temporalio.common import SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
 
-from casework.platform.config import SEARCH_ATTRIBUTES
+from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from devtools.embedded import (
     SearchAttributeConflict,
     TemporalDevServer,

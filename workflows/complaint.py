@@ -15,11 +15,13 @@ from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy, SearchAttributeKey, SearchAttributePair, TypedSearchAttributes
+from temporalio.common import RetryPolicy, SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
+    from casework.cases.search_attributes import (CASE_ASSIGNEE, CASE_DEADLINE, CASE_OVERDUE, CASE_REFERENCE,
+                                                  CASE_STAGE, CASE_STATUS, CASE_TEAM, CASE_TYPE)
     from casework.cases.contracts import (
         AcknowledgeInput,
         Actor,
@@ -81,14 +83,6 @@ with workflow.unsafe.imports_passed_through():
         route_action,
     )
 
-CASE_REFERENCE = SearchAttributeKey.for_keyword("CaseReference")
-CASE_TYPE = SearchAttributeKey.for_keyword("CaseType")
-CASE_STAGE = SearchAttributeKey.for_keyword("CaseStage")
-CASE_TEAM = SearchAttributeKey.for_keyword("CaseTeam")
-CASE_ASSIGNEE = SearchAttributeKey.for_keyword("CaseAssignee")
-CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
-CASE_DEADLINE = SearchAttributeKey.for_datetime("CaseDeadline")
-CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
 
 # Cases registered before deadline clocks existed replay without them (see run()).
 CLOCK_PATCH = "deadline-clocks"

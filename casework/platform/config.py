@@ -10,17 +10,6 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
-# Search attributes registered on every Temporal server we talk to (name -> Temporal type).
-SEARCH_ATTRIBUTES: dict[str, str] = {
-    "CaseReference": "Keyword",
-    "CaseType": "Keyword",
-    "CaseStage": "Keyword",
-    "CaseTeam": "Keyword",
-    "CaseAssignee": "Keyword",
-    "CaseStatus": "Keyword",
-    "CaseDeadline": "Datetime",  # the response due date (midnight UTC)
-    "CaseOverdue": "Bool",
-}
 
 
 class Settings(BaseSettings):
