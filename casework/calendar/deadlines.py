@@ -29,7 +29,7 @@ from zoneinfo import ZoneInfo
 
 from casework.calendar.policies import DayUnit, DeadlinePolicy, ExtensionAnchor
 from casework.cases.stages import StageKind
-from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, working_days_between
+from casework.calendar.workdays import DEFAULT_REGION, Region, WorkingCalendar, add_working_days, working_days_between
 
 # Every UK region keeps UK time. Loaded once at import, so workflow code never reads tz files.
 _LONDON = ZoneInfo("Europe/London")
@@ -171,6 +171,13 @@ def breach_instant(deadline: date, region: Region) -> datetime:
 
 def local_date(instant: datetime, region: Region) -> date:
     return instant.astimezone(REGION_TIMEZONES[region]).date()
+
+
+def case_today(now: datetime, region: Region = DEFAULT_REGION) -> date:
+    """What "today" is for a case: the local date in its region (the UK by default) at `now`.
+    The one notion of today for every rule about a case: a workflow passes `workflow.now()`, the
+    API and activities the current instant. Never `date.today()`, which is the server's zone."""
+    return local_date(now, region)
 
 
 def _explain(policy: DeadlinePolicy, received: date, deadline: date, paused: int, extended: int,
