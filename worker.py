@@ -7,26 +7,17 @@ import gc
 import logging
 import signal
 
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+from temporalio.worker import Worker
 
 from activities import build_activities
 from casework.platform import sdk_fastpath
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
-from casework.platform.workflow_runner import LeanWorkflowRunner
+from casework.platform.workflow_runner import build_workflow_runner
 from workflows import WORKFLOWS
 
 log = logging.getLogger("casework.worker")
-
-
-# The sandbox re-executes a workflow's module for every run it loads; passing our own, side-effect
-# free modules through keeps one copy per worker instead of one per cached case. The sandbox still
-# guards everything else, and the replay tests guard determinism.
-SANDBOX = SandboxedWorkflowRunner(
-    restrictions=SandboxRestrictions.default.with_passthrough_modules("workflows", "casework")
-)
 
 
 def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, **kwargs) -> Worker:
@@ -37,7 +28,8 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send),
-        workflow_runner=LeanWorkflowRunner(SANDBOX if settings.workflow_sandbox else UnsandboxedWorkflowRunner()),
+        # Temporal's sandbox unless WORKFLOW_RUNNER opts out (casework.platform.config).
+        workflow_runner=build_workflow_runner(settings),
         **kwargs,
     )
 
@@ -68,7 +60,8 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %s on %s", settings.task_queue, settings.temporal_address)
+    log.info("worker polling task queue %s on %s, workflow runner %s", settings.task_queue,
+             settings.temporal_address, settings.workflow_runner)
     async with worker:
         await stop.wait()
     await dispose_engine(engine)

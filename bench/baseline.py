@@ -1,9 +1,10 @@
 """The baseline: a bare workflow whose steps are Updates that each run one no-op activity.
 
 Run as `python -m bench.baseline` to serve it: a separate worker process with our settings (sandbox
-or not, as WORKFLOW_SANDBOX says, and the same cache size), so the comparison is of the workflows,
-not of the worker settings. It runs the SDK's own runner, not our LeanWorkflowRunner: the baseline
-is what a stock worker keeps and spends.
+or not, as WORKFLOW_RUNNER says, and the same cache size), so the comparison is of the workflows,
+not of the worker settings. It runs the SDK's own runner, never our LeanWorkflowRunner (a lean-*
+setting counts as its sandboxed or unsandboxed half): the baseline is what a stock worker keeps
+and spends.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import timedelta
 
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from casework.platform.config import get_settings
+from casework.platform.workflow_runner import build_workflow_runner
 
 
 @activity.defn
@@ -56,10 +58,10 @@ async def serve() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     settings = get_settings()
-    runner = {} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}
     async with Worker(client, task_queue=os.environ["TASK_QUEUE"] + "-baseline",
                       workflows=[BareWorkflow], activities=[noop],
-                      max_cached_workflows=settings.worker_max_cached_workflows, **runner):
+                      max_cached_workflows=settings.worker_max_cached_workflows,
+                      workflow_runner=build_workflow_runner(settings, stock=True)):
         await stop.wait()
 
 

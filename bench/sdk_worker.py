@@ -1,6 +1,8 @@
 """What the SDK diagnostics (`bench.sdk_costs`, `bench.sdk_memory`) share: a Temporal dev server of
-their own, and a worker process set up as worker.py sets ours up (the payload fast path, the lean
-workflow runner, unsandboxed, the worker's garbage-collector settings) running their workflows."""
+their own, and a worker process set up as worker.py sets ours up (the payload fast path, the
+workflow runner WORKFLOW_RUNNER names, the worker's garbage-collector settings) running their
+workflows. The runner is Temporal's sandbox unless WORKFLOW_RUNNER says otherwise; the figures
+BENCHMARKS.md quotes so far were taken with the lean runner unsandboxed (WORKFLOW_RUNNER=lean-unsandboxed)."""
 
 from __future__ import annotations
 
@@ -16,14 +18,14 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 from temporalio.client import Client
-from temporalio.worker import UnsandboxedWorkflowRunner, Worker
+from temporalio.worker import Worker
 
 from bench.stack import unwind_on_sigterm
 from devtools import embedded
 from casework.platform import sdk_fastpath
-from casework.platform.config import PROJECT_ROOT
+from casework.platform.config import PROJECT_ROOT, get_settings
 from casework.cases.search_attributes import SEARCH_ATTRIBUTES
-from casework.platform.workflow_runner import LeanWorkflowRunner
+from casework.platform.workflow_runner import build_workflow_runner
 from worker import tune_garbage_collector
 
 
@@ -36,7 +38,7 @@ async def serve(address: str, task_queue: str, *, workflows: list, activities: l
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     async with Worker(client, task_queue=task_queue, workflows=workflows, activities=activities,
-                      workflow_runner=LeanWorkflowRunner(UnsandboxedWorkflowRunner()),
+                      workflow_runner=build_workflow_runner(get_settings()),
                       max_cached_workflows=max_cached_workflows):
         await stop.wait()
 

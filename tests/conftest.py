@@ -121,8 +121,9 @@ def settings(database_url: str, temporal_address: str, mailbox: Mailbox, tmp_pat
         data_dir=tmp_path_factory.mktemp("data"),
         signing_key="test-signing-key",
         public_url="http://casework.test",
-        # The sandbox catches non-deterministic workflow code; tests run with it, production without.
-        workflow_sandbox=True,
+        # The runner production runs by default (Temporal's sandbox); WORKFLOW_RUNNER=... picks another
+        # for a run of the suite. The old WORKFLOW_SANDBOX, in a .env for one, does not.
+        workflow_runner=os.environ.get("WORKFLOW_RUNNER", Settings.model_fields["workflow_runner"].default),
     )
 
 

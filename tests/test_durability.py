@@ -31,9 +31,12 @@ async def test_case_finishes_after_worker_restart_with_request_in_flight(setting
                          headers=auth("drafter", **{"Idempotency-Key": "ack-during-outage"})))
             await asyncio.sleep(1.0)
             assert not pending.done()
-            # The new worker runs as production does (no sandbox) and replays every task from history.
-            production = own.model_copy(update={"workflow_sandbox": False})
-            second = build_worker(temporal, production, make_sessionmaker(engine), max_cached_workflows=0)
+            # The new worker replays every task from history, and with the other runner: the first
+            # ran the default (Temporal's sandbox), this one the opt-in lean-unsandboxed, so changing
+            # WORKFLOW_RUNNER on a deployment with open cases is safe.
+            other = own.model_copy(update={"workflow_runner": "lean-unsandboxed"})
+            assert own.workflow_runner != other.workflow_runner
+            second = build_worker(temporal, other, make_sessionmaker(engine), max_cached_workflows=0)
             async with second:
                 acknowledged = await pending
                 assert acknowledged.status_code == 200, acknowledged.text

@@ -21,7 +21,8 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
 from casework.platform import sdk_fastpath
-from casework.platform.workflow_runner import LeanWorkflowRunner
+from casework.platform.config import Settings
+from casework.platform.workflow_runner import LeanWorkflowRunner, workflow_runner_named
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
 from workflows.complaint import ALL_PATCHES
@@ -30,7 +31,10 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def replayer(**options) -> Replayer:
+    """Replays as production's default runner runs (Temporal's sandbox, our pure modules passed
+    through, workflow code re-imported and checked), unless `workflow_runner` says otherwise."""
     sdk_fastpath.install()  # as the worker runs (casework/platform/sdk_fastpath.py)
+    options.setdefault("workflow_runner", workflow_runner_named(Settings.model_fields["workflow_runner"].default))
     return Replayer(workflows=WORKFLOWS, data_converter=pydantic_data_converter, **options)
 
 
@@ -42,7 +46,8 @@ async def test_recorded_history_replays(path: Path):
 
 
 class RecordingLeanRunner(LeanWorkflowRunner):
-    """The worker's runner, unsandboxed as in production, keeping the instances it made."""
+    """The lean runner unsandboxed (WORKFLOW_RUNNER=lean-unsandboxed, the only way it reaches the
+    instance's attributes), keeping the instances it made."""
 
     def __init__(self) -> None:
         super().__init__()

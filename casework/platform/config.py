@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
+WorkflowRunnerName = Literal["sandboxed", "lean-sandboxed", "unsandboxed", "lean-unsandboxed"]
 
 
 class Settings(BaseSettings):
@@ -34,11 +36,21 @@ class Settings(BaseSettings):
     task_queue: str = "complaint-cases"
     # Temporal's default; the benchmark raises it to measure memory per cached open case.
     worker_max_cached_workflows: int = 1000
-    # Temporal's workflow sandbox re-checks every call workflow code makes, at a CPU cost on every
-    # activation (see BENCHMARKS.md). It guards against non-deterministic workflow code, which is
-    # ours, not the users': the test suite runs it (and replays recorded histories), so
-    # production need not pay for it. Set WORKFLOW_SANDBOX=true to run with it anyway.
-    workflow_sandbox: bool = False
+    # How the worker runs workflow code (casework.platform.workflow_runner.build_workflow_runner):
+    #   sandboxed         Temporal's sandbox (the default): it re-imports our workflow modules for
+    #                     each run and refuses non-deterministic calls (datetime.now(), random,
+    #                     uuid4(), time.time(), I/O) by failing the workflow task, which retries,
+    #                     before anything replay could not reproduce reaches a case's history.
+    #   unsandboxed       no such checks: less CPU per activation and memory per cached case
+    #                     (BENCHMARKS.md); only tests/test_workflow_determinism.py's static scan
+    #                     and the replay tests guard the workflow code then. Opt-in.
+    #   lean-sandboxed, lean-unsandboxed
+    #                     the same through LeanWorkflowRunner, which keeps less of the SDK's last
+    #                     messages per cached case (all of it only unsandboxed). Opt-in.
+    workflow_runner: WorkflowRunnerName = "sandboxed"
+    # The setting WORKFLOW_RUNNER replaced, read only when WORKFLOW_RUNNER is not set: true ran
+    # lean-sandboxed, false lean-unsandboxed, and still does.
+    workflow_sandbox: bool | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -63,6 +75,12 @@ class Settings(BaseSettings):
     signing_key: str = ""
     # Where people reach the API (links in emails point here); default http://API_HOST:API_PORT.
     public_url: str = ""
+
+    @model_validator(mode="after")
+    def _runner_from_the_old_setting(self) -> "Settings":
+        if self.workflow_sandbox is not None and "workflow_runner" not in self.model_fields_set:
+            self.workflow_runner = "lean-sandboxed" if self.workflow_sandbox else "lean-unsandboxed"
+        return self
 
     @model_validator(mode="after")
     def _refuse_development_defaults_in_production(self) -> "Settings":

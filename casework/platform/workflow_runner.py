@@ -14,6 +14,9 @@ to the activation and completion once an activation is done; the worker has sent
 the next one. It reaches into SDK internals, so it checks for each attribute and leaves the
 instance alone where one is missing; tests/test_replay.py replays every recorded history through
 it and checks that it took effect.
+
+`build_workflow_runner` is the one place a runner is made from the settings (WORKFLOW_RUNNER, see
+casework.platform.config): the worker, the tests and the benchmarks call it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,28 @@ from temporalio.worker import (
     WorkflowRunner,
 )
 from temporalio.worker._workflow_instance import _WorkflowInstanceImpl
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from casework.platform.config import Settings, WorkflowRunnerName
+
+# Our modules the sandbox may hand to workflow code as they are loaded outside it, instead of
+# re-importing them for every run: payloads and rules only, with no I/O, clock or randomness,
+# at import or after. Third-party libraries pass through as the SDK's defaults say (the standard
+# library, temporalio, pydantic). Workflow modules (`workflows`) never do: the sandbox re-imports
+# and checks them. A name covers its submodules. tests/test_import_boundaries.py holds every
+# module listed here to importing only such modules, and workflow code to importing nothing else.
+# casework.calendar.schedules is not one of them: it reads closures from PostgreSQL.
+PURE_MODULES = (
+    "casework.cases.contracts",
+    "casework.cases.stages",
+    "casework.cases.search_attributes",
+    "casework.calendar.deadlines",
+    "casework.calendar.policies",
+    "casework.calendar.workdays",
+    "casework.kinds",
+)
+
+SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)
 
 
 def _own(message: Any) -> Any:
@@ -86,3 +111,20 @@ class LeanWorkflowRunner(WorkflowRunner):
 
     def set_worker_level_failure_exception_types(self, types: Any) -> None:
         self._inner.set_worker_level_failure_exception_types(types)
+
+
+def build_workflow_runner(settings: Settings, *, stock: bool = False) -> WorkflowRunner:
+    """The runner WORKFLOW_RUNNER names (casework.platform.config). `stock` leaves out
+    LeanWorkflowRunner, for a worker that is to keep and spend what the SDK's own runner does
+    (bench.baseline)."""
+    return workflow_runner_named(settings.workflow_runner, stock=stock)
+
+
+def workflow_runner_named(name: WorkflowRunnerName, *, stock: bool = False) -> WorkflowRunner:
+    sdk_runner: WorkflowRunner = (
+        UnsandboxedWorkflowRunner() if name.endswith("unsandboxed")
+        else SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS)
+    )
+    if stock or not name.startswith("lean-"):
+        return sdk_runner
+    return LeanWorkflowRunner(sdk_runner)
