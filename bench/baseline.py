@@ -18,8 +18,11 @@ from temporalio import activity, workflow
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from casework.platform.config import get_settings
-from casework.platform.workflow_runner import build_workflow_runner
+# The worker's set-up, not the workflow's: the sandbox (WORKFLOW_RUNNER's default) re-imports this
+# module for each run, and must not run these (config resolves paths) inside it.
+with workflow.unsafe.imports_passed_through():
+    from casework.platform.config import get_settings
+    from casework.platform.workflow_runner import build_workflow_runner
 
 
 @activity.defn

@@ -113,17 +113,20 @@ class LeanWorkflowRunner(WorkflowRunner):
         self._inner.set_worker_level_failure_exception_types(types)
 
 
-def build_workflow_runner(settings: Settings, *, stock: bool = False) -> WorkflowRunner:
+def build_workflow_runner(settings: Settings, *, stock: bool = False,
+                          pass_through: tuple[str, ...] = ()) -> WorkflowRunner:
     """The runner WORKFLOW_RUNNER names (casework.platform.config). `stock` leaves out
     LeanWorkflowRunner, for a worker that is to keep and spend what the SDK's own runner does
-    (bench.baseline)."""
-    return workflow_runner_named(settings.workflow_runner, stock=stock)
+    (bench.baseline). `pass_through` adds modules the sandbox is to pass through, for the
+    benchmarks' diagnostic workflows, which live beside the worker set-up they run in."""
+    return workflow_runner_named(settings.workflow_runner, stock=stock, pass_through=pass_through)
 
 
-def workflow_runner_named(name: WorkflowRunnerName, *, stock: bool = False) -> WorkflowRunner:
+def workflow_runner_named(name: WorkflowRunnerName, *, stock: bool = False,
+                          pass_through: tuple[str, ...] = ()) -> WorkflowRunner:
     sdk_runner: WorkflowRunner = (
         UnsandboxedWorkflowRunner() if name.endswith("unsandboxed")
-        else SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS)
+        else SandboxedWorkflowRunner(restrictions=SANDBOX_RESTRICTIONS.with_passthrough_modules(*pass_through))
     )
     if stock or not name.startswith("lean-"):
         return sdk_runner
