@@ -23,7 +23,8 @@ from api.routes.cases import start_case
 from bench.baseline import BareWorkflow
 from bench.stack import Stack
 from bench.stats import Result
-from casework.cases.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+from casework.cases.contracts import Actor, CaseTypeConfig, Correspondent
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.platform.db import dispose_engine, make_engine
 from devtools.demo import CASE_TYPES
 

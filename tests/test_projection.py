@@ -14,8 +14,6 @@ from sqlalchemy import select
 from activities.projection import write_projection
 from casework.cases.contracts import (
     Actor,
-    CaseDetails,
-    CaseStart,
     CaseTypeConfig,
     Correspondent,
     DocumentRef,
@@ -23,6 +21,7 @@ from casework.cases.contracts import (
     ProjectCaseInput,
     TimelineEvent,
 )
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.platform.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
                          dispose_engine, driver_connection, make_engine)
 from devtools.demo import CASE_TYPES

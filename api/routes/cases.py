@@ -59,54 +59,59 @@ from api.schemas import (
 from casework.documents import pdf, standard_lines, template_library
 from casework.cases import repository
 from casework.calendar import schedules
-from casework.cases.contracts import (
+from casework.kinds.complaint.contracts import (
     AcknowledgeInput,
-    Actor,
-    AddDocumentInput,
-    AllocateInput,
-    CaseClock,
     CaseDetails,
     CaseStart,
     CaseState,
-    CaseTypeConfig,
-    ChangeTypeInput,
-    Channel,
-    ChosenLine,
     ClarificationReplyInput,
     ClarificationRequestInput,
-    CloseInput,
-    CompleteStageInput,
     ContributionCancelInput,
     ContributionCompleteInput,
     ContributionRequestInput,
-    Correspondent,
-    DocumentRef,
-    ExtendDeadlineInput,
-    DraftSource,
     HoldingResponseInput,
-    NoteEditInput,
-    NoteInput,
     OutcomeInput,
     QaDecisionInput,
     SendResponseInput,
     SubmitDraftInput,
 )
+from casework.cases.contracts import (
+    Actor,
+    AddDocumentInput,
+    AllocateInput,
+    CaseClock,
+    CaseTypeConfig,
+    ChangeTypeInput,
+    Channel,
+    ChosenLine,
+    CloseInput,
+    CompleteStageInput,
+    Correspondent,
+    DocumentRef,
+    ExtendDeadlineInput,
+    DraftSource,
+    NoteEditInput,
+    NoteInput,
+)
 from casework.platform.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
 from casework.documents.store import DOCX, store_blob
 from casework.documents.rendering import TemplateError
-from casework.cases.stages import (
+from casework.kinds.complaint.rules import (
     ACTION_ROLES,
     ESCALATE_ROLES,
     REGISTER_ROLES,
     Action,
-    Role,
-    StagePlan,
     allowed_actions,
     blocked_stages,
 )
+from casework.cases.roles import Role
+from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, may_see_case, visible_cases
-from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, deadlines_input,
-                                 initial_state, search_attributes, shared_policy)
+from workflows.engine.versioning import ALL_PATCHES, CLOCK_PATCH, PATCH_SETS
+from workflows.complaint import ComplaintCaseWorkflow, initial_state
+from workflows.engine.clock import deadlines_input
+from workflows.engine.search_attributes import search_attributes
+from workflows.engine.shared import shared_policy
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = "/{prefix}/{number}/{year}"
@@ -187,7 +192,7 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
         open_contribution=any(c.status == "open" for c in contributions),
     )
     actions = [] if core["status"] == "closed" else allowed_actions(plan, core["stage"], blocked)
-    stage_kind = plan.get(core["stage"]).kind.value if core["status"] != "closed" else None
+    stage_kind = str(plan.get(core["stage"]).kind) if core["status"] != "closed" else None
     return CaseRead.model_validate({
         **core,
         "paused_intervals": core.get("clock_pauses") or [],

@@ -12,7 +12,7 @@ from api.deps import CurrentUser, SessionDep, require_role
 from api.schemas import StandardLineCreate, StandardLineRead, StandardLineUpdate
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine
-from casework.cases.stages import Role
+from casework.cases.roles import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})

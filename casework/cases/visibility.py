@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
 from casework.platform.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
-from casework.cases.stages import Role
+from casework.cases.roles import Role
 
 ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
 ALL_TYPES_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
