@@ -27,13 +27,13 @@ from casework.platform.db import (
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
-    ComplaintCase,
+    CaseRecord,
     TimelineEntry,
     driver_connection,
 )
 from casework.cases.repository import case_row
 
-CASES: Table = ComplaintCase.__table__
+CASES: Table = CaseRecord.__table__
 EVENTS: Table = TimelineEntry.__table__
 # The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
 # every kind's collections are registered here, by the kind's activities module.

@@ -57,7 +57,7 @@ async def _open(client: Client, engine: AsyncEngine, stack: Stack, count: int, r
 
     await asyncio.gather(*(one(n) for n in range(count)))
     with psycopg.connect(stack.database_url) as conn:
-        done = conn.execute("select count(*) from complaint_case where reference like %s",
+        done = conn.execute("select count(*) from case_record where reference like %s",
                             (f"MEM/{run_id}/%",)).fetchone()[0]
     if done < count:
         raise RuntimeError(f"only {done} of {count} cases registered")

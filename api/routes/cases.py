@@ -93,7 +93,7 @@ from casework.cases.contracts import (
     NoteEditInput,
     NoteInput,
 )
-from casework.platform.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
+from casework.platform.db import AppUser, CaseDocument, CaseType, CaseRecord, Team, driver_connection
 from casework.documents.store import DOCX, store_blob
 from casework.documents.rendering import TemplateError
 from casework.kinds.complaint.rules import (
@@ -319,20 +319,20 @@ async def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Cases you may see, newest first. (Full search with export: /search/cases.)"""
-    stmt = select(ComplaintCase).where(visible_cases(viewer)).order_by(ComplaintCase.registered_at.desc())
+    stmt = select(CaseRecord).where(visible_cases(viewer)).order_by(CaseRecord.registered_at.desc())
     if status_:
-        stmt = stmt.where(ComplaintCase.status == status_)
+        stmt = stmt.where(CaseRecord.status == status_)
     if stage:
-        stmt = stmt.where(ComplaintCase.stage == stage)
+        stmt = stmt.where(CaseRecord.stage == stage)
     if team:
-        stmt = stmt.where(ComplaintCase.team == team)
+        stmt = stmt.where(CaseRecord.team == team)
     if case_type:
-        stmt = stmt.where(ComplaintCase.case_type == case_type)
+        stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
-        stmt = stmt.where(ComplaintCase.overdue.is_(overdue))
+        stmt = stmt.where(CaseRecord.overdue.is_(overdue))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
-        stmt = stmt.where(ComplaintCase.assignee_id == (person.id if person else -1))
+        stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
 
 

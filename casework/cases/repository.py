@@ -19,7 +19,7 @@ from casework.platform.db import (
     CaseDocument,
     CaseNote,
     CaseType,
-    ComplaintCase,
+    CaseRecord,
     Escalation,
     Team,
     TeamMember,
@@ -34,6 +34,7 @@ def case_row(state: CaseCore) -> dict:
     plan = StagePlan.from_data(state.case_type.stages)
     return {
         "reference": state.reference,
+        "kind": state.kind,
         "case_type": state.case_type.code,
         "version": state.version,
         "status": state.status.value,
@@ -144,8 +145,8 @@ async def reserve_escalation(
     return reference, True
 
 
-async def get_case(session: AsyncSession, reference: str) -> ComplaintCase | None:
-    return await session.get(ComplaintCase, reference)
+async def get_case(session: AsyncSession, reference: str) -> CaseRecord | None:
+    return await session.get(CaseRecord, reference)
 
 
 async def get_case_type(session: AsyncSession, code: str) -> CaseType | None:
