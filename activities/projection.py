@@ -13,6 +13,7 @@ collections) is built once from the SQLAlchemy tables and cached.
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 
 from pydantic_core import to_json
@@ -22,8 +23,6 @@ from temporalio import activity
 
 from casework.cases.contracts import ProjectCaseInput
 from casework.platform.db import (
-    CaseClarification,
-    CaseContribution,
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
@@ -36,22 +35,25 @@ from casework.cases.repository import case_row
 CASES: Table = CaseRecord.__table__
 EVENTS: Table = TimelineEntry.__table__
 # The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
-# every kind's collections are registered here, by the kind's activities module.
+# a kind's collections are registered by its activities module (activities/<kind>.py).
 CHILD_TABLES: dict[str, Table] = {
     "correspondents": CaseCorrespondent.__table__,
     "documents": CaseDocument.__table__,
     "notes": CaseNote.__table__,
 }
+_REGISTERED_KINDS: set[str] = set()
 
 
-def register_collections(tables: dict[str, Table]) -> None:
+def register_collections(kind: str, tables: dict[str, Table]) -> None:
     """A kind's child collections and the tables the projection writes them to."""
     CHILD_TABLES.update(tables)
+    _REGISTERED_KINDS.add(kind)
 
 
-# Complaint casework's (F1) own collections.
-register_collections({"clarifications": CaseClarification.__table__,
-                      "contributions": CaseContribution.__table__})
+def _kind_registered(kind: str) -> None:
+    if kind not in _REGISTERED_KINDS:
+        importlib.import_module(f"activities.{kind}")
+
 EVENT_COLUMNS = ("id", "case_reference", "occurred_at", "actor_id", "actor_name", "kind", "summary",
                  "reason", "data")
 
@@ -98,6 +100,7 @@ def projection_sql(case_columns: tuple[str, ...],
 
 def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]]:
     state = data.state
+    _kind_registered(state.kind)
     row = case_row(state)
     ref = state.reference
     params: dict[str, object] = {"case": to_json(row).decode(), "reference": ref}

@@ -2,4 +2,6 @@
 
 from workflows.complaint.workflow import ComplaintCaseWorkflow, initial_state
 
-__all__ = ["ComplaintCaseWorkflow", "initial_state"]
+WORKFLOW = ComplaintCaseWorkflow
+
+__all__ = ["WORKFLOW", "ComplaintCaseWorkflow", "initial_state"]
