@@ -35,8 +35,8 @@ def test_every_purpose_ships_a_default_that_passes_the_upload_checks(purpose: st
         template_library.check_email(shipped.email, purpose, name=shipped.name)
 
 
-def test_the_readme_section_documents_every_placeholder():
-    docs = (PROJECT_ROOT / "README.md").read_text()
+def test_the_docs_document_every_placeholder():
+    docs = (PROJECT_ROOT / "docs" / "letters-and-templates.md").read_text()
     for purpose in template_library.PURPOSES:
         assert f"`{purpose}`" in docs, purpose
         for name in template_library.placeholder_names(purpose):
