@@ -3,7 +3,7 @@
 Pure data and validation (pydantic, for the admin API's 422s), no Temporal/SQLAlchemy/HTTP imports.
 A policy is stored on its case type and copied into each case when it is registered, so a later
 change to the type's policy never silently moves the deadlines of cases already open (changing a
-case's *type* does recompute them; see `workflows/complaint.py`).
+case's *type* does recompute them; see `workflows/engine/clock.py`).
 
 Every day count is in the policy's `unit` — working days (weekends, bank holidays and closures
 excluded) or calendar days — except the acknowledgement, which is always counted in working days.
