@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from datetime import time as dt_time
 from decimal import Decimal
 from typing import Annotated, Any, Literal
@@ -22,6 +22,7 @@ from pydantic import (
 
 from casework.cases.contracts import Channel
 from casework.digests.subscriptions import Frequency, Recipient, Weekday
+from casework.calendar.deadlines import case_today
 from casework.calendar.policies import ExtensionAnchor
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
@@ -80,7 +81,7 @@ class CaseCreate(Strict):
     @field_validator("date_received")
     @classmethod
     def _not_future(cls, value: date) -> date:
-        if value > date.today():
+        if value > case_today(datetime.now(timezone.utc)):
             raise ValueError("date_received cannot be in the future")
         return value
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from urllib.parse import quote
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
@@ -59,6 +59,7 @@ from api.schemas import (
 from casework.documents import pdf, standard_lines, template_library
 from casework.cases import repository
 from casework.calendar import schedules
+from casework.calendar.deadlines import case_today
 from casework.cases.contracts import (
     AcknowledgeInput,
     Actor,
@@ -180,7 +181,7 @@ def case_json(case: CaseRead, status_code: int = status.HTTP_200_OK) -> Response
 def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
                        correspondents: list, documents: list, clarifications: list,
                        contributions: list, notes: list) -> CaseRead:
-    today = date.today()
+    today = case_today(datetime.now(timezone.utc))
     blocked = blocked_stages(
         plan,
         waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in clarifications),
@@ -233,8 +234,9 @@ async def register_case(
         missing = set(body.attachment_ids) - {u.id for u in uploads}
         raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    today = case_today(datetime.now(timezone.utc))
     async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, date.today())
+        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -608,7 +610,7 @@ async def generate_draft_response(
     row = await repository.get_case(session, reference)
     if row.status == "closed":
         raise errors.stage_conflict(f"case {reference} is closed; a draft cannot be generated", "closed")
-    today = date.today()
+    today = case_today(datetime.now(timezone.utc))
     try:
         lines = await standard_lines.choose(session, body.standard_line_ids, today)
     except standard_lines.LineRefused as exc:
@@ -680,7 +682,7 @@ async def send_response(prefix: str, number: str, year: str, body: SendRequest, 
                         idempotency_key: IdempotencyKey = None) -> Any:
     """Send the approved response by email (attached) or letter; channel and date are recorded."""
     payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
-                                sent_on=body.sent_on or date.today())
+                                sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
     return await run_step(request, client, user, reference_of(prefix, number, year),
                           Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
 
@@ -796,14 +798,14 @@ async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, r
         raise errors.stage_conflict(f"case type {case_type.code} has no stage-2 type", row.stage)
     stage2 = await repository.get_case_type(session, case_type.escalation_type)
     children = await repository.case_children(session, reference)
-    new_ref, _ = await repository.reserve_escalation(
-        session, reference, stage2.reference_prefix, date.today())
+    today = case_today(datetime.now(timezone.utc))
+    new_ref, _ = await repository.reserve_escalation(session, reference, stage2.reference_prefix, today)
     await session.commit()
     start = CaseStart(
         reference=new_ref,
         case_type=case_type_config(stage2),
         details=CaseDetails(channel=row.channel, category=row.category, severity=row.severity,
-                            description=row.description, date_received=date.today()),
+                            description=row.description, date_received=today),
         correspondents=[
             Correspondent(**{**_attrs(c), "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{new_ref}/{c.id}"))})
             for c in children["correspondents"]
