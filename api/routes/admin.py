@@ -25,7 +25,7 @@ from casework.cases.contracts import CalendarChangeRun
 from casework.calendar.deadlines import format_day
 from casework.platform.db import AppUser, CalendarClosure, ComplaintCase
 from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
-from casework.cases.stages import Role
+from casework.kinds.complaint.rules import Role
 from casework.calendar.workdays import Region, bank_holiday_names
 from workflows.calendar import CalendarChangeWorkflow
 

@@ -95,16 +95,9 @@ from casework.cases.contracts import (
 from casework.platform.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
 from casework.documents.store import DOCX, store_blob
 from casework.documents.rendering import TemplateError
-from casework.cases.stages import (
-    ACTION_ROLES,
-    ESCALATE_ROLES,
-    REGISTER_ROLES,
-    Action,
-    Role,
-    StagePlan,
-    allowed_actions,
-    blocked_stages,
-)
+from casework.cases.stages import StagePlan
+from casework.kinds.complaint.rules import (ACTION_ROLES, ESCALATE_ROLES, REGISTER_ROLES, Action, Role,
+                                            allowed_actions, blocked_stages)
 from casework.cases.visibility import Viewer, may_see_case, visible_cases
 from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, deadlines_input,
                                  initial_state, search_attributes, shared_policy)

@@ -46,7 +46,7 @@ from casework.digests.subscriptions import (
     spec_of,
     verify_unsubscribe_token,
 )
-from casework.cases.stages import Role, role_allows
+from casework.kinds.complaint.rules import Role, role_allows
 from casework.cases.visibility import Viewer, viewer_for
 from workflows.digest import DigestWorkflow
 

@@ -13,7 +13,7 @@ from api.schemas import StandardLineCreate, StandardLineRead, StandardLineUpdate
 from casework.calendar.deadlines import case_today
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine
-from casework.cases.stages import Role
+from casework.kinds.complaint.rules import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})
