@@ -33,29 +33,12 @@ from api.deps import (
     actor_of,
     require_role,
 )
-from api.schemas import (
-    AcknowledgeRequest,
-    AllocateRequest,
-    CaseCreate,
-    CaseListItem,
-    CaseRead,
-    ChangeTypeRequest,
-    ClarificationReply,
-    ClarificationRequest,
-    CloseRequest,
-    ContributionComplete,
-    ContributionRequest,
-    DraftResponseRequest,
-    EscalateRequest,
-    ExtendRequest,
-    HoldingResponseRequest,
-    NoteBody,
-    OptionalNote,
-    OutcomeRequest,
-    ReasonBody,
-    SendRequest,
-    TimelineRead,
-)
+from api.schemas.cases import (AllocateRequest, CaseCreate, CaseListItem, CaseRead, ChangeTypeRequest,
+                               CloseRequest, EscalateRequest, ExtendRequest, NoteBody, OptionalNote,
+                               ReasonBody, TimelineRead)
+from api.schemas.complaint import (AcknowledgeRequest, ClarificationReply, ClarificationRequest,
+                                   ContributionComplete, ContributionRequest, DraftResponseRequest,
+                                   HoldingResponseRequest, OutcomeRequest, SendRequest)
 from casework.documents import pdf, standard_lines, template_library
 from casework.cases import repository
 from casework.calendar import schedules

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, require_role
-from api.schemas import StandardLineCreate, StandardLineRead, StandardLineUpdate
+from api.schemas.standard_lines import StandardLineCreate, StandardLineRead, StandardLineUpdate
 from casework.calendar.deadlines import case_today
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
-from api.schemas import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
+from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
 from casework.calendar.deadlines import case_today
 from casework.documents import pdf, template_library
 from casework.cases import repository
