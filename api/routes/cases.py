@@ -11,7 +11,7 @@ from urllib.parse import quote
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Header, Query, Request, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -23,7 +23,13 @@ from temporalio.service import RPCError
 
 from api import errors
 from api.deps import (
+    CASE_PATH,
+    CaseRef,
+    ClarificationId,
+    ContributionId,
     CurrentUser,
+    IdempotencyKey,
+    NoteId,
     SessionDep,
     SettingsDep,
     TemporalDep,
@@ -86,12 +92,7 @@ from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, Complaint
                                  initial_state, search_attributes, shared_policy)
 
 router = APIRouter(prefix="/cases", tags=["cases"])
-CASE = "/{prefix}/{number}/{year}"
-IdempotencyKey = Annotated[
-    str | None,
-    Header(alias="Idempotency-Key", max_length=200,
-           description="Retrying a request with the same key has exactly one effect"),
-]
+CASE = CASE_PATH
 
 ALLOWED_UPLOAD_TYPES = {
     ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
@@ -106,10 +107,6 @@ ALLOWED_UPLOAD_TYPES = {
 }
 # A draft response is printed for the post room or sent as a PDF, so it must be one of these.
 DRAFT_TYPES = (".docx", ".odt", ".pdf")
-
-
-def reference_of(prefix: str, number: str, year: str) -> str:
-    return f"{prefix}/{number}/{year}"
 
 
 def case_type_config(row: CaseType) -> CaseTypeConfig:
@@ -316,20 +313,18 @@ async def ensure_visible(session: SessionDep, viewer: Viewer, reference: str) ->
 
 
 @router.get(CASE, response_model=CaseRead)
-async def get_case(prefix: str, number: str, year: str, request: Request, session: SessionDep,
+async def get_case(reference: CaseRef, request: Request, session: SessionDep,
                    viewer: ViewerDep) -> Any:
-    reference = reference_of(prefix, number, year)
     await ensure_visible(session, viewer, reference)
     return await read_case(request, session, reference)
 
 
 @router.get(CASE + "/timeline", response_model=list[TimelineRead])
 async def get_timeline(
-    prefix: str, number: str, year: str, session: SessionDep, viewer: ViewerDep,
+    reference: CaseRef, session: SessionDep, viewer: ViewerDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Every stage change, allocation, note, document, letter, email and decision, newest first."""
-    reference = reference_of(prefix, number, year)
     await ensure_visible(session, viewer, reference)
     return await repository.timeline(session, reference, limit, offset)
 
@@ -406,7 +401,7 @@ async def _team_and_person(request: Request, team: str, username: str | None,
 
 
 @router.post(CASE + "/allocate", response_model=CaseRead)
-async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, request: Request,
+async def allocate(reference: CaseRef, body: AllocateRequest, request: Request,
                    client: TemporalDep, user: CurrentUser,
                    idempotency_key: IdempotencyKey = None) -> Any:
     """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
@@ -414,42 +409,41 @@ async def allocate(prefix: str, number: str, year: str, body: AllocateRequest, r
     payload = AllocateInput(actor=actor_of(user), team=team.code,
                             assignee_id=person.id if person else None,
                             assignee_name=person.display_name if person else None, reason=body.reason)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.ALLOCATE, "allocate", payload, idempotency_key)
 
 
 @router.post(CASE + "/acknowledge", response_model=CaseRead)
-async def acknowledge(prefix: str, number: str, year: str, body: AcknowledgeRequest,
+async def acknowledge(reference: CaseRef, body: AcknowledgeRequest,
                       request: Request, client: TemporalDep,
                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Send the acknowledgement by letter (.docx) or email."""
     payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.ACKNOWLEDGE, "acknowledge", payload, idempotency_key)
 
 
 @router.post(CASE + "/clarifications", response_model=CaseRead)
-async def request_clarification(prefix: str, number: str, year: str, body: ClarificationRequest,
+async def request_clarification(reference: CaseRef, body: ClarificationRequest,
                                 request: Request, client: TemporalDep,
                                 user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Ask the complainant for more information (repeatable)."""
     payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
                                         questions=body.questions, reply_by=body.reply_by)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.REQUEST_CLARIFICATION, "request_clarification", payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/clarifications/{clarification_id}/reply", response_model=CaseRead)
 async def record_clarification_reply(
-    prefix: str, number: str, year: str, clarification_id: str, body: ClarificationReply,
+    reference: CaseRef, clarification_id: ClarificationId, body: ClarificationReply,
     request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the complainant's reply to a clarification request, with any files they sent
     (upload them first with POST /uploads and pass the upload_ids)."""
     # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
-    reference = reference_of(prefix, number, year)
     attachments = await _reply_attachments(session, reference, body.attachment_ids,
                                            "clarification_reply")
     payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
@@ -461,7 +455,7 @@ async def record_clarification_reply(
 
 
 @router.post(CASE + "/contributions", response_model=CaseRead)
-async def request_contribution(prefix: str, number: str, year: str, body: ContributionRequest,
+async def request_contribution(reference: CaseRef, body: ContributionRequest,
                                request: Request, client: TemporalDep,
                                user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
@@ -479,19 +473,18 @@ async def request_contribution(prefix: str, number: str, year: str, body: Contri
                                        team_name=team.name,
                                        recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/contributions/{contribution_id}/complete", response_model=CaseRead)
 async def complete_contribution(
-    prefix: str, number: str, year: str, contribution_id: str, body: ContributionComplete,
+    reference: CaseRef, contribution_id: ContributionId, body: ContributionComplete,
     request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the contribution received, with any files that came with it (upload_ids)."""
-    reference = reference_of(prefix, number, year)
     attachments = await _reply_attachments(session, reference, body.attachment_ids,
                                            "contribution_reply")
     payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
@@ -503,27 +496,26 @@ async def complete_contribution(
 
 @router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
 async def cancel_contribution(
-    prefix: str, number: str, year: str, contribution_id: str, body: ReasonBody,
+    reference: CaseRef, contribution_id: ContributionId, body: ReasonBody,
     request: Request, client: TemporalDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
                                       reason=body.reason)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.CANCEL_CONTRIBUTION, "cancel_contribution", payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/documents", response_model=CaseRead)
 async def add_document(
-    prefix: str, number: str, year: str, request: Request, session: SessionDep,
+    reference: CaseRef, request: Request, session: SessionDep,
     client: TemporalDep, settings: SettingsDep, user: CurrentUser,
     file: Annotated[UploadFile, File(description="the document")],
     kind: Annotated[str, Form(pattern="^(attachment|draft)$")] = "attachment",
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
-    reference = reference_of(prefix, number, year)
     # Checked before the file is stored, so nothing is kept for a case the user may not touch.
     await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
     ref = await store_upload(session, settings, user, file, kind)
@@ -572,14 +564,13 @@ async def _reply_attachments(session: SessionDep, reference: str, upload_ids: li
 
 @router.post(CASE + "/draft-response", response_model=CaseRead)
 async def generate_draft_response(
-    prefix: str, number: str, year: str, body: DraftResponseRequest, request: Request,
+    reference: CaseRef, body: DraftResponseRequest, request: Request,
     session: SessionDep, client: TemporalDep, settings: SettingsDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Generate the draft response: the response letter template, the chosen standard lines and the
     case's data make a .docx, added as the next draft version. Download it, edit it in Word or
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
-    reference = reference_of(prefix, number, year)
     # Checked before anything is rendered or stored: 404 for a case the user may not see.
     await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
     require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
@@ -623,48 +614,48 @@ async def generate_draft_response(
 
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)
-async def submit_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
+async def submit_draft(reference: CaseRef, body: OptionalNote, request: Request,
                        client: TemporalDep, user: CurrentUser,
                        idempotency_key: IdempotencyKey = None) -> Any:
     """Submit the latest draft response for quality assurance (a draft document is required)."""
     payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.SUBMIT_DRAFT, "submit_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/approve", response_model=CaseRead)
-async def approve_draft(prefix: str, number: str, year: str, body: OptionalNote, request: Request,
+async def approve_draft(reference: CaseRef, body: OptionalNote, request: Request,
                         client: TemporalDep, user: CurrentUser,
                         idempotency_key: IdempotencyKey = None) -> Any:
     """Approve the draft (the reviewer may not be its drafter)."""
     payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.APPROVE_DRAFT, "approve_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/reject", response_model=CaseRead)
-async def reject_draft(prefix: str, number: str, year: str, body: ReasonBody, request: Request,
+async def reject_draft(reference: CaseRef, body: ReasonBody, request: Request,
                        client: TemporalDep, user: CurrentUser,
                        idempotency_key: IdempotencyKey = None) -> Any:
     """Reject the draft with a reason; the case goes back to drafting."""
     payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.REJECT_DRAFT, "reject_draft", payload, idempotency_key)
 
 
 @router.post(CASE + "/send", response_model=CaseRead)
-async def send_response(prefix: str, number: str, year: str, body: SendRequest, request: Request,
+async def send_response(reference: CaseRef, body: SendRequest, request: Request,
                         client: TemporalDep, user: CurrentUser,
                         idempotency_key: IdempotencyKey = None) -> Any:
     """Send the approved response by email (attached) or letter; channel and date are recorded."""
     payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
 
 
 @router.post(CASE + "/holding-response", response_model=CaseRead)
-async def send_holding_response(prefix: str, number: str, year: str, body: HoldingResponseRequest,
+async def send_holding_response(reference: CaseRef, body: HoldingResponseRequest,
                                 request: Request, client: TemporalDep,
                                 user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Tell the complainant, by letter or email, why the final response is late and when to expect
@@ -672,61 +663,61 @@ async def send_holding_response(prefix: str, number: str, year: str, body: Holdi
     response is sent; the deadline itself does not move (extend it for that)."""
     payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
                                    new_due_date=body.new_due_date)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.SEND_HOLDING_RESPONSE, "send_holding_response", payload, idempotency_key)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
-async def record_outcome(prefix: str, number: str, year: str, body: OutcomeRequest,
+async def record_outcome(reference: CaseRef, body: OutcomeRequest,
                          request: Request, client: TemporalDep,
                          user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.RECORD_OUTCOME, "record_outcome", payload, idempotency_key)
 
 
 @router.post(CASE + "/close", response_model=CaseRead)
-async def close_case(prefix: str, number: str, year: str, body: CloseRequest, request: Request,
+async def close_case(reference: CaseRef, body: CloseRequest, request: Request,
                      client: TemporalDep, user: CurrentUser,
                      idempotency_key: IdempotencyKey = None) -> Any:
     """Close the case. Before the closure stage this is an early close and needs a note."""
     payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.CLOSE, "close", payload, idempotency_key)
 
 
 @router.post(CASE + "/complete-stage", response_model=CaseRead)
-async def complete_stage(prefix: str, number: str, year: str, body: OptionalNote,
+async def complete_stage(reference: CaseRef, body: OptionalNote,
                          request: Request, client: TemporalDep,
                          user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
     payload = CompleteStageInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.COMPLETE_STAGE, "complete_stage", payload, idempotency_key)
 
 
 @router.post(CASE + "/notes", response_model=CaseRead)
-async def add_note(prefix: str, number: str, year: str, body: NoteBody, request: Request,
+async def add_note(reference: CaseRef, body: NoteBody, request: Request,
                    client: TemporalDep, user: CurrentUser,
                    idempotency_key: IdempotencyKey = None) -> Any:
     payload = NoteInput(actor=actor_of(user), text=body.text)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.ADD_NOTE, "add_note", payload, idempotency_key)
 
 
 @router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
-async def edit_note(prefix: str, number: str, year: str, note_id: str, body: NoteBody,
+async def edit_note(reference: CaseRef, note_id: NoteId, body: NoteBody,
                     request: Request, client: TemporalDep, user: CurrentUser,
                     idempotency_key: IdempotencyKey = None) -> Any:
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
     payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.EDIT_NOTE, "edit_note", payload, idempotency_key)
 
 
 @router.post(CASE + "/extend", response_model=CaseRead)
-async def extend_deadline(prefix: str, number: str, year: str, body: ExtendRequest, request: Request,
+async def extend_deadline(reference: CaseRef, body: ExtendRequest, request: Request,
                           client: TemporalDep, user: CurrentUser,
                           idempotency_key: IdempotencyKey = None) -> Any:
     """Extend the response deadline by N working days from today or from the current deadline, with a
@@ -734,12 +725,12 @@ async def extend_deadline(prefix: str, number: str, year: str, body: ExtendReque
     follow."""
     payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.EXTEND_DEADLINE, "extend_deadline", payload, idempotency_key)
 
 
 @router.post(CASE + "/change-type", response_model=CaseRead)
-async def change_type(prefix: str, number: str, year: str, body: ChangeTypeRequest, request: Request,
+async def change_type(reference: CaseRef, body: ChangeTypeRequest, request: Request,
                       session: SessionDep, client: TemporalDep, user: CurrentUser,
                       idempotency_key: IdempotencyKey = None) -> Any:
     """Change the case's type. Its deadlines are recomputed from the original date received under the
@@ -748,19 +739,18 @@ async def change_type(prefix: str, number: str, year: str, body: ChangeTypeReque
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
-    return await run_step(request, client, user, reference_of(prefix, number, year),
+    return await run_step(request, client, user, reference,
                           Action.CHANGE_TYPE, "change_type", payload, idempotency_key)
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
-async def escalate(prefix: str, number: str, year: str, body: EscalateRequest, request: Request,
+async def escalate(reference: CaseRef, body: EscalateRequest, request: Request,
                    session: SessionDep, client: TemporalDep, settings: SettingsDep,
                    user: CurrentUser) -> Any:
     """Escalate a closed case into a linked stage-2 case (complainant and key fields copied).
 
     Escalating the same case again returns the existing stage-2 case.
     """
-    reference = reference_of(prefix, number, year)
     row = await repository.get_case(session, reference)
     if row is None:
         raise errors.not_found(f"case {reference}")
