@@ -9,7 +9,8 @@ import asyncio
 import uuid
 from urllib.parse import quote
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from functools import cache
+from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, File, Form, Query, Request, Response, UploadFile, status
 from pydantic import BaseModel
@@ -20,6 +21,7 @@ from temporalio.client import (WithStartWorkflowOperation, WorkflowUpdateFailedE
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
+from temporalio.workflow import UpdateMethodMultiParam, _UpdateDefinition
 
 from api import errors
 from api.deps import (
@@ -79,6 +81,7 @@ from casework.cases.contracts import (
     OutcomeInput,
     QaDecisionInput,
     SendResponseInput,
+    StepInput,
     SubmitDraftInput,
 )
 from casework.platform.db import AppUser, CaseDocument, CaseType, ComplaintCase, Team, driver_connection
@@ -331,26 +334,50 @@ async def get_timeline(
 
 # ---- steps ----------------------------------------------------------------------------------
 
+# A route names its step by the case workflow's Update method (ComplaintCaseWorkflow.allocate),
+# never by a string: the action authorised is that Update's name, so a route cannot authorise one
+# action and apply another, and a renamed or removed Update fails where it is used.
+StepIn = TypeVar("StepIn", bound=StepInput)
+# A case workflow's step: an Update method taking the step's input and answering the case's state.
+Step = UpdateMethodMultiParam[[Any, StepIn], CaseState]
+
+
+@cache
+def update_name(step: Step) -> str:
+    """The name Temporal records for the step's Update, resolved as the client resolves it."""
+    if not isinstance(step, UpdateMethodMultiParam):
+        raise TypeError(f"{step!r} is not a workflow Update method")
+    name, _ = _UpdateDefinition.get_name_and_result_type(step)
+    return name
+
+
+@cache
+def action_of(step: Step) -> Action:
+    """The action a step is, for the role check: the Update's name (every step's Update is named
+    after its action)."""
+    return Action(update_name(step))
+
 
 async def run_step(
     request: Request, client: TemporalDep, user: AppUser,
-    reference: str, action: Action, update: str, payload: BaseModel, idempotency_key: str | None,
+    reference: str, step: Step[StepIn], payload: StepIn, idempotency_key: str | None,
 ) -> Response:
     """The one wrapper every step goes through: role (403), then the workflow Update, whose
     validator decides 404 (a case the user may not see), 409, 422 or 403; a missing case is 404
     and a finished one 409. No database session: a step that needs none before its Update
     (most do) does not open one."""
-    await authorise_step(request, user, reference, action, actor=payload.actor)
-    return await apply_step(request, client, reference, update, payload, idempotency_key)
+    await authorise_step(request, user, reference, step, actor=payload.actor)
+    return await apply_step(request, client, reference, step, payload, idempotency_key)
 
 
-async def authorise_step(request: Request, user: AppUser, reference: str, action: Action, *,
+async def authorise_step(request: Request, user: AppUser, reference: str, step: Step, *,
                          actor: Actor | None = None, session: AsyncSession | None = None) -> None:
-    """403 if the user's role may not take `action`; 404 if they may not see the case.
+    """403 if the user's role may not take `step`; 404 if they may not see the case.
 
     Given the step's `actor`, visibility travels with it and the workflow applies it to the case
     as it is (no query here). Without one the caller is about to do work before the step (store
     an upload) and needs the answer now, from PostgreSQL."""
+    action = action_of(step)
     viewer = await get_viewer(request, user)
     if actor is not None:
         actor.sight = viewer.sight()
@@ -361,13 +388,13 @@ async def authorise_step(request: Request, user: AppUser, reference: str, action
     require_role(user, ACTION_ROLES[action], f"'{action.value}'")
 
 
-async def apply_step(request: Request, client: TemporalDep, reference: str, update: str,
-                     payload: BaseModel, idempotency_key: str | None) -> Response:
+async def apply_step(request: Request, client: TemporalDep, reference: str, step: Step[StepIn],
+                     payload: StepIn, idempotency_key: str | None) -> Response:
     """Call the workflow Update; the Idempotency-Key is its id, so a retry has one effect."""
-    update_id = f"{update}:{idempotency_key}" if idempotency_key else None
+    update_id = f"{update_name(step)}:{idempotency_key}" if idempotency_key else None
     handle = client.get_workflow_handle(reference)
     try:
-        state = await handle.execute_update(update, payload, id=update_id, result_type=CaseState)
+        state = await handle.execute_update(step, payload, id=update_id)
     except WorkflowUpdateFailedError as exc:
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
@@ -410,7 +437,7 @@ async def allocate(reference: CaseRef, body: AllocateRequest, request: Request,
                             assignee_id=person.id if person else None,
                             assignee_name=person.display_name if person else None, reason=body.reason)
     return await run_step(request, client, user, reference,
-                          Action.ALLOCATE, "allocate", payload, idempotency_key)
+                          ComplaintCaseWorkflow.allocate, payload, idempotency_key)
 
 
 @router.post(CASE + "/acknowledge", response_model=CaseRead)
@@ -420,7 +447,7 @@ async def acknowledge(reference: CaseRef, body: AcknowledgeRequest,
     """Send the acknowledgement by letter (.docx) or email."""
     payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
     return await run_step(request, client, user, reference,
-                          Action.ACKNOWLEDGE, "acknowledge", payload, idempotency_key)
+                          ComplaintCaseWorkflow.acknowledge, payload, idempotency_key)
 
 
 @router.post(CASE + "/clarifications", response_model=CaseRead)
@@ -431,7 +458,7 @@ async def request_clarification(reference: CaseRef, body: ClarificationRequest,
     payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
                                         questions=body.questions, reply_by=body.reply_by)
     return await run_step(request, client, user, reference,
-                          Action.REQUEST_CLARIFICATION, "request_clarification", payload,
+                          ComplaintCaseWorkflow.request_clarification, payload,
                           idempotency_key)
 
 
@@ -450,7 +477,7 @@ async def record_clarification_reply(
                                       reply=body.reply, received_on=body.received_on,
                                       attachments=attachments)
     return await run_step(request, client, user, reference,
-                          Action.RECORD_CLARIFICATION_REPLY, "record_clarification_reply", payload,
+                          ComplaintCaseWorkflow.record_clarification_reply, payload,
                           idempotency_key)
 
 
@@ -474,7 +501,7 @@ async def request_contribution(reference: CaseRef, body: ContributionRequest,
                                        recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)
     return await run_step(request, client, user, reference,
-                          Action.REQUEST_CONTRIBUTION, "request_contribution", payload,
+                          ComplaintCaseWorkflow.request_contribution, payload,
                           idempotency_key)
 
 
@@ -490,7 +517,7 @@ async def complete_contribution(
     payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
                                         details=body.details, attachments=attachments)
     return await run_step(request, client, user, reference,
-                          Action.COMPLETE_CONTRIBUTION, "complete_contribution", payload,
+                          ComplaintCaseWorkflow.complete_contribution, payload,
                           idempotency_key)
 
 
@@ -503,7 +530,7 @@ async def cancel_contribution(
     payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
                                       reason=body.reason)
     return await run_step(request, client, user, reference,
-                          Action.CANCEL_CONTRIBUTION, "cancel_contribution", payload,
+                          ComplaintCaseWorkflow.cancel_contribution, payload,
                           idempotency_key)
 
 
@@ -516,11 +543,12 @@ async def add_document(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
+    step = ComplaintCaseWorkflow.add_document
     # Checked before the file is stored, so nothing is kept for a case the user may not touch.
-    await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
+    await authorise_step(request, user, reference, step, session=session)
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=actor_of(user), document=ref)
-    return await apply_step(request, client, reference, "add_document", payload, idempotency_key)
+    return await apply_step(request, client, reference, step, payload, idempotency_key)
 
 
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
@@ -571,8 +599,9 @@ async def generate_draft_response(
     """Generate the draft response: the response letter template, the chosen standard lines and the
     case's data make a .docx, added as the next draft version. Download it, edit it in Word or
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
+    step = ComplaintCaseWorkflow.add_document
     # Checked before anything is rendered or stored: 404 for a case the user may not see.
-    await authorise_step(request, user, reference, Action.ADD_DOCUMENT, session=session)
+    await authorise_step(request, user, reference, step, session=session)
     require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
     row = await repository.get_case(session, reference)
     if row.status == "closed":
@@ -609,8 +638,7 @@ async def generate_draft_response(
     source = DraftSource(template=template.ref, standard_lines=[
         ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
     payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
-    return await run_step(request, client, user, reference, Action.ADD_DOCUMENT,
-                          "add_document", payload, idempotency_key)
+    return await run_step(request, client, user, reference, step, payload, idempotency_key)
 
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)
@@ -620,7 +648,7 @@ async def submit_draft(reference: CaseRef, body: OptionalNote, request: Request,
     """Submit the latest draft response for quality assurance (a draft document is required)."""
     payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
     return await run_step(request, client, user, reference,
-                          Action.SUBMIT_DRAFT, "submit_draft", payload, idempotency_key)
+                          ComplaintCaseWorkflow.submit_draft, payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/approve", response_model=CaseRead)
@@ -630,7 +658,7 @@ async def approve_draft(reference: CaseRef, body: OptionalNote, request: Request
     """Approve the draft (the reviewer may not be its drafter)."""
     payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
     return await run_step(request, client, user, reference,
-                          Action.APPROVE_DRAFT, "approve_draft", payload, idempotency_key)
+                          ComplaintCaseWorkflow.approve_draft, payload, idempotency_key)
 
 
 @router.post(CASE + "/qa/reject", response_model=CaseRead)
@@ -640,7 +668,7 @@ async def reject_draft(reference: CaseRef, body: ReasonBody, request: Request,
     """Reject the draft with a reason; the case goes back to drafting."""
     payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
     return await run_step(request, client, user, reference,
-                          Action.REJECT_DRAFT, "reject_draft", payload, idempotency_key)
+                          ComplaintCaseWorkflow.reject_draft, payload, idempotency_key)
 
 
 @router.post(CASE + "/send", response_model=CaseRead)
@@ -651,7 +679,7 @@ async def send_response(reference: CaseRef, body: SendRequest, request: Request,
     payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
     return await run_step(request, client, user, reference,
-                          Action.SEND_RESPONSE, "send_response", payload, idempotency_key)
+                          ComplaintCaseWorkflow.send_response, payload, idempotency_key)
 
 
 @router.post(CASE + "/holding-response", response_model=CaseRead)
@@ -664,7 +692,7 @@ async def send_holding_response(reference: CaseRef, body: HoldingResponseRequest
     payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
                                    new_due_date=body.new_due_date)
     return await run_step(request, client, user, reference,
-                          Action.SEND_HOLDING_RESPONSE, "send_holding_response", payload, idempotency_key)
+                          ComplaintCaseWorkflow.send_holding_response, payload, idempotency_key)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
@@ -674,7 +702,7 @@ async def record_outcome(reference: CaseRef, body: OutcomeRequest,
     payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
     return await run_step(request, client, user, reference,
-                          Action.RECORD_OUTCOME, "record_outcome", payload, idempotency_key)
+                          ComplaintCaseWorkflow.record_outcome, payload, idempotency_key)
 
 
 @router.post(CASE + "/close", response_model=CaseRead)
@@ -684,7 +712,7 @@ async def close_case(reference: CaseRef, body: CloseRequest, request: Request,
     """Close the case. Before the closure stage this is an early close and needs a note."""
     payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
     return await run_step(request, client, user, reference,
-                          Action.CLOSE, "close", payload, idempotency_key)
+                          ComplaintCaseWorkflow.close, payload, idempotency_key)
 
 
 @router.post(CASE + "/complete-stage", response_model=CaseRead)
@@ -694,7 +722,7 @@ async def complete_stage(reference: CaseRef, body: OptionalNote,
     """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
     payload = CompleteStageInput(actor=actor_of(user), note=body.note)
     return await run_step(request, client, user, reference,
-                          Action.COMPLETE_STAGE, "complete_stage", payload, idempotency_key)
+                          ComplaintCaseWorkflow.complete_stage, payload, idempotency_key)
 
 
 @router.post(CASE + "/notes", response_model=CaseRead)
@@ -703,7 +731,7 @@ async def add_note(reference: CaseRef, body: NoteBody, request: Request,
                    idempotency_key: IdempotencyKey = None) -> Any:
     payload = NoteInput(actor=actor_of(user), text=body.text)
     return await run_step(request, client, user, reference,
-                          Action.ADD_NOTE, "add_note", payload, idempotency_key)
+                          ComplaintCaseWorkflow.add_note, payload, idempotency_key)
 
 
 @router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
@@ -713,7 +741,7 @@ async def edit_note(reference: CaseRef, note_id: NoteId, body: NoteBody,
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
     payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
     return await run_step(request, client, user, reference,
-                          Action.EDIT_NOTE, "edit_note", payload, idempotency_key)
+                          ComplaintCaseWorkflow.edit_note, payload, idempotency_key)
 
 
 @router.post(CASE + "/extend", response_model=CaseRead)
@@ -726,7 +754,7 @@ async def extend_deadline(reference: CaseRef, body: ExtendRequest, request: Requ
     payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
     return await run_step(request, client, user, reference,
-                          Action.EXTEND_DEADLINE, "extend_deadline", payload, idempotency_key)
+                          ComplaintCaseWorkflow.extend_deadline, payload, idempotency_key)
 
 
 @router.post(CASE + "/change-type", response_model=CaseRead)
@@ -740,7 +768,7 @@ async def change_type(reference: CaseRef, body: ChangeTypeRequest, request: Requ
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
     return await run_step(request, client, user, reference,
-                          Action.CHANGE_TYPE, "change_type", payload, idempotency_key)
+                          ComplaintCaseWorkflow.change_type, payload, idempotency_key)
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
