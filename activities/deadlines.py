@@ -30,7 +30,7 @@ from casework.cases.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.platform.db import AppUser, ComplaintCase, OutboxMessage, Team, reading
+from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
 from casework.calendar.deadlines import local_date
 from casework.calendar.policies import DayUnit
 from casework.cases.stages import StagePlan
@@ -128,10 +128,10 @@ class DeadlineActivities:
         """Open cases with a clock on `region`'s calendar, in reference order, after `after_reference`."""
         async with reading(self._sessionmaker) as session:
             stmt = (
-                select(ComplaintCase.reference)
-                .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == page.region,
-                       ComplaintCase.deadline.is_not(None), ComplaintCase.reference > page.after_reference)
-                .order_by(ComplaintCase.reference)
+                select(CaseRecord.reference)
+                .where(CaseRecord.status == "open", CaseRecord.calendar_region == page.region,
+                       CaseRecord.deadline.is_not(None), CaseRecord.reference > page.after_reference)
+                .order_by(CaseRecord.reference)
                 .limit(page.limit)
             )
             return list((await session.scalars(stmt)).all())

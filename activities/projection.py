@@ -4,7 +4,7 @@ Idempotent by construction: the case row carries the workflow's state version an
 overwritten by a newer one; child rows are upserted by id; timeline events are inserted by id and
 ignored when already present. A retried activity or a replayed workflow therefore writes nothing twice.
 
-Every step runs this, so it is built for speed (see BENCHMARKS.md). The case row, the child rows
+Every step runs this, so it is built for speed (see docs/performance.md). The case row, the child rows
 that changed and the new events travel as JSON parameters into a single statement whose parts
 are data-modifying CTEs: PostgreSQL runs it atomically on its own, so there is no BEGIN/COMMIT, and
 one round trip replaces five. The SQL for each shape of projection (which columns, which
@@ -20,28 +20,38 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
-from casework.cases.contracts import CASE_COLLECTIONS, ProjectCaseInput
+from casework.cases.contracts import ProjectCaseInput
 from casework.platform.db import (
     CaseClarification,
     CaseContribution,
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
-    ComplaintCase,
+    CaseRecord,
     TimelineEntry,
     driver_connection,
 )
 from casework.cases.repository import case_row
 
-CASES: Table = ComplaintCase.__table__
+CASES: Table = CaseRecord.__table__
 EVENTS: Table = TimelineEntry.__table__
+# The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
+# every kind's collections are registered here, by the kind's activities module.
 CHILD_TABLES: dict[str, Table] = {
     "correspondents": CaseCorrespondent.__table__,
     "documents": CaseDocument.__table__,
-    "clarifications": CaseClarification.__table__,
-    "contributions": CaseContribution.__table__,
     "notes": CaseNote.__table__,
 }
+
+
+def register_collections(tables: dict[str, Table]) -> None:
+    """A kind's child collections and the tables the projection writes them to."""
+    CHILD_TABLES.update(tables)
+
+
+# Complaint casework's (F1) own collections.
+register_collections({"clarifications": CaseClarification.__table__,
+                      "contributions": CaseContribution.__table__})
 EVENT_COLUMNS = ("id", "case_reference", "occurred_at", "actor_id", "actor_name", "kind", "summary",
                  "reason", "data")
 
@@ -92,7 +102,7 @@ def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]
     ref = state.reference
     params: dict[str, object] = {"case": to_json(row).decode(), "reference": ref}
     children = []
-    changed = CASE_COLLECTIONS if data.collections is None else data.collections
+    changed = type(state).COLLECTIONS if data.collections is None else data.collections
     for name in changed:
         items = getattr(state, name)
         if items:

@@ -25,15 +25,16 @@ from api.deps import SessionDep, TemporalDep, cached_lookup, get_viewer, require
 from api.schemas.cases import CaseRead
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import Actor, CaseState, CaseTypeConfig, StepInput
+from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, may_see_case
+from casework.kinds.complaint.contracts import CaseState
 from casework.kinds.complaint.rules import ACTION_ROLES, Action, allowed_actions, blocked_stages
 from casework.platform.db import AppUser, CaseType, Team
 
 StepIn = TypeVar("StepIn", bound=StepInput)
 # A case workflow's step: an Update method taking the step's input and answering the case's state.
-Step = UpdateMethodMultiParam[[Any, StepIn], CaseState]
+Step = UpdateMethodMultiParam[[Any, StepIn], CaseCore]
 
 
 @cache
@@ -113,7 +114,7 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
         open_contribution=any(c.status == "open" for c in contributions),
     )
     actions = [] if core["status"] == "closed" else allowed_actions(plan, core["stage"], blocked)
-    stage_kind = plan.get(core["stage"]).kind.value if core["status"] != "closed" else None
+    stage_kind = str(plan.get(core["stage"]).kind) if core["status"] != "closed" else None
     return CaseRead.model_validate({
         **core,
         "paused_intervals": core.get("clock_pauses") or [],

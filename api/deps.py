@@ -17,7 +17,8 @@ from casework.platform.config import Settings
 from casework.cases.contracts import Actor
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
-from casework.kinds.complaint.rules import Role, role_allows
+from casework.cases.roles import Role
+from casework.cases.stages import role_allows
 from casework.cases.visibility import Viewer, viewer_for
 
 bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")

@@ -12,7 +12,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casework.documents.rendering import TemplateError
-from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
+from workflows.engine.errors import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 
 def not_found(what: str) -> HTTPException:

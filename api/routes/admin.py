@@ -23,9 +23,9 @@ from api.schemas.admin import ClosureCreate
 from casework.cases import repository
 from casework.cases.contracts import CalendarChangeRun
 from casework.calendar.deadlines import format_day
-from casework.platform.db import AppUser, CalendarClosure, ComplaintCase
+from casework.platform.db import AppUser, CalendarClosure, CaseRecord
 from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
-from casework.kinds.complaint.rules import Role
+from casework.cases.roles import Role
 from casework.calendar.workdays import Region, bank_holiday_names
 from workflows.calendar import CalendarChangeWorkflow
 
@@ -172,8 +172,8 @@ async def recalculate(region: Region, session: SessionDep, client: TemporalDep, 
 async def _recalculate(session: SessionDep, client: TemporalDep, task_queue: str, region: Region,
                        user: AppUser, description: str) -> dict[str, Any]:
     open_cases = await session.scalar(
-        select(func.count()).select_from(ComplaintCase)
-        .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == region.value))
+        select(func.count()).select_from(CaseRecord)
+        .where(CaseRecord.status == "open", CaseRecord.calendar_region == region.value))
     workflow_id = f"calendar-change/{region.value}/{uuid.uuid4()}"
     await client.start_workflow(
         CalendarChangeWorkflow.run,

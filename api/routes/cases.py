@@ -30,15 +30,18 @@ from api.uploads import document_ref, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import (AddDocumentInput, AllocateInput, CaseClock, CaseDetails, CaseStart,
-                                      CaseState, ChangeTypeInput, CloseInput, Correspondent,
-                                      ExtendDeadlineInput, NoteEditInput, NoteInput)
+from casework.cases.contracts import (AddDocumentInput, AllocateInput, CaseClock, ChangeTypeInput, CloseInput,
+                                      Correspondent, ExtendDeadlineInput, NoteEditInput, NoteInput)
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
-from casework.platform.db import ComplaintCase, driver_connection
-from workflows.complaint import (ALL_PATCHES, CLOCK_PATCH, PATCH_SETS, ComplaintCaseWorkflow, deadlines_input,
-                                 initial_state, search_attributes, shared_policy)
+from casework.platform.db import CaseRecord, driver_connection
+from workflows.complaint import ComplaintCaseWorkflow, initial_state
+from workflows.engine.clock import deadlines_input
+from workflows.engine.search_attributes import search_attributes
+from workflows.engine.shared import shared_policy
+from workflows.engine.versioning import ALL_PATCHES, CLOCK_PATCH, PATCH_SETS
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = CASE_PATH
@@ -140,20 +143,20 @@ async def list_cases(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Cases you may see, newest first. (Full search with export: /search/cases.)"""
-    stmt = select(ComplaintCase).where(visible_cases(viewer)).order_by(ComplaintCase.registered_at.desc())
+    stmt = select(CaseRecord).where(visible_cases(viewer)).order_by(CaseRecord.registered_at.desc())
     if status_:
-        stmt = stmt.where(ComplaintCase.status == status_)
+        stmt = stmt.where(CaseRecord.status == status_)
     if stage:
-        stmt = stmt.where(ComplaintCase.stage == stage)
+        stmt = stmt.where(CaseRecord.stage == stage)
     if team:
-        stmt = stmt.where(ComplaintCase.team == team)
+        stmt = stmt.where(CaseRecord.team == team)
     if case_type:
-        stmt = stmt.where(ComplaintCase.case_type == case_type)
+        stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
-        stmt = stmt.where(ComplaintCase.overdue.is_(overdue))
+        stmt = stmt.where(CaseRecord.overdue.is_(overdue))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
-        stmt = stmt.where(ComplaintCase.assignee_id == (person.id if person else -1))
+        stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))
     return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
 
 

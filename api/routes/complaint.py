@@ -23,15 +23,17 @@ from api.schemas.complaint import (AcknowledgeRequest, ClarificationReply, Clari
 from api.uploads import reply_attachments
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import (AcknowledgeInput, AddDocumentInput, Channel, ChosenLine,
-                                      ClarificationReplyInput, ClarificationRequestInput, CompleteStageInput,
-                                      ContributionCancelInput, ContributionCompleteInput,
-                                      ContributionRequestInput, DocumentRef, DraftSource, HoldingResponseInput,
-                                      OutcomeInput, QaDecisionInput, SendResponseInput, SubmitDraftInput)
+from casework.cases.contracts import (AddDocumentInput, Channel, ChosenLine, CompleteStageInput, DocumentRef,
+                                      DraftSource)
+from casework.cases.roles import Role
 from casework.documents import standard_lines, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, store_blob
-from casework.kinds.complaint.rules import Role
+from casework.kinds.complaint.contracts import (AcknowledgeInput, ClarificationReplyInput,
+                                                ClarificationRequestInput, ContributionCancelInput,
+                                                ContributionCompleteInput, ContributionRequestInput,
+                                                HoldingResponseInput, OutcomeInput, QaDecisionInput,
+                                                SendResponseInput, SubmitDraftInput)
 from workflows.complaint import ComplaintCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])

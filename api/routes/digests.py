@@ -45,7 +45,8 @@ from casework.digests.subscriptions import (
     spec_of,
     verify_unsubscribe_token,
 )
-from casework.kinds.complaint.rules import Role, role_allows
+from casework.cases.roles import Role
+from casework.cases.stages import role_allows
 from casework.cases.visibility import Viewer, viewer_for
 from workflows.digest import DigestWorkflow
 

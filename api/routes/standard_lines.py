@@ -13,7 +13,7 @@ from api.schemas.standard_lines import StandardLineCreate, StandardLineRead, Sta
 from casework.calendar.deadlines import case_today
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine
-from casework.kinds.complaint.rules import Role
+from casework.cases.roles import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})

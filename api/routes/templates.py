@@ -26,7 +26,7 @@ from casework.cases.contracts import Channel
 from casework.platform.db import TemplateVersion
 from casework.documents.store import DOCX, load_blob
 from casework.documents.rendering import TemplateError
-from casework.kinds.complaint.rules import Role
+from casework.cases.roles import Role
 
 router = APIRouter(prefix="/admin/templates", tags=["template library"])
 ADMIN = frozenset({Role.ADMIN})

@@ -51,7 +51,7 @@ def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesRe
         deadline=schedule.deadline,
         warning_on=schedule.warning_on,
         acknowledgement_due=schedule.acknowledgement_due,
-        stage_deadlines={kind.value: day for kind, day in schedule.stage_deadlines.items()},
+        stage_deadlines={str(kind): day for kind, day in schedule.stage_deadlines.items()},
         paused_days=list(schedule.paused_days),
         explanation=schedule.explanation,
         calendar_source=source,

@@ -10,7 +10,7 @@ from sqlalchemy import Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.cases.contracts import CaseState
+from casework.cases.contracts import CaseCore
 from casework.platform.db import (
     AppUser,
     CaseClarification,
@@ -19,7 +19,7 @@ from casework.platform.db import (
     CaseDocument,
     CaseNote,
     CaseType,
-    ComplaintCase,
+    CaseRecord,
     Escalation,
     Team,
     TeamMember,
@@ -29,10 +29,12 @@ from casework.platform.db import (
 from casework.cases.stages import StagePlan
 
 
-def case_row(state: CaseState) -> dict:
+def case_row(state: CaseCore) -> dict:
+    """The case's row: the core columns every kind has, and its kind's details."""
     plan = StagePlan.from_data(state.case_type.stages)
     return {
         "reference": state.reference,
+        "kind": state.kind,
         "case_type": state.case_type.code,
         "version": state.version,
         "status": state.status.value,
@@ -41,20 +43,9 @@ def case_row(state: CaseState) -> dict:
         "team": state.team,
         "assignee_id": state.assignee_id,
         "assignee_name": state.assignee_name,
-        "channel": state.details.channel,
-        "category": state.details.category,
-        "severity": state.details.severity,
-        "description": state.details.description,
-        "date_received": state.details.date_received,
+        "date_received": state.date_received,
         "complainant_name": state.complainant.name,
-        "submitted_draft_id": state.submitted_draft_id,
-        "drafted_by_id": state.drafted_by_id,
-        "approved_by": state.approved_by,
-        "sent_channel": state.sent_channel.value if state.sent_channel else None,
-        "sent_on": state.sent_on,
-        "outcome": state.outcome,
-        "outcome_detail": state.outcome_detail,
-        "redress_amount": state.redress_amount,
+        **state.detail_columns(),
         "close_reason": state.close_reason,
         "close_note": state.close_note,
         "closed_at": state.closed_at,
@@ -66,7 +57,7 @@ def case_row(state: CaseState) -> dict:
     }
 
 
-def clock_columns(state: CaseState) -> dict:
+def clock_columns(state: CaseCore) -> dict:
     clock = state.clock
     if clock is None:
         return {}
@@ -154,8 +145,8 @@ async def reserve_escalation(
     return reference, True
 
 
-async def get_case(session: AsyncSession, reference: str) -> ComplaintCase | None:
-    return await session.get(ComplaintCase, reference)
+async def get_case(session: AsyncSession, reference: str) -> CaseRecord | None:
+    return await session.get(CaseRecord, reference)
 
 
 async def get_case_type(session: AsyncSession, code: str) -> CaseType | None:

@@ -16,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, func, literal_column, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.platform.db import AppUser, CaseType, ComplaintCase, Team, TeamMember
+from casework.platform.db import AppUser, CaseType, CaseRecord, Team, TeamMember
 from casework.reporting.search import overdue_expression
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
@@ -88,7 +88,7 @@ async def team_statistics(
     teams: list[str] | None = None,
 ) -> Statistics:
     """Statistics for the teams the viewer may see (or those of `teams` among them)."""
-    case = ComplaintCase
+    case = CaseRecord
     until = due_soon_until(today)
     overdue = overdue_expression(today)
     due_soon = and_(not_(overdue), case.deadline >= today, case.deadline <= until)
