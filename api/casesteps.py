@@ -1,8 +1,8 @@
 """What every kind's case routes share: reading a case, authorising a step and applying it as the
 case workflow's Update, and turning the workflow's answer into the CaseRead the route returns.
 
-A route names the step by the workflow's Update method (`ComplaintCaseWorkflow.allocate`), never
-by a string: the action authorised (who may take it) is the Update's name, so a route cannot
+A route names the step by the workflow's Update method (`CaseWorkflow.allocate`,
+`ComplaintCaseWorkflow.acknowledge`), never by a string: the action authorised (who may take it) is the Update's name, so a route cannot
 authorise one action and apply another, and a renamed or removed Update fails where it is used.
 """
 

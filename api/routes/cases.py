@@ -1,6 +1,7 @@
-"""Case endpoints every kind of case has: registration, reads, allocation, documents, notes,
-deadline extensions, a change of type, closure and escalation. Reads come from PostgreSQL; every
-change goes through a workflow Update (a kind's own steps: api/routes/<kind>.py).
+"""Case endpoints every kind of case has: registration, reads, allocation, documents, closure,
+finishing an optional stage, notes, deadline extensions, a change of type and escalation. Reads
+come from PostgreSQL; every change goes through a workflow Update, here the engine's
+(workflows.engine.CaseWorkflow); a kind's own steps are in api/routes/<kind>.py.
 
 A case reference such as COMP/000123/26 is addressed as /cases/COMP/000123/26.
 """
@@ -25,19 +26,22 @@ from api.casesteps import (apply_step, attrs, authorise_step, case_from_state, c
 from api.deps import (CASE_PATH, CaseRef, CurrentUser, IdempotencyKey, NoteId, SessionDep, SettingsDep,
                       TemporalDep, ViewerDep, actor_of, cached_lookup, require_role)
 from api.schemas.cases import (AllocateRequest, CaseCreate, CaseListItem, CaseRead, ChangeTypeRequest,
-                               CloseRequest, EscalateRequest, ExtendRequest, NoteBody, TimelineRead)
+                               CloseRequest, EscalateRequest, ExtendRequest, NoteBody, OptionalNote,
+                               TimelineRead)
 from api.uploads import document_ref, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import (AddDocumentInput, AllocateInput, CaseClock, ChangeTypeInput, CloseInput,
-                                      Correspondent, ExtendDeadlineInput, NoteEditInput, NoteInput)
+                                      CompleteStageInput, Correspondent, ExtendDeadlineInput, NoteEditInput,
+                                      NoteInput)
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.platform.db import CaseRecord, driver_connection
 from workflows.complaint import ComplaintCaseWorkflow, initial_state
+from workflows.engine import CaseWorkflow
 from workflows.engine.clock import deadlines_input
 from workflows.engine.search_attributes import search_attributes
 from workflows.engine.shared import shared_policy
@@ -187,7 +191,7 @@ async def allocate(reference: CaseRef, body: AllocateRequest, request: Request, 
     payload = AllocateInput(actor=actor_of(user), team=team.code,
                             assignee_id=person.id if person else None,
                             assignee_name=person.display_name if person else None, reason=body.reason)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.allocate, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.allocate, payload,
                           idempotency_key)
 
 
@@ -200,7 +204,7 @@ async def add_document(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
-    step = ComplaintCaseWorkflow.add_document
+    step = CaseWorkflow.add_document
     # Checked before the file is stored, so nothing is kept for a case the user may not touch.
     await authorise_step(request, user, reference, step, session=session)
     ref = await store_upload(session, settings, user, file, kind)
@@ -213,7 +217,16 @@ async def close_case(reference: CaseRef, body: CloseRequest, request: Request, c
                      user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Close the case. Before the closure stage this is an early close and needs a note."""
     payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.close, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.close, payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/complete-stage", response_model=CaseRead)
+async def complete_stage(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
+                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
+    payload = CompleteStageInput(actor=actor_of(user), note=body.note)
+    return await run_step(request, client, user, reference, CaseWorkflow.complete_stage, payload,
                           idempotency_key)
 
 
@@ -221,7 +234,7 @@ async def close_case(reference: CaseRef, body: CloseRequest, request: Request, c
 async def add_note(reference: CaseRef, body: NoteBody, request: Request, client: TemporalDep,
                    user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     payload = NoteInput(actor=actor_of(user), text=body.text)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.add_note, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.add_note, payload,
                           idempotency_key)
 
 
@@ -230,7 +243,7 @@ async def edit_note(reference: CaseRef, note_id: NoteId, body: NoteBody, request
                     client: TemporalDep, user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
     payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.edit_note, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.edit_note, payload,
                           idempotency_key)
 
 
@@ -242,7 +255,7 @@ async def extend_deadline(reference: CaseRef, body: ExtendRequest, request: Requ
     follow."""
     payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.extend_deadline, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.extend_deadline, payload,
                           idempotency_key)
 
 
@@ -255,7 +268,7 @@ async def change_type(reference: CaseRef, body: ChangeTypeRequest, request: Requ
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.change_type, payload,
+    return await run_step(request, client, user, reference, CaseWorkflow.change_type, payload,
                           idempotency_key)
 
 

@@ -1,6 +1,6 @@
 """A complaint's own steps (F1): acknowledgement, clarifications, contributions, the draft
-response and its quality check, sending it, the holding response, the outcome and finishing an
-optional stage. What every case has (allocation, documents, notes, extensions, closure...) is in
+response and its quality check, sending it, the holding response and the outcome. What every
+case has (allocation, documents, notes, extensions, closure, finishing an optional stage...) is in
 api/routes/cases.py; the shared helpers in api/casesteps.py."""
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from api.schemas.complaint import (AcknowledgeRequest, ClarificationReply, Clari
 from api.uploads import reply_attachments
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import (AddDocumentInput, Channel, ChosenLine, CompleteStageInput, DocumentRef,
-                                      DraftSource)
+from casework.cases.contracts import AddDocumentInput, Channel, ChosenLine, DocumentRef, DraftSource
 from casework.cases.roles import Role
 from casework.documents import standard_lines, template_library
 from casework.documents.rendering import TemplateError
@@ -245,13 +244,4 @@ async def record_outcome(reference: CaseRef, body: OutcomeRequest, request: Requ
     payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
     return await run_step(request, client, user, reference, ComplaintCaseWorkflow.record_outcome, payload,
-                          idempotency_key)
-
-
-@router.post(CASE + "/complete-stage", response_model=CaseRead)
-async def complete_stage(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
-                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
-    """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
-    payload = CompleteStageInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.complete_stage, payload,
                           idempotency_key)
