@@ -7,7 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -42,6 +42,44 @@ async def get_settings_dep(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+# A case is addressed as /cases/{prefix}/{number}/{year}: COMP/000123/26 is /cases/COMP/000123/26.
+CASE_PATH = "/{prefix}/{number}/{year}"
+
+
+async def case_reference(prefix: str, number: str, year: str) -> str:
+    """The reference of the case a path addresses (its workflow id too)."""
+    return f"{prefix}/{number}/{year}"
+
+
+# The case a route's path names; the route's path must contain CASE_PATH.
+CaseRef = Annotated[str, Depends(case_reference)]
+
+
+# An id in the path after the case's (/notes/{note_id}) is taken through a dependency too: FastAPI
+# lists a route's own parameters before its dependencies', and the OpenAPI document (and clients
+# generated from it) keep the path's order, prefix, number, year, then the id.
+async def _clarification_id(clarification_id: str) -> str:
+    return clarification_id
+
+
+async def _contribution_id(contribution_id: str) -> str:
+    return contribution_id
+
+
+async def _note_id(note_id: str) -> str:
+    return note_id
+
+
+ClarificationId = Annotated[str, Depends(_clarification_id)]
+ContributionId = Annotated[str, Depends(_contribution_id)]
+NoteId = Annotated[str, Depends(_note_id)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200,
+           description="Retrying a request with the same key has exactly one effect"),
+]
 
 
 class ShortLivedCache:

@@ -19,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
-from api.schemas import ClosureCreate
+from api.schemas.admin import ClosureCreate
 from casework.cases import repository
 from casework.cases.contracts import CalendarChangeRun
 from casework.calendar.deadlines import format_day

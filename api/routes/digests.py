@@ -30,10 +30,9 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, ViewerDep
-from api.routes.cases import IdempotencyKey
-from api.schemas import (DigestCreate, DigestPreview, DigestRead, DigestScheduleIn, DigestScheduleRead,
-                         DigestUpdate)
+from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep, ViewerDep
+from api.schemas.digests import (DigestCreate, DigestPreview, DigestRead, DigestScheduleIn,
+                                 DigestScheduleRead, DigestUpdate)
 from casework.platform.config import Settings
 from casework.cases.contracts import DigestRequest
 from casework.platform.db import AppUser, CaseType, DigestSubscription, Team

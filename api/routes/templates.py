@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,7 +18,8 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
-from api.schemas import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
+from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
+from casework.calendar.deadlines import case_today
 from casework.documents import pdf, template_library
 from casework.cases import repository
 from casework.cases.contracts import Channel
@@ -229,7 +230,7 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, sess
         case_type = row.case_type
         if "case" in context:
             context.update(await template_library.context_for_case(
-                session, row.reference, sender_name=user.display_name, today=date.today()))
+                session, row.reference, sender_name=user.display_name, today=case_today(datetime.now(timezone.utc))))
     if body.version_id:
         version = await session.get(TemplateVersion, body.version_id)
         if version is None or (version.purpose, version.channel) != (purpose, channel):
