@@ -23,7 +23,7 @@ from casework.cases.visibility import Viewer, visible_cases
 from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, build_calendar
 
 DUE_SOON_WORKING_DAYS = 5
-_OPEN = literal_column("'open'")
+_OPEN: ColumnElement[str] = literal_column("'open'")
 
 
 class MemberStatistics(BaseModel):
