@@ -193,6 +193,7 @@ class CorrespondenceActivities:
                 if template is None:
                     return await self._print_response(job)
                 return await self._produce_letter(job, template, context)
+            assert template is not None  # resolved above: only the response letter has none
             return await self._send_email(job, template, context, files)
         except rendering.TemplateError as exc:
             raise _permanent(str(exc), "TemplateError") from exc
@@ -276,8 +277,9 @@ class CorrespondenceActivities:
 
     async def _send_email(self, job: CorrespondenceJob, template: template_library.ResolvedTemplate,
                           context: dict, files: dict[str, Any]) -> CorrespondenceResult:
-        recipients = job.recipients or [job.state.complainant.email]
-        if not all(recipients):
+        email = job.state.complainant.email
+        recipients = job.recipients or ([email] if email else [])
+        if not recipients or not all(recipients):
             raise _permanent(f"case {job.state.reference} has no complainant email address",
                              "NoEmailAddress")
         rendered = template.render_email(context)
@@ -345,7 +347,8 @@ class CorrespondenceActivities:
         """The documents to attach (id -> row of filename, content type and bytes), all there."""
         async with conn.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(_ATTACHMENTS, {"ids": job.attachment_ids}, prepare=True)
-            found = {row.id: row for row in await cursor.fetchall()}
+            rows: list[Any] = await cursor.fetchall()
+            found = {row.id: row for row in rows}
         for doc_id in job.attachment_ids:
             if doc_id not in found:  # no such document, or its bytes are gone
                 raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
@@ -42,7 +43,7 @@ STAGE_2_PLAN = StagePlan(
 # Both demo types answer within 20 working days (casework.calendar.policies.UK_PUBLIC_SECTOR).
 DEMO_POLICY = UK_PUBLIC_SECTOR.model_dump(mode="json")
 
-CASE_TYPES = [
+CASE_TYPES: list[dict[str, Any]] = [
     # Stage 2 first: the stage-1 type refers to it.
     dict(code="COMP2", name="Complaint (stage 2 review)", reference_prefix="COMP2",
          stages=STAGE_2_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,

@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from casework.documents import rendering, template_library
+from casework.documents import template_library
 
 from casework.reporting import search
 from casework.platform.config import Settings
@@ -210,7 +210,7 @@ async def build_digest(session: AsyncSession, sub: DigestSubscription, settings:
     # the shipped file.
     template = await template_library.resolve(session, settings.templates_dir, "digest",
                                               Channel.EMAIL, sub.case_type)
-    rendered = rendering.render_email_parts(template.email, context, name=template.name)
+    rendered = template.render_email(context)
     return Digest(recipient=recipient, subject=rendered.subject, text=rendered.text,
                   html=rendered.html, case_count=count, attachment_name=attachment_name,
                   attachment=attachment)
