@@ -36,7 +36,9 @@ from casework.platform import mail
 
 from casework.documents import pdf, rendering, template_library
 from casework.platform.config import Settings
-from casework.cases.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
+from casework.calendar.deadlines import case_today
+from casework.calendar.workdays import DEFAULT_REGION
+from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
 from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
 from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
 
@@ -63,6 +65,12 @@ def template_purpose(job: CorrespondenceJob) -> str:
     if job.purpose == "acknowledgement" and job.state.escalated_from:
         return "stage2_acknowledgement"
     return job.purpose
+
+
+def letter_date(state: CaseCore, now: datetime) -> date:
+    """The date a letter or email made at `now` bears: today in the case's region (UK time), not
+    in the server's zone."""
+    return case_today(now, state.clock.policy.region if state.clock else DEFAULT_REGION)
 
 
 def template_context(job: CorrespondenceJob, team_name: str | None, today: date) -> dict[str, Any]:
@@ -187,7 +195,7 @@ class CorrespondenceActivities:
             return await self._recorded(seen)
         if seen.status == "sending":
             return await self._unconfirmed(job, seen)
-        context = template_context(job, seen.team_name, date.today())
+        context = template_context(job, seen.team_name, letter_date(job.state, datetime.now(timezone.utc)))
         try:
             if job.channel is Channel.LETTER:
                 if template is None:
