@@ -29,9 +29,9 @@ run: $(STAMP)
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
+# Both always run, so one pass shows every finding.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check
-	$(VENV)/bin/mypy
+	$(VENV)/bin/ruff check --output-format concise; ruff=$$?; $(VENV)/bin/mypy && exit $$ruff
 
 # Recompile the locks after changing dependencies in pyproject.toml. Pins already in the lock are
 # kept where they still fit; `make lock LOCK_ARGS=--upgrade` moves everything to the newest. The
