@@ -32,15 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from casework.platform import mail
-
-from casework.documents import pdf, rendering, template_library
-from casework.platform.config import Settings
 from casework.calendar.deadlines import case_today
 from casework.calendar.workdays import DEFAULT_REGION
 from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
+from casework.documents import pdf, rendering, template_library
 from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
+from casework.platform import mail
+from casework.platform.config import Settings
+from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
 
 log = logging.getLogger(__name__)
 

@@ -15,12 +15,12 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casework.calendar.policies import UK_PUBLIC_SECTOR
+from casework.cases.stages import StagePlan, StageSpec
+from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
-from casework.calendar.policies import UK_PUBLIC_SECTOR
-from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
-from casework.cases.stages import StagePlan, StageSpec
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
 CLOSE_REASONS = ["response sent", "resolved", "withdrawn", "duplicate", "not a complaint",

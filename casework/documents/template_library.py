@@ -29,8 +29,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Channel, TemplateRef
-from casework.platform.db import TemplateVersion
-from casework.documents.store import load_blob, store_blob
 from casework.documents.rendering import (
     EMAIL_PARTS,
     RenderedEmail,
@@ -40,6 +38,8 @@ from casework.documents.rendering import (
     render_email_parts,
     render_letter,
 )
+from casework.documents.store import load_blob, store_blob
+from casework.platform.db import TemplateVersion
 
 # ---------------------------------------------------------------------------------------------
 # The placeholder reference

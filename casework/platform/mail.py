@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.policy
 import os
 import re
 import smtplib
@@ -17,12 +18,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-import email.policy
 from email.header import Header
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import formataddr, format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 from pathlib import Path
 from typing import Any, Protocol
 

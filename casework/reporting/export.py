@@ -22,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-
 from casework.reporting.search import Column
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
