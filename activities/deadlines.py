@@ -19,10 +19,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework.platform import mail
-from casework.documents import rendering
 from casework.calendar import schedules
-from casework.platform.config import Settings
+from casework.calendar.deadlines import local_date
+from casework.calendar.policies import DayUnit
 from casework.cases.contracts import (
     ComputeDeadlinesInput,
     ComputeDeadlinesResult,
@@ -30,10 +29,11 @@ from casework.cases.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
-from casework.calendar.deadlines import local_date
-from casework.calendar.policies import DayUnit
 from casework.cases.stages import StagePlan
+from casework.documents import rendering
+from casework.platform import mail
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
 
 log = logging.getLogger(__name__)
 

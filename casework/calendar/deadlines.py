@@ -28,7 +28,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from casework.calendar.policies import DayUnit, DeadlinePolicy, ExtensionAnchor
-
 from casework.calendar.workdays import DEFAULT_REGION, Region, WorkingCalendar, add_working_days, working_days_between
 
 # Every UK region keeps UK time. Loaded once at import, so workflow code never reads tz files.

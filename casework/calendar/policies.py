@@ -17,7 +17,6 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-
 from casework.calendar.workdays import DEFAULT_REGION, Region
 from casework.cases.stages import stage_kind_names
 

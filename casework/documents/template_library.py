@@ -29,8 +29,6 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Channel, TemplateRef
-from casework.platform.db import TemplateVersion
-from casework.documents.store import load_blob, store_blob
 from casework.documents.rendering import (
     EMAIL_PARTS,
     RenderedEmail,
@@ -40,6 +38,8 @@ from casework.documents.rendering import (
     render_email_parts,
     render_letter,
 )
+from casework.documents.store import load_blob, store_blob
+from casework.platform.db import TemplateVersion
 
 # ---------------------------------------------------------------------------------------------
 # The placeholder reference
@@ -291,6 +291,7 @@ async def context_for_case(session: AsyncSession, reference: str, *, sender_name
     if row is None:
         return None
     case_type = await repository.get_case_type(session, row.case_type)
+    assert case_type is not None  # a case's type is a foreign key
     people = (await repository.case_children(session, reference))["correspondents"]
     team = await repository.get_team(session, row.team) if row.team else None
     return case_context(
@@ -344,20 +345,20 @@ def check_source(source: str, fields: Fields, *, template: str, paragraph: int |
         environment.compile(source)  # unknown filters and tests are compile-time errors
     except jinja2.TemplateSyntaxError as exc:
         raise refuse(exc.message or str(exc), exc.lineno) from exc
-    for node in tree.find_all(_UNSUPPORTED):
-        raise refuse("include, extends and import are not available in templates", node.lineno)
+    for unsupported in tree.find_all(_UNSUPPORTED):
+        raise refuse("include, extends and import are not available in templates", unsupported.lineno)
     free = meta.find_undeclared_variables(tree)
     problems: list[tuple[int, str]] = []
-    for node in tree.find_all(nodes.Name):
-        if (node.ctx == "load" and node.name in free and node.name not in fields
-                and node.name not in environment.globals):
-            problems.append((node.lineno, node.name))
-    for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        path = _dotted(node)
+    for variable in tree.find_all(nodes.Name):
+        if (variable.ctx == "load" and variable.name in free and variable.name not in fields
+                and variable.name not in environment.globals):
+            problems.append((variable.lineno, variable.name))
+    for access in tree.find_all((nodes.Getattr, nodes.Getitem)):
+        path = _dotted(access)
         if path and path[0] in free and path[0] in fields:
             unknown = _unknown_part(path, fields)
             if unknown:
-                problems.append((node.lineno, unknown))
+                problems.append((access.lineno, unknown))
     if problems:
         line, name = min(problems)
         raise refuse(f"unknown placeholder '{name}'", line, placeholder=name)
@@ -493,7 +494,8 @@ def shipped(templates_dir: Path, purpose: str, channel: Channel) -> ResolvedTemp
 
 
 async def load_version(session: AsyncSession, row: TemplateVersion) -> ResolvedTemplate:
-    content = await load_blob(session, row.sha256) if row.channel == Channel.LETTER.value else None
+    content = (await load_blob(session, row.sha256)
+               if row.channel == Channel.LETTER.value and row.sha256 is not None else None)
     return _version(row, content)
 
 

@@ -23,8 +23,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Label,
     Row,
     Select,
+    SQLColumnExpression,
     and_,
     exists,
     false,
@@ -46,8 +48,8 @@ MAX_PAGE_SIZE = 200
 
 # A literal, not a bound parameter, so the planner can match the partial index on open cases
 # even for a prepared statement.
-_OPEN = literal_column("'open'")
-_STATUS = {"open": _OPEN, "closed": literal_column("'closed'")}
+_OPEN: ColumnElement[str] = literal_column("'open'")
+_STATUS: dict[str, ColumnElement[str]] = {"open": _OPEN, "closed": literal_column("'closed'")}
 
 
 class FilterError(ValueError):
@@ -71,7 +73,7 @@ class Column:
     key: str
     title: str
     kind: str  # text | date | bool
-    expression: Callable[[date], ColumnElement[Any]]
+    expression: Callable[[date], SQLColumnExpression[Any]]  # a mapped column or an expression
     nullable: bool = False
 
 
@@ -328,7 +330,7 @@ def search_statement(
     limit: int | None = None,
 ) -> Select:
     """Every result column, labelled by its key, for the cases `visible` lets through."""
-    selected = [column.expression(today).label(key) for key, column in COLUMNS.items()]
+    selected: list[Label[Any]] = [column.expression(today).label(key) for key, column in COLUMNS.items()]
     stmt = select(*selected).where(visible, *filter_conditions(search, today))
     if after is not None:
         stmt = stmt.where(_after(after, today))
