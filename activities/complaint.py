@@ -4,10 +4,10 @@
 from __future__ import annotations
 
 from activities.projection import register_collections
-from casework.platform.db import CaseClarification, CaseContribution
+from casework.platform.db import CaseClarification, CaseContribution, table_of
 
-register_collections("complaint", {"clarifications": CaseClarification.__table__,
-                                   "contributions": CaseContribution.__table__})
+register_collections("complaint", {"clarifications": table_of(CaseClarification),
+                                   "contributions": table_of(CaseContribution)})
 
 
 def activities() -> list:

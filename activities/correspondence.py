@@ -77,10 +77,8 @@ def template_context(job: CorrespondenceJob, team_name: str | None, today: date)
     context = template_library.case_context(
         reference=state.reference,
         type_name=state.case_type.name,
-        date_received=state.details.date_received,
-        category=state.details.category,
-        description=state.details.description,
-        channel=state.details.channel,
+        date_received=state.date_received,
+        **state.letter_fields(),
         escalated_from=state.escalated_from,
         complainant=state.complainant,
         team_name=team_name,
@@ -257,7 +255,7 @@ class CorrespondenceActivities:
         return await self._record(job, CorrespondenceResult(document=letter), {letter.id: printed})
 
     async def _response_document(self, job: CorrespondenceJob) -> tuple[DocumentRef, bytes]:
-        draft_id = job.state.submitted_draft_id
+        draft_id = job.state.response_document_id()
         source = next((d for d in job.state.documents if d.id == draft_id), None)
         if source is None:
             raise _permanent(f"case {job.state.reference} has no approved response document",
@@ -370,7 +368,7 @@ class CorrespondenceActivities:
         contents: dict[str, bytes] = {}
         for doc_id in dict.fromkeys(job.attachment_ids):
             row = files[doc_id]
-            if job.purpose == "response" and doc_id == job.state.submitted_draft_id:
+            if job.purpose == "response" and doc_id == job.state.response_document_id():
                 printed = await asyncio.to_thread(
                     pdf.document_pdf, row.content, row.content_type, title="Response",
                     subject=job.state.reference)

@@ -104,8 +104,8 @@ class DeadlineActivities:
             "case": {
                 "reference": state.reference,
                 "type_name": state.case_type.name,
-                "date_received": state.details.date_received,
-                "category": state.details.category,
+                "date_received": state.date_received,
+                "category": state.letter_fields()["category"] or "",
                 "complainant_name": state.complainant.name,
                 "stage": StagePlan.from_data(state.case_type.stages).get(state.stage).label,
             },

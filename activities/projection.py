@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
 from casework.cases.contracts import ProjectCaseInput
+from casework.cases.repository import case_row
 from casework.platform.db import (
     CaseCorrespondent,
     CaseDocument,
@@ -29,17 +30,17 @@ from casework.platform.db import (
     CaseRecord,
     TimelineEntry,
     driver_connection,
+    table_of,
 )
-from casework.cases.repository import case_row
 
-CASES: Table = CaseRecord.__table__
-EVENTS: Table = TimelineEntry.__table__
+CASES = table_of(CaseRecord)
+EVENTS = table_of(TimelineEntry)
 # The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
 # a kind's collections are registered by its activities module (activities/<kind>.py).
 CHILD_TABLES: dict[str, Table] = {
-    "correspondents": CaseCorrespondent.__table__,
-    "documents": CaseDocument.__table__,
-    "notes": CaseNote.__table__,
+    "correspondents": table_of(CaseCorrespondent),
+    "documents": table_of(CaseDocument),
+    "notes": table_of(CaseNote),
 }
 _REGISTERED_KINDS: set[str] = set()
 
@@ -137,7 +138,8 @@ async def write_projection(engine: AsyncEngine, data: ProjectCaseInput) -> bool:
     # of its CPU).
     async with driver_connection(engine) as conn, conn.cursor() as cursor:
         await cursor.execute(sql, params, prepare=True)
-        return (await cursor.fetchone())[0] > 0
+        written = await cursor.fetchone()
+        return written is not None and written[0] > 0
 
 
 class ProjectionActivities:

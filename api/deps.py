@@ -13,13 +13,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from casework.platform.config import Settings
 from casework.cases.contracts import Actor
-from casework.platform.db import AppUser, Base, reading
-from casework.platform.security import hash_token
-from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import Viewer, viewer_for
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, Base, reading
+from casework.platform.security import hash_token
 
 bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
 
@@ -191,9 +190,9 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def require_role(user: AppUser, allowed: frozenset[Role], what: str) -> None:
+def require_role(user: AppUser, allowed: frozenset[str], what: str) -> None:
     if not role_allows(set(user.roles), allowed):
-        names = ", ".join(sorted(r.value for r in allowed))
+        names = ", ".join(sorted(str(r) for r in allowed))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail=f"{what} needs one of the roles: {names} (you have: {', '.join(user.roles) or 'none'})",

@@ -119,3 +119,19 @@ def test_a_state_recorded_before_kinds_existed_reads_as_a_complaint() -> None:
     data = complaint_state().model_dump(mode="json")
     del data["kind"]
     assert type(CaseCore.model_validate(data)) is ComplaintState
+
+
+def test_every_kinds_updates_are_named_after_their_methods_and_actions() -> None:
+    """The API names a step by its Update method and authorises the action of the same name
+    (api.casesteps.update_name); an Update renamed with `name=` would break that."""
+    from temporalio.workflow import _Definition
+
+    from casework.cases.stages import rules_of
+    from workflows import KIND_WORKFLOWS
+
+    for kind, workflow_class in KIND_WORKFLOWS.items():
+        definition = _Definition.must_from_class(workflow_class)
+        for name, update in definition.updates.items():
+            assert name == update.fn.__name__, (kind, name)
+        steps = set(definition.updates) - {"wait_registered"}
+        assert steps <= set(rules_of(kind).actions), (kind, steps - set(rules_of(kind).actions))

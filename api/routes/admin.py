@@ -20,13 +20,13 @@ from sqlalchemy.dialects.postgresql import insert
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
 from api.schemas.admin import ClosureCreate
+from casework.calendar.deadlines import format_day
+from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
+from casework.calendar.workdays import Region, bank_holiday_names
 from casework.cases import repository
 from casework.cases.contracts import CalendarChangeRun
-from casework.calendar.deadlines import format_day
-from casework.platform.db import AppUser, CalendarClosure, CaseRecord
-from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
 from casework.cases.roles import Role
-from casework.calendar.workdays import Region, bank_holiday_names
+from casework.platform.db import AppUser, CalendarClosure, CaseRecord
 from workflows.calendar import CalendarChangeWorkflow
 
 router = APIRouter(prefix="/admin", tags=["administration"])
@@ -136,6 +136,7 @@ async def add_closure(region: Region, body: ClosureCreate, session: SessionDep, 
         raise errors.stage_conflict(f"{body.date.isoformat()} is already closed in {region.value}", None)
     await session.commit()
     row = await session.get(CalendarClosure, (region.value, body.date))
+    assert row is not None  # just added
     what = "Bank holiday" if body.kind == "bank_holiday" else "Closure"
     recalculation = await _recalculate(session, client, settings.task_queue, region, user,
                                        f"{what} added on {format_day(body.date)}: {body.reason}")

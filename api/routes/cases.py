@@ -21,20 +21,61 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from api import errors
-from api.casesteps import (apply_step, attrs, authorise_step, case_from_state, case_json,
-                           case_type_config, ensure_visible, read_case, run_step, team_and_person)
-from api.deps import (CASE_PATH, CaseRef, CurrentUser, IdempotencyKey, NoteId, SessionDep, SettingsDep,
-                      TemporalDep, ViewerDep, actor_of, cached_lookup, require_role)
-from api.schemas.cases import (AllocateRequest, CaseCreate, CaseListItem, CaseRead, ChangeTypeRequest,
-                               CloseRequest, EscalateRequest, ExtendRequest, NoteBody, OptionalNote,
-                               TimelineRead)
+from api.casesteps import (
+    apply_step,
+    attrs,
+    authorise_step,
+    case_from_state,
+    case_json,
+    case_type_config,
+    ensure_visible,
+    read_case,
+    run_step,
+    team_and_person,
+)
+from api.deps import (
+    CASE_PATH,
+    CaseRef,
+    CurrentUser,
+    IdempotencyKey,
+    NoteId,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    ViewerDep,
+    actor_of,
+    cached_lookup,
+    require_role,
+)
+from api.schemas.cases import (
+    AllocateRequest,
+    CaseCreate,
+    CaseListItem,
+    CaseRead,
+    ChangeTypeRequest,
+    CloseRequest,
+    EscalateRequest,
+    ExtendRequest,
+    NoteBody,
+    OptionalNote,
+    TimelineRead,
+)
 from api.uploads import document_ref, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import (AddDocumentInput, AllocateInput, CaseClock, ChangeTypeInput, CloseInput,
-                                      CompleteStageInput, Correspondent, ExtendDeadlineInput, NoteEditInput,
-                                      NoteInput)
+from casework.cases.contracts import (
+    AddDocumentInput,
+    AllocateInput,
+    CaseClock,
+    ChangeTypeInput,
+    CloseInput,
+    CompleteStageInput,
+    Correspondent,
+    ExtendDeadlineInput,
+    NoteEditInput,
+    NoteInput,
+)
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
@@ -107,7 +148,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
     now = datetime.now(timezone.utc)
     state = initial_state(start, now)
-    if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set, ()):
+    if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set or "", ()):
         policy = shared_policy(start.case_type.deadline_policy)
         schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now))
         start = start.model_copy(update={"schedule": schedule})
@@ -128,7 +169,9 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     )
     try:
         return await client.execute_update_with_start_workflow(
-            ComplaintCaseWorkflow.wait_registered, start_workflow_operation=operation)
+            # The engine's Update, which the kind's workflow inherits (typed on the base class).
+            ComplaintCaseWorkflow.wait_registered,  # type: ignore[arg-type]
+            start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None
 
@@ -288,9 +331,13 @@ async def escalate(reference: CaseRef, body: EscalateRequest, request: Request, 
             f"only a closed case can be escalated; {reference} is at stage '{row.stage_label}'",
             row.stage)
     case_type = await repository.get_case_type(session, row.case_type)
+    assert case_type is not None  # a case's type is a foreign key
     if not case_type.escalation_type:
         raise errors.stage_conflict(f"case type {case_type.code} has no stage-2 type", row.stage)
     stage2 = await repository.get_case_type(session, case_type.escalation_type)
+    if stage2 is None or not stage2.active:
+        raise errors.stage_conflict(f"the stage-2 type {case_type.escalation_type} of {case_type.code} is "
+                                    "retired; an administrator must set another", row.stage)
     children = await repository.case_children(session, reference)
     today = case_today(datetime.now(timezone.utc))
     new_ref, _ = await repository.reserve_escalation(session, reference, stage2.reference_prefix, today)

@@ -14,12 +14,31 @@ from fastapi import APIRouter, Request
 
 from api import errors
 from api.casesteps import authorise_step, run_step, team_and_person
-from api.deps import (CASE_PATH, CaseRef, ClarificationId, ContributionId, CurrentUser, IdempotencyKey,
-                      SessionDep, SettingsDep, TemporalDep, actor_of, require_role)
+from api.deps import (
+    CASE_PATH,
+    CaseRef,
+    ClarificationId,
+    ContributionId,
+    CurrentUser,
+    IdempotencyKey,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    actor_of,
+    require_role,
+)
 from api.schemas.cases import CaseRead, OptionalNote, ReasonBody
-from api.schemas.complaint import (AcknowledgeRequest, ClarificationReply, ClarificationRequest,
-                                   ContributionComplete, ContributionRequest, DraftResponseRequest,
-                                   HoldingResponseRequest, OutcomeRequest, SendRequest)
+from api.schemas.complaint import (
+    AcknowledgeRequest,
+    ClarificationReply,
+    ClarificationRequest,
+    ContributionComplete,
+    ContributionRequest,
+    DraftResponseRequest,
+    HoldingResponseRequest,
+    OutcomeRequest,
+    SendRequest,
+)
 from api.uploads import reply_attachments
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
@@ -28,11 +47,19 @@ from casework.cases.roles import Role
 from casework.documents import standard_lines, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, store_blob
-from casework.kinds.complaint.contracts import (AcknowledgeInput, ClarificationReplyInput,
-                                                ClarificationRequestInput, ContributionCancelInput,
-                                                ContributionCompleteInput, ContributionRequestInput,
-                                                HoldingResponseInput, OutcomeInput, QaDecisionInput,
-                                                SendResponseInput, SubmitDraftInput)
+from casework.kinds.complaint.contracts import (
+    AcknowledgeInput,
+    ClarificationReplyInput,
+    ClarificationRequestInput,
+    ContributionCancelInput,
+    ContributionCompleteInput,
+    ContributionRequestInput,
+    HoldingResponseInput,
+    OutcomeInput,
+    QaDecisionInput,
+    SendResponseInput,
+    SubmitDraftInput,
+)
 from workflows.complaint import ComplaintCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -148,6 +175,8 @@ async def generate_draft_response(
     await authorise_step(request, user, reference, step, session=session)
     require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
     row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
     if row.status == "closed":
         raise errors.stage_conflict(f"case {reference} is closed; a draft cannot be generated", "closed")
     today = case_today(datetime.now(timezone.utc))
@@ -155,9 +184,11 @@ async def generate_draft_response(
         lines = await standard_lines.choose(session, body.standard_line_ids, today)
     except standard_lines.LineRefused as exc:
         raise errors.unprocessable(exc.field, exc.message) from exc
-    context = await template_library.context_for_case(session, reference,
+    of_case = await template_library.context_for_case(session, reference,
                                                       sender_name=user.display_name, today=today)
-    context = template_library.with_purpose_values("response", context, {"response": {
+    if of_case is None:
+        raise errors.not_found(f"case {reference}")
+    context = template_library.with_purpose_values("response", of_case, {"response": {
         "summary": body.summary or "",
         "standard_lines": [{"topic": line.topic, "category": line.category, "text": line.text}
                            for line in lines],

@@ -12,9 +12,9 @@ from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, ViewerDep
 from api.schemas.documents import UploadRead
 from api.uploads import store_upload
-from casework.platform.db import CaseDocument
-from casework.documents.store import load_blob
 from casework.cases.visibility import may_see_case
+from casework.documents.store import load_blob
+from casework.platform.db import CaseDocument
 
 router = APIRouter(tags=["documents"])
 

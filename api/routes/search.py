@@ -25,8 +25,10 @@ from sqlalchemy import Select, select
 from api import errors
 from api.deps import SessionDep, ViewerDep
 from casework.calendar.deadlines import case_today
-from casework.reporting import search
+from casework.cases.stages import StagePlan
+from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseType, Team
+from casework.reporting import search
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
 from casework.reporting.search import (
     COLUMNS,
@@ -38,8 +40,6 @@ from casework.reporting.search import (
     FilterError,
     Sort,
 )
-from casework.cases.stages import StagePlan
-from casework.cases.visibility import Viewer, visible_cases
 
 router = APIRouter(prefix="/search", tags=["search"])
 
@@ -196,7 +196,7 @@ async def search_cases(
 
 
 def _attachment(extension: str) -> dict[str, str]:
-    stamp = datetime.now().strftime("%Y-%m-%d-%H%M")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H%MZ")
     return {"Content-Disposition": f'attachment; filename="cases-{stamp}.{extension}"'}
 
 

@@ -11,9 +11,9 @@ from api import errors
 from api.deps import CurrentUser, SessionDep, require_role
 from api.schemas.standard_lines import StandardLineCreate, StandardLineRead, StandardLineUpdate
 from casework.calendar.deadlines import case_today
+from casework.cases.roles import Role
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine
-from casework.cases.roles import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})

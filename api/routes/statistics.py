@@ -34,4 +34,5 @@ async def statistics_by_team(
         unknown = [code for code in team if code not in known]
         if unknown:
             raise errors.unprocessable("team", f"unknown team {', '.join(unknown)}", location="query")
-    return await team_statistics(session, viewer, case_today(datetime.now(timezone.utc)), case_type=case_type, teams=team)
+    today = case_today(datetime.now(timezone.utc))
+    return await team_statistics(session, viewer, today, case_type=case_type, teams=team)

@@ -20,13 +20,13 @@ from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
 from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
 from casework.calendar.deadlines import case_today
-from casework.documents import pdf, template_library
 from casework.cases import repository
 from casework.cases.contracts import Channel
-from casework.platform.db import TemplateVersion
-from casework.documents.store import DOCX, load_blob
-from casework.documents.rendering import TemplateError
 from casework.cases.roles import Role
+from casework.documents import pdf, template_library
+from casework.documents.rendering import TemplateError
+from casework.documents.store import DOCX, load_blob
+from casework.platform.db import TemplateVersion
 
 router = APIRouter(prefix="/admin/templates", tags=["template library"])
 ADMIN = frozenset({Role.ADMIN})
@@ -229,8 +229,9 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, sess
             raise errors.unprocessable("case_reference", f"no case {body.case_reference}")
         case_type = row.case_type
         if "case" in context:
-            context.update(await template_library.context_for_case(
-                session, row.reference, sender_name=user.display_name, today=case_today(datetime.now(timezone.utc))))
+            of_case = await template_library.context_for_case(
+                session, row.reference, sender_name=user.display_name, today=case_today(datetime.now(timezone.utc)))
+            context.update(of_case or {})
     if body.version_id:
         version = await session.get(TemplateVersion, body.version_id)
         if version is None or (version.purpose, version.channel) != (purpose, channel):

@@ -16,7 +16,6 @@ from api.schemas.documents import DocumentRead
 from casework.calendar.deadlines import case_today
 from casework.calendar.policies import ExtensionAnchor
 
-
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
 

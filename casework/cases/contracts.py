@@ -8,9 +8,7 @@ running workflows (new fields must have defaults). The workflow imports this mod
 from __future__ import annotations
 
 import importlib
-
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -256,6 +254,15 @@ class CaseCore(BaseModel):
     def detail_columns(self) -> dict[str, Any]:
         """The kind's own columns of the case's row in PostgreSQL."""
         return {}
+
+    def letter_fields(self) -> dict[str, str | None]:
+        """What letters and emails say the case is about: its category, description and channel
+        (the template library's `case.*` fields; empty where a kind has none)."""
+        return {"category": None, "description": None, "channel": None}
+
+    def response_document_id(self) -> str | None:
+        """The document a final response sends (a kind with a response to send says which)."""
+        return None
 
 
 # Every kind's state class by kind name, filled as each kind's contracts module is imported.

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import psycopg
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import CaseCore
+from casework.cases.stages import StagePlan
 from casework.platform.db import (
     AppUser,
     CaseClarification,
@@ -18,15 +19,13 @@ from casework.platform.db import (
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
-    CaseType,
     CaseRecord,
+    CaseType,
     Escalation,
     Team,
     TeamMember,
     TimelineEntry,
 )
-
-from casework.cases.stages import StagePlan
 
 
 def case_row(state: CaseCore) -> dict:
@@ -118,6 +117,8 @@ async def reserve_registration(conn: psycopg.AsyncConnection, idempotency_key: s
     row = await (await conn.execute(_RESERVE_REGISTRATION, parameters, prepare=True)).fetchone()
     if row is None:  # a concurrent request with the same key reserved it first
         row = await (await conn.execute(_REGISTERED, {"key": idempotency_key})).fetchone()
+    if row is None:
+        raise LookupError(f"no reservation for idempotency key {idempotency_key}")
     return row[0]
 
 
@@ -141,6 +142,8 @@ async def reserve_escalation(
         existing = await session.scalar(
             select(Escalation.escalated_reference).where(Escalation.original_reference == original)
         )
+        if existing is None:
+            raise LookupError(f"case {original} has an escalation reserved and none recorded")
         return existing, False
     return reference, True
 
@@ -151,6 +154,12 @@ async def get_case(session: AsyncSession, reference: str) -> CaseRecord | None:
 
 async def get_case_type(session: AsyncSession, code: str) -> CaseType | None:
     return await session.get(CaseType, code)
+
+
+async def get_case_type_by_prefix(session: AsyncSession, prefix: str) -> CaseType | None:
+    """The type whose references start with `prefix` (a case keeps its reference when re-typed,
+    and types change only within a kind, so the prefix tells a case's kind)."""
+    return await session.scalar(select(CaseType).where(CaseType.reference_prefix == prefix))
 
 
 async def get_team(session: AsyncSession, code: str) -> Team | None:
@@ -199,7 +208,7 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str],
     ``also_on_case``, documents already attached to that case count too."""
     if not upload_ids:
         return []
-    unattached = CaseDocument.case_reference.is_(None)
+    unattached: ColumnElement[bool] = CaseDocument.case_reference.is_(None)
     if also_on_case is not None:
         unattached = unattached | (CaseDocument.case_reference == also_on_case)
     rows = (

@@ -17,8 +17,10 @@ skip is recorded in the timeline like any other stage change. A refused action c
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
 
 # Every plan starts with an intake stage where the case is allocated, and ends with its closure.
 TRIAGE = "triage"
@@ -51,6 +53,9 @@ class KindRules:
     action_roles: Mapping[str, frozenset[str]]  # who may take each action (admin may take all)
     leads: Mapping[str, Leads] = field(default_factory=dict)  # where an action moves the case
     early_close_roles: frozenset[str] = frozenset()  # who may close a case before its closure stage
+    # Optional stages with outstanding work, which cannot be skipped, from the plan, today and the
+    # case's collections by name (the workflow's state and a case read from PostgreSQL alike).
+    blocked: Callable[[StagePlan, date, Mapping[str, Sequence[Any]]], frozenset[str]] | None = None
 
     def __post_init__(self) -> None:
         unknown = (set(self.stage_actions) | {TRIAGE, CLOSURE}) - self.stage_kinds
@@ -65,6 +70,17 @@ class KindRules:
 
     def may(self, roles: Iterable[str], action: str) -> bool:
         return role_allows(roles, self.action_roles.get(action, frozenset()))
+
+    def refusal(self, roles: Iterable[str], action: str, what: str | None = None) -> str | None:
+        """Why a user with `roles` may not take `action` (None: they may)."""
+        if self.may(roles, action):
+            return None
+        names = ", ".join(sorted(str(r) for r in self.action_roles.get(action, frozenset())))
+        return (f"{what or repr(str(action))} needs one of the roles: {names} "
+                f"(you have: {', '.join(roles) or 'none'})")
+
+    def blocked_stages(self, plan: StagePlan, today: date, collections: Mapping[str, Sequence[Any]]) -> frozenset[str]:
+        return self.blocked(plan, today, collections) if self.blocked else frozenset()
 
     def plan(self, data: list[dict]) -> StagePlan:
         """A case type's stored stages as a plan of this kind (ValueError naming what is wrong)."""
@@ -88,6 +104,13 @@ _KINDS: dict[str, KindRules] = {}
 def register_rules(rules: KindRules) -> KindRules:
     _KINDS[rules.kind] = rules
     return rules
+
+
+def rules_of(kind: str) -> KindRules:
+    """The rule table of a kind of case."""
+    import casework.kinds  # noqa: F401  (registers every kind's rules)
+
+    return _KINDS[kind]
 
 
 def stage_kind_names() -> frozenset[str]:

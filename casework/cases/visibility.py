@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
-from casework.platform.db import AppUser, CaseContribution, CaseRecord, TeamMember, UserCaseType
 from casework.cases.roles import Role
+from casework.platform.db import AppUser, CaseContribution, CaseRecord, TeamMember, UserCaseType
 
 ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
 ALL_TYPES_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     Time,
     func,
@@ -72,6 +73,8 @@ class TeamMember(Base):
 class CaseType(Base):
     __tablename__ = "case_type"
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The kind of case this is a type of (casework.kinds.KINDS): its rules, workflow and routes.
+    kind: Mapped[str] = mapped_column(String(40), default="complaint", server_default="complaint")
     name: Mapped[str] = mapped_column(String(200))
     reference_prefix: Mapped[str] = mapped_column(String(10), unique=True)
     stages: Mapped[list[Any]] = mapped_column(JSONB)
@@ -118,6 +121,11 @@ class Escalation(Base):
     original_reference: Mapped[str] = mapped_column(String(40), primary_key=True)
     escalated_reference: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table (SQLAlchemy types `__table__` as any FROM clause)."""
+    return cast(Table, model.__table__)
 
 
 class CaseRecord(Base):

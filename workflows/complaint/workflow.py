@@ -16,7 +16,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from casework.calendar.deadlines import format_day
-    from casework.cases.contracts import Actor, Channel, CorrespondenceResult, TimelineEvent
+    from casework.cases.contracts import Actor, CaseSummary, Channel, CorrespondenceResult, TimelineEvent
     from casework.kinds.complaint.contracts import (
         AcknowledgeInput,
         CaseStart,
@@ -34,8 +34,7 @@ with workflow.unsafe.imports_passed_through():
         SendResponseInput,
         SubmitDraftInput,
     )
-    from casework.kinds.complaint.rules import RULES, Action, StageKind, blocked_stages
-    from casework.cases.contracts import CaseSummary
+    from casework.kinds.complaint.rules import RULES, Action, StageKind
 
 from workflows.engine import CaseWorkflow, forbidden, invalid, shared_type
 from workflows.engine.clock import deadlines_input  # noqa: F401  (the API's import)
@@ -92,14 +91,6 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                             reason=start.escalation_reason, case_reference=start.escalated_from)
             )
         return events
-
-    def _blocked(self) -> frozenset[str]:
-        today = self._today()
-        return blocked_stages(
-            self.plan,
-            waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in self.state.clarifications),
-            open_contribution=any(c.status == "open" for c in self.state.contributions),
-        )
 
     def _detail_lines(self) -> list[str]:
         return [f"Stage 2 of {self.state.escalated_from}"] if self.state.escalated_from else []
@@ -160,8 +151,10 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     async def record_clarification_reply(self, inp: ClarificationReplyInput) -> ComplaintState:
         async with self._step(Action.RECORD_CLARIFICATION_REPLY, inp.actor) as events:
             item = self._clarification(inp.clarification_id)
+            if item is None or item.reply is not None:  # again: another reply may have got in first
+                raise invalid("clarification_id", f"no unanswered clarification request with id {inp.clarification_id}")
             item.reply = inp.reply
-            item.reply_received_on = inp.received_on or self._today()
+            received = item.reply_received_on = inp.received_on or self._today()
             item.replied_by = inp.actor.display_name
             item.replied_at = workflow.now()
             item.reply_attachment_ids = self._attach(inp.attachments)
@@ -173,9 +166,9 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
             pause = self.state.clock.open_pause if self.state.clock else None
             if pause is not None and item.id in pause.clarification_ids and not self._still_waiting(pause):
                 # The clock restarts on the day the answer came in (never before it stopped).
-                ended = min(max(item.reply_received_on, pause.started_on), self._today())
+                ended = min(max(received, pause.started_on), self._today())
                 events.extend(await self._resume_clock(
-                    pause, ended, f"The complainant replied on {format_day(item.reply_received_on)}", inp.actor))
+                    pause, ended, f"The complainant replied on {format_day(received)}", inp.actor))
         return self.state
 
     @record_clarification_reply.validator
@@ -413,7 +406,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                              "assignee_name": inp.assignee_name or ""},
             "recipient": {"name": inp.recipient_name or addressee},
         }
-        recipients = [inp.recipient_email] if inp.channel is Channel.EMAIL else []
+        recipients = [inp.recipient_email] if inp.channel is Channel.EMAIL and inp.recipient_email else []
         return await self._correspond("contribution", inp.channel, inp.actor, extra=extra,
                                       recipients=recipients)
 

@@ -73,8 +73,6 @@ from workflows.engine.versioning import CHANGED_SEARCH_ATTRIBUTES, CLOCK_PATCH, 
 
 S = TypeVar("S", bound=CaseCore)
 
-CLOCK_ACTOR = "Deadline clock"
-
 # The actions the engine's own steps are routed as; every kind's rule table declares them.
 ALLOCATE, ADD_DOCUMENT, CLOSE, ADD_NOTE, EDIT_NOTE = "allocate", "add_document", "close", "add_note", "edit_note"
 EXTEND_DEADLINE, CHANGE_TYPE = "extend_deadline", "change_type"
@@ -123,8 +121,9 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
                             data={"attachments": [d.id for d in start.attachments]})]
 
     def _blocked(self) -> frozenset[str]:
-        """Optional stages with outstanding work, which cannot be skipped."""
-        return frozenset()
+        """Optional stages with outstanding work, which cannot be skipped (the kind's rule)."""
+        collections = {name: getattr(self.state, name) for name in self.state.COLLECTIONS}
+        return self.RULES.blocked_stages(self.plan, self._today(), collections)
 
     def _detail_lines(self) -> list[str]:
         """What the kind adds to the case's current details in the Temporal UI."""
@@ -157,12 +156,6 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
                 "carried_state": self.state, "pending_calendar_changes": self._calendar_changes}))
         return CaseSummary(reference=self.state.reference, status=self.state.status,
                            stage=self.state.stage, version=self.state.version)
-
-    def _patched(self, patch_id: str) -> bool:
-        return patch_id in self._patches or workflow.patched(patch_id)
-
-    def _run_ends(self) -> bool:
-        return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -378,9 +371,12 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         return route
 
     def _validate(self, action: str, actor: Actor) -> None:
-        """What every step's validator checks first: the case is visible to the actor and the
-        action is allowed where the case stands."""
+        """What every step's validator checks first: the case is visible to the actor (404), the
+        actor's roles allow the action (403), and the action is allowed where the case stands (409)."""
         self._check_sight(actor)
+        refusal = self.RULES.refusal(actor.roles, action)
+        if refusal is not None:
+            raise forbidden(refusal)
         self._route(action)
 
     def _check_sight(self, actor: Actor) -> None:
@@ -416,7 +412,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
             collections = None  # the first projection writes every collection
         else:
             collections = [name for name, before, now in
-                           zip(self.state.COLLECTIONS, self._projected, fingerprints) if before != now]
+                           zip(self.state.COLLECTIONS, self._projected, fingerprints, strict=True) if before != now]
         projection = ProjectCaseInput(state=self.state, events=events,
                                       collections=None if collections is None else sorted(collections))
         if self._patched(LOCAL_PROJECTION):
@@ -450,19 +446,3 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
             lines.append(f"Due {s.clock.deadline.isoformat()} ({s.clock.policy.name})"
                          + (" · " + " · ".join(flags) if flags else ""))
         return "\n\n".join(lines)
-
-    def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
-               data: dict[str, Any] | None = None, case_reference: str | None = None) -> TimelineEvent:
-        return TimelineEvent(
-            id=str(workflow.uuid4()), at=workflow.now(), actor_id=actor.user_id,
-            actor_name=actor.display_name, kind=kind, summary=summary, reason=reason,
-            data=data or {}, case_reference=case_reference,
-        )
-
-    def _system_event(self, kind: str, summary: str, *, reason: str | None = None,
-                      data: dict[str, Any] | None = None, at: datetime | None = None) -> TimelineEvent:
-        """An event nobody asked for: the deadline clock acting on its own."""
-        return TimelineEvent(
-            id=str(workflow.uuid4()), at=at or workflow.now(), actor_id=None, actor_name=CLOCK_ACTOR,
-            kind=kind, summary=summary, reason=reason, data=data or {},
-        )

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Protocol
 
 from temporalio import workflow
 
@@ -33,13 +33,11 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
 
+from workflows.engine.activity_options import DEADLINES_TIMEOUT, NOTICE_TIMEOUT, PATIENT_RETRY
 from workflows.engine.errors import conflict, invalid
+from workflows.engine.parts import CaseParts
 from workflows.engine.shared import shared_policy
 from workflows.engine.versioning import LOCAL_DEADLINES
-from workflows.engine.activity_options import DEADLINES_TIMEOUT, NOTICE_TIMEOUT, PATIENT_RETRY
-
-if TYPE_CHECKING:
-    from workflows.engine.base import CaseWorkflow
 
 
 class Awaited(Protocol):
@@ -62,23 +60,23 @@ def deadlines_input(state: CaseCore, policy: DeadlinePolicy, now: datetime,
         today=local_date(now, policy.region), extension=extension)
 
 
-class DeadlineClock:
+class DeadlineClock(CaseParts):
     """The clock's half of a case workflow (mixed into CaseWorkflow, which provides the state,
     the lock, timeline events and commits)."""
 
-    def _today(self: CaseWorkflow[Any]) -> date:
+    def _today(self) -> date:
         """Today for this case: the local date in its region, by the workflow's clock."""
         region = self.state.clock.policy.region if self.state.clock else DEFAULT_REGION
         return case_today(workflow.now(), region)
 
     @property
-    def _clock(self: CaseWorkflow[Any]) -> CaseClock:
+    def _clock(self) -> CaseClock:
         assert self.state.clock is not None
         return self.state.clock
 
     # ---- extensions and a new type's policy -------------------------------------------------
 
-    async def _extend(self: CaseWorkflow[Any], inp: ExtendDeadlineInput, events: list[TimelineEvent]) -> None:
+    async def _extend(self, inp: ExtendDeadlineInput, events: list[TimelineEvent]) -> None:
         self._check_extension_allowed()  # again: another step may have got in first
         clock = self._clock
         result = await self._compute(
@@ -102,14 +100,14 @@ class DeadlineClock:
                   "anchor": inp.anchor.value, "working_days": inp.working_days,
                   "explanation": clock.explanation}))
 
-    def _validate_extension(self: CaseWorkflow[Any], inp: ExtendDeadlineInput) -> None:
+    def _validate_extension(self, inp: ExtendDeadlineInput) -> None:
         if not inp.reason.strip():
             raise invalid("reason", "a reason is required to extend a deadline")
         if inp.working_days < 1:
             raise invalid("working_days", "working_days must be at least 1")
         self._check_extension_allowed()
 
-    def _check_extension_allowed(self: CaseWorkflow[Any]) -> None:
+    def _check_extension_allowed(self) -> None:
         clock = self.state.clock
         if clock is None:
             raise conflict(f"case {self.state.reference} was registered before deadline clocks; "
@@ -128,7 +126,7 @@ class DeadlineClock:
     def _validate_policy(data: dict | None) -> None:
         policy_from_data(data)
 
-    async def _retype_clock(self: CaseWorkflow[Any], inp: ChangeTypeInput, old_type: str) -> list[TimelineEvent]:
+    async def _retype_clock(self, inp: ChangeTypeInput, old_type: str) -> list[TimelineEvent]:
         """Recompute from the original date received under the new type's policy. Pauses are facts and
         still count if the new policy stops the clock; extensions were granted against the old
         deadline, so they are dropped and the new type's allowance applies."""
@@ -146,23 +144,24 @@ class DeadlineClock:
             why += f"; {len(dropped)} extension(s) granted under {old_type} not carried over"
         return [self._event(
             "deadline_recalculated",
-            f"Deadlines recomputed for the new type: deadline moved from {format_day(before)} to {format_day(clock.deadline)}",
+            f"Deadlines recomputed for the new type: deadline moved from {format_day(before)} "
+            f"to {format_day(clock.deadline)}",
             inp.actor, reason=why,
             data={"from": before.isoformat(), "to": clock.deadline.isoformat(), "policy": policy.name,
                   "dropped_extensions": [e.id for e in dropped], "explanation": clock.explanation})]
 
     # ---- the clock --------------------------------------------------------------------------
 
-    async def _compute(self: CaseWorkflow[Any], policy: DeadlinePolicy,
+    async def _compute(self, policy: DeadlinePolicy,
                        extension: ExtensionRequest | None = None) -> ComputeDeadlinesResult:
         job = deadlines_input(self.state, policy, workflow.now(), extension)
         # A short read of the calendar and some date arithmetic: a local activity spares the
         # server a scheduled task and a workflow task at every registration and recalculation.
         run = workflow.execute_local_activity if self._patched(LOCAL_DEADLINES) else workflow.execute_activity
-        return await run("compute_deadlines", job, start_to_close_timeout=DEADLINES_TIMEOUT,  # type: ignore[operator]
+        return await run("compute_deadlines", job, start_to_close_timeout=DEADLINES_TIMEOUT,
                          retry_policy=PATIENT_RETRY, result_type=ComputeDeadlinesResult)
 
-    async def _start_clock(self: CaseWorkflow[Any]) -> TimelineEvent:
+    async def _start_clock(self) -> TimelineEvent:
         policy = shared_policy(self.state.case_type.deadline_policy)
         # Calculated before the start from the same facts, or now by the deadline activity.
         result, self._first_schedule = self._first_schedule or await self._compute(policy), None
@@ -177,14 +176,14 @@ class DeadlineClock:
                   if clock.acknowledgement_due else None,
                   "policy": policy.name, "calendar": clock.calendar_source})
 
-    def _apply_schedule(self: CaseWorkflow[Any], result: ComputeDeadlinesResult) -> None:
+    def _apply_schedule(self, result: ComputeDeadlinesResult) -> None:
         """Take freshly computed dates; clear flags the new dates make untrue; re-arm the timer."""
         clock = self._clock
         clock.deadline, clock.warning_on = result.deadline, result.warning_on
         clock.acknowledgement_due = result.acknowledgement_due
         clock.stage_deadlines = dict(result.stage_deadlines)
         clock.explanation, clock.calendar_source = result.explanation, result.calendar_source
-        for pause, days in zip(clock.pauses, result.paused_days):
+        for pause, days in zip(clock.pauses, result.paused_days, strict=False):  # a new pause has no days yet
             pause.paused_days = days
         now = workflow.now()
         if clock.overdue and now < clock.breach_at:
@@ -194,7 +193,7 @@ class DeadlineClock:
             clock.warned_for = clock.deadline if now >= clock.warn_at else None
         self._clock_rearm = True
 
-    def _pause_clock(self: CaseWorkflow[Any], item: Awaited, actor: Actor) -> list[TimelineEvent]:
+    def _pause_clock(self, item: Awaited, actor: Actor) -> list[TimelineEvent]:
         """Stop the clock while the case waits on the complainant for `item` (until its reply-by
         date at the latest), if the policy says so."""
         clock = self.state.clock
@@ -206,7 +205,8 @@ class DeadlineClock:
             pause.clarification_ids.append(item.id)
             pause.resume_by = max(pause.resume_by, item.reply_by)
             return []
-        reason = f"Waiting for the complainant's answer to a clarification request (reply by {format_day(item.reply_by)})"
+        reason = ("Waiting for the complainant's answer to a clarification request "
+                  f"(reply by {format_day(item.reply_by)})")
         pause = ClockPause(id=str(workflow.uuid4()), reason=reason, started_on=self._today(),
                            resume_by=item.reply_by, clarification_ids=[item.id])
         clock.pauses.append(pause)
@@ -217,7 +217,7 @@ class DeadlineClock:
                                   "started_on": pause.started_on.isoformat(),
                                   "resume_by": pause.resume_by.isoformat()})]
 
-    async def _resume_clock(self: CaseWorkflow[Any], pause: ClockPause, ended_on: date, why: str,
+    async def _resume_clock(self, pause: ClockPause, ended_on: date, why: str,
                             actor: Actor | None, at: datetime | None = None) -> list[TimelineEvent]:
         clock = self._clock
         pause.ended_on, pause.end_reason = ended_on, why
@@ -233,7 +233,7 @@ class DeadlineClock:
             return [self._system_event("clock_resumed", summary, reason=why, data=data, at=at)]
         return [self._event("clock_resumed", summary, actor, reason=why, data=data)]
 
-    async def _stop_clock(self: CaseWorkflow[Any], sent_on: date, actor: Actor) -> list[TimelineEvent]:
+    async def _stop_clock(self, sent_on: date, actor: Actor) -> list[TimelineEvent]:
         """The case has been answered: the clock stops and records whether the deadline was met."""
         clock = self.state.clock
         if clock is None or clock.stopped_on is not None:
@@ -249,12 +249,13 @@ class DeadlineClock:
         self._clock_rearm = True
         verdict = "met" if clock.deadline_met else "missed"
         events.append(self._event("clock_stopped",
-                                  f"Response sent on {format_day(sent_on)}: deadline {format_day(clock.deadline)} {verdict}",
+                                  f"Response sent on {format_day(sent_on)}: "
+                                  f"deadline {format_day(clock.deadline)} {verdict}",
                                   actor, data={"deadline": clock.deadline.isoformat(),
                                                "sent_on": sent_on.isoformat(), "met": clock.deadline_met}))
         return events
 
-    def _next_clock_instant(self: CaseWorkflow[Any]) -> datetime | None:
+    def _next_clock_instant(self) -> datetime | None:
         clock = self.state.clock
         if clock is None or clock.stopped_on is not None:
             return None
@@ -265,7 +266,7 @@ class DeadlineClock:
             return None
         return clock.warn_at if clock.warned_for != clock.deadline else clock.breach_at
 
-    async def _keep_time(self: CaseWorkflow[Any]) -> None:
+    async def _keep_time(self) -> None:
         """The case clock: a durable timer to the next instant that matters (warning, breach, or the
         end of a pause's reply-by date), re-armed whenever the dates change."""
         while not self._run_ends():
@@ -290,10 +291,10 @@ class DeadlineClock:
                 if events:
                     await self._commit(events)
 
-    def _note_calendar_change(self: CaseWorkflow[Any], change: CalendarChange) -> None:
+    def _note_calendar_change(self, change: CalendarChange) -> None:
         self._calendar_changes.append(change)
 
-    async def _apply_calendar_changes(self: CaseWorkflow[Any]) -> list[TimelineEvent]:
+    async def _apply_calendar_changes(self) -> list[TimelineEvent]:
         changes, self._calendar_changes = self._calendar_changes, []
         clock = self.state.clock
         changes = [c for c in changes if clock is not None and c.region == clock.policy.region.value]
@@ -315,7 +316,7 @@ class DeadlineClock:
                   "warning_on": clock.warning_on.isoformat(), "explanation": clock.explanation,
                   "calendar": clock.calendar_source})]
 
-    async def _fire_due_clock_events(self: CaseWorkflow[Any]) -> list[TimelineEvent]:
+    async def _fire_due_clock_events(self) -> list[TimelineEvent]:
         clock = self.state.clock
         if clock is None or clock.stopped_on is not None:
             return []
@@ -337,7 +338,7 @@ class DeadlineClock:
             events += await self._warn(fired)
         return events
 
-    async def _notify(self: CaseWorkflow[Any], kind: str, due_at: datetime) -> DeadlineNoticeResult:
+    async def _notify(self, kind: str, due_at: datetime) -> DeadlineNoticeResult:
         key = f"{self.state.reference}/deadline_{kind}/{self._clock.deadline.isoformat()}"
         return await workflow.execute_activity(
             "notify_deadline",
@@ -347,7 +348,7 @@ class DeadlineClock:
             result_type=DeadlineNoticeResult,
         )
 
-    async def _warn(self: CaseWorkflow[Any], fired: datetime) -> list[TimelineEvent]:
+    async def _warn(self, fired: datetime) -> list[TimelineEvent]:
         clock = self._clock
         notice = await self._notify("warning", clock.warn_at)
         clock.warned_for = clock.deadline
@@ -358,7 +359,7 @@ class DeadlineClock:
             data={"deadline": clock.deadline.isoformat(), "fired_at": fired.isoformat(),
                   "recipients": notice.recipients, "message_id": notice.message_id})]
 
-    async def _breach(self: CaseWorkflow[Any], fired: datetime) -> list[TimelineEvent]:
+    async def _breach(self, fired: datetime) -> list[TimelineEvent]:
         clock = self._clock
         notice = await self._notify("breach", clock.breach_at)
         clock.overdue, clock.overdue_since = True, clock.breach_at

@@ -3,7 +3,7 @@ recorded exactly once by its business key (`reference/purpose/n`). A mixin of `C
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
@@ -27,16 +27,14 @@ from workflows.engine.activity_options import (
     PATIENT_RETRY,
 )
 from workflows.engine.errors import invalid
+from workflows.engine.parts import CaseParts
 from workflows.engine.versioning import LOCAL_CORRESPONDENCE
 
-if TYPE_CHECKING:
-    from workflows.engine.base import CaseWorkflow
 
-
-class Correspondence:
+class Correspondence(CaseParts):
     """Letters, emails and documents on a case (mixed into CaseWorkflow)."""
 
-    async def _correspond(self: CaseWorkflow[Any], purpose: str, channel: Channel, actor: Actor, *,
+    async def _correspond(self, purpose: str, channel: Channel, actor: Actor, *,
                           extra: dict[str, Any] | None = None,
                           attachments: list[str] | None = None,
                           recipients: list[str] | None = None) -> CorrespondenceResult:
@@ -51,7 +49,7 @@ class Correspondence:
         self.state.documents.extend(result.documents)
         return result
 
-    async def _dispatch(self: CaseWorkflow[Any], job: CorrespondenceJob) -> CorrespondenceResult:
+    async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
         """Render, send and record one letter or email (idempotent by its business key).
 
         First as a local activity, in the step's own workflow task: no activity task for the
@@ -75,12 +73,12 @@ class Correspondence:
             "dispatch_correspondence", job, start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
             retry_policy=PATIENT_RETRY, result_type=CorrespondenceResult)
 
-    def _correspondence_event(self: CaseWorkflow[Any], kind: str, what: str, sent: CorrespondenceResult,
+    def _correspondence_event(self, kind: str, what: str, sent: CorrespondenceResult,
                               inp: Any, data: dict[str, Any] | None = None) -> TimelineEvent:
         return self._event(kind, f"{what} {self._how_sent(sent)}", inp.actor,
                            data={**self._sent_data(sent, inp.channel), **(data or {})})
 
-    def _validate_channel(self: CaseWorkflow[Any], channel: Channel) -> None:
+    def _validate_channel(self, channel: Channel) -> None:
         if channel is Channel.EMAIL and not self.state.complainant.email:
             raise invalid("channel", "the complainant has no email address; send by letter")
 
@@ -113,7 +111,7 @@ class Correspondence:
 
     # ---- documents --------------------------------------------------------------------------
 
-    def _attach(self: CaseWorkflow[Any], documents: list[DocumentRef]) -> list[str]:
+    def _attach(self, documents: list[DocumentRef]) -> list[str]:
         self.state.documents.extend(documents)
         return [d.id for d in documents]
 
@@ -121,7 +119,7 @@ class Correspondence:
     def _attachment_data(documents: list[DocumentRef]) -> dict[str, Any]:
         return {"attachment_ids": [d.id for d in documents]} if documents else {}
 
-    def _validate_new_documents(self: CaseWorkflow[Any], documents: list[DocumentRef]) -> None:
+    def _validate_new_documents(self, documents: list[DocumentRef]) -> None:
         known = {d.id for d in self.state.documents}
         for doc in documents:
             if doc.id in known:

@@ -71,7 +71,7 @@ class ComplaintState(CaseCore):
     about, the clarifications and contributions asked for, the draft response and its review, the
     response sent and the outcome. The PostgreSQL projection is a function of it."""
 
-    kind: Literal["complaint"] = KIND
+    kind: Literal["complaint"] = "complaint"
     details: CaseDetails
     clarifications: list[Clarification] = Field(default_factory=list)
     contributions: list[Contribution] = Field(default_factory=list)
@@ -92,6 +92,13 @@ class ComplaintState(CaseCore):
 
     def involved(self) -> list[tuple[str | None, int | None]]:
         return [(c.team, c.assignee_id) for c in self.contributions]
+
+    def letter_fields(self) -> dict[str, str | None]:
+        return {"category": self.details.category, "description": self.details.description,
+                "channel": self.details.channel}
+
+    def response_document_id(self) -> str | None:
+        return self.submitted_draft_id
 
     def detail_columns(self) -> dict[str, Any]:
         return {

@@ -9,21 +9,26 @@ from __future__ import annotations
 
 from enum import StrEnum
 
+from casework.cases.roles import Role
 from casework.cases.stages import (
     CLOSURE,
     COMPLETE_STAGE,
     TRIAGE,
     KindRules,
     Leads,
+    Rejection,
+    Route,
     StagePlan,
     StageSpec,
-    allowed_actions as _allowed_actions,
     register_rules,
     role_allows,
+)
+from casework.cases.stages import (
+    allowed_actions as _allowed_actions,
+)
+from casework.cases.stages import (
     route_action as _route_action,
 )
-from casework.cases.roles import Role
-from casework.cases.stages import Rejection, Route
 
 KIND = "complaint"
 
@@ -127,6 +132,10 @@ RULES = register_rules(KindRules(
     },
     # Closing before the closure stage is a triage decision, not a drafter's.
     early_close_roles=frozenset({Role.COORDINATOR, Role.MANAGER}),
+    blocked=lambda plan, today, collections: blocked_stages(
+        plan,
+        waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in collections["clarifications"]),
+        open_contribution=any(c.status == "open" for c in collections["contributions"])),
 ))
 
 ACTION_ROLES = RULES.action_roles

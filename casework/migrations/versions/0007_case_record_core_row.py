@@ -1,4 +1,5 @@
-"""cases: complaint_case becomes case_record, the core row of every kind of case, with its kind
+"""cases: complaint_case becomes case_record, the core row of every kind of case, with its kind;
+a case type belongs to a kind
 
 Four more kinds of case (lead complaints, customer complaints, frontline handling, lead returns)
 share one core row: reference, kind, type, status, stage, team, owner, parties, deadlines and dates,
@@ -41,6 +42,7 @@ def upgrade() -> None:
     _rename_indexes("complaint_case", "case_record")
     op.execute("ALTER TABLE case_record ADD COLUMN kind varchar(40) NOT NULL DEFAULT 'complaint'")
     op.execute("CREATE INDEX ix_case_record_kind_status ON case_record (kind, status)")
+    op.execute("ALTER TABLE case_type ADD COLUMN kind varchar(40) NOT NULL DEFAULT 'complaint'")
     for column in KIND_COLUMNS:
         op.execute(f"ALTER TABLE case_record ALTER COLUMN {column} DROP NOT NULL")
 
@@ -49,6 +51,7 @@ def downgrade() -> None:
     for column in KIND_COLUMNS:
         op.execute(f"UPDATE case_record SET {column} = '' WHERE {column} IS NULL")
         op.execute(f"ALTER TABLE case_record ALTER COLUMN {column} SET NOT NULL")
+    op.execute("ALTER TABLE case_type DROP COLUMN kind")
     op.execute("DROP INDEX ix_case_record_kind_status")
     op.execute("ALTER TABLE case_record DROP COLUMN kind")
     _rename_indexes("case_record", "complaint_case")
