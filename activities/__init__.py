@@ -1,7 +1,11 @@
-"""Activities: every side effect (case projection, letters, emails, digest emails)."""
+"""Activities: every side effect (case projection, letters, emails, digest emails).
+
+Each kind of case may add a module here named as in the kinds registry (`casework.kinds.KINDS`)
+which registers its projection tables and whose `activities()` lists its own activities."""
 
 from __future__ import annotations
 
+import importlib
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -10,6 +14,7 @@ from activities.correspondence import AfterSmtpSend, CorrespondenceActivities
 from activities.deadlines import DeadlineActivities
 from activities.digest import DigestActivities
 from activities.projection import ProjectionActivities
+from casework.kinds import KINDS
 from casework.platform.config import Settings
 
 
@@ -20,5 +25,8 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     correspondence = CorrespondenceActivities(sessionmaker, settings, after_smtp_send=after_smtp_send)
     digests = DigestActivities(sessionmaker, settings)
     deadlines = DeadlineActivities(sessionmaker, settings)
+    kinds: list[Callable] = []
+    for kind in KINDS:
+        kinds += importlib.import_module(f"activities.{kind}").activities()
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
-            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases]
+            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases, *kinds]

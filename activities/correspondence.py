@@ -32,13 +32,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from casework.platform import mail
-
+from casework.calendar.deadlines import case_today
+from casework.calendar.workdays import DEFAULT_REGION
+from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
 from casework.documents import pdf, rendering, template_library
-from casework.platform.config import Settings
-from casework.cases.contracts import Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
 from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
+from casework.platform import mail
+from casework.platform.config import Settings
+from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
 
 log = logging.getLogger(__name__)
 
@@ -65,15 +66,19 @@ def template_purpose(job: CorrespondenceJob) -> str:
     return job.purpose
 
 
+def letter_date(state: CaseCore, now: datetime) -> date:
+    """The date a letter or email made at `now` bears: today in the case's region (UK time), not
+    in the server's zone."""
+    return case_today(now, state.clock.policy.region if state.clock else DEFAULT_REGION)
+
+
 def template_context(job: CorrespondenceJob, team_name: str | None, today: date) -> dict[str, Any]:
     state = job.state
     context = template_library.case_context(
         reference=state.reference,
         type_name=state.case_type.name,
-        date_received=state.details.date_received,
-        category=state.details.category,
-        description=state.details.description,
-        channel=state.details.channel,
+        date_received=state.date_received,
+        **state.letter_fields(),
         escalated_from=state.escalated_from,
         complainant=state.complainant,
         team_name=team_name,
@@ -187,12 +192,13 @@ class CorrespondenceActivities:
             return await self._recorded(seen)
         if seen.status == "sending":
             return await self._unconfirmed(job, seen)
-        context = template_context(job, seen.team_name, date.today())
+        context = template_context(job, seen.team_name, letter_date(job.state, datetime.now(timezone.utc)))
         try:
             if job.channel is Channel.LETTER:
                 if template is None:
                     return await self._print_response(job)
                 return await self._produce_letter(job, template, context)
+            assert template is not None  # resolved above: only the response letter has none
             return await self._send_email(job, template, context, files)
         except rendering.TemplateError as exc:
             raise _permanent(str(exc), "TemplateError") from exc
@@ -249,7 +255,7 @@ class CorrespondenceActivities:
         return await self._record(job, CorrespondenceResult(document=letter), {letter.id: printed})
 
     async def _response_document(self, job: CorrespondenceJob) -> tuple[DocumentRef, bytes]:
-        draft_id = job.state.submitted_draft_id
+        draft_id = job.state.response_document_id()
         source = next((d for d in job.state.documents if d.id == draft_id), None)
         if source is None:
             raise _permanent(f"case {job.state.reference} has no approved response document",
@@ -276,8 +282,9 @@ class CorrespondenceActivities:
 
     async def _send_email(self, job: CorrespondenceJob, template: template_library.ResolvedTemplate,
                           context: dict, files: dict[str, Any]) -> CorrespondenceResult:
-        recipients = job.recipients or [job.state.complainant.email]
-        if not all(recipients):
+        email = job.state.complainant.email
+        recipients = job.recipients or ([email] if email else [])
+        if not recipients or not all(recipients):
             raise _permanent(f"case {job.state.reference} has no complainant email address",
                              "NoEmailAddress")
         rendered = template.render_email(context)
@@ -345,7 +352,8 @@ class CorrespondenceActivities:
         """The documents to attach (id -> row of filename, content type and bytes), all there."""
         async with conn.cursor(row_factory=namedtuple_row) as cursor:
             await cursor.execute(_ATTACHMENTS, {"ids": job.attachment_ids}, prepare=True)
-            found = {row.id: row for row in await cursor.fetchall()}
+            rows: list[Any] = await cursor.fetchall()
+            found = {row.id: row for row in rows}
         for doc_id in job.attachment_ids:
             if doc_id not in found:  # no such document, or its bytes are gone
                 raise _permanent(f"attachment {doc_id} not found", "AttachmentMissing")
@@ -360,7 +368,7 @@ class CorrespondenceActivities:
         contents: dict[str, bytes] = {}
         for doc_id in dict.fromkeys(job.attachment_ids):
             row = files[doc_id]
-            if job.purpose == "response" and doc_id == job.state.submitted_draft_id:
+            if job.purpose == "response" and doc_id == job.state.response_document_id():
                 printed = await asyncio.to_thread(
                     pdf.document_pdf, row.content, row.content_type, title="Response",
                     subject=job.state.reference)

@@ -19,10 +19,9 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework.platform import mail
-from casework.documents import rendering
 from casework.calendar import schedules
-from casework.platform.config import Settings
+from casework.calendar.deadlines import local_date
+from casework.calendar.policies import DayUnit
 from casework.cases.contracts import (
     ComputeDeadlinesInput,
     ComputeDeadlinesResult,
@@ -30,10 +29,11 @@ from casework.cases.contracts import (
     DeadlineNoticeResult,
     OpenCasesPage,
 )
-from casework.platform.db import AppUser, ComplaintCase, OutboxMessage, Team, reading
-from casework.calendar.deadlines import local_date
-from casework.calendar.policies import DayUnit
 from casework.cases.stages import StagePlan
+from casework.documents import rendering
+from casework.platform import mail
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
 
 log = logging.getLogger(__name__)
 
@@ -104,8 +104,8 @@ class DeadlineActivities:
             "case": {
                 "reference": state.reference,
                 "type_name": state.case_type.name,
-                "date_received": state.details.date_received,
-                "category": state.details.category,
+                "date_received": state.date_received,
+                "category": state.letter_fields()["category"] or "",
                 "complainant_name": state.complainant.name,
                 "stage": StagePlan.from_data(state.case_type.stages).get(state.stage).label,
             },
@@ -128,10 +128,10 @@ class DeadlineActivities:
         """Open cases with a clock on `region`'s calendar, in reference order, after `after_reference`."""
         async with reading(self._sessionmaker) as session:
             stmt = (
-                select(ComplaintCase.reference)
-                .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == page.region,
-                       ComplaintCase.deadline.is_not(None), ComplaintCase.reference > page.after_reference)
-                .order_by(ComplaintCase.reference)
+                select(CaseRecord.reference)
+                .where(CaseRecord.status == "open", CaseRecord.calendar_region == page.region,
+                       CaseRecord.deadline.is_not(None), CaseRecord.reference > page.after_reference)
+                .order_by(CaseRecord.reference)
                 .limit(page.limit)
             )
             return list((await session.scalars(stmt)).all())

@@ -19,12 +19,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework.platform import mail
-from casework.documents import rendering
-from casework.platform.config import Settings
 from casework.cases.contracts import DigestJob, DigestResult
-from casework.platform.db import DigestSubscription, OutboxMessage
 from casework.digests.subscriptions import Digest, DigestUnavailable, build_digest, unsubscribe_url
+from casework.documents import rendering
+from casework.platform import mail
+from casework.platform.config import Settings
+from casework.platform.db import DigestSubscription, OutboxMessage
 
 log = logging.getLogger(__name__)
 

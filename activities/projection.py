@@ -4,7 +4,7 @@ Idempotent by construction: the case row carries the workflow's state version an
 overwritten by a newer one; child rows are upserted by id; timeline events are inserted by id and
 ignored when already present. A retried activity or a replayed workflow therefore writes nothing twice.
 
-Every step runs this, so it is built for speed (see BENCHMARKS.md). The case row, the child rows
+Every step runs this, so it is built for speed (see docs/performance.md). The case row, the child rows
 that changed and the new events travel as JSON parameters into a single statement whose parts
 are data-modifying CTEs: PostgreSQL runs it atomically on its own, so there is no BEGIN/COMMIT, and
 one round trip replaces five. The SQL for each shape of projection (which columns, which
@@ -13,6 +13,7 @@ collections) is built once from the SQLAlchemy tables and cached.
 
 from __future__ import annotations
 
+import importlib
 from functools import cache
 
 from pydantic_core import to_json
@@ -20,28 +21,40 @@ from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
-from casework.cases.contracts import CASE_COLLECTIONS, ProjectCaseInput
+from casework.cases.contracts import ProjectCaseInput
+from casework.cases.repository import case_row
 from casework.platform.db import (
-    CaseClarification,
-    CaseContribution,
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
-    ComplaintCase,
+    CaseRecord,
     TimelineEntry,
     driver_connection,
+    table_of,
 )
-from casework.cases.repository import case_row
 
-CASES: Table = ComplaintCase.__table__
-EVENTS: Table = TimelineEntry.__table__
+CASES = table_of(CaseRecord)
+EVENTS = table_of(TimelineEntry)
+# The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
+# a kind's collections are registered by its activities module (activities/<kind>.py).
 CHILD_TABLES: dict[str, Table] = {
-    "correspondents": CaseCorrespondent.__table__,
-    "documents": CaseDocument.__table__,
-    "clarifications": CaseClarification.__table__,
-    "contributions": CaseContribution.__table__,
-    "notes": CaseNote.__table__,
+    "correspondents": table_of(CaseCorrespondent),
+    "documents": table_of(CaseDocument),
+    "notes": table_of(CaseNote),
 }
+_REGISTERED_KINDS: set[str] = set()
+
+
+def register_collections(kind: str, tables: dict[str, Table]) -> None:
+    """A kind's child collections and the tables the projection writes them to."""
+    CHILD_TABLES.update(tables)
+    _REGISTERED_KINDS.add(kind)
+
+
+def _kind_registered(kind: str) -> None:
+    if kind not in _REGISTERED_KINDS:
+        importlib.import_module(f"activities.{kind}")
+
 EVENT_COLUMNS = ("id", "case_reference", "occurred_at", "actor_id", "actor_name", "kind", "summary",
                  "reason", "data")
 
@@ -88,11 +101,12 @@ def projection_sql(case_columns: tuple[str, ...],
 
 def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]]:
     state = data.state
+    _kind_registered(state.kind)
     row = case_row(state)
     ref = state.reference
     params: dict[str, object] = {"case": to_json(row).decode(), "reference": ref}
     children = []
-    changed = CASE_COLLECTIONS if data.collections is None else data.collections
+    changed = type(state).COLLECTIONS if data.collections is None else data.collections
     for name in changed:
         items = getattr(state, name)
         if items:
@@ -124,7 +138,8 @@ async def write_projection(engine: AsyncEngine, data: ProjectCaseInput) -> bool:
     # of its CPU).
     async with driver_connection(engine) as conn, conn.cursor() as cursor:
         await cursor.execute(sql, params, prepare=True)
-        return (await cursor.fetchone())[0] > 0
+        written = await cursor.fetchone()
+        return written is not None and written[0] > 0
 
 
 class ProjectionActivities:

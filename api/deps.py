@@ -7,18 +7,18 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Request, status
+from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from casework.platform.config import Settings
 from casework.cases.contracts import Actor
+from casework.cases.stages import role_allows
+from casework.cases.visibility import Viewer, viewer_for
+from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
-from casework.cases.stages import Role, role_allows
-from casework.cases.visibility import Viewer, viewer_for
 
 bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
 
@@ -41,6 +41,44 @@ async def get_settings_dep(request: Request) -> Settings:
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
 TemporalDep = Annotated[Client, Depends(get_client)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
+
+# A case is addressed as /cases/{prefix}/{number}/{year}: COMP/000123/26 is /cases/COMP/000123/26.
+CASE_PATH = "/{prefix}/{number}/{year}"
+
+
+async def case_reference(prefix: str, number: str, year: str) -> str:
+    """The reference of the case a path addresses (its workflow id too)."""
+    return f"{prefix}/{number}/{year}"
+
+
+# The case a route's path names; the route's path must contain CASE_PATH.
+CaseRef = Annotated[str, Depends(case_reference)]
+
+
+# An id in the path after the case's (/notes/{note_id}) is taken through a dependency too: FastAPI
+# lists a route's own parameters before its dependencies', and the OpenAPI document (and clients
+# generated from it) keep the path's order, prefix, number, year, then the id.
+async def _clarification_id(clarification_id: str) -> str:
+    return clarification_id
+
+
+async def _contribution_id(contribution_id: str) -> str:
+    return contribution_id
+
+
+async def _note_id(note_id: str) -> str:
+    return note_id
+
+
+ClarificationId = Annotated[str, Depends(_clarification_id)]
+ContributionId = Annotated[str, Depends(_contribution_id)]
+NoteId = Annotated[str, Depends(_note_id)]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", max_length=200,
+           description="Retrying a request with the same key has exactly one effect"),
+]
 
 
 class ShortLivedCache:
@@ -152,9 +190,9 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def require_role(user: AppUser, allowed: frozenset[Role], what: str) -> None:
+def require_role(user: AppUser, allowed: frozenset[str], what: str) -> None:
     if not role_allows(set(user.roles), allowed):
-        names = ", ".join(sorted(r.value for r in allowed))
+        names = ", ".join(sorted(str(r) for r in allowed))
         raise HTTPException(
             status.HTTP_403_FORBIDDEN,
             detail=f"{what} needs one of the roles: {names} (you have: {', '.join(user.roles) or 'none'})",

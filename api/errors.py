@@ -12,11 +12,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from casework.documents.rendering import TemplateError
-from workflows.complaint import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
+from workflows.engine.errors import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 
 def not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
+
+
+def forbidden(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
 
 
 def unprocessable(field: str, message: str, location: str = "body") -> HTTPException:

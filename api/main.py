@@ -9,8 +9,18 @@ from fastapi import FastAPI
 from sqlalchemy import text
 
 from api.deps import ShortLivedCache
-from api.routes import (admin, cases, digests, documents, reference, search, standard_lines,
-                        statistics, templates)
+from api.routes import (
+    admin,
+    cases,
+    complaint,
+    digests,
+    documents,
+    reference,
+    search,
+    standard_lines,
+    statistics,
+    templates,
+)
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
@@ -40,6 +50,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
     app.include_router(cases.router)
+    app.include_router(complaint.router)
     app.include_router(documents.router)
     app.include_router(reference.router)
     app.include_router(search.router)

@@ -1,5 +1,6 @@
 """`python -m bench [--quick] [--only NAME ...]`: run the benchmark scenarios on an isolated stack,
-print a table, write bench/results.json and append a dated summary to BENCHMARKS.md."""
+print a table, and keep the run as bench/results/<UTC time>.md and .json (e.g. 2026-12-05T011204.md;
+untracked: the figures worth keeping go into docs/performance.md by hand)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from bench.stats import HEADER, Result, row
 from casework.platform.config import PROJECT_ROOT
 
 SCENARIOS = ["letters", "memory", "steps", "readside"]
+RESULTS = PROJECT_ROOT / "bench" / "results"  # one .md and one .json per run; not in version control
 
 
 def machine() -> str:
@@ -72,13 +74,16 @@ def report(results: list[Result], quick: bool, elapsed: float, only: list[str] |
     print(table)
     print(notes)
     print(f"{kind} run in {elapsed:.0f} s on {machine()}")
-    (PROJECT_ROOT / "bench" / "results.json").write_text(json.dumps({
-        "when": datetime.now(timezone.utc).isoformat(), "quick": quick, "only": only, "machine": machine(),
+    now = datetime.now(timezone.utc)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / now.strftime("%Y-%m-%dT%H%M%S")
+    path.with_suffix(".json").write_text(json.dumps({
+        "when": now.isoformat(), "quick": quick, "only": only, "machine": machine(),
         "elapsed_seconds": round(elapsed, 1), "results": [r.as_dict() for r in results]}, indent=2))
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    with (PROJECT_ROOT / "BENCHMARKS.md").open("a") as out:
-        out.write(f"\n## {stamp} — {kind} run ({elapsed:.0f} s)\n\n"
-                  f"Machine: {machine()}\n\n{table}\n\n{notes}\n")
+    path.with_suffix(".md").write_text(
+        f"# {now:%Y-%m-%d %H:%M} UTC — {kind} run ({elapsed:.0f} s)\n\n"
+        f"Machine: {machine()}\n\n{table}\n\n{notes}\n")
+    print(f"kept as {path.relative_to(PROJECT_ROOT)}.md and .json")
 
 
 if __name__ == "__main__":

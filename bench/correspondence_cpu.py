@@ -30,15 +30,8 @@ from bench.stack import start_database, unwind_on_sigterm
 from bench.steps import DRAFT
 from devtools import demo, embedded
 from casework.platform.config import Settings
-from casework.cases.contracts import (
-    CaseDetails,
-    CaseState,
-    CaseTypeConfig,
-    Channel,
-    CorrespondenceJob,
-    Correspondent,
-    DocumentRef,
-)
+from casework.kinds.complaint.contracts import CaseDetails, CaseState
+from casework.cases.contracts import CaseTypeConfig, Channel, CorrespondenceJob, Correspondent, DocumentRef
 from casework.platform.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
 from casework.documents.store import DOCX, store_blob
 from worker import tune_garbage_collector

@@ -23,7 +23,8 @@ from api.routes.cases import start_case
 from bench.baseline import BareWorkflow
 from bench.stack import Stack
 from bench.stats import Result
-from casework.cases.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+from casework.cases.contracts import Actor, CaseTypeConfig, Correspondent
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.platform.db import dispose_engine, make_engine
 from devtools.demo import CASE_TYPES
 
@@ -56,7 +57,7 @@ async def _open(client: Client, engine: AsyncEngine, stack: Stack, count: int, r
 
     await asyncio.gather(*(one(n) for n in range(count)))
     with psycopg.connect(stack.database_url) as conn:
-        done = conn.execute("select count(*) from complaint_case where reference like %s",
+        done = conn.execute("select count(*) from case_record where reference like %s",
                             (f"MEM/{run_id}/%",)).fetchone()[0]
     if done < count:
         raise RuntimeError(f"only {done} of {count} cases registered")

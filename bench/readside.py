@@ -79,12 +79,12 @@ def bulk_load(database_url: str, count: int) -> float:
                      (TEAMS,))
         indexes = conn.execute(
             "select indexname, indexdef from pg_indexes where tablename in "
-            "('complaint_case', 'case_correspondent') and indexname not like '%%pkey'").fetchall()
+            "('case_record', 'case_correspondent') and indexname not like '%%pkey'").fetchall()
         for name, _ in indexes:
             conn.execute(f'drop index "{name}"')
         # Cases first (the complainants refer to them), each table in one COPY from the same
         # seeded generator.
-        with conn.cursor().copy(f"copy complaint_case ({', '.join(CASE_COLUMNS)}) from stdin") as copy:
+        with conn.cursor().copy(f"copy case_record ({', '.join(CASE_COLUMNS)}) from stdin") as copy:
             for case, _ in _rows(count, random.Random(SEED)):
                 copy.write_row(case)
         with conn.cursor().copy(f"copy case_correspondent ({', '.join(PERSON_COLUMNS)}) from stdin") as copy:
@@ -92,7 +92,7 @@ def bulk_load(database_url: str, count: int) -> float:
                 copy.write_row(person)
         for _, definition in indexes:
             conn.execute(definition)
-        conn.execute("analyze complaint_case")
+        conn.execute("analyze case_record")
         conn.execute("analyze case_correspondent")
     return time.perf_counter() - started
 
@@ -177,7 +177,7 @@ class PeakRss:
 async def exports(stack: Stack, rows: int) -> list[Result]:
     # A filter matching about `rows` cases: the newest received, closed first.
     with psycopg.connect(stack.database_url) as conn:
-        since = conn.execute("select date_received from complaint_case where reference like 'BULK/%%' "
+        since = conn.execute("select date_received from case_record where reference like 'BULK/%%' "
                              "order by date_received desc offset %s limit 1", (rows,)).fetchone()[0]
     params = {"received_from": (since + timedelta(days=1)).isoformat()}
     results = []

@@ -30,7 +30,7 @@ from temporalio.client import Client
 from bench import sdk_worker
 from bench.steps import concurrently
 from bench.step_cpu import cpu_seconds
-from workflows.complaint import CASE_STAGE
+from casework.cases.search_attributes import CASE_STAGE
 
 UPDATES = 9
 CONCURRENCY = 20

@@ -4,8 +4,8 @@
 
 Re-running reproduces the same bytes (fixed document properties and zip timestamps), so the .docx
 files only change in version control when this script does. Placeholders are listed in
-casework/documents/rendering.py. An organisation's own letters can replace these files: any .docx edited in
-Word works, as long as each ``{% ... %}`` block opens and closes within one paragraph.
+docs/letters-and-templates.md. An organisation's own letters can replace these files: any .docx
+edited in Word works, as long as each ``{% ... %}`` block opens and closes within one paragraph.
 """
 
 from __future__ import annotations
@@ -236,7 +236,7 @@ def _core_properties(document: Document, title: str) -> None:
     properties.title = title
     properties.author = "casework"
     properties.last_modified_by = "casework"
-    properties.comments = "Default template; placeholders are listed in casework/documents/rendering.py"
+    properties.comments = "Default template; placeholders are listed in docs/letters-and-templates.md"
     properties.created = properties.modified = FIXED_TIME
     properties.revision = 1
 

@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from casework.calendar.policies import UK_PUBLIC_SECTOR
+from casework.cases.stages import StagePlan, StageSpec
+from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
-from casework.calendar.policies import UK_PUBLIC_SECTOR
-from casework.cases.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
 CLOSE_REASONS = ["response sent", "resolved", "withdrawn", "duplicate", "not a complaint",
@@ -41,7 +43,7 @@ STAGE_2_PLAN = StagePlan(
 # Both demo types answer within 20 working days (casework.calendar.policies.UK_PUBLIC_SECTOR).
 DEMO_POLICY = UK_PUBLIC_SECTOR.model_dump(mode="json")
 
-CASE_TYPES = [
+CASE_TYPES: list[dict[str, Any]] = [
     # Stage 2 first: the stage-1 type refers to it.
     dict(code="COMP2", name="Complaint (stage 2 review)", reference_prefix="COMP2",
          stages=STAGE_2_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,

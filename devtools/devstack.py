@@ -23,10 +23,10 @@ from pathlib import Path
 
 from temporalio.service import RPCError
 
-from devtools import embedded
-from casework.platform.config import PROJECT_ROOT, Settings, get_settings
 from casework.cases.search_attributes import SEARCH_ATTRIBUTES
+from casework.platform.config import PROJECT_ROOT, Settings, get_settings
 from casework.platform.temporal import TemporalSettingsError, connect
+from devtools import embedded
 
 log = logging.getLogger("devtools.devstack")
 

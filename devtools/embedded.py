@@ -14,10 +14,12 @@ import subprocess
 import sys
 import time
 import warnings
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from temporalio.api.enums.v1 import IndexedValueType
     from temporalio.client import Client
 
 log = logging.getLogger(__name__)
@@ -243,7 +245,7 @@ def _tail(path: Path, lines: int = 20) -> str:
         return f"(could not read: {exc})"
 
 
-def _indexed_value_types() -> dict[str, int]:
+def _indexed_value_types() -> dict[str, IndexedValueType.ValueType]:
     from temporalio.api.enums.v1 import IndexedValueType
 
     return {
@@ -302,7 +304,7 @@ async def ensure_search_attributes(client: Client, namespace: str, attrs: dict[s
     log.info("Registered search attributes %s in namespace %s", sorted(missing), namespace)
 
 
-def _refuse_type_conflicts(wanted: dict[str, int], existing: dict[str, int]) -> None:
+def _refuse_type_conflicts(wanted: Mapping[str, int], existing: Mapping[str, int]) -> None:
     conflicts = sorted(name for name, kind in wanted.items() if existing.get(name, kind) != kind)
     if conflicts:
         raise SearchAttributeConflict(f"Search attributes {conflicts} already exist with a different type")

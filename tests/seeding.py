@@ -1,7 +1,7 @@
 """Seed the read side directly: many cases as projection rows, and users, teams and grants.
 
 Reads (search, export, statistics, digests) need no workflows behind the rows, so tests insert
-complaint_case and case_correspondent rows in bulk instead of walking thousands of cases.
+case_record and case_correspondent rows in bulk instead of walking thousands of cases.
 Registered in 2020, so they never crowd the newest-first lists other tests read.
 """
 
@@ -17,7 +17,7 @@ from casework.platform.db import (
     AppUser,
     CaseContribution,
     CaseCorrespondent,
-    ComplaintCase,
+    CaseRecord,
     Team,
     TeamMember,
     UserCaseType,
@@ -58,7 +58,7 @@ def correspondent_row(reference: str, name: str, *, primary: bool = True, **fiel
 async def insert_cases(session, cases: list[dict], correspondents: list[dict],
                        contributions: list[dict] = ()) -> None:
     if cases:
-        await session.execute(insert(ComplaintCase), cases)
+        await session.execute(insert(CaseRecord), cases)
     if correspondents:
         await session.execute(insert(CaseCorrespondent), correspondents)
     if contributions:

@@ -10,7 +10,8 @@ from docx import Document
 
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from casework.cases.contracts import Actor, CaseStart, SubmitDraftInput
+from casework.cases.contracts import Actor
+from casework.kinds.complaint.contracts import CaseStart, SubmitDraftInput
 from casework.documents.pdf import pdf_text
 from tests.casefixtures import auth, case_path, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows.complaint import ComplaintCaseWorkflow

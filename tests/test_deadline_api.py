@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from casework.platform.db import CaseType
 from devtools.demo import CLOSE_REASONS, OUTCOMES
-from casework.cases.stages import STANDARD_COMPLAINT_PLAN
+from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN
 from casework.calendar.workdays import Region, add_working_days, build_calendar
 from tests.casefixtures import auth, case_path, register, step, walk_to_qa
 

@@ -32,10 +32,11 @@ from casework.platform.db import CaseType, make_sessionmaker
 from casework.calendar.deadlines import breach_instant, local_date, start_of_day
 from devtools.demo import CLOSE_REASONS, OUTCOMES
 from devtools.embedded import ensure_search_attributes
-from casework.cases.stages import STANDARD_COMPLAINT_PLAN, StageKind, StagePlan, StageSpec
+from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.cases.stages import StagePlan, StageSpec
 from casework.calendar.workdays import Region, add_working_days, build_calendar, next_working_day, working_days_between
 from tests.casefixtures import auth, case_path, register, step
-from workflows.complaint import CASE_DEADLINE, CASE_OVERDUE
+from casework.cases.search_attributes import CASE_DEADLINE, CASE_OVERDUE
 from worker import build_worker
 
 ENG, NIR = Region.ENGLAND_AND_WALES, Region.NORTHERN_IRELAND

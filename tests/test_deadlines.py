@@ -35,7 +35,7 @@ from casework.calendar.policies import (
     policy_from_data,
     policy_from_preset,
 )
-from casework.cases.stages import StageKind
+from casework.kinds.complaint.rules import StageKind
 from casework.calendar.workdays import Region, bank_holiday_names, build_calendar
 
 ENG, SCT = Region.ENGLAND_AND_WALES, Region.SCOTLAND
@@ -256,7 +256,7 @@ def test_the_whole_deadline_day_is_allowed():
 def test_cached_cases_share_one_copy_of_an_equal_policy():
     """Every clock a worker holds keeps its policy; equal policies are one object (memory per
     cached case), a different one is its own, and the default stands in for none."""
-    from workflows.complaint import shared_policy
+    from workflows.engine.shared import shared_policy
 
     stored = UK_PUBLIC_SECTOR.model_dump(mode="json")
     first, again = shared_policy(stored), shared_policy(dict(reversed(list(stored.items()))))

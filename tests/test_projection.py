@@ -14,8 +14,6 @@ from sqlalchemy import select
 from activities.projection import write_projection
 from casework.cases.contracts import (
     Actor,
-    CaseDetails,
-    CaseStart,
     CaseTypeConfig,
     Correspondent,
     DocumentRef,
@@ -23,7 +21,8 @@ from casework.cases.contracts import (
     ProjectCaseInput,
     TimelineEvent,
 )
-from casework.platform.db import (CaseCorrespondent, CaseDocument, CaseNote, ComplaintCase, TimelineEntry,
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart
+from casework.platform.db import (CaseCorrespondent, CaseDocument, CaseNote, CaseRecord, TimelineEntry,
                          dispose_engine, driver_connection, make_engine)
 from devtools.demo import CASE_TYPES
 from casework.documents.store import store_blob
@@ -72,7 +71,7 @@ async def test_a_projection_writes_the_state_and_a_stale_or_repeated_one_changes
     assert await write_projection(engine, third) is False  # the same write again
 
     async with sessionmaker() as session:
-        row = await session.get(ComplaintCase, state.reference)
+        row = await session.get(CaseRecord, state.reference)
         assert (row.version, row.team, row.redress_amount) == (3, "BILLING", Decimal("12.50"))
         assert row.description == "It's 50% wrong; \"quoted\" and {braced}"
         assert row.date_received == date(2026, 3, 1) and row.registered_at == NOW
@@ -127,7 +126,7 @@ async def test_the_first_projection_of_a_stage_two_case_links_the_original(engin
     escalated.case_reference = original.reference  # this event belongs on the original's timeline
     await write_projection(engine, ProjectCaseInput(state=stage2, events=[escalated], collections=None))
     async with sessionmaker() as session:
-        assert (await session.get(ComplaintCase, original.reference)).escalated_to == stage2.reference
+        assert (await session.get(CaseRecord, original.reference)).escalated_to == stage2.reference
         on_original = (await session.scalars(select(TimelineEntry.kind).where(
             TimelineEntry.case_reference == original.reference))).all()
         assert on_original == ["escalated"]

@@ -25,7 +25,7 @@ from casework.platform.config import Settings
 from casework.platform.workflow_runner import LeanWorkflowRunner, workflow_runner_named
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
 from workflows import WORKFLOWS
-from workflows.complaint import ALL_PATCHES
+from workflows.engine.versioning import ALL_PATCHES
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -201,7 +201,8 @@ async def test_a_case_started_without_a_known_behaviour_records_the_newest_marke
     """A starter that names no behaviour this worker knows (an older API mid-deploy sends none)
     leaves the choice to the worker: the newest, recorded as a patch marker as before."""
     from api.routes.cases import start_case
-    from casework.cases.contracts import Actor, CaseDetails, CaseStart, CaseTypeConfig, Correspondent
+    from casework.cases.contracts import Actor, CaseTypeConfig, Correspondent
+    from casework.kinds.complaint.contracts import CaseDetails, CaseStart
     from devtools.demo import CASE_TYPES
 
     comp = next(t for t in CASE_TYPES if t["code"] == "COMP")

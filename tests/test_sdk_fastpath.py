@@ -8,10 +8,15 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import logging
+import subprocess
+import sys
+import textwrap
 import uuid
 from datetime import timedelta
 
 import pytest
+import temporalio
 import temporalio.bridge.worker as bridge_worker
 from temporalio import activity, workflow
 from temporalio.api.common.v1 import Payload
@@ -82,6 +87,63 @@ async def test_without_a_codec_the_walks_are_skipped_and_with_one_they_run(monke
     result = coded.successful.commands[0].complete_workflow_execution.result
     assert result.metadata["encoding"] == CODEC_ENCODING
     assert (await MarkingCodec().decode([result]))[0].data == b'"done"'
+
+
+def test_an_sdk_release_it_was_not_tested_with_keeps_the_sdk_path_and_says_so_once(monkeypatch, caplog):
+    assert temporalio.__version__ in sdk_fastpath.TESTED_TEMPORALIO  # pyproject pins what was tested
+    monkeypatch.setattr(temporalio, "__version__", "1.99.0")
+    monkeypatch.setattr(bridge_worker, "_casework_fastpath", False, raising=False)
+    monkeypatch.setattr(sdk_fastpath, "_refused", False)
+    before = bridge_worker.decode_activation, bridge_worker.encode_completion
+    with caplog.at_level(logging.WARNING, logger=sdk_fastpath.__name__):
+        assert sdk_fastpath.install() is False
+        assert sdk_fastpath.install() is False
+    assert (bridge_worker.decode_activation, bridge_worker.encode_completion) == before
+    assert not bridge_worker._casework_fastpath
+    assert [r.getMessage() for r in caplog.records] == [
+        "temporalio 1.99.0 is not one it was tested with (1.35.0): payload fast path not installed, "
+        "the SDK's own codec passes run"]
+
+
+REFUSED_IN_A_FRESH_PROCESS = textwrap.dedent("""
+    import asyncio
+
+    import temporalio
+    import temporalio.bridge.worker as bridge_worker
+    from temporalio.api.common.v1 import Payload
+    from temporalio.bridge._visitor import PayloadVisitor
+    from temporalio.bridge.proto.workflow_completion import WorkflowActivationCompletion
+    from temporalio.contrib.pydantic import pydantic_data_converter
+
+    temporalio.__version__ = "1.99.0"
+    from casework.platform import sdk_fastpath
+
+    assert sdk_fastpath.install() is False
+    assert bridge_worker.encode_completion.__module__ == "temporalio.bridge.worker"
+    walks = []
+    visit = PayloadVisitor.visit
+
+    async def counting(self, *args, **kwargs):
+        walks.append(self)
+        return await visit(self, *args, **kwargs)
+
+    PayloadVisitor.visit = counting
+    completion = WorkflowActivationCompletion(run_id="run")
+    result = completion.successful.commands.add().complete_workflow_execution.result
+    result.CopyFrom(Payload(metadata={"encoding": b"json/plain"}, data=b'"done"'))
+    asyncio.run(bridge_worker.encode_completion(completion, pydantic_data_converter, encode_headers=True,
+                                                storage_concurrency_limit=1))
+    assert len(walks) == 3, walks  # the SDK's own passes: codec, external storage, storage references
+    assert completion.successful.commands[0].complete_workflow_execution.result.data == b'"done"'
+    print("sdk path")
+""")
+
+
+def test_refused_in_a_fresh_process_the_sdk_path_is_untouched_and_works():
+    done = subprocess.run([sys.executable, "-c", REFUSED_IN_A_FRESH_PROCESS], capture_output=True, text=True,
+                          timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "sdk path"
 
 
 @activity.defn

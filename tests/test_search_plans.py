@@ -22,7 +22,7 @@ TODAY = date.today()
 
 SEED = [
     f"""
-    INSERT INTO complaint_case (reference, case_type, version, status, stage, stage_label, team,
+    INSERT INTO case_record (reference, case_type, version, status, stage, stage_label, team,
         assignee_id, assignee_name, channel, category, severity, description, date_received,
         complainant_name, registered_by, registered_at, updated_at, deadline, overdue)
     SELECT 'PLAN/' || lpad(i::text, 6, '0') || '/24',
@@ -57,7 +57,7 @@ SEED = [
            'Seed', now()
     FROM generate_series(2, {CASES}, 2) AS i
     """,
-    "ANALYZE complaint_case",
+    "ANALYZE case_record",
     "ANALYZE case_correspondent",
     "ANALYZE case_contribution",
 ]
@@ -86,17 +86,17 @@ DRAFTER = Viewer(user_id=100001, all_teams=False, teams=frozenset({"BILLING"}),
 
 SEARCHES = [
     # (filters, sort, cursor value, viewer, the index the plan must use)
-    ({}, "-date_received", None, EVERYONE, "ix_complaint_case_received_ref"),
-    ({}, "-date_received", date(2022, 6, 1), EVERYONE, "ix_complaint_case_received_ref"),
-    ({}, "-date_received", date(2022, 6, 1), DRAFTER, "ix_complaint_case_received_ref"),
-    ({}, "deadline", TODAY + timedelta(days=300), EVERYONE, "ix_complaint_case_deadline_ref"),
-    ({}, "complainant_name", "Name 8", EVERYONE, "ix_complaint_case_complainant_ref"),
+    ({}, "-date_received", None, EVERYONE, "ix_case_record_received_ref"),
+    ({}, "-date_received", date(2022, 6, 1), EVERYONE, "ix_case_record_received_ref"),
+    ({}, "-date_received", date(2022, 6, 1), DRAFTER, "ix_case_record_received_ref"),
+    ({}, "deadline", TODAY + timedelta(days=300), EVERYONE, "ix_case_record_deadline_ref"),
+    ({}, "complainant_name", "Name 8", EVERYONE, "ix_case_record_complainant_ref"),
     ({"complainant": md5_name(4321)[3:9]}, "-date_received", None, EVERYONE,
-     "ix_complaint_case_complainant_trgm"),
+     "ix_case_record_complainant_trgm"),
     ({"correspondent": md5_name(1234)[2:8].upper()}, "-date_received", None, EVERYONE,
      "ix_case_correspondent_name_trgm"),
     ({"reference_prefix": "PLAN/0012"}, "-date_received", None, EVERYONE,
-     {"complaint_case_pkey", "ix_complaint_case_reference_pattern"}),
+     {"case_record_pkey", "ix_case_record_reference_pattern"}),
     ({"postcode": "AB42 5XY"}, "-date_received", None, EVERYONE, "ix_case_correspondent_postcode"),
     ({"postcode": "AB42"}, "-date_received", None, EVERYONE, "ix_case_correspondent_postcode"),
     ({"email": "Person77@Example.NET"}, "-date_received", None, EVERYONE,
@@ -105,15 +105,15 @@ SEARCHES = [
     ({"external_reference": "EXT77"}, "-date_received", None, EVERYONE,
      "ix_case_correspondent_external_reference"),
     ({"overdue": True}, "-date_received", None, EVERYONE,
-     {"ix_complaint_case_flagged_overdue", "ix_complaint_case_open_deadline"}),
+     {"ix_case_record_flagged_overdue", "ix_case_record_open_deadline"}),
     ({"teams": ["BILLING"], "overdue": True}, "-date_received", None, EVERYONE,
-     {"ix_complaint_case_team_flagged_overdue", "ix_complaint_case_open_team_deadline"}),
+     {"ix_case_record_team_flagged_overdue", "ix_case_record_open_team_deadline"}),
     ({"deadline_from": TODAY, "deadline_to": TODAY + timedelta(days=5)}, "deadline", None, EVERYONE,
-     "ix_complaint_case_deadline_ref"),
+     "ix_case_record_deadline_ref"),
     ({"received_from": date(2022, 3, 1), "received_to": date(2022, 3, 2)}, "reference", None,
-     EVERYONE, "ix_complaint_case_received_ref"),
+     EVERYONE, "ix_case_record_received_ref"),
     ({"assignee_ids": [100007], "status": "open"}, "reference", None, EVERYONE,
-     "ix_complaint_case_assignee_status"),
+     "ix_case_record_assignee_status"),
     ({"contribution_status": "overdue"}, "-date_received", None, EVERYONE,
      "ix_case_contribution_status_due"),
 ]
@@ -137,7 +137,7 @@ async def test_every_search_filter_and_sort_is_served_by_an_index(engine):
                 assert used & wanted, what
                 seq_scanned = {node.get("Relation Name") for node in nodes(plan)
                                if node["Node Type"] == "Seq Scan"}
-                assert not seq_scanned & {"complaint_case", "case_correspondent"}, what
+                assert not seq_scanned & {"case_record", "case_correspondent"}, what
         finally:
             await transaction.rollback()
 
@@ -177,7 +177,7 @@ async def test_columns_searched_by_fragment_or_prefix_keep_fine_statistics(engin
         targets = dict((await conn.execute(text(
             "SELECT attrelid::regclass::text || '.' || attname, attstattarget FROM pg_attribute"
             " WHERE (attrelid, attname) IN (('case_correspondent'::regclass, 'name'),"
-            " ('complaint_case'::regclass, 'complainant_name'), ('complaint_case'::regclass, 'reference'))"
+            " ('case_record'::regclass, 'complainant_name'), ('case_record'::regclass, 'reference'))"
         ))).all())
-    assert targets == {"case_correspondent.name": 1000, "complaint_case.complainant_name": 1000,
-                       "complaint_case.reference": 1000}
+    assert targets == {"case_correspondent.name": 1000, "case_record.complainant_name": 1000,
+                       "case_record.reference": 1000}

@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from casework.cases.stages import (
+from casework.kinds.complaint.rules import (
     STANDARD_COMPLAINT_PLAN as PLAN,
     Action,
-    Rejection,
-    Role,
-    Route,
     StageKind,
-    StagePlan,
-    StageSpec,
     allowed_actions,
-    role_allows,
     route_action,
 )
+from casework.cases.stages import Rejection, Route, StagePlan, StageSpec, role_allows
+from casework.cases.roles import Role
 
 OWN_ACTIONS = {
     "acknowledgement": Action.ACKNOWLEDGE,

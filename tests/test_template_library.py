@@ -13,12 +13,13 @@ from sqlalchemy.dialects.postgresql import insert
 from activities.correspondence import template_context
 from casework.documents import template_library
 from casework.platform.config import PROJECT_ROOT
-from casework.cases.contracts import CaseState, Channel, CorrespondenceJob
+from casework.kinds.complaint.contracts import CaseState
+from casework.cases.contracts import Channel, CorrespondenceJob
 from casework.platform.db import CaseType, TemplateVersion
 from devtools.demo import CLOSE_REASONS, OUTCOMES
 from casework.documents.pdf import pdf_text
 from casework.documents.rendering import docx_text
-from casework.cases.stages import STANDARD_COMPLAINT_PLAN
+from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN
 from tests.casefixtures import DOCX, auth, case_path, docx_bytes, register, step
 
 TEMPLATES = PROJECT_ROOT / "templates"
@@ -34,8 +35,8 @@ def test_every_purpose_ships_a_default_that_passes_the_upload_checks(purpose: st
         template_library.check_email(shipped.email, purpose, name=shipped.name)
 
 
-def test_the_readme_section_documents_every_placeholder():
-    docs = (PROJECT_ROOT / "README.md").read_text()
+def test_the_docs_document_every_placeholder():
+    docs = (PROJECT_ROOT / "docs" / "letters-and-templates.md").read_text()
     for purpose in template_library.PURPOSES:
         assert f"`{purpose}`" in docs, purpose
         for name in template_library.placeholder_names(purpose):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import date
 
-from casework.cases.contracts import Contribution
+from casework.kinds.complaint.contracts import Contribution
 from casework.platform.db import make_sessionmaker
 from casework.cases.visibility import may_see_case, viewer_for
 from tests.seeding import (
@@ -64,7 +64,8 @@ async def test_the_workflow_and_the_database_agree_on_who_sees_which_case(engine
                                  requested_by="Seed", requested_at=SEEDED_AT)
                     for a in asks if a["case_reference"] == row["reference"]]
                 in_sql = await may_see_case(session, viewer, row["reference"])
-                in_workflow = sight.sees(row["case_type"], row["team"], row["assignee_id"], contributions)
+                in_workflow = sight.sees_parts(row["case_type"], row["team"], row["assignee_id"],
+                                                   [(c.team, c.assignee_id) for c in contributions])
                 assert in_workflow == in_sql, (user.username, row["reference"], row["team"],
                                                row["assignee_id"], row["case_type"], contributions)
                 checked += 1

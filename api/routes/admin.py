@@ -19,14 +19,14 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
-from api.schemas import ClosureCreate
+from api.schemas.admin import ClosureCreate
+from casework.calendar.deadlines import format_day
+from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
+from casework.calendar.workdays import Region, bank_holiday_names
 from casework.cases import repository
 from casework.cases.contracts import CalendarChangeRun
-from casework.calendar.deadlines import format_day
-from casework.platform.db import AppUser, CalendarClosure, ComplaintCase
-from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
-from casework.cases.stages import Role
-from casework.calendar.workdays import Region, bank_holiday_names
+from casework.cases.roles import Role
+from casework.platform.db import AppUser, CalendarClosure, CaseRecord
 from workflows.calendar import CalendarChangeWorkflow
 
 router = APIRouter(prefix="/admin", tags=["administration"])
@@ -136,6 +136,7 @@ async def add_closure(region: Region, body: ClosureCreate, session: SessionDep, 
         raise errors.stage_conflict(f"{body.date.isoformat()} is already closed in {region.value}", None)
     await session.commit()
     row = await session.get(CalendarClosure, (region.value, body.date))
+    assert row is not None  # just added
     what = "Bank holiday" if body.kind == "bank_holiday" else "Closure"
     recalculation = await _recalculate(session, client, settings.task_queue, region, user,
                                        f"{what} added on {format_day(body.date)}: {body.reason}")
@@ -172,8 +173,8 @@ async def recalculate(region: Region, session: SessionDep, client: TemporalDep, 
 async def _recalculate(session: SessionDep, client: TemporalDep, task_queue: str, region: Region,
                        user: AppUser, description: str) -> dict[str, Any]:
     open_cases = await session.scalar(
-        select(func.count()).select_from(ComplaintCase)
-        .where(ComplaintCase.status == "open", ComplaintCase.calendar_region == region.value))
+        select(func.count()).select_from(CaseRecord)
+        .where(CaseRecord.status == "open", CaseRecord.calendar_region == region.value))
     workflow_id = f"calendar-change/{region.value}/{uuid.uuid4()}"
     await client.start_workflow(
         CalendarChangeWorkflow.run,

@@ -30,13 +30,19 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, ViewerDep
-from api.routes.cases import IdempotencyKey
-from api.schemas import (DigestCreate, DigestPreview, DigestRead, DigestScheduleIn, DigestScheduleRead,
-                         DigestUpdate)
-from casework.platform.config import Settings
+from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep, ViewerDep
+from api.schemas.digests import (
+    DigestCreate,
+    DigestPreview,
+    DigestRead,
+    DigestScheduleIn,
+    DigestScheduleRead,
+    DigestUpdate,
+)
 from casework.cases.contracts import DigestRequest
-from casework.platform.db import AppUser, CaseType, DigestSubscription, Team
+from casework.cases.roles import Role
+from casework.cases.stages import role_allows
+from casework.cases.visibility import Viewer, viewer_for
 from casework.digests.subscriptions import (
     DigestUnavailable,
     Recipient,
@@ -46,8 +52,8 @@ from casework.digests.subscriptions import (
     spec_of,
     verify_unsubscribe_token,
 )
-from casework.cases.stages import Role, role_allows
-from casework.cases.visibility import Viewer, viewer_for
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseType, DigestSubscription, Team
 from workflows.digest import DigestWorkflow
 
 router = APIRouter(prefix="/digests", tags=["digests"])
@@ -141,6 +147,13 @@ async def _own_subscription(session: SessionDep, user: AppUser, subscription_id:
     if sub is None or (sub.owner_id != user.id and Role.ADMIN not in user.roles):
         raise errors.not_found(f"digest subscription {subscription_id}")
     return sub
+
+
+async def _owner_and_team(session: SessionDep, sub: DigestSubscription) -> tuple[AppUser, Team]:
+    owner = await session.get(AppUser, sub.owner_id)
+    team = await session.get(Team, sub.team)
+    assert owner is not None and team is not None  # foreign keys
+    return owner, team
 
 
 async def _validate(session: SessionDep, user: AppUser, viewer: Viewer, team_code: str,
@@ -265,8 +278,8 @@ async def my_subscriptions(session: SessionDep, user: CurrentUser, settings: Set
 async def get_subscription(subscription_id: str, session: SessionDep, user: CurrentUser,
                            settings: SettingsDep) -> Any:
     sub = await _own_subscription(session, user, subscription_id)
-    owner = await session.get(AppUser, sub.owner_id)
-    return _read(sub, owner, await session.get(Team, sub.team), settings)
+    owner, team = await _owner_and_team(session, sub)
+    return _read(sub, owner, team, settings)
 
 
 @router.patch("/{subscription_id}", response_model=DigestRead)
@@ -276,7 +289,7 @@ async def change_subscription(subscription_id: str, body: DigestUpdate, session:
     """Change the schedule, recipient or case type, or pause (`active: false`) and resume.
     The Temporal Schedule is updated to match."""
     sub = await _own_subscription(session, user, subscription_id)
-    owner = user if sub.owner_id == user.id else await session.get(AppUser, sub.owner_id)
+    owner = user if sub.owner_id == user.id else (await _owner_and_team(session, sub))[0]
     owner_viewer = viewer if owner is user else await viewer_for(session, owner)
     changes = body.model_dump(exclude_unset=True)
     recipient = Recipient(changes.get("recipient") or sub.recipient)

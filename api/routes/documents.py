@@ -10,11 +10,11 @@ from sqlalchemy.dialects.postgresql import insert
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, ViewerDep
-from api.routes.cases import store_upload
-from api.schemas import UploadRead
-from casework.platform.db import CaseDocument
-from casework.documents.store import load_blob
+from api.schemas.documents import UploadRead
+from api.uploads import store_upload
 from casework.cases.visibility import may_see_case
+from casework.documents.store import load_blob
+from casework.platform.db import CaseDocument
 
 router = APIRouter(tags=["documents"])
 

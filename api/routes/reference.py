@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from sqlalchemy import select
 
 from api.deps import CurrentUser, SessionDep
-from api.schemas import UserRead
+from api.schemas.reference import UserRead
 from casework.platform.db import CaseType, Team, TeamMember
 
 router = APIRouter(tags=["reference data"])

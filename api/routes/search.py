@@ -13,7 +13,7 @@ import inspect
 import tempfile
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -24,8 +24,11 @@ from sqlalchemy import Select, select
 
 from api import errors
 from api.deps import SessionDep, ViewerDep
-from casework.reporting import search
+from casework.calendar.deadlines import case_today
+from casework.cases.stages import StagePlan
+from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseType, Team
+from casework.reporting import search
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
 from casework.reporting.search import (
     COLUMNS,
@@ -37,10 +40,13 @@ from casework.reporting.search import (
     FilterError,
     Sort,
 )
-from casework.cases.stages import StagePlan
-from casework.cases.visibility import Viewer, visible_cases
 
 router = APIRouter(prefix="/search", tags=["search"])
+
+
+def _today() -> date:
+    """Today for "overdue" and "due within": the cases' own (UK) today, not the server's."""
+    return case_today(datetime.now(timezone.utc))
 
 # Rows fetched from the server-side cursor at a time while exporting.
 EXPORT_BATCH = 1000
@@ -177,7 +183,7 @@ async def search_cases(
         after = Cursor.decode(cursor, params.sort) if cursor else None
     except FilterError as exc:
         raise filter_error(exc) from exc
-    stmt = params.statement(date.today(), after=after, limit=limit + 1)
+    stmt = params.statement(_today(), after=after, limit=limit + 1)
     rows = await search.fetch_page(session, stmt)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -190,7 +196,7 @@ async def search_cases(
 
 
 def _attachment(extension: str) -> dict[str, str]:
-    stamp = datetime.now().strftime("%Y-%m-%d-%H%M")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H%MZ")
     return {"Content-Disposition": f'attachment; filename="cases-{stamp}.{extension}"'}
 
 
@@ -198,7 +204,7 @@ def _attachment(extension: str) -> dict[str, str]:
             responses={200: {"content": {"text/csv": {}}}})
 async def export_csv(params: SearchDep, request: Request) -> StreamingResponse:
     """The same search as CSV, every matching row, streamed."""
-    stmt = params.statement(date.today())
+    stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
     sessionmaker = request.app.state.sessionmaker
 
@@ -216,7 +222,7 @@ async def export_csv(params: SearchDep, request: Request) -> StreamingResponse:
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
 async def export_xlsx(params: SearchDep, request: Request) -> StreamingResponse:
     """The same search as an Excel workbook: typed dates, header row with filters, frozen header."""
-    stmt = params.statement(date.today())
+    stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
     sessionmaker = request.app.state.sessionmaker
 

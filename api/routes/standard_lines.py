@@ -9,19 +9,25 @@ from fastapi import APIRouter, HTTPException, Query, status
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, require_role
-from api.schemas import StandardLineCreate, StandardLineRead, StandardLineUpdate
+from api.schemas.standard_lines import StandardLineCreate, StandardLineRead, StandardLineUpdate
+from casework.calendar.deadlines import case_today
+from casework.cases.roles import Role
 from casework.documents import standard_lines
 from casework.platform.db import StandardLine
-from casework.cases.stages import Role
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
 ADMIN = frozenset({Role.ADMIN})
 
 
+def _today() -> date:
+    """Today as cases count it (a line expires at the end of its UK day, not the server's)."""
+    return case_today(datetime.now(timezone.utc))
+
+
 def read(line: StandardLine, today: date | None = None) -> StandardLineRead:
     return StandardLineRead.model_validate(
         {**{c.key: getattr(line, c.key) for c in line.__table__.columns},
-         "status": standard_lines.status_of(line, today or date.today())})
+         "status": standard_lines.status_of(line, today or _today())})
 
 
 async def _line(session: SessionDep, line_id: str) -> StandardLine:
@@ -37,7 +43,7 @@ async def list_lines(
     status_: Annotated[str, Query(alias="status", pattern="^(live|expired|retired|all)$")] = "live",
 ) -> Any:
     """Lines to choose from when drafting (live ones by default), by category and topic."""
-    today = date.today()
+    today = _today()
     stmt = standard_lines.query(category=category, topic=topic, status=status_, today=today)
     return [read(line, today) for line in (await session.scalars(stmt)).all()]
 
@@ -51,7 +57,7 @@ async def get_line(line_id: str, session: SessionDep, user: CurrentUser) -> Any:
 async def add_line(body: StandardLineCreate, session: SessionDep, user: CurrentUser) -> Any:
     """Add a line for a category and topic; the topic's current line (if any) is retired."""
     require_role(user, ADMIN, "managing standard lines")
-    if body.expires_on < date.today():
+    if body.expires_on < _today():
         raise errors.unprocessable("expires_on", "expires_on must not be in the past")
     line, _ = await standard_lines.add_line(
         session, category=body.category, topic=body.topic, text_=body.text,
@@ -69,7 +75,7 @@ async def change_expiry(line_id: str, body: StandardLineUpdate, session: Session
     if line.retired_at is not None:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             detail={"message": f"standard line {line_id} is retired", "status": "retired"})
-    if body.expires_on < date.today():
+    if body.expires_on < _today():
         raise errors.unprocessable("expires_on", "expires_on must not be in the past")
     line.expires_on = body.expires_on
     await session.commit()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import SessionDep, ViewerDep
+from casework.calendar.deadlines import case_today
 from casework.platform.db import CaseType, Team
 from casework.reporting.statistics import Statistics, team_statistics
 
@@ -33,4 +34,5 @@ async def statistics_by_team(
         unknown = [code for code in team if code not in known]
         if unknown:
             raise errors.unprocessable("team", f"unknown team {', '.join(unknown)}", location="query")
-    return await team_statistics(session, viewer, date.today(), case_type=case_type, teams=team)
+    today = case_today(datetime.now(timezone.utc))
+    return await team_statistics(session, viewer, today, case_type=case_type, teams=team)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
 
@@ -18,14 +18,15 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
-from api.schemas import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
-from casework.documents import pdf, template_library
+from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
+from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Channel
-from casework.platform.db import TemplateVersion
-from casework.documents.store import DOCX, load_blob
+from casework.cases.roles import Role
+from casework.documents import pdf, template_library
 from casework.documents.rendering import TemplateError
-from casework.cases.stages import Role
+from casework.documents.store import DOCX, load_blob
+from casework.platform.db import TemplateVersion
 
 router = APIRouter(prefix="/admin/templates", tags=["template library"])
 ADMIN = frozenset({Role.ADMIN})
@@ -228,8 +229,9 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, sess
             raise errors.unprocessable("case_reference", f"no case {body.case_reference}")
         case_type = row.case_type
         if "case" in context:
-            context.update(await template_library.context_for_case(
-                session, row.reference, sender_name=user.display_name, today=date.today()))
+            of_case = await template_library.context_for_case(
+                session, row.reference, sender_name=user.display_name, today=case_today(datetime.now(timezone.utc)))
+            context.update(of_case or {})
     if body.version_id:
         version = await session.get(TemplateVersion, body.version_id)
         if version is None or (version.purpose, version.channel) != (purpose, channel):

@@ -28,7 +28,6 @@ from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 from casework.calendar.policies import DayUnit, DeadlinePolicy, ExtensionAnchor
-from casework.cases.stages import StageKind
 from casework.calendar.workdays import DEFAULT_REGION, Region, WorkingCalendar, add_working_days, working_days_between
 
 # Every UK region keeps UK time. Loaded once at import, so workflow code never reads tz files.
@@ -47,7 +46,7 @@ class Schedule:
     deadline: date
     warning_on: date
     acknowledgement_due: date | None
-    stage_deadlines: dict[StageKind, date]
+    stage_deadlines: dict[str, date]  # by stage kind
     paused_days: tuple[int, ...]  # per pause, in the policy's unit; 0 for an open pause
     extension_days: int
     explanation: str

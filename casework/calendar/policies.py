@@ -3,7 +3,7 @@
 Pure data and validation (pydantic, for the admin API's 422s), no Temporal/SQLAlchemy/HTTP imports.
 A policy is stored on its case type and copied into each case when it is registered, so a later
 change to the type's policy never silently moves the deadlines of cases already open (changing a
-case's *type* does recompute them; see `workflows/complaint.py`).
+case's *type* does recompute them; see `workflows/engine/clock.py`).
 
 Every day count is in the policy's `unit` — working days (weekends, bank holidays and closures
 excluded) or calendar days — except the acknowledgement, which is always counted in working days.
@@ -17,8 +17,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
-from casework.cases.stages import StageKind
 from casework.calendar.workdays import DEFAULT_REGION, Region
+from casework.cases.stages import stage_kind_names
 
 
 class DayUnit(StrEnum):
@@ -45,7 +45,7 @@ class DeadlinePolicy(BaseModel):
     warning_days: int = Field(ge=0, le=365, description="warn this many days before the deadline")
     acknowledgement_days: int | None = Field(
         None, ge=0, le=60, description="working days from receipt to acknowledge; none: no target")
-    stage_days: dict[StageKind, int] = Field(
+    stage_days: dict[str, int] = Field(
         default_factory=dict, description="per stage kind: days from receipt to finish that stage")
     max_extensions: int = Field(0, ge=0, le=10)
     extension_cap_days: int | None = Field(
@@ -67,11 +67,14 @@ class DeadlinePolicy(BaseModel):
 
     @field_validator("stage_days")
     @classmethod
-    def _stages_within_the_deadline(cls, value: dict[StageKind, int], info: ValidationInfo) -> dict[StageKind, int]:
+    def _stages_within_the_deadline(cls, value: dict[str, int], info: ValidationInfo) -> dict[str, int]:
         response_days = info.data.get("response_days")
+        known = stage_kind_names()
         for kind, days in value.items():
+            if kind not in known:
+                raise ValueError(f"{kind}: not a stage kind (one of: {', '.join(sorted(known))})")
             if days < 0 or (response_days is not None and days > response_days):
-                raise ValueError(f"{kind.value}: must be between 0 and response_days ({response_days})")
+                raise ValueError(f"{kind}: must be between 0 and response_days ({response_days})")
         return value
 
     @field_validator("extension_cap_days")
@@ -101,7 +104,7 @@ UK_PUBLIC_SECTOR = DeadlinePolicy(
     response_days=20,
     warning_days=5,
     acknowledgement_days=3,
-    stage_days={StageKind.TRIAGE: 2, StageKind.DRAFT: 15, StageKind.QA: 18, StageKind.SEND: 20},
+    stage_days={"triage": 2, "draft": 15, "qa": 18, "send": 20},
     max_extensions=1,
     pause_on_clarification=True,
 )
@@ -116,7 +119,7 @@ FCA_DISP = DeadlinePolicy(
     response_days=56,
     warning_days=14,
     acknowledgement_days=5,
-    stage_days={StageKind.TRIAGE: 3, StageKind.DRAFT: 42, StageKind.QA: 49, StageKind.SEND: 56},
+    stage_days={"triage": 3, "draft": 42, "qa": 49, "send": 56},
     max_extensions=0,
     holding_response_at_deadline=True,
     pause_on_clarification=False,
@@ -132,7 +135,7 @@ PAYMENT_SERVICES = DeadlinePolicy(
     response_days=15,
     warning_days=3,
     acknowledgement_days=2,
-    stage_days={StageKind.TRIAGE: 1, StageKind.DRAFT: 10, StageKind.QA: 13, StageKind.SEND: 15},
+    stage_days={"triage": 1, "draft": 10, "qa": 13, "send": 15},
     max_extensions=1,
     extension_cap_days=35,
     pause_on_clarification=False,
@@ -147,7 +150,7 @@ CFPB = DeadlinePolicy(
     response_days=15,
     warning_days=3,
     acknowledgement_days=None,
-    stage_days={StageKind.SEND: 15},
+    stage_days={"send": 15},
     max_extensions=1,
     extension_cap_days=60,
     pause_on_clarification=False,

@@ -17,10 +17,10 @@ from typing import Any
 import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from casework.cases.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
-from casework.platform.db import driver_connection
 from casework.calendar.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, plan_extension
 from casework.calendar.workdays import Region, WorkingCalendar, bank_holiday_names, build_calendar, holidays_version
+from casework.cases.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
+from casework.platform.db import driver_connection
 
 # How far past the latest date involved a calendar is loaded; deadlines never run further ahead.
 _YEARS_AHEAD = 3
@@ -51,7 +51,7 @@ def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesRe
         deadline=schedule.deadline,
         warning_on=schedule.warning_on,
         acknowledgement_due=schedule.acknowledgement_due,
-        stage_deadlines={kind.value: day for kind, day in schedule.stage_deadlines.items()},
+        stage_deadlines={str(kind): day for kind, day in schedule.stage_deadlines.items()},
         paused_days=list(schedule.paused_days),
         explanation=schedule.explanation,
         calendar_source=source,

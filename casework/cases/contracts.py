@@ -7,12 +7,12 @@ running workflows (new fields must have defaults). The workflow imports this mod
 
 from __future__ import annotations
 
+import importlib
 from datetime import date, datetime
-from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ModelWrapValidatorHandler, SerializeAsAny, model_validator
 
 from casework.calendar.deadlines import breach_instant, start_of_day
 from casework.calendar.policies import DeadlinePolicy, ExtensionAnchor
@@ -40,13 +40,17 @@ class Sight(BaseModel):
     teams: list[str] = Field(default_factory=list)
     case_types: list[str] | None = None  # None: every case type
 
-    def sees(self, case_type: str, team: str | None, assignee_id: int | None,
-             contributions: list[Contribution]) -> bool:
+    def sees(self, case: CaseCore) -> bool:
+        return self.sees_parts(case.case_type.code, case.team, case.assignee_id, case.involved())
+
+    def sees_parts(self, case_type: str, team: str | None, assignee_id: int | None,
+                   involved: list[tuple[str | None, int | None]]) -> bool:
+        """`involved`: the (team, user) pairs asked to work on the case besides its owner."""
         if self.case_types is not None and case_type not in self.case_types:
             return False
         if self.all_teams or team is None or team in self.teams or assignee_id == self.user_id:
             return True
-        return any(c.team in self.teams or c.assignee_id == self.user_id for c in contributions)
+        return any(t in self.teams or user == self.user_id for t, user in involved)
 
 
 class Actor(BaseModel):
@@ -71,13 +75,6 @@ class Correspondent(BaseModel):
     postcode: str | None = None
     external_reference: str | None = None
 
-
-class CaseDetails(BaseModel):
-    channel: str
-    category: str
-    severity: str
-    description: str
-    date_received: date
 
 
 class CaseTypeConfig(BaseModel):
@@ -105,38 +102,6 @@ class DocumentRef(BaseModel):
     added_at: datetime
 
 
-class Clarification(BaseModel):
-    id: str
-    channel: Channel
-    questions: str
-    reply_by: date
-    requested_by: str
-    requested_at: datetime
-    reply: str | None = None
-    reply_received_on: date | None = None
-    replied_by: str | None = None
-    replied_at: datetime | None = None
-    reply_attachment_ids: list[str] = Field(default_factory=list)
-
-
-class Contribution(BaseModel):
-    id: str
-    team: str
-    assignee_id: int | None = None
-    assignee_name: str | None = None
-    request: str
-    due_date: date
-    status: str = "open"  # open | completed | cancelled
-    details: str | None = None
-    cancel_reason: str | None = None
-    requested_by: str
-    requested_at: datetime
-    closed_by: str | None = None
-    closed_at: datetime | None = None
-    # How the request went out (None: recorded only) and to whom; documents sent with the reply.
-    channel: Channel | None = None
-    recipient: str | None = None
-    attachment_ids: list[str] = Field(default_factory=list)
 
 
 class Note(BaseModel):
@@ -226,31 +191,25 @@ class CaseClock(BaseModel):
         return None if self.stopped_on is None else self.stopped_on <= self.deadline
 
 
-class CaseState(BaseModel):
-    """Everything the workflow knows about a case; the PostgreSQL projection is a function of it."""
+class CaseCore(BaseModel):
+    """What every kind of case knows about itself: identity, type, where it stands, who has it, the
+    parties, its documents and notes, its deadline clock and how it ended. A kind's state subclasses
+    it with its own details (`casework/kinds/<kind>/contracts.py`); every list, search, statistic,
+    digest and visibility rule reads only these fields. The PostgreSQL projection is a function of
+    the whole state."""
 
+    kind: str  # the kind of case: its state class, rules and workflow (see register_state)
     reference: str
     case_type: CaseTypeConfig
     version: int = 0
     status: CaseStatus = CaseStatus.OPEN
     stage: str
-    details: CaseDetails
     correspondents: list[Correspondent]
     team: str | None = None
     assignee_id: int | None = None
     assignee_name: str | None = None
     documents: list[DocumentRef] = Field(default_factory=list)
-    clarifications: list[Clarification] = Field(default_factory=list)
-    contributions: list[Contribution] = Field(default_factory=list)
     notes: list[Note] = Field(default_factory=list)
-    submitted_draft_id: str | None = None
-    drafted_by_id: int | None = None
-    approved_by: str | None = None
-    sent_channel: Channel | None = None
-    sent_on: date | None = None
-    outcome: str | None = None
-    outcome_detail: str | None = None
-    redress_amount: Decimal | None = None
     close_reason: str | None = None
     close_note: str | None = None
     closed_at: datetime | None = None
@@ -260,6 +219,27 @@ class CaseState(BaseModel):
     correspondence_count: int = 0
     clock: CaseClock | None = None  # None for cases registered before deadline clocks existed
 
+    # Child collections the projection writes to their own tables (a kind adds its own).
+    COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _as_its_kind(cls, value: Any, handler: ModelWrapValidatorHandler[CaseCore]) -> CaseCore:
+        """A state read where any kind may come (an activity's input, an Update's result) is read
+        as its own kind's class, registered by register_state."""
+        if cls is CaseCore and isinstance(value, dict):
+            # States recorded before kinds existed carry no kind: they are complaints.
+            kind = value.get("kind", "complaint")
+            if kind not in _STATE_TYPES:
+                importlib.import_module(f"casework.kinds.{kind}.contracts")  # registers it
+            return _STATE_TYPES[kind].model_validate(value)
+        return handler(value)
+
+    @property
+    def date_received(self) -> date:
+        """The day the case's clock counts from. Each kind says where it keeps it."""
+        raise NotImplementedError
+
     @property
     def complainant(self) -> Correspondent:
         for person in self.correspondents:
@@ -267,27 +247,61 @@ class CaseState(BaseModel):
                 return person
         return self.correspondents[0]
 
+    def involved(self) -> list[tuple[str | None, int | None]]:
+        """Teams and people asked to work on the case besides its owner: they may see it too."""
+        return []
 
-class CaseStart(BaseModel):
+    def detail_columns(self) -> dict[str, Any]:
+        """The kind's own columns of the case's row in PostgreSQL."""
+        return {}
+
+    def letter_fields(self) -> dict[str, str | None]:
+        """What letters and emails say the case is about: its category, description and channel
+        (the template library's `case.*` fields; empty where a kind has none)."""
+        return {"category": None, "description": None, "channel": None}
+
+    def response_document_id(self) -> str | None:
+        """The document a final response sends (a kind with a response to send says which)."""
+        return None
+
+
+# Every kind's state class by kind name, filled as each kind's contracts module is imported.
+_STATE_TYPES: dict[str, type[CaseCore]] = {}
+
+
+def register_state(cls: type[CaseCore]) -> type[CaseCore]:
+    _STATE_TYPES[cls.model_fields["kind"].default] = cls
+    return cls
+
+
+
+
+# A case state of whatever kind, in a payload the engine and activities share: read back as its
+# kind's class (CaseCore._as_its_kind), written with all of its kind's fields.
+AnyCaseState = SerializeAsAny[CaseCore]
+
+
+class CaseStartCore(BaseModel):
+    """What starts a case of any kind; a kind's start adds its own details."""
+
     reference: str
     case_type: CaseTypeConfig
-    details: CaseDetails
     correspondents: list[Correspondent]
     attachments: list[DocumentRef] = Field(default_factory=list)
     actor: Actor
     escalated_from: str | None = None
     escalation_reason: str | None = None
-    # Set when the workflow continues as new: the state carried over.
-    carried_state: CaseState | None = None
-    pending_calendar_changes: list["CalendarChange"] = Field(default_factory=list)
+    pending_calendar_changes: list[CalendarChange] = Field(default_factory=list)
     # The case's first deadlines, calculated by whoever starts it from the case type's policy and
     # the calendar as it is (casework.calendar.schedules; the API does). None: the workflow asks the
     # deadline activity at registration, as cases started before this existed did.
-    schedule: "ComputeDeadlinesResult | None" = None
-    # The behaviour the case runs, a key of workflows.complaint.PATCH_SETS, chosen by whoever
-    # starts it (api.routes.cases.start_case: the newest) and carried when it continues as new.
-    # None for cases started before it existed: those record and read patch markers.
+    schedule: ComputeDeadlinesResult | None = None
+    # The behaviour the case runs, a key of workflows.engine.versioning.PATCH_SETS, chosen by
+    # whoever starts it (the newest) and carried when it continues as new. None for cases started
+    # before it existed: those record and read patch markers.
     patch_set: str | None = None
+
+
 
 
 class CaseSummary(BaseModel):
@@ -311,45 +325,10 @@ class AllocateInput(StepInput):
     reason: str | None = None
 
 
-class AcknowledgeInput(StepInput):
-    channel: Channel
 
 
-class ClarificationRequestInput(StepInput):
-    channel: Channel
-    questions: str
-    reply_by: date
 
 
-class ClarificationReplyInput(StepInput):
-    clarification_id: str
-    reply: str
-    received_on: date | None = None  # None: today, by the workflow's clock
-    attachments: list[DocumentRef] = Field(default_factory=list)
-
-
-class ContributionRequestInput(StepInput):
-    team: str
-    assignee_id: int | None = None
-    assignee_name: str | None = None
-    request: str
-    due_date: date
-    # None: the request is only recorded. Otherwise it goes out by this channel to the recipient.
-    channel: Channel | None = None
-    team_name: str | None = None
-    recipient_name: str | None = None
-    recipient_email: str | None = None
-
-
-class ContributionCompleteInput(StepInput):
-    contribution_id: str
-    details: str
-    attachments: list[DocumentRef] = Field(default_factory=list)
-
-
-class ContributionCancelInput(StepInput):
-    contribution_id: str
-    reason: str
 
 
 class ChosenLine(BaseModel):
@@ -388,30 +367,9 @@ class AddDocumentInput(StepInput):
     generated_from: DraftSource | None = None
 
 
-class SubmitDraftInput(StepInput):
-    note: str | None = None
 
 
-class QaDecisionInput(StepInput):
-    approved: bool
-    reason: str | None = None
 
-
-class SendResponseInput(StepInput):
-    channel: Channel
-    sent_on: date
-
-
-class HoldingResponseInput(StepInput):
-    channel: Channel
-    reason: str
-    new_due_date: date
-
-
-class OutcomeInput(StepInput):
-    outcome: str
-    detail: str
-    redress_amount: Decimal | None = None
 
 
 class CloseInput(StepInput):
@@ -461,11 +419,8 @@ class CalendarChangeRun(CalendarChange):
 # ---- Activity inputs and results -----------------------------------------------------------
 
 
-CASE_COLLECTIONS = ("correspondents", "documents", "clarifications", "contributions", "notes")
-
-
 class ProjectCaseInput(BaseModel):
-    state: CaseState
+    state: AnyCaseState
     events: list[TimelineEvent]
     # Which child collections changed in this step; None means all of them.
     collections: list[str] | None = None
@@ -477,7 +432,7 @@ class CorrespondenceJob(BaseModel):
     business_key: str
     purpose: str  # a template purpose: acknowledgement | clarification | contribution | response ...
     channel: Channel
-    state: CaseState
+    state: AnyCaseState
     sender_name: str
     extra: dict[str, Any] = Field(default_factory=dict)
     attachment_ids: list[str] = Field(default_factory=list)
@@ -530,7 +485,7 @@ class DeadlineNoticeJob(BaseModel):
 
     business_key: str
     kind: str  # warning | breach
-    state: CaseState
+    state: AnyCaseState
     due_at: datetime
 
 
@@ -572,4 +527,4 @@ class DigestResult(BaseModel):
     reason: str | None = None  # why nothing was sent, or "already sent"
 
 
-CaseStart.model_rebuild()
+CaseStartCore.model_rebuild()

@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import psycopg
-from sqlalchemy import Select, select, update
+from sqlalchemy import ColumnElement, Select, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.cases.contracts import CaseState
+from casework.cases.contracts import CaseCore
+from casework.cases.stages import StagePlan
 from casework.platform.db import (
     AppUser,
     CaseClarification,
@@ -18,21 +19,21 @@ from casework.platform.db import (
     CaseCorrespondent,
     CaseDocument,
     CaseNote,
+    CaseRecord,
     CaseType,
-    ComplaintCase,
     Escalation,
     Team,
     TeamMember,
     TimelineEntry,
 )
 
-from casework.cases.stages import StagePlan
 
-
-def case_row(state: CaseState) -> dict:
+def case_row(state: CaseCore) -> dict:
+    """The case's row: the core columns every kind has, and its kind's details."""
     plan = StagePlan.from_data(state.case_type.stages)
     return {
         "reference": state.reference,
+        "kind": state.kind,
         "case_type": state.case_type.code,
         "version": state.version,
         "status": state.status.value,
@@ -41,20 +42,9 @@ def case_row(state: CaseState) -> dict:
         "team": state.team,
         "assignee_id": state.assignee_id,
         "assignee_name": state.assignee_name,
-        "channel": state.details.channel,
-        "category": state.details.category,
-        "severity": state.details.severity,
-        "description": state.details.description,
-        "date_received": state.details.date_received,
+        "date_received": state.date_received,
         "complainant_name": state.complainant.name,
-        "submitted_draft_id": state.submitted_draft_id,
-        "drafted_by_id": state.drafted_by_id,
-        "approved_by": state.approved_by,
-        "sent_channel": state.sent_channel.value if state.sent_channel else None,
-        "sent_on": state.sent_on,
-        "outcome": state.outcome,
-        "outcome_detail": state.outcome_detail,
-        "redress_amount": state.redress_amount,
+        **state.detail_columns(),
         "close_reason": state.close_reason,
         "close_note": state.close_note,
         "closed_at": state.closed_at,
@@ -66,7 +56,7 @@ def case_row(state: CaseState) -> dict:
     }
 
 
-def clock_columns(state: CaseState) -> dict:
+def clock_columns(state: CaseCore) -> dict:
     clock = state.clock
     if clock is None:
         return {}
@@ -127,6 +117,8 @@ async def reserve_registration(conn: psycopg.AsyncConnection, idempotency_key: s
     row = await (await conn.execute(_RESERVE_REGISTRATION, parameters, prepare=True)).fetchone()
     if row is None:  # a concurrent request with the same key reserved it first
         row = await (await conn.execute(_REGISTERED, {"key": idempotency_key})).fetchone()
+    if row is None:
+        raise LookupError(f"no reservation for idempotency key {idempotency_key}")
     return row[0]
 
 
@@ -150,16 +142,24 @@ async def reserve_escalation(
         existing = await session.scalar(
             select(Escalation.escalated_reference).where(Escalation.original_reference == original)
         )
+        if existing is None:
+            raise LookupError(f"case {original} has an escalation reserved and none recorded")
         return existing, False
     return reference, True
 
 
-async def get_case(session: AsyncSession, reference: str) -> ComplaintCase | None:
-    return await session.get(ComplaintCase, reference)
+async def get_case(session: AsyncSession, reference: str) -> CaseRecord | None:
+    return await session.get(CaseRecord, reference)
 
 
 async def get_case_type(session: AsyncSession, code: str) -> CaseType | None:
     return await session.get(CaseType, code)
+
+
+async def get_case_type_by_prefix(session: AsyncSession, prefix: str) -> CaseType | None:
+    """The type whose references start with `prefix` (a case keeps its reference when re-typed,
+    and types change only within a kind, so the prefix tells a case's kind)."""
+    return await session.scalar(select(CaseType).where(CaseType.reference_prefix == prefix))
 
 
 async def get_team(session: AsyncSession, code: str) -> Team | None:
@@ -208,7 +208,7 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str],
     ``also_on_case``, documents already attached to that case count too."""
     if not upload_ids:
         return []
-    unattached = CaseDocument.case_reference.is_(None)
+    unattached: ColumnElement[bool] = CaseDocument.case_reference.is_(None)
     if also_on_case is not None:
         unattached = unattached | (CaseDocument.case_reference == also_on_case)
     rows = (

@@ -1,133 +1,129 @@
-"""Stage plans and transition rules: pure data and functions, no Temporal/SQLAlchemy/HTTP imports.
+"""Stage plans and the rules that route a step: pure data and functions, shared by every kind of case.
 
-A case type owns an ordered *stage plan*. Every stage has a *kind* that fixes which actions it offers;
-the plan decides order, labels and which stages may be skipped. One workflow walks any plan, so a
-stage-2 case is the same flow with a different plan, not a copy.
+A case type owns an ordered *stage plan*. Every stage has a *kind*, and each kind of case declares
+its own stage kinds and actions in a `KindRules` table (`casework/kinds/<kind>/rules.py`): which
+actions each stage kind offers, which are allowed at any open stage, who may take each, and where
+each leads (to the next stage, or to the first stage of a named kind: a branch or a return). The
+plan decides order, labels and which stages may be skipped. One engine walks any plan with any
+table, so a stage-2 case is the same flow with a different plan, and a new kind of case is a new
+table, not an edit of this module.
 
 Optional stages are skipped implicitly: an action that belongs to a later stage is allowed when every
-stage in between is optional and has no outstanding work (an unanswered clarification, an open
-contribution). The skip is recorded in the timeline like any other stage change.
+stage in between is optional and has no outstanding work (the kind says what is outstanding). The
+skip is recorded in the timeline like any other stage change. A refused action comes back as a
+`Rejection` with its reason, never an exception.
 """
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
+from datetime import date
+from typing import Any
+
+# Every plan starts with an intake stage where the case is allocated, and ends with its closure.
+TRIAGE = "triage"
+CLOSURE = "closure"
+# Actions the engine itself offers in every kind of case.
+COMPLETE_STAGE = "complete_stage"  # finish an optional stage with nothing outstanding
+ADMIN = "admin"  # the role that may take every action
+NEXT = "next"  # `Leads.to`: the stage after the one the action was taken in
 
 
-class StageKind(StrEnum):
-    TRIAGE = "triage"
-    ACKNOWLEDGEMENT = "acknowledgement"
-    CLARIFICATION = "clarification"
-    CONTRIBUTIONS = "contributions"
-    DRAFT = "draft"
-    QA = "qa"
-    SEND = "send"
-    OUTCOME = "outcome"
-    CLOSURE = "closure"
+@dataclass(frozen=True)
+class Leads:
+    """Where an action takes the case: `to` the next stage, or back or on to the first stage of a
+    kind; only when taken at a stage of one of the `from_kinds` (every stage if None)."""
+
+    to: str = NEXT
+    from_kinds: frozenset[str] | None = None
 
 
-class Action(StrEnum):
-    ALLOCATE = "allocate"
-    ACKNOWLEDGE = "acknowledge"
-    REQUEST_CLARIFICATION = "request_clarification"
-    RECORD_CLARIFICATION_REPLY = "record_clarification_reply"
-    REQUEST_CONTRIBUTION = "request_contribution"
-    COMPLETE_CONTRIBUTION = "complete_contribution"
-    CANCEL_CONTRIBUTION = "cancel_contribution"
-    ADD_DOCUMENT = "add_document"
-    SUBMIT_DRAFT = "submit_draft"
-    APPROVE_DRAFT = "approve_draft"
-    REJECT_DRAFT = "reject_draft"
-    SEND_RESPONSE = "send_response"
-    SEND_HOLDING_RESPONSE = "send_holding_response"
-    RECORD_OUTCOME = "record_outcome"
-    CLOSE = "close"
-    COMPLETE_STAGE = "complete_stage"
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one table per kind
+class KindRules:
+    """One kind of case's rule table. Actions, stage kinds and roles are plain strings the kind
+    names (its own enums, usually): nothing here lists them."""
+
+    kind: str
+    actions: tuple[str, ...]  # every action of the kind, in the order a case read lists them
+    stage_kinds: frozenset[str]
+    stage_actions: Mapping[str, frozenset[str]]  # actions a stage kind offers
+    any_open_stage: frozenset[str]  # actions allowed at every open stage
+    action_roles: Mapping[str, frozenset[str]]  # who may take each action (admin may take all)
+    leads: Mapping[str, Leads] = field(default_factory=dict)  # where an action moves the case
+    early_close_roles: frozenset[str] = frozenset()  # who may close a case before its closure stage
+    # Optional stages with outstanding work, which cannot be skipped, from the plan, today and the
+    # case's collections by name (the workflow's state and a case read from PostgreSQL alike).
+    blocked: Callable[[StagePlan, date, Mapping[str, Sequence[Any]]], frozenset[str]] | None = None
+
+    def __post_init__(self) -> None:
+        unknown = (set(self.stage_actions) | {TRIAGE, CLOSURE}) - self.stage_kinds
+        if unknown:
+            raise ValueError(f"{self.kind}: stage kinds {sorted(unknown)} are not declared")
+        named = set(self.any_open_stage).union(*self.stage_actions.values(), self.action_roles, self.leads)
+        if named - set(self.actions):
+            raise ValueError(f"{self.kind}: actions {sorted(named - set(self.actions))} are not declared")
+        for action, lead in self.leads.items():
+            if lead.to != NEXT and lead.to not in self.stage_kinds:
+                raise ValueError(f"{self.kind}: '{action}' leads to an undeclared stage kind {lead.to}")
+
+    def may(self, roles: Iterable[str], action: str) -> bool:
+        return role_allows(roles, self.action_roles.get(action, frozenset()))
+
+    def refusal(self, roles: Iterable[str], action: str, what: str | None = None) -> str | None:
+        """Why a user with `roles` may not take `action` (None: they may)."""
+        if self.may(roles, action):
+            return None
+        names = ", ".join(sorted(str(r) for r in self.action_roles.get(action, frozenset())))
+        return (f"{what or repr(str(action))} needs one of the roles: {names} "
+                f"(you have: {', '.join(roles) or 'none'})")
+
+    def blocked_stages(self, plan: StagePlan, today: date, collections: Mapping[str, Sequence[Any]]) -> frozenset[str]:
+        return self.blocked(plan, today, collections) if self.blocked else frozenset()
+
+    def plan(self, data: list[dict]) -> StagePlan:
+        """A case type's stored stages as a plan of this kind (ValueError naming what is wrong)."""
+        plan = StagePlan.from_data(data)
+        for stage in plan.stages:
+            if stage.kind not in self.stage_kinds:
+                raise ValueError(f"stage {stage.key}: '{stage.kind}' is not a stage kind of {self.kind} cases "
+                                 f"(one of: {', '.join(sorted(self.stage_kinds))})")
+        return plan
 
 
-class Role(StrEnum):
-    HANDLER = "handler"
-    COORDINATOR = "coordinator"
-    DRAFTER = "drafter"
-    QA_REVIEWER = "qa_reviewer"
-    MANAGER = "manager"
-    ADMIN = "admin"
-    OPERATIONS = "operations"
+def role_allows(roles: Iterable[str], allowed: frozenset[str]) -> bool:
+    roles = set(roles)
+    return ADMIN in roles or not roles.isdisjoint(allowed)
 
 
-# Actions a stage kind offers. Actions not listed under any kind are allowed in every open stage.
-# A holding response (why the final one is late, and when it will come) may go out from
-# acknowledgement until the final response is sent.
-_BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
-STAGE_ACTIONS: dict[StageKind, frozenset[Action]] = {
-    StageKind.TRIAGE: frozenset(),
-    StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}) | _BEFORE_THE_RESPONSE,
-    StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}) | _BEFORE_THE_RESPONSE,
-    StageKind.CONTRIBUTIONS: frozenset(
-        {Action.REQUEST_CONTRIBUTION, Action.COMPLETE_CONTRIBUTION, Action.CANCEL_CONTRIBUTION}
-    ) | _BEFORE_THE_RESPONSE,
-    StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}) | _BEFORE_THE_RESPONSE,
-    StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}) | _BEFORE_THE_RESPONSE,
-    StageKind.SEND: frozenset({Action.SEND_RESPONSE}) | _BEFORE_THE_RESPONSE,
-    StageKind.OUTCOME: frozenset({Action.RECORD_OUTCOME}),
-    StageKind.CLOSURE: frozenset(),
-}
-
-# A complainant's late reply is recorded wherever the case has got to; deadlines can be extended and
-# a case re-typed at any open stage.
-ANY_OPEN_STAGE: frozenset[Action] = frozenset(
-    {Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
-     Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE}
-)
-
-# Who may take each action. Admin may do everything.
-ACTION_ROLES: dict[Action, frozenset[Role]] = {
-    Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
-    Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
-    Action.REQUEST_CLARIFICATION: frozenset({Role.DRAFTER}),
-    Action.RECORD_CLARIFICATION_REPLY: frozenset({Role.DRAFTER, Role.HANDLER}),
-    Action.REQUEST_CONTRIBUTION: frozenset({Role.DRAFTER}),
-    Action.COMPLETE_CONTRIBUTION: frozenset({Role.DRAFTER, Role.HANDLER, Role.MANAGER}),
-    Action.CANCEL_CONTRIBUTION: frozenset({Role.DRAFTER, Role.MANAGER}),
-    Action.ADD_DOCUMENT: frozenset({Role.DRAFTER, Role.HANDLER, Role.COORDINATOR}),
-    Action.SUBMIT_DRAFT: frozenset({Role.DRAFTER}),
-    Action.APPROVE_DRAFT: frozenset({Role.QA_REVIEWER}),
-    Action.REJECT_DRAFT: frozenset({Role.QA_REVIEWER}),
-    Action.SEND_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR}),
-    Action.SEND_HOLDING_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-    Action.RECORD_OUTCOME: frozenset({Role.DRAFTER, Role.MANAGER}),
-    Action.CLOSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-    Action.COMPLETE_STAGE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-    Action.ADD_NOTE: frozenset(
-        {Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER}
-    ),
-    Action.EDIT_NOTE: frozenset(
-        {Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER}
-    ),
-    Action.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-    # A new type brings new deadlines: a triage decision.
-    Action.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
-}
-REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
-ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
-# Closing before the closure stage is a triage decision, not a drafter's.
-EARLY_CLOSE_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER})
+# Every kind's rules, by kind name: filled by each kind's rules module as it is imported.
+_KINDS: dict[str, KindRules] = {}
 
 
-def role_allows(roles: frozenset[str] | set[str], allowed: frozenset[Role]) -> bool:
-    return Role.ADMIN in roles or any(role in roles for role in allowed)
+def register_rules(rules: KindRules) -> KindRules:
+    _KINDS[rules.kind] = rules
+    return rules
+
+
+def rules_of(kind: str) -> KindRules:
+    """The rule table of a kind of case."""
+    import casework.kinds  # noqa: F401  (registers every kind's rules)
+
+    return _KINDS[kind]
+
+
+def stage_kind_names() -> frozenset[str]:
+    """Every stage kind some kind of case declares (what a deadline policy may name)."""
+    import casework.kinds  # noqa: F401  (registers every kind's rules)
+
+    return frozenset().union(*(rules.stage_kinds for rules in _KINDS.values()))
 
 
 @dataclass(frozen=True)
 class StageSpec:
     key: str
-    kind: StageKind
+    kind: str
     label: str
     optional: bool = False
 
@@ -140,9 +136,9 @@ class StagePlan:
         keys = [s.key for s in self.stages]
         if len(set(keys)) != len(keys):
             raise ValueError("stage keys must be unique")
-        if not self.stages or self.stages[-1].kind is not StageKind.CLOSURE:
+        if not self.stages or self.stages[-1].kind != CLOSURE:
             raise ValueError("a stage plan must end with a closure stage")
-        if self.stages[0].kind is not StageKind.TRIAGE:
+        if self.stages[0].kind != TRIAGE:
             raise ValueError("a stage plan must start with a triage (allocation) stage")
 
     @property
@@ -162,30 +158,31 @@ class StagePlan:
         i = self.index(key)
         return self.stages[min(i + 1, len(self.stages) - 1)]
 
-    def previous_of_kind(self, key: str, kind: StageKind) -> StageSpec | None:
+    def first_of_kind(self, kind: str) -> StageSpec | None:
+        return next((stage for stage in self.stages if stage.kind == kind), None)
+
+    def previous_of_kind(self, key: str, kind: str) -> StageSpec | None:
         for stage in reversed(self.stages[: self.index(key)]):
-            if stage.kind is kind:
+            if stage.kind == kind:
                 return stage
         return None
 
-    def has_kind(self, kind: StageKind) -> bool:
-        return any(s.kind is kind for s in self.stages)
+    def has_kind(self, kind: str) -> bool:
+        return any(s.kind == kind for s in self.stages)
 
     def to_data(self) -> list[dict]:
-        return [
-            {"key": s.key, "kind": s.kind.value, "label": s.label, "optional": s.optional}
-            for s in self.stages
-        ]
+        return [{"key": s.key, "kind": str(s.kind), "label": s.label, "optional": s.optional}
+                for s in self.stages]
 
     @classmethod
-    def from_data(cls, data: list[dict]) -> "StagePlan":
+    def from_data(cls, data: list[dict]) -> StagePlan:
         """The plan of a case type's stored stages. Plans are immutable, so one is built per
         distinct list and shared: every step's projection and API answer asks for its case's."""
-        key = tuple((item["key"], item["kind"], item["label"], bool(item.get("optional", False)))
+        key = tuple((item["key"], str(item["kind"]), item["label"], bool(item.get("optional", False)))
                     for item in data)
         plan = _PLANS.get(key)
         if plan is None:
-            plan = cls(tuple(StageSpec(key=k, kind=StageKind(kind), label=label, optional=optional)
+            plan = cls(tuple(StageSpec(key=k, kind=kind, label=label, optional=optional)
                              for k, kind, label, optional in key))
             if len(_PLANS) >= 1024:  # case types are few; a bound all the same
                 _PLANS.clear()
@@ -194,21 +191,6 @@ class StagePlan:
 
 
 _PLANS: dict[tuple, StagePlan] = {}
-
-
-STANDARD_COMPLAINT_PLAN = StagePlan(
-    (
-        StageSpec("triage", StageKind.TRIAGE, "Allocation"),
-        StageSpec("acknowledgement", StageKind.ACKNOWLEDGEMENT, "Acknowledge"),
-        StageSpec("clarification", StageKind.CLARIFICATION, "Clarification", optional=True),
-        StageSpec("contributions", StageKind.CONTRIBUTIONS, "Contributions", optional=True),
-        StageSpec("draft", StageKind.DRAFT, "Draft response"),
-        StageSpec("qa", StageKind.QA, "Quality assurance"),
-        StageSpec("send", StageKind.SEND, "Send response"),
-        StageSpec("outcome", StageKind.OUTCOME, "Complaint outcome"),
-        StageSpec("closure", StageKind.CLOSURE, "Close case"),
-    )
-)
 
 
 @dataclass(frozen=True)
@@ -228,15 +210,14 @@ class Route:
     skipped: tuple[StageSpec, ...] = field(default_factory=tuple)
 
 
-def route_action(
-    plan: StagePlan, current: str, action: Action, blocked: frozenset[str] = frozenset()
-) -> Route | Rejection:
+def route_action(rules: KindRules, plan: StagePlan, current: str, action: str,
+                 blocked: frozenset[str] = frozenset()) -> Route | Rejection:
     """Decide whether `action` may be taken with the case in stage `current`.
 
     `blocked` names optional stages with outstanding work, which therefore cannot be skipped.
     """
     here = plan.get(current)
-    if action is Action.COMPLETE_STAGE:
+    if action == COMPLETE_STAGE:
         if not here.optional:
             return _wrong_stage(here, action)
         if here.key in blocked:
@@ -244,7 +225,7 @@ def route_action(
                 "conflict", f"stage '{here.label}' ({here.key}) still has outstanding work", here.key
             )
         return Route(here)
-    if action in ANY_OPEN_STAGE or action in STAGE_ACTIONS[here.kind]:
+    if action in rules.any_open_stage or action in rules.stage_actions.get(here.kind, ()):
         return Route(here)
     # Walk forward over optional stages that have nothing outstanding.
     skipped: list[StageSpec] = []
@@ -252,34 +233,42 @@ def route_action(
     while stage.optional and stage.key not in blocked and stage is not plan.stages[-1]:
         skipped.append(stage)
         stage = plan.next_after(stage.key)
-        if action in STAGE_ACTIONS[stage.kind]:
+        if action in rules.stage_actions.get(stage.kind, ()):
             return Route(stage, tuple(skipped))
     return _wrong_stage(here, action)
 
 
-def _wrong_stage(here: StageSpec, action: Action) -> Rejection:
+def destination(rules: KindRules, plan: StagePlan, current: str, action: str) -> StageSpec | None:
+    """Where `action`, taken at stage `current`, leads the case (None: it stays where it is)."""
+    if action == COMPLETE_STAGE:
+        return plan.next_after(current)
+    lead = rules.leads.get(action)
+    here = plan.get(current)
+    if lead is None or (lead.from_kinds is not None and here.kind not in lead.from_kinds):
+        return None
+    if lead.to == NEXT:
+        return plan.next_after(current)
+    target = plan.first_of_kind(lead.to)
+    if target is None:
+        raise LookupError(f"the stage plan has no {lead.to} stage for '{action}' to lead to")
+    return target
+
+
+def _wrong_stage(here: StageSpec, action: str) -> Rejection:
     return Rejection(
         "wrong_stage",
-        f"'{action.value}' is not allowed while the case is at stage '{here.label}' ({here.key})",
+        f"'{action}' is not allowed while the case is at stage '{here.label}' ({here.key})",
         stage=here.key,
     )
 
 
-def blocked_stages(plan: StagePlan, *, waiting_for_reply: bool, open_contribution: bool) -> frozenset[str]:
-    """Optional stages that cannot be skipped: clarification while a reply is awaited (within its
-    reply-by date), contributions while one is open."""
-    return frozenset(
-        s.key for s in plan.stages
-        if (s.kind is StageKind.CLARIFICATION and waiting_for_reply)
-        or (s.kind is StageKind.CONTRIBUTIONS and open_contribution)
-    )
-
-
-def allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str] = frozenset()) -> list[str]:
-    return list(_allowed_actions(plan, current, blocked))
+def allowed_actions(rules: KindRules, plan: StagePlan, current: str,
+                    blocked: frozenset[str] = frozenset()) -> list[str]:
+    return list(_allowed_actions(rules, plan, current, blocked))
 
 
 @functools.lru_cache(maxsize=4096)
-def _allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str]) -> tuple[str, ...]:
+def _allowed_actions(rules: KindRules, plan: StagePlan, current: str,
+                     blocked: frozenset[str]) -> tuple[str, ...]:
     # Routing every action is pure in its arguments, and each case read and step answer asks.
-    return tuple(a.value for a in Action if isinstance(route_action(plan, current, a, blocked), Route))
+    return tuple(a for a in rules.actions if isinstance(route_action(rules, plan, current, a, blocked), Route))

@@ -19,8 +19,8 @@ from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
-from casework.platform.db import AppUser, CaseContribution, ComplaintCase, TeamMember, UserCaseType
-from casework.cases.stages import Role
+from casework.cases.roles import Role
+from casework.platform.db import AppUser, CaseContribution, CaseRecord, TeamMember, UserCaseType
 
 ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
 ALL_TYPES_ROLES = frozenset({Role.ADMIN, Role.OPERATIONS})
@@ -58,8 +58,8 @@ async def viewer_for(session: AsyncSession, user: AppUser) -> Viewer:
 
 
 def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
-    """A WHERE clause on complaint_case selecting the cases `viewer` may see."""
-    case = ComplaintCase
+    """A WHERE clause on case_record selecting the cases `viewer` may see."""
+    case = CaseRecord
     by_type = true() if viewer.case_types is None else case.case_type.in_(sorted(viewer.case_types))
     if viewer.all_teams:
         return by_type
@@ -76,6 +76,6 @@ def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
 
 async def may_see_case(session: AsyncSession, viewer: Viewer, reference: str) -> bool:
     found = await session.scalar(
-        select(ComplaintCase.reference).where(ComplaintCase.reference == reference,
+        select(CaseRecord.reference).where(CaseRecord.reference == reference,
                                               visible_cases(viewer)))
     return found is not None

@@ -25,16 +25,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import ScheduleCalendarSpec, ScheduleRange, ScheduleSpec
 
-from casework.documents import rendering, template_library
-
-from casework.reporting import search
-from casework.platform.config import Settings
 from casework.cases.contracts import Channel
+from casework.cases.visibility import viewer_for, visible_cases
+from casework.documents import template_library
+from casework.platform.config import Settings
 from casework.platform.db import AppUser, DigestSubscription, Team
+from casework.reporting import search
 from casework.reporting.export import XLSX_MEDIA_TYPE, write_xlsx
 from casework.reporting.search import COLUMNS, CaseSearch, Sort
 from casework.reporting.statistics import team_statistics
-from casework.cases.visibility import viewer_for, visible_cases
 
 # Cases listed in the email body; the attached workbook holds all of them.
 CASES_IN_BODY = 50
@@ -210,7 +209,7 @@ async def build_digest(session: AsyncSession, sub: DigestSubscription, settings:
     # the shipped file.
     template = await template_library.resolve(session, settings.templates_dir, "digest",
                                               Channel.EMAIL, sub.case_type)
-    rendered = rendering.render_email_parts(template.email, context, name=template.name)
+    rendered = template.render_email(context)
     return Digest(recipient=recipient, subject=rendered.subject, text=rendered.text,
                   html=rendered.html, case_count=count, attachment_name=attachment_name,
                   attachment=attachment)

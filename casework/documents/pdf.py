@@ -21,7 +21,7 @@ from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from types import MappingProxyType
-from typing import Mapping
+from typing import Mapping, overload
 from xml.sax.saxutils import escape
 
 import pypdf
@@ -74,14 +74,15 @@ def _fonts() -> _Fonts:
         if all(path.is_file() for path in paths):
             break
     names = [f"{_FAMILY}", f"{_FAMILY}-Bold", f"{_FAMILY}-Italic", f"{_FAMILY}-BoldItalic"]
-    fonts = [TTFont(name, str(path)) for name, path in zip(names, paths)]
+    fonts = [TTFont(name, str(path)) for name, path in zip(names, paths, strict=True)]
     for font in fonts:
         pdfmetrics.registerFont(font)
     pdfmetrics.registerFontFamily(_FAMILY, normal=names[0], bold=names[1], italic=names[2],
                                   boldItalic=names[3])
     # Only characters every face can draw count as printable.
     glyphs = frozenset.intersection(*(frozenset(f.face.charToGlyph) for f in fonts))
-    return _Fonts(*names, glyphs=glyphs)
+    regular, bold, italic, bold_italic = names
+    return _Fonts(regular, bold, italic, bold_italic, glyphs=glyphs)
 
 
 def _printable(text: str) -> str:
@@ -268,7 +269,7 @@ def _main_document(archive: zipfile.ZipFile) -> tuple[str, etree._Element]:
     """The main document's part name and its w:body; PdfError if there is no body."""
     name = _related(_relationships(archive, ""), _MAIN_DOCUMENT)
     body = _xml(archive, name).find(f"{_W}body") if name else None
-    if body is None:
+    if name is None or body is None:
         raise PdfError("not a readable .docx file: it has no main document body")
     return name, body
 
@@ -290,6 +291,10 @@ def _content_type(archive: zipfile.ZipFile, name: str) -> str:
 # ---- values ----------------------------------------------------------------------------------
 
 
+@overload
+def _emu(value: str, emu_per_unit: int) -> int: ...
+@overload
+def _emu(value: str | None, emu_per_unit: int) -> int | None: ...
 def _emu(value: str | None, emu_per_unit: int) -> int | None:
     """A length attribute in EMU: a plain number of twips or half-points, or a number with its
     unit ("1.5cm", "12pt"), rounded as python-docx rounds it."""
@@ -498,7 +503,7 @@ class _LetterReader:
     def read(self) -> _Letter:
         normal = self._styles.normal
         base_size = _first(normal.run.size, 11.0)
-        blocks = []
+        blocks: list[_Paragraph | _Table] = []
         for child in self._body.iterchildren(_P, _TBL):
             if child.tag == _P:
                 blocks.append(self._paragraph(child, base_size))

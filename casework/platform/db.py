@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 from weakref import WeakKeyDictionary
 
 import psycopg
@@ -27,6 +27,7 @@ from sqlalchemy import (
     LargeBinary,
     Numeric,
     String,
+    Table,
     Text,
     Time,
     func,
@@ -72,6 +73,8 @@ class TeamMember(Base):
 class CaseType(Base):
     __tablename__ = "case_type"
     code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # The kind of case this is a type of (casework.kinds.KINDS): its rules, workflow and routes.
+    kind: Mapped[str] = mapped_column(String(40), default="complaint", server_default="complaint")
     name: Mapped[str] = mapped_column(String(200))
     reference_prefix: Mapped[str] = mapped_column(String(10), unique=True)
     stages: Mapped[list[Any]] = mapped_column(JSONB)
@@ -120,9 +123,18 @@ class Escalation(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 
-class ComplaintCase(Base):
-    __tablename__ = "complaint_case"
+def table_of(model: type[Base]) -> Table:
+    """A mapped class's table (SQLAlchemy types `__table__` as any FROM clause)."""
+    return cast(Table, model.__table__)
+
+
+class CaseRecord(Base):
+    """The core row of a case of any kind (see casework.cases.contracts.CaseCore); the channel,
+    category, severity and description columns are complaint casework's, empty for other kinds."""
+
+    __tablename__ = "case_record"
     reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), default="complaint", server_default="complaint")
     case_type: Mapped[str] = mapped_column(ForeignKey("case_type.code"))
     version: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20))
@@ -131,10 +143,10 @@ class ComplaintCase(Base):
     team: Mapped[str | None] = mapped_column(String(40))
     assignee_id: Mapped[int | None] = mapped_column(Integer)
     assignee_name: Mapped[str | None] = mapped_column(String(200))
-    channel: Mapped[str] = mapped_column(String(40))
-    category: Mapped[str] = mapped_column(String(100))
-    severity: Mapped[str] = mapped_column(String(40))
-    description: Mapped[str] = mapped_column(Text)
+    channel: Mapped[str | None] = mapped_column(String(40))
+    category: Mapped[str | None] = mapped_column(String(100))
+    severity: Mapped[str | None] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
     date_received: Mapped[date] = mapped_column(Date)
     complainant_name: Mapped[str] = mapped_column(String(200))
     submitted_draft_id: Mapped[str | None] = mapped_column(String(36))
@@ -171,39 +183,40 @@ class ComplaintCase(Base):
     deadline_extensions: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
 
     __table_args__ = (
-        Index("ix_complaint_case_status_overdue", "status", "overdue"),
-        Index("ix_complaint_case_team_status", "team", "status"),
-        Index("ix_complaint_case_assignee_status", "assignee_id", "status"),
-        Index("ix_complaint_case_stage", "stage"),
-        Index("ix_complaint_case_type_status", "case_type", "status"),
+        Index("ix_case_record_status_overdue", "status", "overdue"),
+        Index("ix_case_record_kind_status", "kind", "status"),
+        Index("ix_case_record_team_status", "team", "status"),
+        Index("ix_case_record_assignee_status", "assignee_id", "status"),
+        Index("ix_case_record_stage", "stage"),
+        Index("ix_case_record_type_status", "case_type", "status"),
         # Sort orders of the case search, each with the reference as its tie-break, so keyset
         # pagination walks an index in either direction.
-        Index("ix_complaint_case_received_ref", "date_received", "reference"),
-        Index("ix_complaint_case_deadline_ref", "deadline", "reference"),
-        Index("ix_complaint_case_complainant_ref", "complainant_name", "reference"),
+        Index("ix_case_record_received_ref", "date_received", "reference"),
+        Index("ix_case_record_deadline_ref", "deadline", "reference"),
+        Index("ix_case_record_complainant_ref", "complainant_name", "reference"),
         # Reference prefix search (LIKE 'COMP/0001%') whatever the database collation.
-        Index("ix_complaint_case_reference_pattern", "reference",
+        Index("ix_case_record_reference_pattern", "reference",
               postgresql_ops={"reference": "varchar_pattern_ops"}),
         # Partial names, case-insensitive (ILIKE '%smi%'). Without fastupdate, new rows go straight
         # into the index rather than a pending list that every search scans until the next vacuum.
-        Index("ix_complaint_case_complainant_trgm", "complainant_name", postgresql_using="gin",
+        Index("ix_case_record_complainant_trgm", "complainant_name", postgresql_using="gin",
               postgresql_ops={"complainant_name": "gin_trgm_ops"},
               postgresql_with={"fastupdate": "off"}),
         # Overdue = flagged overdue, or open with a deadline in the past: one small index per half.
-        Index("ix_complaint_case_flagged_overdue", "reference", postgresql_where=text("overdue")),
-        Index("ix_complaint_case_open_deadline", "deadline",
+        Index("ix_case_record_flagged_overdue", "reference", postgresql_where=text("overdue")),
+        Index("ix_case_record_open_deadline", "deadline",
               postgresql_where=text("status = 'open'")),
         # The same two halves within one team (team + overdue, a team's open cases by deadline).
-        Index("ix_complaint_case_open_team_deadline", "team", "deadline",
+        Index("ix_case_record_open_team_deadline", "team", "deadline",
               postgresql_where=text("status = 'open'")),
-        Index("ix_complaint_case_team_flagged_overdue", "team", postgresql_where=text("overdue")),
+        Index("ix_case_record_team_flagged_overdue", "team", postgresql_where=text("overdue")),
     )
 
 
 class CaseCorrespondent(Base):
     __tablename__ = "case_correspondent"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
     relationship: Mapped[str] = mapped_column(String(40))
     is_primary: Mapped[bool] = mapped_column(Boolean)
     name: Mapped[str] = mapped_column(String(200))
@@ -251,7 +264,7 @@ class DocumentBlob(Base):
 class CaseClarification(Base):
     __tablename__ = "case_clarification"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
     channel: Mapped[str] = mapped_column(String(20))
     questions: Mapped[str] = mapped_column(Text)
     reply_by: Mapped[date] = mapped_column(Date)
@@ -267,7 +280,7 @@ class CaseClarification(Base):
 class CaseContribution(Base):
     __tablename__ = "case_contribution"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
     team: Mapped[str] = mapped_column(String(40))
     assignee_id: Mapped[int | None] = mapped_column(Integer)
     assignee_name: Mapped[str | None] = mapped_column(String(200))
@@ -290,7 +303,7 @@ class CaseContribution(Base):
 class CaseNote(Base):
     __tablename__ = "case_note"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"), index=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
     text: Mapped[str] = mapped_column(Text)
     created_by: Mapped[str] = mapped_column(String(200))
     created_by_id: Mapped[int] = mapped_column(Integer)
@@ -302,7 +315,7 @@ class CaseNote(Base):
 class TimelineEntry(Base):
     __tablename__ = "timeline_event"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    case_reference: Mapped[str] = mapped_column(ForeignKey("complaint_case.reference"))
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"))
     seq: Mapped[int] = mapped_column(BigInteger, Identity())
     occurred_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     actor_id: Mapped[int | None] = mapped_column(Integer)
@@ -374,7 +387,7 @@ class StandardLine(Base):
 
     __tablename__ = "standard_line"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    category: Mapped[str] = mapped_column(String(100))
+    category: Mapped[str | None] = mapped_column(String(100))
     topic: Mapped[str] = mapped_column(String(200))
     text: Mapped[str] = mapped_column(Text)
     expires_on: Mapped[date] = mapped_column(Date)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import email.policy
 import os
 import re
 import smtplib
@@ -17,12 +18,11 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-import email.policy
 from email.header import Header
 from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.parser import BytesHeaderParser
-from email.utils import formataddr, format_datetime, getaddresses
+from email.utils import format_datetime, formataddr, getaddresses
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -68,9 +68,9 @@ class _Compat32(email.policy.Compat32):
 
     def _fold(self, name: str, value: Any, sanitize: bool) -> str:
         if (isinstance(value, str) and value.isascii() and "\n" not in value and "\r" not in value
-                and len(name) + 2 + len(value) <= self.max_line_length):
+                and (self.max_line_length is None or len(name) + 2 + len(value) <= self.max_line_length)):
             return f"{name}: {value}{self.linesep}"  # what compat32 makes of it, made directly
-        folded = super()._fold(name, value, sanitize)
+        folded = super()._fold(name, value, sanitize)  # type: ignore[misc]  # private, so not in typeshed
         empty_first_line = f"{name}: {self.linesep} "
         if folded.startswith(empty_first_line):
             folded = f"{name}: {folded[len(empty_first_line):]}"
@@ -138,7 +138,9 @@ def build_message(
         message = _multipart("mixed", [body, *map(_attachment_part, attachments)], text, html)
     message["From"] = _mailbox_list(mailboxes[:1])
     message["To"] = _mailbox_list(mailboxes[1:])
-    message["Subject"] = subject if subject.isascii() else Header(subject, "utf-8", header_name="Subject")
+    # compat32 takes a Header as a value; typeshed's Message[str, str] only a str.
+    message["Subject"] = (subject if subject.isascii()  # type: ignore[assignment]
+                          else Header(subject, "utf-8", header_name="Subject"))
     message["Date"] = date_header
     message["Message-ID"] = message_id
     message["MIME-Version"] = "1.0"
@@ -183,7 +185,7 @@ def _attachment_part(attachment: Attachment) -> Message:
     return part
 
 
-def _multipart(subtype: str, parts: list[Message], *texts: str | None) -> Message:
+def _multipart(subtype: str, parts: list[Message | str], *texts: str | None) -> Message:
     # A random boundary that no 7bit text part contains; quoted-printable and base64 bodies cannot
     # contain "=_". Setting it spares the generator its search of every part's text for one.
     boundary = f"=_{uuid.uuid4().hex}"

@@ -16,10 +16,12 @@ lost in the fast path: the SDK's error for a payload stored externally reaching 
 no external storage configured. Such a payload then fails in the payload converter instead, as
 one in an unknown encoding does.
 
-It reaches into SDK internals (module functions the worker looks up at each call), so it checks
-that they are there and leaves the SDK alone where one is missing; `tests/test_sdk_fastpath.py`
-checks that the wrappers are in place and take effect. This is the kind of code an SDK upgrade
-can break, and those tests would catch it.
+It reaches into SDK internals (module functions the worker looks up at each call), so it only
+installs on a temporalio release it was tested with (`TESTED_TEMPORALIO`; pyproject pins the
+minor) and, even there, checks that they are there; otherwise it logs a warning once and leaves
+the SDK alone, whose own path then runs. `tests/test_sdk_fastpath.py` checks that the wrappers are
+in place and take effect. This is the kind of code an SDK upgrade can break, and those tests would
+catch it: after running them on a new release, add it to `TESTED_TEMPORALIO`.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import temporalio
 import temporalio.bridge.worker as bridge_worker
 from temporalio.converter import DataConverter
 
@@ -40,6 +43,11 @@ except ImportError:  # pragma: no cover - a future SDK without them
 
 _INSTALLED = "_casework_fastpath"
 
+# temporalio releases whose internals this module was tested against (tests/test_sdk_fastpath.py).
+TESTED_TEMPORALIO = frozenset({"1.35.0"})
+
+_refused = False
+
 
 def plain(converter: DataConverter) -> bool:
     """True if `converter` leaves encoded payloads as they are: no codec, no external storage."""
@@ -47,15 +55,18 @@ def plain(converter: DataConverter) -> bool:
 
 
 def install() -> bool:
-    """Install the fast path (once per process); False if this SDK lacks what it wraps."""
+    """Install the fast path (once per process); False, leaving the SDK's own path, on a temporalio
+    release it was not tested with or one that lacks what it wraps."""
     if getattr(bridge_worker, _INSTALLED, False):
         return True
+    version = getattr(temporalio, "__version__", "unknown")
+    if version not in TESTED_TEMPORALIO:
+        return _refuse(f"temporalio {version} is not one it was tested with ({', '.join(sorted(TESTED_TEMPORALIO))})")
     names = ("decode_activation", "encode_completion")
     if StorageOperationMetrics is None or _CommandAwareDataConverter is None or not all(
             callable(getattr(bridge_worker, name, None)) for name in names) or not callable(
             getattr(_CommandAwareDataConverter, "create", None)):
-        log.warning("temporalio internals changed: payload fast path not installed")
-        return False
+        return _refuse("temporalio internals changed")
     decode, encode = bridge_worker.decode_activation, bridge_worker.encode_completion
     create = _CommandAwareDataConverter.create
 
@@ -79,6 +90,15 @@ def install() -> bool:
 
     bridge_worker.decode_activation = decode_activation
     bridge_worker.encode_completion = encode_completion
-    _CommandAwareDataConverter.create = staticmethod(create_converter)
+    # Replacing the SDK's method is the point; mypy rejects assigning to a method.
+    _CommandAwareDataConverter.create = staticmethod(create_converter)  # type: ignore[method-assign,assignment]
     setattr(bridge_worker, _INSTALLED, True)
     return True
+
+
+def _refuse(reason: str) -> bool:
+    global _refused
+    if not _refused:
+        _refused = True
+        log.warning("%s: payload fast path not installed, the SDK's own codec passes run", reason)
+    return False

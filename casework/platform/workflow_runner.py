@@ -87,7 +87,8 @@ class _LeanInstance(_WorkflowInstanceImpl):
             # Replaced at the start of every activation; the worker holds the one just returned.
             self._current_completion = WorkflowActivationCompletion()
         if hasattr(self, "_current_internal_flags"):
-            self._current_internal_flags = list(self._current_internal_flags)
+            # A plain list on purpose, so the flags hold no protobuf container.
+            self._current_internal_flags = list(self._current_internal_flags)  # type: ignore[assignment]
         start = getattr(self, "_workflow_input", None)
         if start is not None and not isinstance(getattr(start, "headers", {}), dict):
             start.headers = {key: _own(value) for key, value in start.headers.items()}

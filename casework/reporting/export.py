@@ -22,7 +22,6 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-
 from casework.reporting.search import Column
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
@@ -107,7 +106,7 @@ class XlsxCases:
             f'<col min="{i + 1}" max="{i + 1}" width="{_WIDE.get(c.key, _COLUMN_WIDTHS[c.kind])}" customWidth="1"/>'
             for i, c in enumerate(self._columns))
         header = "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t>{_xml(c.title)}</t></is></c>'
-                         for letter, c in zip(self._letters, self._columns))
+                         for letter, c in zip(self._letters, self._columns, strict=True))
         self._sheet.write((
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
@@ -124,7 +123,7 @@ class XlsxCases:
     def write_rows(self, rows: Iterable[Any]) -> None:
         parts: list[str] = []
         append = parts.append
-        cells = list(zip(self._letters, self._kinds, self._keys))
+        cells = list(zip(self._letters, self._kinds, self._keys, strict=True))
         for row in rows:
             mapping = row._mapping if hasattr(row, "_mapping") else row
             self._row += 1
@@ -209,7 +208,8 @@ _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 def _serial(value: date | datetime) -> int | float:
     if isinstance(value, datetime):
-        days = value.replace(tzinfo=None) - datetime(1899, 12, 30)
+        # Excel serials count wall-clock days and have no zone.
+        days = value.replace(tzinfo=None) - datetime(1899, 12, 30)  # noqa: DTZ001
         return days.days + days.seconds / 86400
     return (value - _EPOCH).days
 

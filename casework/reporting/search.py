@@ -23,8 +23,10 @@ from typing import Any
 
 from sqlalchemy import (
     ColumnElement,
+    Label,
     Row,
     Select,
+    SQLColumnExpression,
     and_,
     exists,
     false,
@@ -38,7 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from casework.platform.db import CaseContribution, CaseCorrespondent, ComplaintCase
+from casework.platform.db import CaseContribution, CaseCorrespondent, CaseRecord
 
 DEFAULT_SORT = "-date_received"
 DEFAULT_PAGE_SIZE = 50
@@ -46,8 +48,8 @@ MAX_PAGE_SIZE = 200
 
 # A literal, not a bound parameter, so the planner can match the partial index on open cases
 # even for a prepared statement.
-_OPEN = literal_column("'open'")
-_STATUS = {"open": _OPEN, "closed": literal_column("'closed'")}
+_OPEN: ColumnElement[str] = literal_column("'open'")
+_STATUS: dict[str, ColumnElement[str]] = {"open": _OPEN, "closed": literal_column("'closed'")}
 
 
 class FilterError(ValueError):
@@ -71,18 +73,18 @@ class Column:
     key: str
     title: str
     kind: str  # text | date | bool
-    expression: Callable[[date], ColumnElement[Any]]
+    expression: Callable[[date], SQLColumnExpression[Any]]  # a mapped column or an expression
     nullable: bool = False
 
 
 def overdue_expression(today: date) -> ColumnElement[bool]:
     """Flagged overdue by the deadline timer, or open with its deadline already passed."""
-    return or_(ComplaintCase.overdue,
-               and_(ComplaintCase.status == _OPEN, ComplaintCase.deadline < today))
+    return or_(CaseRecord.overdue,
+               and_(CaseRecord.status == _OPEN, CaseRecord.deadline < today))
 
 
 def _not_overdue(today: date) -> ColumnElement[bool]:
-    case = ComplaintCase
+    case = CaseRecord
     return and_(not_(case.overdue),
                 or_(case.status != _OPEN, case.deadline.is_(None), case.deadline >= today))
 
@@ -91,19 +93,19 @@ def _not_overdue(today: date) -> ColumnElement[bool]:
 COLUMNS: dict[str, Column] = {
     c.key: c
     for c in (
-        Column("reference", "Reference", "text", lambda _: ComplaintCase.reference),
-        Column("complainant_name", "Complainant", "text", lambda _: ComplaintCase.complainant_name),
-        Column("case_type", "Case type", "text", lambda _: ComplaintCase.case_type),
-        Column("stage", "Stage code", "text", lambda _: ComplaintCase.stage),
-        Column("stage_label", "Stage", "text", lambda _: ComplaintCase.stage_label),
-        Column("team", "Team", "text", lambda _: ComplaintCase.team, nullable=True),
-        Column("assignee_name", "Assignee", "text", lambda _: ComplaintCase.assignee_name,
+        Column("reference", "Reference", "text", lambda _: CaseRecord.reference),
+        Column("complainant_name", "Complainant", "text", lambda _: CaseRecord.complainant_name),
+        Column("case_type", "Case type", "text", lambda _: CaseRecord.case_type),
+        Column("stage", "Stage code", "text", lambda _: CaseRecord.stage),
+        Column("stage_label", "Stage", "text", lambda _: CaseRecord.stage_label),
+        Column("team", "Team", "text", lambda _: CaseRecord.team, nullable=True),
+        Column("assignee_name", "Assignee", "text", lambda _: CaseRecord.assignee_name,
                nullable=True),
-        Column("date_received", "Date received", "date", lambda _: ComplaintCase.date_received),
-        Column("deadline", "Deadline", "date", lambda _: ComplaintCase.deadline, nullable=True),
+        Column("date_received", "Date received", "date", lambda _: CaseRecord.date_received),
+        Column("deadline", "Deadline", "date", lambda _: CaseRecord.deadline, nullable=True),
         Column("overdue", "Overdue", "bool",
                lambda today: func.coalesce(overdue_expression(today), false())),
-        Column("status", "Status", "text", lambda _: ComplaintCase.status),
+        Column("status", "Status", "text", lambda _: CaseRecord.status),
     )
 }
 
@@ -236,11 +238,11 @@ def _like_escape(text: str) -> str:
 
 
 def _correspondent_matches(*conditions: ColumnElement[bool]) -> ColumnElement[bool]:
-    return exists().where(CaseCorrespondent.case_reference == ComplaintCase.reference, *conditions)
+    return exists().where(CaseCorrespondent.case_reference == CaseRecord.reference, *conditions)
 
 
 def filter_conditions(search: CaseSearch, today: date) -> list[ColumnElement[bool]]:
-    case = ComplaintCase
+    case = CaseRecord
     where: list[ColumnElement[bool]] = []
     if search.reference:
         where.append(case.reference == search.reference)
@@ -303,7 +305,7 @@ def _after(cursor: Cursor, today: date) -> ColumnElement[bool]:
     """Rows after the cursor in (sort column, reference) order, NULLs last ascending and first
     descending (PostgreSQL's defaults, which a backward index scan gives)."""
     column = COLUMNS[cursor.sort.key]
-    ref = ComplaintCase.reference
+    ref = CaseRecord.reference
     if column.key == "reference":
         return ref < cursor.reference if cursor.sort.descending else ref > cursor.reference
     expr = column.expression(today)
@@ -328,12 +330,12 @@ def search_statement(
     limit: int | None = None,
 ) -> Select:
     """Every result column, labelled by its key, for the cases `visible` lets through."""
-    selected = [column.expression(today).label(key) for key, column in COLUMNS.items()]
+    selected: list[Label[Any]] = [column.expression(today).label(key) for key, column in COLUMNS.items()]
     stmt = select(*selected).where(visible, *filter_conditions(search, today))
     if after is not None:
         stmt = stmt.where(_after(after, today))
     sort_expr = COLUMNS[sort.key].expression(today)
-    ref = ComplaintCase.reference
+    ref = CaseRecord.reference
     if sort.key == "reference":
         order = [ref.desc() if sort.descending else ref.asc()]
     elif sort.descending:

@@ -16,14 +16,14 @@ from pydantic import BaseModel
 from sqlalchemy import ColumnElement, and_, func, literal_column, not_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.platform.db import AppUser, CaseType, ComplaintCase, Team, TeamMember
-from casework.reporting.search import overdue_expression
+from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, build_calendar
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
-from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, build_calendar
+from casework.platform.db import AppUser, CaseRecord, CaseType, Team, TeamMember
+from casework.reporting.search import overdue_expression
 
 DUE_SOON_WORKING_DAYS = 5
-_OPEN = literal_column("'open'")
+_OPEN: ColumnElement[str] = literal_column("'open'")
 
 
 class MemberStatistics(BaseModel):
@@ -88,7 +88,7 @@ async def team_statistics(
     teams: list[str] | None = None,
 ) -> Statistics:
     """Statistics for the teams the viewer may see (or those of `teams` among them)."""
-    case = ComplaintCase
+    case = CaseRecord
     until = due_soon_until(today)
     overdue = overdue_expression(today)
     due_soon = and_(not_(overdue), case.deadline >= today, case.deadline <= until)

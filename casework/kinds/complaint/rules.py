@@ -1,8 +1,178 @@
-"""Complaint casework's stage kinds, actions and who may take them (being moved here from
-casework.cases.stages, which keeps the kind-independent plan and routing)."""
+"""Complaint casework's stage kinds, actions, roles and where each action leads: pure data.
 
-from casework.cases.stages import (  # noqa: F401
-    ACTION_ROLES, ANY_OPEN_STAGE, EARLY_CLOSE_ROLES, ESCALATE_ROLES, REGISTER_ROLES, STAGE_ACTIONS,
-    STANDARD_COMPLAINT_PLAN, Action, Role, StageKind, allowed_actions, blocked_stages, role_allows,
-    route_action,
+The HOCS-style flow: allocation, acknowledgement, optional clarification and contributions, a
+draft response through quality assurance, sending it, recording the outcome, closure. The engine
+(`casework.cases.stages`) routes any step of any kind with a table like `RULES` below.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from casework.cases.roles import Role
+from casework.cases.stages import (
+    CLOSURE,
+    COMPLETE_STAGE,
+    TRIAGE,
+    KindRules,
+    Leads,
+    Rejection,
+    Route,
+    StagePlan,
+    StageSpec,
+    register_rules,
+    role_allows,
 )
+from casework.cases.stages import (
+    allowed_actions as _allowed_actions,
+)
+from casework.cases.stages import (
+    route_action as _route_action,
+)
+
+KIND = "complaint"
+
+__all__ = ["KIND", "RULES", "Action", "Role", "StageKind", "Rejection", "Route", "StagePlan", "StageSpec",
+           "role_allows", "route_action", "allowed_actions", "blocked_stages", "STANDARD_COMPLAINT_PLAN"]
+
+
+class StageKind(StrEnum):
+    TRIAGE = TRIAGE
+    ACKNOWLEDGEMENT = "acknowledgement"
+    CLARIFICATION = "clarification"
+    CONTRIBUTIONS = "contributions"
+    DRAFT = "draft"
+    QA = "qa"
+    SEND = "send"
+    OUTCOME = "outcome"
+    CLOSURE = CLOSURE
+
+
+class Action(StrEnum):
+    ALLOCATE = "allocate"
+    ACKNOWLEDGE = "acknowledge"
+    REQUEST_CLARIFICATION = "request_clarification"
+    RECORD_CLARIFICATION_REPLY = "record_clarification_reply"
+    REQUEST_CONTRIBUTION = "request_contribution"
+    COMPLETE_CONTRIBUTION = "complete_contribution"
+    CANCEL_CONTRIBUTION = "cancel_contribution"
+    ADD_DOCUMENT = "add_document"
+    SUBMIT_DRAFT = "submit_draft"
+    APPROVE_DRAFT = "approve_draft"
+    REJECT_DRAFT = "reject_draft"
+    SEND_RESPONSE = "send_response"
+    SEND_HOLDING_RESPONSE = "send_holding_response"
+    RECORD_OUTCOME = "record_outcome"
+    CLOSE = "close"
+    COMPLETE_STAGE = COMPLETE_STAGE
+    ADD_NOTE = "add_note"
+    EDIT_NOTE = "edit_note"
+    EXTEND_DEADLINE = "extend_deadline"
+    CHANGE_TYPE = "change_type"
+
+
+# A holding response (why the final one is late, and when it will come) may go out from
+# acknowledgement until the final response is sent.
+_BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
+_ANYONE_ON_THE_CASE = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER})
+
+RULES = register_rules(KindRules(
+    kind=KIND,
+    actions=tuple(Action),
+    stage_kinds=frozenset(StageKind),
+    stage_actions={
+        StageKind.TRIAGE: frozenset(),
+        StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}) | _BEFORE_THE_RESPONSE,
+        StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}) | _BEFORE_THE_RESPONSE,
+        StageKind.CONTRIBUTIONS: frozenset(
+            {Action.REQUEST_CONTRIBUTION, Action.COMPLETE_CONTRIBUTION, Action.CANCEL_CONTRIBUTION}
+        ) | _BEFORE_THE_RESPONSE,
+        StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}) | _BEFORE_THE_RESPONSE,
+        StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}) | _BEFORE_THE_RESPONSE,
+        StageKind.SEND: frozenset({Action.SEND_RESPONSE}) | _BEFORE_THE_RESPONSE,
+        StageKind.OUTCOME: frozenset({Action.RECORD_OUTCOME}),
+        StageKind.CLOSURE: frozenset(),
+    },
+    # A complainant's late reply is recorded wherever the case has got to; deadlines can be
+    # extended and a case re-typed at any open stage.
+    any_open_stage=frozenset({
+        Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
+        Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE}),
+    action_roles={
+        Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+        Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
+        Action.REQUEST_CLARIFICATION: frozenset({Role.DRAFTER}),
+        Action.RECORD_CLARIFICATION_REPLY: frozenset({Role.DRAFTER, Role.HANDLER}),
+        Action.REQUEST_CONTRIBUTION: frozenset({Role.DRAFTER}),
+        Action.COMPLETE_CONTRIBUTION: frozenset({Role.DRAFTER, Role.HANDLER, Role.MANAGER}),
+        Action.CANCEL_CONTRIBUTION: frozenset({Role.DRAFTER, Role.MANAGER}),
+        Action.ADD_DOCUMENT: frozenset({Role.DRAFTER, Role.HANDLER, Role.COORDINATOR}),
+        Action.SUBMIT_DRAFT: frozenset({Role.DRAFTER}),
+        Action.APPROVE_DRAFT: frozenset({Role.QA_REVIEWER}),
+        Action.REJECT_DRAFT: frozenset({Role.QA_REVIEWER}),
+        Action.SEND_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR}),
+        Action.SEND_HOLDING_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        Action.RECORD_OUTCOME: frozenset({Role.DRAFTER, Role.MANAGER}),
+        Action.CLOSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        Action.COMPLETE_STAGE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        Action.ADD_NOTE: _ANYONE_ON_THE_CASE,
+        Action.EDIT_NOTE: _ANYONE_ON_THE_CASE,
+        Action.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        # A new type brings new deadlines: a triage decision.
+        Action.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+    },
+    leads={
+        Action.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
+        Action.ACKNOWLEDGE: Leads(),
+        Action.SUBMIT_DRAFT: Leads(),
+        Action.APPROVE_DRAFT: Leads(),
+        Action.REJECT_DRAFT: Leads(to=StageKind.DRAFT),  # back to drafting, with the reviewer's reason
+        Action.SEND_RESPONSE: Leads(),
+        Action.RECORD_OUTCOME: Leads(),
+    },
+    # Closing before the closure stage is a triage decision, not a drafter's.
+    early_close_roles=frozenset({Role.COORDINATOR, Role.MANAGER}),
+    blocked=lambda plan, today, collections: blocked_stages(
+        plan,
+        waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in collections["clarifications"]),
+        open_contribution=any(c.status == "open" for c in collections["contributions"])),
+))
+
+ACTION_ROLES = RULES.action_roles
+REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
+ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
+EARLY_CLOSE_ROLES = RULES.early_close_roles
+
+
+STANDARD_COMPLAINT_PLAN = StagePlan(
+    (
+        StageSpec("triage", StageKind.TRIAGE, "Allocation"),
+        StageSpec("acknowledgement", StageKind.ACKNOWLEDGEMENT, "Acknowledge"),
+        StageSpec("clarification", StageKind.CLARIFICATION, "Clarification", optional=True),
+        StageSpec("contributions", StageKind.CONTRIBUTIONS, "Contributions", optional=True),
+        StageSpec("draft", StageKind.DRAFT, "Draft response"),
+        StageSpec("qa", StageKind.QA, "Quality assurance"),
+        StageSpec("send", StageKind.SEND, "Send response"),
+        StageSpec("outcome", StageKind.OUTCOME, "Complaint outcome"),
+        StageSpec("closure", StageKind.CLOSURE, "Close case"),
+    )
+)
+
+
+def route_action(plan: StagePlan, current: str, action: str,
+                 blocked: frozenset[str] = frozenset()) -> Route | Rejection:
+    return _route_action(RULES, plan, current, action, blocked)
+
+
+def allowed_actions(plan: StagePlan, current: str, blocked: frozenset[str] = frozenset()) -> list[str]:
+    return _allowed_actions(RULES, plan, current, blocked)
+
+
+def blocked_stages(plan: StagePlan, *, waiting_for_reply: bool, open_contribution: bool) -> frozenset[str]:
+    """Optional stages that cannot be skipped: clarification while a reply is awaited (within its
+    reply-by date), contributions while one is open."""
+    return frozenset(
+        s.key for s in plan.stages
+        if (s.kind == StageKind.CLARIFICATION and waiting_for_reply)
+        or (s.kind == StageKind.CONTRIBUTIONS and open_contribution)
+    )

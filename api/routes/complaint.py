@@ -1,0 +1,278 @@
+"""A complaint's own steps (F1): acknowledgement, clarifications, contributions, the draft
+response and its quality check, sending it, the holding response and the outcome. What every
+case has (allocation, documents, notes, extensions, closure, finishing an optional stage...) is in
+api/routes/cases.py; the shared helpers in api/casesteps.py."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api import errors
+from api.casesteps import authorise_step, run_step, team_and_person
+from api.deps import (
+    CASE_PATH,
+    CaseRef,
+    ClarificationId,
+    ContributionId,
+    CurrentUser,
+    IdempotencyKey,
+    SessionDep,
+    SettingsDep,
+    TemporalDep,
+    actor_of,
+    require_role,
+)
+from api.schemas.cases import CaseRead, OptionalNote, ReasonBody
+from api.schemas.complaint import (
+    AcknowledgeRequest,
+    ClarificationReply,
+    ClarificationRequest,
+    ContributionComplete,
+    ContributionRequest,
+    DraftResponseRequest,
+    HoldingResponseRequest,
+    OutcomeRequest,
+    SendRequest,
+)
+from api.uploads import reply_attachments
+from casework.calendar.deadlines import case_today
+from casework.cases import repository
+from casework.cases.contracts import AddDocumentInput, Channel, ChosenLine, DocumentRef, DraftSource
+from casework.cases.roles import Role
+from casework.documents import standard_lines, template_library
+from casework.documents.rendering import TemplateError
+from casework.documents.store import DOCX, store_blob
+from casework.kinds.complaint.contracts import (
+    AcknowledgeInput,
+    ClarificationReplyInput,
+    ClarificationRequestInput,
+    ContributionCancelInput,
+    ContributionCompleteInput,
+    ContributionRequestInput,
+    HoldingResponseInput,
+    OutcomeInput,
+    QaDecisionInput,
+    SendResponseInput,
+    SubmitDraftInput,
+)
+from workflows.complaint import ComplaintCaseWorkflow
+
+router = APIRouter(prefix="/cases", tags=["cases"])
+CASE = CASE_PATH
+
+
+@router.post(CASE + "/acknowledge", response_model=CaseRead)
+async def acknowledge(reference: CaseRef, body: AcknowledgeRequest, request: Request, client: TemporalDep,
+                      user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Send the acknowledgement by letter (.docx) or email."""
+    payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.acknowledge, payload,
+                          idempotency_key)
+
+
+# ---- clarifications -------------------------------------------------------------------------
+
+
+@router.post(CASE + "/clarifications", response_model=CaseRead)
+async def request_clarification(reference: CaseRef, body: ClarificationRequest, request: Request,
+                                client: TemporalDep, user: CurrentUser,
+                                idempotency_key: IdempotencyKey = None) -> Any:
+    """Ask the complainant for more information (repeatable)."""
+    payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
+                                        questions=body.questions, reply_by=body.reply_by)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.request_clarification,
+                          payload, idempotency_key)
+
+
+@router.post(CASE + "/clarifications/{clarification_id}/reply", response_model=CaseRead)
+async def record_clarification_reply(
+    reference: CaseRef, clarification_id: ClarificationId, body: ClarificationReply,
+    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Record the complainant's reply to a clarification request, with any files they sent
+    (upload them first with POST /uploads and pass the upload_ids)."""
+    # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
+    attachments = await reply_attachments(session, reference, body.attachment_ids, "clarification_reply")
+    payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
+                                      reply=body.reply, received_on=body.received_on,
+                                      attachments=attachments)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.record_clarification_reply,
+                          payload, idempotency_key)
+
+
+# ---- contributions --------------------------------------------------------------------------
+
+
+@router.post(CASE + "/contributions", response_model=CaseRead)
+async def request_contribution(reference: CaseRef, body: ContributionRequest, request: Request,
+                               client: TemporalDep, user: CurrentUser,
+                               idempotency_key: IdempotencyKey = None) -> Any:
+    """Ask another team or person for input, with a due date. The request goes by email to the
+    person asked (or the team's address), by letter, or (channel null) is only recorded."""
+    team, person = await team_and_person(request, body.team, body.assignee)
+    person_name = person.display_name if person else None
+    recipient_email = (person.email if person else None) or team.email
+    if body.channel is Channel.EMAIL and not recipient_email:
+        raise errors.unprocessable("channel", f"team {team.code} has no email address (nor has the "
+                                   "person asked); send by letter")
+    payload = ContributionRequestInput(actor=actor_of(user), team=team.code,
+                                       assignee_id=person.id if person else None,
+                                       assignee_name=person_name, request=body.request,
+                                       due_date=body.due_date, channel=body.channel,
+                                       team_name=team.name,
+                                       recipient_name=person_name or team.name,
+                                       recipient_email=recipient_email)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.request_contribution,
+                          payload, idempotency_key)
+
+
+@router.post(CASE + "/contributions/{contribution_id}/complete", response_model=CaseRead)
+async def complete_contribution(
+    reference: CaseRef, contribution_id: ContributionId, body: ContributionComplete,
+    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Record the contribution received, with any files that came with it (upload_ids)."""
+    attachments = await reply_attachments(session, reference, body.attachment_ids, "contribution_reply")
+    payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
+                                        details=body.details, attachments=attachments)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.complete_contribution,
+                          payload, idempotency_key)
+
+
+@router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
+async def cancel_contribution(
+    reference: CaseRef, contribution_id: ContributionId, body: ReasonBody,
+    request: Request, client: TemporalDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
+                                      reason=body.reason)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.cancel_contribution,
+                          payload, idempotency_key)
+
+
+# ---- the draft response and its quality check -----------------------------------------------
+
+
+@router.post(CASE + "/draft-response", response_model=CaseRead)
+async def generate_draft_response(
+    reference: CaseRef, body: DraftResponseRequest, request: Request,
+    session: SessionDep, client: TemporalDep, settings: SettingsDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    """Generate the draft response: the response letter template, the chosen standard lines and the
+    case's data make a .docx, added as the next draft version. Download it, edit it in Word or
+    LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
+    step = ComplaintCaseWorkflow.add_document
+    # Checked before anything is rendered or stored: 404 for a case the user may not see.
+    await authorise_step(request, user, reference, step, session=session)
+    require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
+    row = await repository.get_case(session, reference)
+    if row is None:
+        raise errors.not_found(f"case {reference}")
+    if row.status == "closed":
+        raise errors.stage_conflict(f"case {reference} is closed; a draft cannot be generated", "closed")
+    today = case_today(datetime.now(timezone.utc))
+    try:
+        lines = await standard_lines.choose(session, body.standard_line_ids, today)
+    except standard_lines.LineRefused as exc:
+        raise errors.unprocessable(exc.field, exc.message) from exc
+    of_case = await template_library.context_for_case(session, reference,
+                                                      sender_name=user.display_name, today=today)
+    if of_case is None:
+        raise errors.not_found(f"case {reference}")
+    context = template_library.with_purpose_values("response", of_case, {"response": {
+        "summary": body.summary or "",
+        "standard_lines": [{"topic": line.topic, "category": line.category, "text": line.text}
+                           for line in lines],
+    }})
+    try:
+        template = await template_library.resolve(session, settings.templates_dir, "response",
+                                                  Channel.LETTER, row.case_type)
+        content = await asyncio.to_thread(template.render_letter, context)
+    except template_library.TemplateMissing as exc:
+        raise errors.unprocessable("template", str(exc)) from exc
+    except TemplateError as exc:
+        raise errors.template_refused("template", exc) from exc
+    digest = await store_blob(session, content)
+    await session.commit()
+    # The same Idempotency-Key makes the same document, so a retried request adds one version.
+    doc_id = (str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/draft-response/{user.id}/{idempotency_key}"))
+              if idempotency_key else str(uuid.uuid4()))
+    document = DocumentRef(
+        id=doc_id, kind="draft", filename=f"{reference.replace('/', '-')}-draft-response.docx",
+        content_type=DOCX, size=len(content), sha256=digest, purpose="response",
+        added_by=user.display_name, added_at=datetime.now(timezone.utc))
+    source = DraftSource(template=template.ref, standard_lines=[
+        ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
+    payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
+    return await run_step(request, client, user, reference, step, payload, idempotency_key)
+
+
+@router.post(CASE + "/submit-draft", response_model=CaseRead)
+async def submit_draft(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
+                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Submit the latest draft response for quality assurance (a draft document is required)."""
+    payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.submit_draft, payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/qa/approve", response_model=CaseRead)
+async def approve_draft(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
+                        user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Approve the draft (the reviewer may not be its drafter)."""
+    payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.approve_draft, payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/qa/reject", response_model=CaseRead)
+async def reject_draft(reference: CaseRef, body: ReasonBody, request: Request, client: TemporalDep,
+                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Reject the draft with a reason; the case goes back to drafting."""
+    payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.reject_draft, payload,
+                          idempotency_key)
+
+
+# ---- the response, the holding response and the outcome -------------------------------------
+
+
+@router.post(CASE + "/send", response_model=CaseRead)
+async def send_response(reference: CaseRef, body: SendRequest, request: Request, client: TemporalDep,
+                        user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    """Send the approved response by email (attached) or letter; channel and date are recorded."""
+    payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
+                                sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.send_response, payload,
+                          idempotency_key)
+
+
+@router.post(CASE + "/holding-response", response_model=CaseRead)
+async def send_holding_response(reference: CaseRef, body: HoldingResponseRequest, request: Request,
+                                client: TemporalDep, user: CurrentUser,
+                                idempotency_key: IdempotencyKey = None) -> Any:
+    """Tell the complainant, by letter or email, why the final response is late and when to expect
+    it (the FCA's holding response at the deadline). Allowed from acknowledgement until the final
+    response is sent; the deadline itself does not move (extend it for that)."""
+    payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
+                                   new_due_date=body.new_due_date)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.send_holding_response,
+                          payload, idempotency_key)
+
+
+@router.post(CASE + "/outcome", response_model=CaseRead)
+async def record_outcome(reference: CaseRef, body: OutcomeRequest, request: Request, client: TemporalDep,
+                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+    payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
+                           redress_amount=body.redress_amount)
+    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.record_outcome, payload,
+                          idempotency_key)

@@ -1,0 +1,69 @@
+"""The complaint's own step bodies (F1): acknowledgement, clarifications, contributions, the draft
+response, sending it, the holding response and the outcome."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Annotated
+
+from pydantic import Field, StringConstraints
+
+from api.schemas.base import ShortText, Strict, Text, UploadIds
+from casework.cases.contracts import Channel
+
+
+class AcknowledgeRequest(Strict):
+    channel: Channel
+
+
+class ClarificationRequest(Strict):
+    channel: Channel
+    questions: Text
+    reply_by: date
+
+
+class ClarificationReply(Strict):
+    reply: Text
+    received_on: date | None = None
+    attachment_ids: UploadIds = Field(default_factory=list)
+
+
+class ContributionRequest(Strict):
+    team: ShortText
+    assignee: ShortText | None = None
+    request: Text
+    due_date: date
+    channel: Channel | None = Field(
+        Channel.EMAIL,
+        description="email (to the person asked, else the team's address), letter, or null to "
+        "record the request without sending anything",
+    )
+
+
+class ContributionComplete(Strict):
+    details: Text
+    attachment_ids: UploadIds = Field(default_factory=list)
+
+
+class DraftResponseRequest(Strict):
+    standard_line_ids: list[Annotated[str, StringConstraints(max_length=36)]] = Field(
+        default_factory=list, max_length=50, description="live standard lines, in the order wanted")
+    summary: Text | None = Field(None, description="the drafter's own opening text")
+
+
+class SendRequest(Strict):
+    channel: Channel
+    sent_on: date | None = None
+
+
+class HoldingResponseRequest(Strict):
+    channel: Channel
+    reason: Text = Field(description="why the final response is late (goes into the letter or email)")
+    new_due_date: date = Field(description="when the complainant can now expect the final response")
+
+
+class OutcomeRequest(Strict):
+    outcome: ShortText
+    detail: Text
+    redress_amount: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)

@@ -1,0 +1,76 @@
+"""Files sent to the API: checked (type, size, a draft printable), stored once by content, and
+turned into the case documents a step adds."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import datetime, timezone
+
+from fastapi import UploadFile
+
+from api import errors
+from api.deps import SessionDep, SettingsDep
+from casework.cases import repository
+from casework.cases.contracts import DocumentRef
+from casework.documents import pdf
+from casework.documents.store import store_blob
+from casework.platform.db import AppUser, CaseDocument
+
+ALLOWED_UPLOAD_TYPES = {
+    ".docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ".doc": "application/msword",
+    ".odt": "application/vnd.oasis.opendocument.text",
+    ".pdf": "application/pdf",
+    ".txt": "text/plain",
+    ".png": "image/png",
+    ".jpg": "image/jpeg",
+    ".jpeg": "image/jpeg",
+    ".eml": "message/rfc822",
+}
+# A draft response is printed for the post room or sent as a PDF, so it must be one of these.
+DRAFT_TYPES = (".docx", ".odt", ".pdf")
+
+
+async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
+                       file: UploadFile, kind: str) -> DocumentRef:
+    filename = (file.filename or "").rsplit("/", 1)[-1].strip()
+    suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
+    if suffix not in ALLOWED_UPLOAD_TYPES:
+        raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "
+                                   f"{', '.join(sorted(ALLOWED_UPLOAD_TYPES))}")
+    if kind == "draft" and suffix not in DRAFT_TYPES:
+        raise errors.unprocessable("file", f"a draft response must be {', '.join(DRAFT_TYPES)} "
+                                   f"(it is printed or sent as a PDF), not '{suffix}'")
+    limit = settings.max_draft_bytes if kind == "draft" else settings.max_upload_bytes
+    content = await file.read(limit + 1)
+    if len(content) > limit:
+        raise errors.unprocessable("file", f"file is larger than {limit} bytes")
+    if not content:
+        raise errors.unprocessable("file", "file is empty")
+    if kind == "draft":
+        try:
+            await asyncio.to_thread(pdf.check_printable, content, ALLOWED_UPLOAD_TYPES[suffix])
+        except pdf.PdfError as exc:
+            raise errors.unprocessable("file", str(exc)) from exc
+    digest = await store_blob(session, content)
+    await session.commit()
+    return DocumentRef(id=str(uuid.uuid4()), kind=kind, filename=filename,
+                       content_type=ALLOWED_UPLOAD_TYPES[suffix], size=len(content), sha256=digest,
+                       added_by=user.display_name, added_at=datetime.now(timezone.utc))
+
+
+def document_ref(row: CaseDocument, kind: str) -> DocumentRef:
+    return DocumentRef(id=row.id, kind=kind, filename=row.filename, content_type=row.content_type,
+                       size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
+
+
+async def reply_attachments(session: SessionDep, reference: str, upload_ids: list[str],
+                            purpose: str) -> list[DocumentRef]:
+    """Uploads sent with a reply, as case documents. Uploads already on this case are accepted so
+    a retried request (same Idempotency-Key) gets the same answer rather than a 422."""
+    uploads = await repository.claim_uploads(session, upload_ids, also_on_case=reference)
+    if len(uploads) != len(upload_ids):
+        missing = set(upload_ids) - {u.id for u in uploads}
+        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    return [document_ref(u, "attachment").model_copy(update={"purpose": purpose}) for u in uploads]

@@ -1,0 +1,144 @@
+"""Letters and emails from a case: one correspondence job per letter or email, rendered, sent and
+recorded exactly once by its business key (`reference/purpose/n`). A mixin of `CaseWorkflow`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
+
+with workflow.unsafe.imports_passed_through():
+    from casework.cases.contracts import (
+        Actor,
+        AddDocumentInput,
+        Channel,
+        CorrespondenceJob,
+        CorrespondenceResult,
+        DocumentRef,
+        TimelineEvent,
+    )
+
+from workflows.engine.activity_options import (
+    CORRESPONDENCE_TIMEOUT,
+    LOCAL_CORRESPONDENCE_RETRY,
+    LOCAL_CORRESPONDENCE_TIMEOUT,
+    PATIENT_RETRY,
+)
+from workflows.engine.errors import invalid
+from workflows.engine.parts import CaseParts
+from workflows.engine.versioning import LOCAL_CORRESPONDENCE
+
+
+class Correspondence(CaseParts):
+    """Letters, emails and documents on a case (mixed into CaseWorkflow)."""
+
+    async def _correspond(self, purpose: str, channel: Channel, actor: Actor, *,
+                          extra: dict[str, Any] | None = None,
+                          attachments: list[str] | None = None,
+                          recipients: list[str] | None = None) -> CorrespondenceResult:
+        """Send a letter or email of `purpose` (a template purpose) and keep its files on the case."""
+        self.state.correspondence_count += 1
+        key = f"{self.state.reference}/{purpose}/{self.state.correspondence_count}"
+        result = await self._dispatch(
+            CorrespondenceJob(business_key=key, purpose=purpose, channel=channel, state=self.state,
+                              sender_name=actor.display_name, extra=extra or {},
+                              attachment_ids=attachments or [], recipients=recipients or []))
+        self.state.documents.append(result.document)
+        self.state.documents.extend(result.documents)
+        return result
+
+    async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
+        """Render, send and record one letter or email (idempotent by its business key).
+
+        First as a local activity, in the step's own workflow task: no activity task for the
+        server to schedule, dispatch and complete (a third of the server's work in a step that
+        writes). If the mail server or the database is still down after its attempts, it carries
+        on as a regular activity, retried patiently, whose attempts and last failure operations
+        see in the Temporal UI. A fault no retry can mend fails the step either way."""
+        if self._patched(LOCAL_CORRESPONDENCE):
+            try:
+                return await workflow.execute_local_activity(
+                    "dispatch_correspondence", job, start_to_close_timeout=LOCAL_CORRESPONDENCE_TIMEOUT,
+                    retry_policy=LOCAL_CORRESPONDENCE_RETRY, result_type=CorrespondenceResult)
+            except (ActivityError, ApplicationError, ActivityTimeoutError) as exc:
+                # A local activity's failure arrives as itself, or wrapped as a regular one's is.
+                cause = exc.cause if isinstance(exc, ActivityError) else exc
+                if isinstance(cause, ApplicationError) and cause.non_retryable:
+                    raise
+                workflow.logger.warning("correspondence %s not done locally (%s); retrying it as an "
+                                        "activity", job.business_key, cause)
+        return await workflow.execute_activity(
+            "dispatch_correspondence", job, start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
+            retry_policy=PATIENT_RETRY, result_type=CorrespondenceResult)
+
+    def _correspondence_event(self, kind: str, what: str, sent: CorrespondenceResult,
+                              inp: Any, data: dict[str, Any] | None = None) -> TimelineEvent:
+        return self._event(kind, f"{what} {self._how_sent(sent)}", inp.actor,
+                           data={**self._sent_data(sent, inp.channel), **(data or {})})
+
+    def _validate_channel(self, channel: Channel) -> None:
+        if channel is Channel.EMAIL and not self.state.complainant.email:
+            raise invalid("channel", "the complainant has no email address; send by letter")
+
+    @staticmethod
+    def _how_sent(sent: CorrespondenceResult) -> str:
+        if sent.message_id:
+            if sent.delivery_confirmed:
+                return f"emailed to {sent.recipient}"
+            return (f"emailed to {sent.recipient} (delivery not confirmed: the attempt stopped while "
+                    "sending; not sent again)")
+        printable = next((d for d in [sent.document, *sent.documents]
+                          if d.content_type == "application/pdf"), sent.document)
+        return f"letter ready for the post room: {printable.filename}"
+
+    @staticmethod
+    def _sent_data(sent: CorrespondenceResult | None, channel: Channel | None) -> dict[str, Any]:
+        """Timeline data of a letter or email: its files, Message-ID and template version."""
+        if sent is None:
+            return {}
+        return {
+            "channel": channel.value if channel else None,
+            "document_id": sent.document.id,
+            "message_id": sent.message_id,
+            "recipient": sent.recipient,
+            "documents": [{"id": d.id, "filename": d.filename, "content_type": d.content_type}
+                          for d in [sent.document, *sent.documents]],
+            "template": sent.template.model_dump(mode="json") if sent.template else None,
+            "delivery_confirmed": sent.delivery_confirmed,
+        }
+
+    # ---- documents --------------------------------------------------------------------------
+
+    def _attach(self, documents: list[DocumentRef]) -> list[str]:
+        self.state.documents.extend(documents)
+        return [d.id for d in documents]
+
+    @staticmethod
+    def _attachment_data(documents: list[DocumentRef]) -> dict[str, Any]:
+        return {"attachment_ids": [d.id for d in documents]} if documents else {}
+
+    def _validate_new_documents(self, documents: list[DocumentRef]) -> None:
+        known = {d.id for d in self.state.documents}
+        for doc in documents:
+            if doc.id in known:
+                raise invalid("attachment_ids", f"document {doc.id} is already on this case")
+            known.add(doc.id)
+
+    @staticmethod
+    def _generated_note(inp: AddDocumentInput) -> str:
+        source = inp.generated_from
+        if source is None:
+            return ""
+        count = len(source.standard_lines)
+        return (f", generated from the {source.template.describe()} with {count} standard "
+                f"line{'' if count == 1 else 's'}")
+
+    @staticmethod
+    def _generated_data(inp: AddDocumentInput) -> dict[str, Any]:
+        source = inp.generated_from
+        if source is None:
+            return {}
+        return {"template": source.template.model_dump(mode="json"),
+                "standard_lines": [line.model_dump() for line in source.standard_lines]}

@@ -1,0 +1,48 @@
+"""Which behaviour a case runs: patch ids, and the sets of them a case is started with.
+
+New behaviour goes behind a patch so recorded histories still replay (tests/test_replay.py replays
+one of every kind of case). A case started by this version names its behaviour in its input
+(`CaseStartCore.patch_set`: the newest set) and records no marker; older cases ask the markers.
+See docs/versioning.md. Kind authors add a patch here only when they change a step's commands.
+"""
+
+from __future__ import annotations
+
+from temporalio import workflow
+
+# Cases registered before deadline clocks existed replay without them.
+CLOCK_PATCH = "deadline-clocks"
+# The projection runs as a local activity.
+LOCAL_PROJECTION = "projection-as-local-activity"
+# A step upserts only the search attributes it changed (a note changes none), which spares the
+# server a visibility write and the history an event per step.
+CHANGED_SEARCH_ATTRIBUTES = "upsert-changed-search-attributes-only"
+LOCAL_DEADLINES = "deadlines-as-local-activity"
+# Contribution requests go out by letter or email; older histories recorded them without sending.
+CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
+# Letters and emails go out through a local activity first (see engine.correspondence).
+LOCAL_CORRESPONDENCE = "correspondence-as-local-activity"
+
+# One marker standing for a set of patches. Each patch costs a run a marker event and the
+# TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
+# started by this version records one marker, the newest, instead of one per patch. A run asks for
+# the newest marker first, so one recorded under an older marker keeps that marker's set.
+_PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
+                         CONTRIBUTION_REQUESTS_SENT})
+PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
+    "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},
+    "case-patches-v1": _PATCHES_V1,
+}
+ALL_PATCHES = next(iter(PATCH_SETS))  # the behaviour a new case is started with (CaseStart.patch_set)
+
+
+def patches_of(patch_set: str | None) -> frozenset[str]:
+    """The patches a run applies. A case started with its behaviour named in its input runs that
+    behaviour and records no marker (a marker costs the server a visibility write for its
+    TemporalChangeVersion upsert). Otherwise the markers are asked before anything else, so a run
+    that predates them answers False for its whole life and keeps asking for each patch where it
+    always did."""
+    named = PATCH_SETS.get(patch_set) if patch_set else None
+    if named is not None:
+        return named
+    return next((patches for marker, patches in PATCH_SETS.items() if workflow.patched(marker)), frozenset())
