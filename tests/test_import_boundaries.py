@@ -5,8 +5,10 @@
      - temporalio and pydantic,
      - workflows.* (itself),
      - our pure modules: casework.platform.workflow_runner.PURE_MODULES (casework.cases.contracts,
-       .stages, .search_attributes; casework.calendar's pure modules; casework.kinds.*), the very
-       list the sandbox passes through.
+       .roles, .stages, .search_attributes; casework.calendar's pure modules; casework.kinds.*),
+       the very list the sandbox passes through.
+   importlib.import_module("...") counts as an import of what its literal part names (the kinds
+   registry imports f"workflows.{kind}"); one with no literal module name is refused.
    Our pure modules are held to the same rule (without workflows.*), so nothing with I/O reaches
    workflow code through them either.
 2. A kind imports the engine, the calendar and the shared modules, never another kind. The kinds
@@ -31,14 +33,15 @@ from casework.platform.workflow_runner import PURE_MODULES
 
 # The standard library workflow code may use: computation only, no clock, file, network, process
 # or environment. (datetime and uuid are here for their types; tests/test_workflow_determinism.py
-# refuses datetime.now(), uuid4() and the like.)
+# refuses datetime.now(), uuid4() and the like. importlib is here for the kinds registry: what its
+# import_module calls name is held to the same rule as an import statement.)
 STDLIB_SAFE = {
     "__future__", "abc", "asyncio", "bisect", "calendar", "collections", "contextlib", "copy",
     "dataclasses", "datetime", "decimal", "enum", "fractions", "functools", "heapq", "itertools",
-    "json", "math", "numbers", "operator", "re", "statistics", "string", "textwrap", "types",
-    "typing", "uuid", "zoneinfo",
+    "importlib", "json", "math", "numbers", "operator", "re", "statistics", "string", "textwrap",
+    "types", "typing", "uuid", "zoneinfo",
 }
-THIRD_PARTY_SAFE = {"temporalio", "pydantic"}
+THIRD_PARTY_SAFE = {"temporalio", "pydantic", "pydantic_core"}
 # What a pure module may import besides: `holidays` is the bank-holiday data
 # casework.calendar.workdays reads (imported lazily, in the function that needs it).
 PURE_MODULE_EXTRAS = {"holidays"}
@@ -94,7 +97,32 @@ def imports(source: str, module: str, *, is_package: bool = False) -> list[tuple
             for alias in node.names:
                 candidate = f"{origin}.{alias.name}"
                 found.append((node.lineno, candidate if _is_module(candidate) else origin))
+        elif isinstance(node, ast.Call) and _is_import_module(node.func):
+            found.append((node.lineno, _dynamic_target(node)))
     return found
+
+
+DYNAMIC = "<an importlib.import_module with no literal module name>"
+
+
+def _is_import_module(func: ast.expr) -> bool:
+    return ((isinstance(func, ast.Attribute) and func.attr == "import_module"
+             and isinstance(func.value, ast.Name) and func.value.id == "importlib")
+            or (isinstance(func, ast.Name) and func.id == "import_module"))
+
+
+def _dynamic_target(call: ast.Call) -> str:
+    """What importlib.import_module(arg) imports, as far as the source says: the literal text of
+    `arg` up to its first placeholder (f"workflows.{kind}" -> workflows), as a module name."""
+    arg = call.args[0] if call.args else None
+    if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+        literal = arg.value
+    elif isinstance(arg, ast.JoinedStr) and arg.values and isinstance(arg.values[0], ast.Constant):
+        literal = str(arg.values[0].value)
+    else:
+        return DYNAMIC
+    name = literal.rpartition(".")[0] if isinstance(arg, ast.JoinedStr) else literal
+    return name if name and not name.startswith(".") else DYNAMIC
 
 
 def within(name: str, allowed: set[str]) -> bool:
@@ -162,6 +190,10 @@ def test_workflow_code_may_not_import(name: str, form: str):
     "from casework.cases import visibility as v",
     "from temporalio import workflow\nwith workflow.unsafe.imports_passed_through():\n    import httpx",
     "def f():\n    import sqlalchemy",  # lazily, in a function
+    "import importlib\nimportlib.import_module('casework.platform.db')",
+    "import importlib\nimportlib.import_module(f'activities.{kind}')",
+    "import importlib\nimportlib.import_module(name)",  # names nothing: refused
+    "from importlib import import_module\nimport_module(f'{package}.rules')",
 ])
 def test_workflow_code_may_not_import_however_written(source: str):
     assert refused(source, "workflows.complaint.synthetic", WORKFLOW_CODE_MAY_IMPORT), source
@@ -177,6 +209,8 @@ def test_workflow_code_may_not_import_however_written(source: str):
     "from workflows.engine import CaseWorkflow",
     "from . import correspondence",  # workflows.complaint.correspondence
     "import asyncio, json\nfrom datetime import datetime",
+    "import importlib\nimportlib.import_module(f'workflows.{kind}')",
+    "import importlib\nimportlib.import_module(f'casework.kinds.{kind}.contracts')",
 ])
 def test_workflow_code_may_import(source: str):
     assert refused(source, "workflows.complaint.synthetic", WORKFLOW_CODE_MAY_IMPORT) == [], source
