@@ -15,7 +15,7 @@ from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
 from casework.platform.workflow_runner import build_workflow_runner
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 
 log = logging.getLogger("casework.worker")
 
@@ -36,7 +36,7 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
 
 def tune_garbage_collector() -> None:
     """A worker holds thousands of cached cases, millions of objects: every full collection of the
-    cyclic garbage collector walks them all (0.5-2 s measured at 5,000 cases, see BENCHMARKS.md).
+    cyclic garbage collector walks them all (0.5-2 s measured at 5,000 cases, see docs/performance.md).
     Collect young objects less often, and leave what is loaded by now (the modules) out of it.
     Called once the worker is built; the benchmarks that stand for a worker call it too."""
     gc.collect()

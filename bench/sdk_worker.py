@@ -2,7 +2,7 @@
 their own, and a worker process set up as worker.py sets ours up (the payload fast path, the
 workflow runner WORKFLOW_RUNNER names, the worker's garbage-collector settings) running their
 workflows. The runner is Temporal's sandbox unless WORKFLOW_RUNNER says otherwise; the figures
-BENCHMARKS.md quotes so far were taken with the lean runner unsandboxed (WORKFLOW_RUNNER=lean-unsandboxed)."""
+docs/performance.md figures so far were taken with the lean runner unsandboxed (WORKFLOW_RUNNER=lean-unsandboxed)."""
 
 from __future__ import annotations
 

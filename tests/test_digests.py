@@ -24,7 +24,7 @@ from casework.platform.db import OutboxMessage, make_sessionmaker
 from casework.documents.rendering import longdate
 from tests.casefixtures import auth
 from tests.seeding import bearer, case_row, insert_cases, make_team, make_user, tag
-from workflows import WORKFLOWS, DigestWorkflow
+from workflows.registry import WORKFLOWS, DigestWorkflow
 
 TODAY = date.today()
 HISTORIES = Path(__file__).parent / "histories"

@@ -127,7 +127,7 @@ def test_every_kinds_updates_are_named_after_their_methods_and_actions() -> None
     from temporalio.workflow import _Definition
 
     from casework.cases.stages import rules_of
-    from workflows import KIND_WORKFLOWS
+    from workflows.registry import KIND_WORKFLOWS
 
     for kind, workflow_class in KIND_WORKFLOWS.items():
         definition = _Definition.must_from_class(workflow_class)

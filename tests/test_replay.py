@@ -24,7 +24,7 @@ from casework.platform import sdk_fastpath
 from casework.platform.config import Settings
 from casework.platform.workflow_runner import LeanWorkflowRunner, workflow_runner_named
 from tests.casefixtures import auth, register, step, upload_draft, walk_to_draft, walk_to_qa
-from workflows import WORKFLOWS
+from workflows.registry import WORKFLOWS
 from workflows.engine.versioning import ALL_PATCHES
 
 HISTORIES = Path(__file__).parent / "histories"

@@ -42,7 +42,7 @@ class Settings(BaseSettings):
     #                     uuid4(), time.time(), I/O) by failing the workflow task, which retries,
     #                     before anything replay could not reproduce reaches a case's history.
     #   unsandboxed       no such checks: less CPU per activation and memory per cached case
-    #                     (BENCHMARKS.md); only tests/test_workflow_determinism.py's static scan
+    #                     (docs/performance.md); only tests/test_workflow_determinism.py's static scan
     #                     and the replay tests guard the workflow code then. Opt-in.
     #   lean-sandboxed, lean-unsandboxed
     #                     the same through LeanWorkflowRunner, which keeps less of the SDK's last

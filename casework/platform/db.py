@@ -474,7 +474,7 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[psycopg.AsyncC
     the API's registration. They run prepared (``prepare=True``: PostgreSQL plans them
     once per connection) and skip SQLAlchemy, whose execution layer a fixed statement does not
     need and whose pool checkout (session events, isolation level set and restored, reset) cost
-    0.23 ms of CPU against psycopg_pool's 0.03 (see BENCHMARKS.md). The pool opens connections as
+    0.23 ms of CPU against psycopg_pool's 0.03 (see docs/performance.md). The pool opens connections as
     they are needed, up to DRIVER_POOL_SIZE, and drops one that comes back broken."""
     pool = driver_pool(engine)
     if pool.closed:

@@ -7,7 +7,7 @@ fresh data converter, with a new payload converter, twice per activation, to giv
 context of the command it is encoding. With no payload codec and no external storage configured
 (our default), none of these passes changes a byte. Their cost grows with the payloads, and a case
 step carries the whole case state twice: the projection's input and the Update's result. We
-measured 24 of 160 ms of worker CPU per case at concurrency 20 (see BENCHMARKS.md).
+measured 24 of 160 ms of worker CPU per case at concurrency 20 (see docs/performance.md).
 
 `install()` wraps the three SDK functions involved. Each wrapper looks at the converter it is
 given and calls the SDK's own function whenever a codec or external storage is configured, so a

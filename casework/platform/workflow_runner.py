@@ -6,7 +6,7 @@ sub-messages: the headers and memo of the start (so the whole first activation, 
 included), the last activation's internal flags (so that whole activation) and the last
 completion (with every command's payloads, e.g. the state a projection step wrote). A worker
 holding 5,000 idle cases holds all of it for each. Measured with the memory scenario, it is about
-17 KiB a case (see BENCHMARKS.md).
+17 KiB a case (see docs/performance.md).
 
 `LeanWorkflowRunner` wraps the SDK's runner: it gives each instance copies of the start's headers,
 memo and last result (copies own their memory), and, unsandboxed, drops the instance's references
