@@ -10,6 +10,8 @@ COPY workflows workflows
 COPY activities activities
 COPY api api
 COPY templates templates
+# Operations tooling the compose file runs (search-attribute registration, demo data).
+COPY devtools devtools
 RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation .
 # Run from /app so the source tree (templates, migrations) is what runs.
 ENV ENVIRONMENT=production TEMPLATES_DIR=/app/templates DATA_DIR=/app/data

@@ -12,8 +12,9 @@ async def test_case_is_findable_by_search_attributes_with_current_stage(api, tem
     case = await register(api)
     ref = case["reference"]
     await step(api, ref, "allocate", "coordinator", {"team": "BILLING", "assignee": "drafter"})
-    query = (f'CaseReference = "{ref}" AND CaseType = "COMP" AND CaseStage = "Acknowledge" '
-             f'AND CaseTeam = "BILLING" AND CaseAssignee = "Dev Drafter" AND CaseStatus = "open"')
+    query = (f'CaseReference = "{ref}" AND CaseKind = "complaint" AND CaseType = "COMP" '
+             f'AND CaseStage = "Acknowledge" AND CaseTeam = "BILLING" AND CaseAssignee = "Dev Drafter" '
+             f'AND CaseStatus = "open"')
     assert await workflow_ids_matching(temporal, query) == [ref]
 
     metadata = await temporal.get_workflow_handle(ref).query("__temporal_workflow_metadata")
