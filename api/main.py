@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -12,7 +13,6 @@ from api.deps import ShortLivedCache
 from api.routes import (
     admin,
     cases,
-    complaint,
     digests,
     documents,
     reference,
@@ -21,6 +21,7 @@ from api.routes import (
     statistics,
     templates,
 )
+from casework.kinds import KINDS
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
@@ -50,7 +51,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
     app.include_router(cases.router)
-    app.include_router(complaint.router)
+    for kind in KINDS:  # each kind of case's own steps (api/routes/<kind>.py)
+        app.include_router(importlib.import_module(f"api.routes.{kind}").router)
     app.include_router(documents.router)
     app.include_router(reference.router)
     app.include_router(search.router)
