@@ -15,6 +15,7 @@ from api.routes import (
     cases,
     digests,
     documents,
+    operations,
     reference,
     search,
     standard_lines,
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(statistics.router)
     app.include_router(digests.router)
     app.include_router(admin.router)
+    app.include_router(operations.router)
     app.include_router(standard_lines.router)
     app.include_router(templates.router)
 
