@@ -13,7 +13,7 @@ from api import errors
 from api.deps import SessionDep, SettingsDep
 from casework.cases import repository
 from casework.cases.contracts import DocumentRef
-from casework.documents import pdf
+from casework.documents import pdf, safety
 from casework.documents.store import store_blob
 from casework.platform.db import AppUser, CaseDocument
 
@@ -34,7 +34,7 @@ DRAFT_TYPES = (".docx", ".odt", ".pdf")
 
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
                        file: UploadFile, kind: str) -> DocumentRef:
-    filename = (file.filename or "").rsplit("/", 1)[-1].strip()
+    filename = safety.safe_filename(file.filename or "")
     suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     if suffix not in ALLOWED_UPLOAD_TYPES:
         raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "
@@ -48,6 +48,11 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
         raise errors.unprocessable("file", f"file is larger than {limit} bytes")
     if not content:
         raise errors.unprocessable("file", "file is empty")
+    try:
+        # By content, not only by name; a package's unpacked size is bounded before anything opens it.
+        await asyncio.to_thread(safety.check_content, suffix, content)
+    except safety.UnsafeFile as exc:
+        raise errors.unprocessable("file", str(exc)) from exc
     if kind == "draft":
         try:
             await asyncio.to_thread(pdf.check_printable, content, ALLOWED_UPLOAD_TYPES[suffix])
