@@ -22,6 +22,7 @@ from api.routes import (
     statistics,
     templates,
 )
+from api.schemas.base import configure_date_bounds
 from casework.kinds import KINDS
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
@@ -31,6 +32,7 @@ from casework.platform.temporal import connect
 def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
     """Build the app. Tests pass their own Temporal client and engine; `uvicorn` uses settings."""
     settings = settings or get_settings()
+    configure_date_bounds(settings.earliest_date_received, settings.date_horizon_days)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):

@@ -60,7 +60,7 @@ from api.schemas.cases import (
     OptionalNote,
     TimelineRead,
 )
-from api.uploads import document_ref, store_upload
+from api.uploads import document_ref, refuse_unclaimed, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
@@ -106,10 +106,8 @@ async def register_case(
                                      lambda s: repository.get_case_type(s, body.case_type))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
-    uploads = await repository.claim_uploads(session, body.attachment_ids)
-    if len(uploads) != len(body.attachment_ids):
-        missing = set(body.attachment_ids) - {u.id for u in uploads}
-        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
+    await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
     today = case_today(datetime.now(timezone.utc))
     async with driver_connection(request.app.state.engine) as conn:
