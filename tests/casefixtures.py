@@ -5,13 +5,13 @@ from __future__ import annotations
 import asyncio
 import io
 import uuid
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta, timezone
 
 import httpx
 from docx import Document
 
+from casework.calendar.deadlines import case_today
 from devtools import demo
-
 
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
 
@@ -103,3 +103,8 @@ async def workflow_ids_matching(client, query: str) -> list[str]:
             return ids
         await asyncio.sleep(0.1)
     return []
+
+
+def uk_today() -> date:
+    """Today as the API and the workflow see it: the UK date, whatever the machine's zone."""
+    return case_today(datetime.now(timezone.utc))

@@ -13,7 +13,7 @@ from temporalio.exceptions import ApplicationError
 from casework.calendar.bounds import MAX_HORIZON_DAYS
 from casework.cases.contracts import Actor, Channel
 from casework.kinds.complaint.contracts import ClarificationRequestInput
-from tests.casefixtures import auth, case_path, complaint, register, step, upload_draft, walk_to_draft
+from tests.casefixtures import auth, case_path, complaint, register, step, uk_today, upload_draft, walk_to_draft
 from workflows.complaint import ComplaintCaseWorkflow
 
 FAR_FUTURE, FAR_PAST = "9999-12-31", "0001-01-01"
@@ -29,7 +29,7 @@ async def post(api, ref: str, action: str, user: str, body: dict):
 
 
 async def test_date_received_is_bounded(api):
-    for bad in (FAR_FUTURE, FAR_PAST, "1999-12-31", (date.today() + timedelta(days=2)).isoformat()):
+    for bad in (FAR_FUTURE, FAR_PAST, "1999-12-31", (uk_today() + timedelta(days=2)).isoformat()):
         response = await api.post("/cases", json=complaint(
             date_received=bad), headers=auth("handler"))
         assert refused_field(response) == "date_received", bad
@@ -40,7 +40,7 @@ async def test_date_received_is_bounded(api):
 async def test_far_dates_on_every_step_are_refused_and_the_case_walks_on(api):
     case = await walk_to_draft(api)
     ref = case["reference"]
-    today = date.today()
+    today = uk_today()
     beyond = (today + timedelta(days=367)).isoformat()
     for bad in (FAR_FUTURE, FAR_PAST, beyond):
         assert refused_field(await post(api, ref, "clarifications", "drafter",
@@ -91,7 +91,7 @@ async def test_the_workflow_refuses_far_dates_from_a_client_that_skips_the_api(a
     handle = temporal.get_workflow_handle(ref)
     state = await handle.query(ComplaintCaseWorkflow.current_state)
     drafter = Actor(user_id=state.assignee_id, username="drafter", display_name="Drafter", roles=["drafter"])
-    for reply_by in (date(9999, 12, 31), date.today() + timedelta(days=MAX_HORIZON_DAYS + 1)):
+    for reply_by in (date(9999, 12, 31), uk_today() + timedelta(days=MAX_HORIZON_DAYS + 1)):
         with pytest.raises(WorkflowUpdateFailedError) as refused:
             await handle.execute_update(
                 ComplaintCaseWorkflow.request_clarification,
@@ -102,7 +102,7 @@ async def test_the_workflow_refuses_far_dates_from_a_client_that_skips_the_api(a
     # The case walks on: the next step through the API is answered, not a 503.
     case = await step(api, ref, "clarifications", "drafter",
                       {"channel": "email", "questions": "Which account?",
-                       "reply_by": (date.today() + timedelta(days=5)).isoformat()})
+                       "reply_by": (uk_today() + timedelta(days=5)).isoformat()})
     assert len(case["clarifications"]) == 1
 
 

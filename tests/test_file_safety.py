@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import io
 import zipfile
+from datetime import timedelta
 
 from casework.documents import safety
-from tests.casefixtures import DOCX, auth, case_path, complaint, register, step, walk_to_draft
+from tests.casefixtures import DOCX, auth, case_path, complaint, register, step, uk_today, walk_to_draft
 
 UNPACKED = 40 * 1024 * 1024
 
@@ -129,10 +130,9 @@ async def test_an_unattached_upload_is_only_its_uploaders(api):
     assert response.status_code == 404, response.text
     case = await walk_to_draft(api)
     ref = case["reference"]
-    from datetime import date, timedelta
     case = await step(api, ref, "clarifications", "drafter",
                       {"channel": "email", "questions": "Which account?",
-                       "reply_by": (date.today() + timedelta(days=5)).isoformat()})
+                       "reply_by": (uk_today() + timedelta(days=5)).isoformat()})
     reply = f"clarifications/{case['clarifications'][0]['id']}/reply"
     response = await api.post(f"{case_path(ref)}/{reply}", json={"reply": "x", "attachment_ids": [upload_id]},
                               headers=auth("drafter"))
