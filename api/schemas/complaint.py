@@ -9,7 +9,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.base import ShortText, Strict, Text, UploadIds
+from api.schemas.base import CategoryText, CodeText, ShortText, Strict, Text, UploadIds
 from casework.cases.contracts import Channel
 
 
@@ -30,7 +30,7 @@ class ClarificationReply(Strict):
 
 
 class ContributionRequest(Strict):
-    team: ShortText
+    team: CodeText
     assignee: ShortText | None = None
     request: Text
     due_date: date
@@ -64,6 +64,6 @@ class HoldingResponseRequest(Strict):
 
 
 class OutcomeRequest(Strict):
-    outcome: ShortText
+    outcome: CategoryText
     detail: Text
     redress_amount: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)
