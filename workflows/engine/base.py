@@ -143,7 +143,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
                     if clocks:
                         events.append(await self._start_clock())
                     await self._commit(events)
-                except ActivityError as err:
+                except (ActivityError, ApplicationError) as err:  # a local activity's arrives as itself
                     # PostgreSQL refused the new case for good (non-retryable): nothing was
                     # written. Registration answers the refusal and the run ends failed, so no
                     # half-case is left waiting (the API releases the reference's reservation).

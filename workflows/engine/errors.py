@@ -43,9 +43,10 @@ DATA_REFUSED = "DataRefused"
 
 
 def refusal(err: BaseException) -> ApplicationError:
-    """An activity's failure as the step's answer: a DATA_REFUSED cause becomes an InvalidStep
+    """An activity's failure (an ActivityError, or a local activity's ApplicationError as itself)
+    as the step's answer: a DATA_REFUSED cause becomes an InvalidStep
     naming its field (422); anything else a StepConflict (409)."""
-    cause = getattr(err, "cause", None) or err.__cause__
+    cause = err if isinstance(err, ApplicationError) else getattr(err, "cause", None)
     if isinstance(cause, ApplicationError) and cause.type == DATA_REFUSED:
         details = cause.details[0] if cause.details and isinstance(cause.details[0], dict) else {}
         return invalid(str(details.get("field", "body")), cause.message)

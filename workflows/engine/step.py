@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from casework.cases.contracts import Actor, TimelineEvent
@@ -53,7 +53,7 @@ class Step:
             if exc_type is None:
                 try:
                     await wf._commit(self.events)
-                except ActivityError:
+                except (ActivityError, ApplicationError):  # a local activity's arrives as itself
                     # The projection failed for good (PostgreSQL refused the data, raised
                     # non-retryable): nothing was written, so the case goes back as it was and can
                     # take its next step. Other failures of the commit are retried, never raised.
