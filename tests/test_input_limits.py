@@ -357,3 +357,13 @@ async def test_a_registration_the_workflow_refuses_releases_its_reservation(api,
     assert await _counts(sessionmaker) == before  # no case row, no reservation left behind
     monkeypatch.setattr(case_routes, "start_case", real_start)
     await register(api)
+
+
+async def test_admin_bodies_taken_as_json_refuse_nul_and_surrogates(api) -> None:
+    # Nothing is recalculated or changed: the 422 comes before any case or policy is touched.
+    answer = await _post_json(api, "/admin/calendars/england-and-wales/recalculate", {"reason": NUL}, "admin")
+    _named(answer, "reason")
+    answer = await api.put("/admin/case-types/COMP/deadline-policy",
+                           headers=auth("admin", **{"Content-Type": "application/json"}),
+                           content=json.dumps({"preset": "uk-public-sector", "name": SURROGATE}))
+    _named(answer, "name")
