@@ -141,6 +141,11 @@ def _retry_later(status_code: int, detail: str) -> HTTPException:
     return HTTPException(status_code, detail=detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def temporal_unreachable(exc: RPCError) -> HTTPException:
+    """Temporal did not answer a read: 503, try again shortly."""
+    return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE, f"Temporal did not answer ({exc.message})")
+
+
 def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
     """An Update Temporal refused before the workflow saw it.
 

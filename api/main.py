@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -14,15 +15,17 @@ from api.deps import ShortLivedCache, refuse_unstorable_parameters
 from api.routes import (
     admin,
     cases,
-    complaint,
     digests,
     documents,
+    operations,
     reference,
     search,
     standard_lines,
     statistics,
     templates,
 )
+from api.schemas.base import configure_date_bounds
+from casework.kinds import KINDS
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
@@ -31,6 +34,7 @@ from casework.platform.temporal import connect
 def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
     """Build the app. Tests pass their own Temporal client and engine; `uvicorn` uses settings."""
     settings = settings or get_settings()
+    configure_date_bounds(settings.earliest_date_received, settings.date_horizon_days)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -54,13 +58,15 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
     app.include_router(cases.router)
-    app.include_router(complaint.router)
+    for kind in KINDS:  # each kind of case's own steps (api/routes/<kind>.py)
+        app.include_router(importlib.import_module(f"api.routes.{kind}").router)
     app.include_router(documents.router)
     app.include_router(reference.router)
     app.include_router(search.router)
     app.include_router(statistics.router)
     app.include_router(digests.router)
     app.include_router(admin.router)
+    app.include_router(operations.router)
     app.include_router(standard_lines.router)
     app.include_router(templates.router)
 

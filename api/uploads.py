@@ -14,7 +14,7 @@ from api.deps import SessionDep, SettingsDep
 from api.schemas.base import unstorable
 from casework.cases import limits, repository
 from casework.cases.contracts import DocumentRef
-from casework.documents import pdf
+from casework.documents import pdf, safety
 from casework.documents.store import store_blob
 from casework.platform.db import AppUser, CaseDocument
 
@@ -45,7 +45,7 @@ def check_filename(filename: str) -> str:
 
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
                        file: UploadFile, kind: str) -> DocumentRef:
-    filename = check_filename((file.filename or "").rsplit("/", 1)[-1].strip())
+    filename = check_filename(safety.safe_filename(file.filename or ""))
     suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     if suffix not in ALLOWED_UPLOAD_TYPES:
         raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "
@@ -59,6 +59,11 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
         raise errors.unprocessable("file", f"file is larger than {limit} bytes")
     if not content:
         raise errors.unprocessable("file", "file is empty")
+    try:
+        # By content, not only by name; a package's unpacked size is bounded before anything opens it.
+        await asyncio.to_thread(safety.check_content, suffix, content)
+    except safety.UnsafeFile as exc:
+        raise errors.unprocessable("file", str(exc)) from exc
     if kind == "draft":
         try:
             await asyncio.to_thread(pdf.check_printable, content, ALLOWED_UPLOAD_TYPES[suffix])
@@ -71,17 +76,30 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
                        added_by=user.display_name, added_at=datetime.now(timezone.utc))
 
 
+async def refuse_unclaimed(session: SessionDep, user: AppUser, upload_ids: list[str],
+                           claimed: list[CaseDocument]) -> None:
+    """Refuse upload ids that could not be claimed: 404 for one that does not exist for this user
+    (no such upload, or another user's not yet attached), 422 for one already attached."""
+    missing = set(upload_ids) - {u.id for u in claimed}
+    if not missing:
+        return
+    rows = {row.id: row for row in await repository.documents_by_id(session, sorted(missing))}
+    unseen = sorted(i for i in missing
+                    if i not in rows or (rows[i].case_reference is None and rows[i].uploaded_by_id != user.id))
+    if unseen:
+        raise errors.not_found(f"upload {', '.join(unseen)}")
+    raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+
+
 def document_ref(row: CaseDocument, kind: str) -> DocumentRef:
     return DocumentRef(id=row.id, kind=kind, filename=row.filename, content_type=row.content_type,
                        size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
 
 
-async def reply_attachments(session: SessionDep, reference: str, upload_ids: list[str],
+async def reply_attachments(session: SessionDep, user: AppUser, reference: str, upload_ids: list[str],
                             purpose: str) -> list[DocumentRef]:
-    """Uploads sent with a reply, as case documents. Uploads already on this case are accepted so
-    a retried request (same Idempotency-Key) gets the same answer rather than a 422."""
-    uploads = await repository.claim_uploads(session, upload_ids, also_on_case=reference)
-    if len(uploads) != len(upload_ids):
-        missing = set(upload_ids) - {u.id for u in uploads}
-        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    """Uploads (the user's own) sent with a reply, as case documents. Uploads already on this case
+    are accepted so a retried request (same Idempotency-Key) gets the same answer rather than a 422."""
+    uploads = await repository.claim_uploads(session, upload_ids, user.id, also_on_case=reference)
+    await refuse_unclaimed(session, user, upload_ids, uploads)
     return [document_ref(u, "attachment").model_copy(update={"purpose": purpose}) for u in uploads]

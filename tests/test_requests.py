@@ -12,9 +12,10 @@ from tests.casefixtures import auth, case_path, register, step, walk_to_draft
 SOON = date.today() + timedelta(days=7)
 
 
-async def upload(api, filename: str, content: bytes, content_type: str) -> str:
+async def upload(api, filename: str, content: bytes, content_type: str, user: str = "drafter") -> str:
+    # Until attached, an upload is only its uploader's to attach: the drafter records the replies.
     response = await api.post("/uploads", files={"file": (filename, content, content_type)},
-                              headers=auth("handler"))
+                              headers=auth(user))
     assert response.status_code == 201, response.text
     return response.json()["upload_id"]
 

@@ -65,7 +65,7 @@ from api.schemas.cases import (
     OptionalNote,
     TimelineRead,
 )
-from api.uploads import document_ref, store_upload
+from api.uploads import document_ref, refuse_unclaimed, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
@@ -111,10 +111,8 @@ async def register_case(
                                      lambda s: repository.get_case_type(s, body.case_type))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
-    uploads = await repository.claim_uploads(session, body.attachment_ids)
-    if len(uploads) != len(body.attachment_ids):
-        missing = set(body.attachment_ids) - {u.id for u in uploads}
-        raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
+    await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
     if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
         key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"

@@ -98,7 +98,8 @@ async def record_clarification_reply(
     """Record the complainant's reply to a clarification request, with any files they sent
     (upload them first with POST /uploads and pass the upload_ids)."""
     # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
-    attachments = await reply_attachments(session, reference, body.attachment_ids, "clarification_reply")
+    attachments = await reply_attachments(session, user, reference, body.attachment_ids,
+                                          "clarification_reply")
     payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
                                       reply=body.reply, received_on=body.received_on,
                                       attachments=attachments)
@@ -139,7 +140,8 @@ async def complete_contribution(
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the contribution received, with any files that came with it (upload_ids)."""
-    attachments = await reply_attachments(session, reference, body.attachment_ids, "contribution_reply")
+    attachments = await reply_attachments(session, user, reference, body.attachment_ids,
+                                          "contribution_reply")
     payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
                                         details=body.details, attachments=attachments)
     return await run_step(request, client, user, reference, ComplaintCaseWorkflow.complete_contribution,

@@ -25,7 +25,7 @@ async def upload(session: SessionDep, settings: SettingsDep, user: CurrentUser,
     """Upload an attachment before registering; pass its upload_id in `attachment_ids`."""
     ref = await store_upload(session, settings, user, file, "attachment")
     await session.execute(
-        insert(CaseDocument).values(case_reference=None, **ref.model_dump())
+        insert(CaseDocument).values(case_reference=None, uploaded_by_id=user.id, **ref.model_dump())
         .on_conflict_do_nothing(index_elements=["id"])
     )
     await session.commit()
@@ -38,10 +38,13 @@ async def download(document_id: str, session: SessionDep, viewer: ViewerDep) -> 
     """Download a document: an upload, a draft, a letter (.docx and its print-ready .pdf), a sent
     email (.eml) or the response PDF sent with it.
 
-    A case's documents are visible to whoever may see the case (404 otherwise)."""
+    A case's documents are visible to whoever may see the case; an upload not yet attached, only to
+    the user who uploaded it (404 otherwise)."""
     row = await session.get(CaseDocument, document_id)
     if row is not None and row.case_reference is not None:
         row = row if await may_see_case(session, viewer, row.case_reference) else None
+    elif row is not None and row.uploaded_by_id != viewer.user_id:
+        row = None
     content = await load_blob(session, row.sha256) if row else None
     if row is None or content is None:
         raise errors.not_found(f"document {document_id}")

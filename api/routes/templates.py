@@ -25,7 +25,7 @@ from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Channel
 from casework.cases.roles import Role
-from casework.documents import pdf, template_library
+from casework.documents import pdf, safety, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, load_blob
 from casework.platform.db import TemplateVersion
@@ -167,12 +167,17 @@ async def upload_letter(
     require_role(user, ADMIN, "managing templates")
     _purpose_and_channel(purpose, Channel.LETTER.value)
     case_type = await _case_type(session, case_type or None)
-    filename = check_filename((file.filename or "").rsplit("/", 1)[-1])
+    filename = check_filename(safety.safe_filename(file.filename or ""))
     if not filename.lower().endswith(".docx"):
         raise errors.unprocessable("file", "a letter template must be a .docx file")
     content = await file.read(settings.max_upload_bytes + 1)
     if len(content) > settings.max_upload_bytes:
         raise errors.unprocessable("file", f"file is larger than {settings.max_upload_bytes} bytes")
+    try:
+        # A .docx by content, and a package within limits, before python-docx opens it.
+        await asyncio.to_thread(safety.check_content, ".docx", content)
+    except safety.UnsafeFile as exc:
+        raise errors.unprocessable("file", str(exc)) from exc
     try:
         await asyncio.to_thread(template_library.check_letter, content, purpose, name=filename)
     except TemplateError as exc:

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from api.schemas.base import CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
+from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.documents import DocumentRead
+from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
 from casework.calendar.deadlines import case_today
 from casework.calendar.policies import ExtensionAnchor
 from casework.cases import limits
@@ -67,8 +68,10 @@ class CaseCreate(Strict):
     @field_validator("date_received")
     @classmethod
     def _not_future(cls, value: date) -> date:
-        if value > case_today(datetime.now(timezone.utc)):
-            raise ValueError("date_received cannot be in the future")
+        refusal = received_refusal("date_received", value, case_today(datetime.now(timezone.utc)),
+                                   DATE_BOUNDS.earliest_date_received)
+        if refusal is not None:
+            raise ValueError(refusal)
         return value
 
     @model_validator(mode="after")
@@ -112,7 +115,7 @@ class ExtendRequest(Strict):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     from_: ExtensionAnchor = Field(alias="from", description="count from today or from the current deadline")
-    working_days: int = Field(ge=1, le=250)
+    working_days: int = Field(ge=1, le=MAX_EXTENSION_WORKING_DAYS)
     reason: Text
 
 

@@ -3,13 +3,12 @@ response, sending it, the holding response and the outcome."""
 
 from __future__ import annotations
 
-from datetime import date
 from decimal import Decimal
 from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.base import CategoryText, CodeText, ShortText, Strict, Text, UploadIds
+from api.schemas.base import CategoryText, CodeText, DueDate, PastDate, ShortText, Strict, Text, UploadIds
 from casework.cases.contracts import Channel
 
 
@@ -20,12 +19,12 @@ class AcknowledgeRequest(Strict):
 class ClarificationRequest(Strict):
     channel: Channel
     questions: Text
-    reply_by: date
+    reply_by: DueDate
 
 
 class ClarificationReply(Strict):
     reply: Text
-    received_on: date | None = None
+    received_on: PastDate | None = None
     attachment_ids: UploadIds = Field(default_factory=list)
 
 
@@ -33,7 +32,7 @@ class ContributionRequest(Strict):
     team: CodeText
     assignee: ShortText | None = None
     request: Text
-    due_date: date
+    due_date: DueDate
     channel: Channel | None = Field(
         Channel.EMAIL,
         description="email (to the person asked, else the team's address), letter, or null to "
@@ -54,13 +53,13 @@ class DraftResponseRequest(Strict):
 
 class SendRequest(Strict):
     channel: Channel
-    sent_on: date | None = None
+    sent_on: PastDate | None = None
 
 
 class HoldingResponseRequest(Strict):
     channel: Channel
     reason: Text = Field(description="why the final response is late (goes into the letter or email)")
-    new_due_date: date = Field(description="when the complainant can now expect the final response")
+    new_due_date: DueDate = Field(description="when the complainant can now expect the final response")
 
 
 class OutcomeRequest(Strict):

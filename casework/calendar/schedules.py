@@ -18,7 +18,14 @@ import psycopg
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from casework.calendar.deadlines import ExtensionRefusal, Pause, Schedule, compute_schedule, plan_extension
-from casework.calendar.workdays import Region, WorkingCalendar, bank_holiday_names, build_calendar, holidays_version
+from casework.calendar.workdays import (
+    CalendarRangeError,
+    Region,
+    WorkingCalendar,
+    bank_holiday_names,
+    build_calendar,
+    holidays_version,
+)
 from casework.cases.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
 from casework.platform.db import driver_connection
 
@@ -68,8 +75,13 @@ async def compute_deadlines(engine: AsyncEngine, inp: ComputeDeadlinesInput) -> 
     if inp.extension is None:
         schedule = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
         return _result(schedule, source)
-    plan = plan_extension(inp.policy, inp.date_received, pauses, inp.extension_days,
-                          inp.extension.anchor, inp.extension.working_days, inp.today, cal, names)
+    try:
+        plan = plan_extension(inp.policy, inp.date_received, pauses, inp.extension_days,
+                              inp.extension.anchor, inp.extension.working_days, inp.today, cal, names)
+    except (CalendarRangeError, OverflowError) as exc:
+        # Beyond the years the calendar was loaded for: a refusal of the step, never an activity
+        # failing for ever (the workflow would wait on it, every later step answering 503).
+        plan = ExtensionRefusal("working_days", f"the extended deadline would be too far ahead: {exc}")
     if isinstance(plan, ExtensionRefusal):
         current = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
         return _result(current, source, refusal_field=plan.field, refusal=plan.message)

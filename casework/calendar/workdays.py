@@ -57,6 +57,20 @@ _HOLIDAYS_SUBDIVISION: dict[Region, str] = {
 }
 
 
+# The days a calendar may be asked about at all (closures, dates a person types): the bank holiday
+# data and the clock's date arithmetic are sound well inside these, and nothing a case needs lies outside.
+SUPPORTED_FIRST = date(1990, 1, 1)
+SUPPORTED_LAST = date(2100, 12, 31)
+
+
+def supported_refusal(field: str, d: date) -> str | None:
+    """Why `d` is outside the calendar's supported range, or None."""
+    if not SUPPORTED_FIRST <= d <= SUPPORTED_LAST:
+        return (f"{field} must be between {SUPPORTED_FIRST.isoformat()} and {SUPPORTED_LAST.isoformat()}, "
+                "the days the calendar supports")
+    return None
+
+
 class CalendarRangeError(ValueError):
     """A date fell outside the years a calendar was built for.
 

@@ -209,13 +209,14 @@ async def timeline(session: AsyncSession, reference: str, limit: int, offset: in
     return list((await session.scalars(stmt)).all())
 
 
-async def claim_uploads(session: AsyncSession, upload_ids: list[str],
+async def claim_uploads(session: AsyncSession, upload_ids: list[str], user_id: int,
                         also_on_case: str | None = None) -> list[CaseDocument]:
-    """Uploaded, not yet attached documents with these ids (in request order); with
-    ``also_on_case``, documents already attached to that case count too."""
+    """Documents with these ids (in request order) that `user_id` uploaded and nobody has attached
+    yet; with ``also_on_case``, documents already attached to that case count too."""
     if not upload_ids:
         return []
-    unattached: ColumnElement[bool] = CaseDocument.case_reference.is_(None)
+    unattached: ColumnElement[bool] = CaseDocument.case_reference.is_(None) & (
+        CaseDocument.uploaded_by_id == user_id)
     if also_on_case is not None:
         unattached = unattached | (CaseDocument.case_reference == also_on_case)
     rows = (
@@ -225,6 +226,10 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str],
     ).all()
     found = {row.id: row for row in rows}
     return [found[i] for i in upload_ids if i in found]
+
+
+async def documents_by_id(session: AsyncSession, ids: list[str]) -> list[CaseDocument]:
+    return list((await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(ids)))).all())
 
 
 async def set_token(session: AsyncSession, user_id: int, token_hash: str) -> None:

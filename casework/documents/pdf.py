@@ -36,6 +36,8 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 from reportlab.platypus import PageBreak, Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
+from casework.documents import safety
+
 __all__ = ["PdfError", "check_printable", "document_pdf", "letter_pdf", "pdf_text", "text_pdf"]
 
 PDF = "application/pdf"
@@ -228,6 +230,7 @@ def letter_pdf(data: bytes, *, title: str = "Letter", subject: str = "") -> byte
 def _read_letter(data: bytes) -> _Letter:
     """What the printer needs from a .docx. Anything wrong in the package (zip, XML, a missing
     part, a length that is not a number) makes it "not a readable .docx", whatever raised it."""
+    _check_archive(data)
     try:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             return _LetterReader(archive).read()
@@ -646,6 +649,7 @@ _ODF_OFFICE = "urn:oasis:names:tc:opendocument:xmlns:office:1.0"
 
 def odt_paragraphs(data: bytes) -> list[tuple[str, bool]]:
     """(text, is_heading) for each paragraph and heading of an OpenDocument text file."""
+    _check_archive(data)
     try:
         with zipfile.ZipFile(BytesIO(data)) as archive:
             if archive.read("mimetype").decode().strip() != ODT:
@@ -721,11 +725,22 @@ def check_docx(content: bytes) -> None:
     """Refuse (PdfError) a .docx without a readable main document: not a zip, no document part,
     or XML that does not parse. It reads only the main document (an upload is checked before it
     is stored); printing reads the parts it lays out and reports what it cannot."""
+    _check_archive(content)
     try:
         with zipfile.ZipFile(BytesIO(content)) as archive:
             _main_document(archive)
     except (KeyError, zipfile.BadZipFile, etree.XMLSyntaxError) as exc:
         raise PdfError(f"not a readable .docx file: {exc}") from exc
+
+
+def _check_archive(content: bytes) -> None:
+    """The package's limits (casework.documents.safety), before anything unpacks it."""
+    try:
+        safety.check_archive(content)
+    except safety.NotAnArchive:
+        pass  # the reader says "not a readable .docx" (or .odt) itself
+    except safety.UnsafeFile as exc:
+        raise PdfError(str(exc)) from exc
 
 
 def check_pdf(content: bytes) -> int:

@@ -44,6 +44,8 @@ from jinja2.exceptions import FilterArgumentError
 from jinja2.sandbox import SandboxedEnvironment
 from lxml import etree
 
+from casework.documents import safety
+
 __all__ = [
     "EMAIL_PARTS",
     "RenderedEmail",
@@ -322,6 +324,12 @@ def letter_sources(template: Path | bytes, *, name: str | None = None) -> Iterat
 
 def _open_letter(template: Path | bytes, name: str | None) -> tuple[Any, str]:
     if isinstance(template, (bytes, bytearray)):
+        try:
+            safety.check_archive(bytes(template))  # before python-docx unpacks anything
+        except safety.NotAnArchive:
+            pass  # python-docx says what is wrong with it
+        except safety.UnsafeFile as exc:
+            raise TemplateError(name or "letter.docx", str(exc)) from exc
         return docx.Document(BytesIO(template)), name or "letter.docx"
     path = Path(template)
     return docx.Document(str(path)), name or path.name
@@ -334,6 +342,10 @@ def _story_name(name: str, part: Any) -> str:
 
 def docx_text(data: bytes) -> str:
     """All paragraph text of a .docx body, tables included, one paragraph per line."""
+    try:
+        safety.check_archive(data)
+    except safety.NotAnArchive:
+        pass
     body = docx.Document(BytesIO(data)).element.body
     return "\n".join(_paragraph_text(p) for p in body.iter(_P))
 

@@ -2,8 +2,10 @@
 
 Importing this package registers every kind's rule table with the engine (`casework.cases.stages`).
 A kind's state class registers itself when its `contracts` module is imported (and is imported by
-kind name when a payload names a kind not loaded yet). Adding a kind adds a line here, one in
-`workflows/__init__.py`, `activities/__init__.py` and `api/main.py`, and a migration.
+kind name when a payload names a kind not loaded yet). `KINDS` is the registry: the worker runs
+`workflows.<kind>.WORKFLOW` and `activities.<kind>`'s activities, and the API serves
+`api.routes.<kind>.router`, for every kind named here. Adding a kind is a module or package in each
+of those layers, its rules and payloads here, this line, and a migration.
 """
 
 from casework.kinds.complaint import rules as _complaint_rules  # noqa: F401

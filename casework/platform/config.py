@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from casework.calendar.bounds import (
+    DEFAULT_EARLIEST_DATE_RECEIVED,
+    DEFAULT_HORIZON_DAYS,
+    FLOOR,
+    MAX_HORIZON_DAYS,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -69,6 +77,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     # A draft response is printed by the post room or emailed as a PDF: keep it email-sized.
     max_draft_bytes: int = 10 * 1024 * 1024
+
+    # How far back and ahead a date typed into a step may reach (casework.calendar.bounds): a date
+    # received not before this; a reply-by, contribution due or holding-response date at most this
+    # many days after today. The workflow refuses anything beyond the widest values allowed here.
+    earliest_date_received: date = Field(DEFAULT_EARLIEST_DATE_RECEIVED, ge=FLOOR)
+    date_horizon_days: int = Field(DEFAULT_HORIZON_DAYS, ge=1, le=MAX_HORIZON_DAYS)
 
     # Signs the unsubscribe links in digest emails; required outside development, where a
     # known default would let anyone unsubscribe anyone.

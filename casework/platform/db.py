@@ -251,6 +251,8 @@ class CaseDocument(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     added_by: Mapped[str] = mapped_column(String(200))
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Who uploaded it (POST /uploads): until attached to a case, only they may read or attach it.
+    uploaded_by_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class DocumentBlob(Base):

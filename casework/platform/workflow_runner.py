@@ -49,6 +49,7 @@ PURE_MODULES = (
     "casework.cases.roles",
     "casework.cases.stages",
     "casework.cases.search_attributes",
+    "casework.calendar.bounds",
     "casework.calendar.deadlines",
     "casework.calendar.policies",
     "casework.calendar.workdays",

@@ -10,11 +10,12 @@ casework's own steps and rules. Update names are what recorded histories hold: k
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from casework.calendar.bounds import MAX_HORIZON_DAYS, ahead_refusal, sent_refusal
     from casework.calendar.deadlines import format_day
     from casework.cases.contracts import Actor, CaseSummary, Channel, CorrespondenceResult, TimelineEvent
     from casework.kinds.complaint.contracts import (
@@ -144,8 +145,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     def _validate_request_clarification(self, inp: ClarificationRequestInput) -> None:
         self._validate(Action.REQUEST_CLARIFICATION, inp.actor)
         self._validate_channel(inp.channel)
-        if inp.reply_by < self._today():
-            raise invalid("reply_by", "reply_by must not be in the past")
+        self._check_ahead("reply_by", inp.reply_by)
 
     @workflow.update
     async def record_clarification_reply(self, inp: ClarificationReplyInput) -> ComplaintState:
@@ -180,6 +180,9 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                           f"no unanswered clarification request with id {inp.clarification_id}")
         if inp.received_on is not None and inp.received_on > self._today():
             raise invalid("received_on", "received_on must not be in the future")
+        if inp.received_on is not None and inp.received_on < self.state.date_received:
+            raise invalid("received_on", "received_on cannot be before the case was received "
+                                         f"({self.state.date_received.isoformat()})")
         self._validate_new_documents(inp.attachments)
 
     # ---- contributions ----------------------------------------------------------------------
@@ -211,8 +214,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     @request_contribution.validator
     def _validate_request_contribution(self, inp: ContributionRequestInput) -> None:
         self._validate(Action.REQUEST_CONTRIBUTION, inp.actor)
-        if inp.due_date < self._today():
-            raise invalid("due_date", "due_date must not be in the past")
+        self._check_ahead("due_date", inp.due_date)
         if inp.channel is Channel.EMAIL and not inp.recipient_email:
             raise invalid("channel", f"nobody to email: team {inp.team} (and the person asked) "
                                      "have no email address; send by letter")
@@ -326,6 +328,10 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
         self._validate_channel(inp.channel)
         if self._response_document_id() is None:
             raise invalid("document", "a response document is required before sending")
+        # A sent date before the case was received would mark any deadline met.
+        refusal = sent_refusal("sent_on", inp.sent_on, self._today(), self.state.date_received)
+        if refusal is not None:
+            raise invalid("sent_on", refusal)
 
     @workflow.update
     async def send_holding_response(self, inp: HoldingResponseInput) -> ComplaintState:
@@ -345,8 +351,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
         self._validate_channel(inp.channel)
         if not inp.reason.strip():
             raise invalid("reason", "a reason is required: say why the final response is late")
-        if inp.new_due_date < self._today():
-            raise invalid("new_due_date", "new_due_date must not be in the past")
+        self._check_ahead("new_due_date", inp.new_due_date)
 
     @workflow.update
     async def record_outcome(self, inp: OutcomeInput) -> ComplaintState:
@@ -369,6 +374,13 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
         if inp.outcome not in options:
             raise invalid("outcome", f"outcome must be one of: {', '.join(options)}")
 
+
+    def _check_ahead(self, field: str, value: date) -> None:
+        """A date something is due: not past, nor beyond the widest horizon any configuration allows
+        (the API applies the configured one), so the clock's date arithmetic cannot overflow."""
+        refusal = ahead_refusal(field, value, self._today(), MAX_HORIZON_DAYS)
+        if refusal is not None:
+            raise invalid(field, refusal)
 
     def _validate_reviewer(self, actor: Actor) -> None:
         if actor.user_id == self.state.drafted_by_id:

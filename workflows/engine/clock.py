@@ -12,6 +12,7 @@ from typing import Protocol
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
+    from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS
     from casework.calendar.deadlines import case_today, format_day, local_date, start_of_day
     from casework.calendar.policies import DayUnit, DeadlinePolicy, policy_from_data
     from casework.calendar.workdays import DEFAULT_REGION
@@ -105,6 +106,8 @@ class DeadlineClock(CaseParts):
             raise invalid("reason", "a reason is required to extend a deadline")
         if inp.working_days < 1:
             raise invalid("working_days", "working_days must be at least 1")
+        if inp.working_days > MAX_EXTENSION_WORKING_DAYS:
+            raise invalid("working_days", f"working_days must be at most {MAX_EXTENSION_WORKING_DAYS}")
         self._check_extension_allowed()
 
     def _check_extension_allowed(self) -> None:
@@ -261,10 +264,19 @@ class DeadlineClock(CaseParts):
             return None
         pause = clock.open_pause
         if pause is not None:
-            return start_of_day(pause.resume_by + timedelta(days=1), clock.policy.region)
+            return self._resume_instant(pause)
         if clock.overdue:
             return None
         return clock.warn_at if clock.warned_for != clock.deadline else clock.breach_at
+
+    def _resume_instant(self, pause: ClockPause) -> datetime | None:
+        """When a pause ends unanswered: the start of the day after its reply-by date. None (it ends
+        only with a reply) for a date beyond the calendar, which validators now refuse but a case
+        paused before they did may hold: the clock must not fail its workflow task over it."""
+        try:
+            return start_of_day(pause.resume_by + timedelta(days=1), self._clock.policy.region)
+        except (OverflowError, ValueError):
+            return None
 
     async def _keep_time(self) -> None:
         """The case clock: a durable timer to the next instant that matters (warning, breach, or the
@@ -325,7 +337,7 @@ class DeadlineClock(CaseParts):
         fired = workflow.now()
         events: list[TimelineEvent] = []
         pause = clock.open_pause
-        resume_at = start_of_day(pause.resume_by + timedelta(days=1), clock.policy.region) if pause else None
+        resume_at = self._resume_instant(pause) if pause else None
         if pause is not None and resume_at is not None and fired >= resume_at:
             events += await self._resume_clock(
                 pause, pause.resume_by,
