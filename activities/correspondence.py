@@ -32,6 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.refusals import refused_for_good
 from casework.calendar.deadlines import case_today
 from casework.calendar.workdays import DEFAULT_REGION
 from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
@@ -171,6 +172,12 @@ class CorrespondenceActivities:
 
     @activity.defn
     async def dispatch_correspondence(self, job: CorrespondenceJob) -> CorrespondenceResult:
+        # Data PostgreSQL refuses for good (a recipient too long for its column, a NUL in a name)
+        # fails the step at once rather than being retried for ever.
+        with refused_for_good(f"{job.purpose} {job.channel.value} for case {job.state.reference}"):
+            return await self._dispatch(job)
+
+    async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
         purpose = template_purpose(job)
         if purpose not in template_library.PURPOSES:
             raise _permanent(f"unknown correspondence purpose '{purpose}'", "TemplateMissing")

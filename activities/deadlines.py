@@ -19,6 +19,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
+from activities.refusals import refused_for_good
 from casework.calendar import schedules
 from casework.calendar.deadlines import local_date
 from casework.calendar.policies import DayUnit
@@ -44,12 +45,18 @@ class DeadlineActivities:
         self._engine = sessionmaker.kw["bind"]
         self._settings = settings
 
+    # Data PostgreSQL refuses for good fails these at once (activities.refusals), not for ever.
     @activity.defn
     async def compute_deadlines(self, inp: ComputeDeadlinesInput) -> ComputeDeadlinesResult:
-        return await schedules.compute_deadlines(self._engine, inp)
+        with refused_for_good("deadline calculation"):
+            return await schedules.compute_deadlines(self._engine, inp)
 
     @activity.defn
     async def notify_deadline(self, job: DeadlineNoticeJob) -> DeadlineNoticeResult:
+        with refused_for_good(f"{job.kind} notice for case {job.state.reference}"):
+            return await self._notify(job)
+
+    async def _notify(self, job: DeadlineNoticeJob) -> DeadlineNoticeResult:
         state = job.state
         async with reading(self._sessionmaker) as session:
             team = await session.get(Team, state.team) if state.team else None
@@ -126,6 +133,10 @@ class DeadlineActivities:
     @activity.defn
     async def list_open_cases(self, page: OpenCasesPage) -> list[str]:
         """Open cases with a clock on `region`'s calendar, in reference order, after `after_reference`."""
+        with refused_for_good(f"open cases of calendar {page.region}"):
+            return await self._open_cases(page)
+
+    async def _open_cases(self, page: OpenCasesPage) -> list[str]:
         async with reading(self._sessionmaker) as session:
             stmt = (
                 select(CaseRecord.reference)

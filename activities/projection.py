@@ -17,10 +17,11 @@ import importlib
 from functools import cache
 
 from pydantic_core import to_json
-from sqlalchemy import Table
+from sqlalchemy import String, Table
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
+from activities.refusals import refused_for_good
 from casework.cases.contracts import ProjectCaseInput
 from casework.cases.repository import case_row
 from casework.platform.db import (
@@ -130,16 +131,57 @@ def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]
     return sql, params
 
 
+def _unstorable(value: object, length: int | None) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value or (length is not None and len(value) > length) or any(
+            "\ud800" <= c <= "\udfff" for c in value)
+    if isinstance(value, (list, tuple)):
+        return any(_unstorable(v, None) for v in value)
+    if isinstance(value, dict):
+        return any(_unstorable(k, None) or _unstorable(v, None) for k, v in value.items())
+    return False
+
+
+def _offending(table: Table, row: dict[str, object]) -> str | None:
+    for name, value in row.items():
+        column = table.columns.get(name)
+        length = column.type.length if column is not None and isinstance(column.type, String) else None
+        if _unstorable(value, length):
+            return name
+    return None
+
+
+def offending_field(data: ProjectCaseInput) -> str | None:
+    """The first field of the projection PostgreSQL cannot store (too long for its column, a NUL,
+    a lone surrogate), as ``column`` or ``collection.column``; None if none is found."""
+    state = data.state
+    _kind_registered(state.kind)
+    found = _offending(CASES, case_row(state))
+    if found:
+        return found
+    for name in type(state).COLLECTIONS:
+        for item in getattr(state, name):
+            found = _offending(CHILD_TABLES[name], item.model_dump())
+            if found:
+                return f"{name}.{found}"
+    for event in data.events:
+        if _unstorable(event.summary, None) or _unstorable(event.reason, None) or _unstorable(event.data, None):
+            return "reason" if _unstorable(event.reason, None) else "event"
+    return None
+
+
 async def write_projection(engine: AsyncEngine, data: ProjectCaseInput) -> bool:
-    """Apply one projection. Returns False when a newer version is already stored."""
-    sql, params = projection_statement(data)
-    # One statement is its own transaction (autocommit: no BEGIN and COMMIT round trips), and a
-    # prepared one: PostgreSQL plans it once per connection instead of on every step (0.9 -> 0.5 ms
-    # of its CPU).
-    async with driver_connection(engine) as conn, conn.cursor() as cursor:
-        await cursor.execute(sql, params, prepare=True)
-        written = await cursor.fetchone()
-        return written is not None and written[0] > 0
+    """Apply one projection. Returns False when a newer version is already stored. Data PostgreSQL
+    refuses for good raises a non-retryable DATA_REFUSED error naming the field (activities.refusals)."""
+    with refused_for_good(f"case {data.state.reference}", lambda: offending_field(data)):
+        sql, params = projection_statement(data)
+        # One statement is its own transaction (autocommit: no BEGIN and COMMIT round trips), and a
+        # prepared one: PostgreSQL plans it once per connection instead of on every step (0.9 -> 0.5
+        # ms of its CPU).
+        async with driver_connection(engine) as conn, conn.cursor() as cursor:
+            await cursor.execute(sql, params, prepare=True)
+            written = await cursor.fetchone()
+            return written is not None and written[0] > 0
 
 
 class ProjectionActivities:

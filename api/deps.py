@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.schemas.base import clip, unstorable
 from casework.cases.contracts import Actor
 from casework.cases.stages import role_allows
 from casework.cases.visibility import Viewer, viewer_for
@@ -36,6 +37,19 @@ async def get_client(request: Request) -> Client:
 
 async def get_settings_dep(request: Request) -> Settings:
     return request.app.state.settings
+
+
+async def refuse_unstorable_parameters(request: Request) -> None:
+    """Every route's: a path or query parameter holding what no text column can (a NUL, a lone
+    surrogate) is refused with a 422 naming it, before anything looks it up."""
+    named = [("path", k, v) for k, v in request.path_params.items()]
+    named += [("query", k, v) for k, v in request.query_params.multi_items()]
+    for location, name, value in named:
+        for part in (name, value):
+            problem = unstorable(part) if isinstance(part, str) else None
+            if problem is not None:
+                raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, detail=[
+                    {"loc": [location, clip(name)], "msg": f"{clip(name)} {problem}", "type": "value_error"}])
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]

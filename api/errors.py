@@ -6,13 +6,20 @@ Workflow rejections arrive as ApplicationErrors with a type: WrongStage and Step
 
 from __future__ import annotations
 
-from fastapi import HTTPException, status
+import json
+from typing import Any
+
+from fastapi import HTTPException, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.schemas.base import ECHO_LIMIT, clip
 from casework.documents.rendering import TemplateError
-from workflows.engine.errors import CONFLICT, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
+from workflows.engine.errors import CONFLICT, DATA_REFUSED, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 
 def not_found(what: str) -> HTTPException:
@@ -40,6 +47,46 @@ def template_refused(field: str, exc: TemplateError, location: str = "body") -> 
     )
 
 
+def _echo(value: Any, limit: int = ECHO_LIMIT) -> Any:
+    """A value from an invalid request, fit to echo: strings clipped and made encodable, a large
+    structure replaced by the clipped text of its JSON."""
+    if isinstance(value, str):
+        return clip(value, limit)
+    if isinstance(value, (dict, list, tuple)):
+        text = json.dumps(jsonable_encoder(value, custom_encoder={bytes: repr}), ensure_ascii=True,
+                          default=repr)
+        if len(text) > limit:
+            return clip(text, limit)
+        if isinstance(value, dict):
+            return {clip(str(k), limit): _echo(v, limit) for k, v in value.items()}
+        return [_echo(v, limit) for v in value]
+    return value
+
+
+def _fit(error: dict[str, Any]) -> dict[str, Any]:
+    fitted: dict[str, Any] = {}
+    for key, value in error.items():
+        if key == "loc":
+            fitted[key] = [clip(part) if isinstance(part, str) else part for part in value]
+        elif key in ("input", "ctx", "msg"):
+            fitted[key] = _echo(value, 500 if key == "msg" else ECHO_LIMIT)
+        elif isinstance(value, str):
+            fitted[key] = clip(value)
+        else:
+            fitted[key] = value
+    return fitted
+
+
+async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 ({"detail": [{"loc", "msg", "type", "input"}]}), echoing at most a short
+    prefix of the offending input (a 5 MB note does not come back as a 5 MB error) and valid JSON
+    whatever the input held (a lone surrogate is written as its escape)."""
+    assert isinstance(exc, RequestValidationError)
+    detail = [_fit(dict(error)) for error in exc.errors()]
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                        content={"detail": jsonable_encoder(detail, custom_encoder={bytes: repr})})
+
+
 def stage_conflict(message: str, stage: str | None) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message, "stage": stage})
 
@@ -62,6 +109,10 @@ def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
     # A letter or email the mail server refused: from a regular activity it arrives wrapped in an
     # ActivityError, from a local one as itself.
     refused = cause.cause if isinstance(cause, ActivityError) else cause
+    if isinstance(refused, ApplicationError) and refused.type == DATA_REFUSED:
+        # An activity's data PostgreSQL refused for good: nothing was applied.
+        refusal = refused.details[0] if refused.details and isinstance(refused.details[0], dict) else {}
+        return unprocessable(str(refusal.get("field") or "body"), refused.message)
     if isinstance(refused, ApplicationError):
         field = CORRESPONDENCE_FAILURES.get(refused.type or "")
         if field is not None:

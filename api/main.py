@@ -6,10 +6,12 @@ import importlib
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from fastapi.exceptions import RequestValidationError
 from sqlalchemy import text
 
-from api.deps import ShortLivedCache
+from api import errors
+from api.deps import ShortLivedCache, refuse_unstorable_parameters
 from api.routes import (
     admin,
     cases,
@@ -50,6 +52,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         description="Every complaint is a durable Temporal workflow; this API moves it through its "
         "stages. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
+        dependencies=[Depends(refuse_unstorable_parameters)],
+        exception_handlers={RequestValidationError: errors.validation_failed},
     )
     app.state.settings = settings
     app.state.cache = ShortLivedCache()

@@ -11,7 +11,8 @@ from fastapi import UploadFile
 
 from api import errors
 from api.deps import SessionDep, SettingsDep
-from casework.cases import repository
+from api.schemas.base import unstorable
+from casework.cases import limits, repository
 from casework.cases.contracts import DocumentRef
 from casework.documents import pdf, safety
 from casework.documents.store import store_blob
@@ -32,9 +33,19 @@ ALLOWED_UPLOAD_TYPES = {
 DRAFT_TYPES = (".docx", ".odt", ".pdf")
 
 
+def check_filename(filename: str) -> str:
+    """`filename`, or a 422 on `file` if its column cannot hold it (too long, a NUL, a surrogate)."""
+    problem = unstorable(filename)
+    if problem is not None:
+        raise errors.unprocessable("file", f"the file's name {problem}")
+    if len(filename) > limits.FILENAME:
+        raise errors.unprocessable("file", f"the file's name is longer than {limits.FILENAME} characters")
+    return filename
+
+
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
                        file: UploadFile, kind: str) -> DocumentRef:
-    filename = safety.safe_filename(file.filename or "")
+    filename = check_filename(safety.safe_filename(file.filename or ""))
     suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     if suffix not in ALLOWED_UPLOAD_TYPES:
         raise errors.unprocessable("file", f"file type '{suffix or filename}' is not allowed; use one of "

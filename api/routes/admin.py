@@ -20,6 +20,7 @@ from sqlalchemy.dialects.postgresql import insert
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
 from api.schemas.admin import ClosureCreate
+from api.schemas.base import check_storable, clip, unstorable
 from casework.calendar.deadlines import format_day
 from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
 from casework.calendar.workdays import Region, bank_holiday_names
@@ -68,6 +69,11 @@ async def set_deadline_policy(code: str, request: Request, session: SessionDep, 
     policy they were registered under.
     """
     _admin(user)
+    for field, value in body.items():
+        try:
+            check_storable([field, value])
+        except ValueError as exc:
+            raise errors.unprocessable(clip(field), f"{clip(field)} {exc}") from exc
     row = await repository.get_case_type(session, code)
     if row is None:
         raise errors.not_found(f"case type {code}")
@@ -167,6 +173,8 @@ async def recalculate(region: Region, session: SessionDep, client: TemporalDep, 
     reason = (body or {}).get("reason") or "Calendar recalculation requested"
     if not isinstance(reason, str) or len(reason) > 500:
         raise errors.unprocessable("reason", "reason must be text of at most 500 characters")
+    if (problem := unstorable(reason)) is not None:
+        raise errors.unprocessable("reason", f"reason {problem}")
     return await _recalculate(session, client, settings.task_queue, region, user, reason)
 
 

@@ -8,6 +8,7 @@ A case reference such as COMP/000123/26 is addressed as /cases/COMP/000123/26.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -15,7 +16,11 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import (
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
@@ -63,7 +68,7 @@ from api.schemas.cases import (
 from api.uploads import document_ref, refuse_unclaimed, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
-from casework.cases import repository
+from casework.cases import limits, repository
 from casework.cases.contracts import (
     AddDocumentInput,
     AllocateInput,
@@ -109,6 +114,8 @@ async def register_case(
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
+        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     today = case_today(datetime.now(timezone.utc))
     async with driver_connection(request.app.state.engine) as conn:
         reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
@@ -128,6 +135,13 @@ async def register_case(
         raise errors.registration_refused(exc, reference) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
         raise errors.registration_unconfirmed(reference) from exc
+    except WorkflowUpdateFailedError as exc:
+        # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
+        # and the reference is not kept reserved for it.
+        refused = errors.from_update_failure(exc)
+        async with driver_connection(request.app.state.engine) as conn:
+            await repository.release_registration(conn, key, reference)
+        raise refused from exc
     if state is None:
         return await read_case(request, session, reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
@@ -185,7 +199,7 @@ async def list_cases(
     case_type: str | None = None,
     overdue: bool | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Cases you may see, newest first. (Full search with export: /search/cases.)"""
     stmt = select(CaseRecord).where(visible_cases(viewer)).order_by(CaseRecord.registered_at.desc())
@@ -214,7 +228,7 @@ async def get_case(reference: CaseRef, request: Request, session: SessionDep, vi
 @router.get(CASE + "/timeline", response_model=list[TimelineRead])
 async def get_timeline(
     reference: CaseRef, session: SessionDep, viewer: ViewerDep,
-    limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Every stage change, allocation, note, document, letter, email and decision, newest first."""
     await ensure_visible(session, viewer, reference)

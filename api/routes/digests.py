@@ -141,9 +141,12 @@ def _read(sub: DigestSubscription, owner: AppUser, team: Team, settings: Setting
     )
 
 
-async def _own_subscription(session: SessionDep, user: AppUser, subscription_id: str) -> DigestSubscription:
-    """The user's subscription (an admin's: anyone's); someone else's is 404 like a missing one."""
-    sub = await session.get(DigestSubscription, subscription_id)
+async def _own_subscription(session: SessionDep, user: AppUser, subscription_id: str,
+                            lock: bool = False) -> DigestSubscription:
+    """The user's subscription (an admin's: anyone's); someone else's is 404 like a missing one.
+    With `lock`, the row is held until the transaction ends: a concurrent delete waits for the
+    change, or the change, coming after the delete, finds nothing (404)."""
+    sub = await session.get(DigestSubscription, subscription_id, with_for_update=lock)
     if sub is None or (sub.owner_id != user.id and Role.ADMIN not in user.roles):
         raise errors.not_found(f"digest subscription {subscription_id}")
     return sub
@@ -288,7 +291,7 @@ async def change_subscription(subscription_id: str, body: DigestUpdate, session:
                               settings: SettingsDep) -> Any:
     """Change the schedule, recipient or case type, or pause (`active: false`) and resume.
     The Temporal Schedule is updated to match."""
-    sub = await _own_subscription(session, user, subscription_id)
+    sub = await _own_subscription(session, user, subscription_id, lock=True)
     owner = user if sub.owner_id == user.id else (await _owner_and_team(session, sub))[0]
     owner_viewer = viewer if owner is user else await viewer_for(session, owner)
     changes = body.model_dump(exclude_unset=True)

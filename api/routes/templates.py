@@ -18,7 +18,9 @@ from sqlalchemy import select
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.schemas.base import Storable
 from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
+from api.uploads import check_filename
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Channel
@@ -158,14 +160,14 @@ async def download_shipped(purpose: str, channel: str, settings: SettingsDep,
 async def upload_letter(
     purpose: str, session: SessionDep, settings: SettingsDep, user: CurrentUser,
     file: Annotated[UploadFile, File(description="the letter template (.docx)")],
-    case_type: Annotated[str | None, Form(description="only for this case type")] = None,
-    note: Annotated[str | None, Form(max_length=2000)] = None,
+    case_type: Annotated[str | None, Form(description="only for this case type"), Storable] = None,
+    note: Annotated[str | None, Form(max_length=2000), Storable] = None,
 ) -> Any:
     """Upload a new version of a letter template, for all case types or one."""
     require_role(user, ADMIN, "managing templates")
     _purpose_and_channel(purpose, Channel.LETTER.value)
     case_type = await _case_type(session, case_type or None)
-    filename = safety.safe_filename(file.filename or "")
+    filename = check_filename(safety.safe_filename(file.filename or ""))
     if not filename.lower().endswith(".docx"):
         raise errors.unprocessable("file", "a letter template must be a .docx file")
     content = await file.read(settings.max_upload_bytes + 1)

@@ -1,13 +1,18 @@
 """What every request and response body is built from: trimmed text fields, bodies that refuse
-unknown fields (422 naming the field), reads from database rows."""
+unknown fields (422 naming the field), reads from database rows.
+
+Every text a request body carries is checked for what PostgreSQL cannot store (a NUL byte, a lone
+surrogate): a 422 naming the field, never a step that fails in the worker. Lengths come from
+casework.cases.limits, the same numbers the columns are declared with."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from casework.calendar.bounds import (
     DEFAULT_EARLIEST_DATE_RECEIVED,
@@ -16,9 +21,61 @@ from casework.calendar.bounds import (
     received_refusal,
 )
 from casework.calendar.deadlines import case_today
+from casework.cases import limits
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20000)]
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+# NUL, which no PostgreSQL text holds, and UTF-16 surrogates, which are not characters at all
+# (JSON's "\ud800" escape makes one) and cannot be encoded as UTF-8.
+UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def unstorable(value: str) -> str | None:
+    """What is wrong with `value` for storage, or None when it can be stored."""
+    found = UNSTORABLE.search(value)
+    if found is None:
+        return None
+    if found.group() == "\x00":
+        return "must not contain a NUL character (\\u0000)"
+    return "must not contain a lone surrogate (an unpaired \\ud800-\\udfff)"
+
+
+# How much of an offending input a 422 echoes back: enough to recognise it, never the whole of it.
+ECHO_LIMIT = 100
+
+
+def clip(value: str, limit: int = ECHO_LIMIT) -> str:
+    """`value` safe to echo in a JSON answer: lone surrogates written as escapes (they cannot be
+    encoded as UTF-8), at most `limit` characters, an ellipsis saying it was cut."""
+    if UNSTORABLE.search(value) is not None:
+        value = value.encode("utf-8", "backslashreplace").decode("utf-8")
+    return value if len(value) <= limit else value[:limit] + "…"
+
+
+def check_storable(value: Any) -> Any:
+    """`value` unchanged, or ValueError if it holds (at any depth of lists and dicts) a text
+    PostgreSQL cannot store."""
+    if isinstance(value, str):
+        problem = unstorable(value)
+        if problem is not None:
+            raise ValueError(problem)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        for item in value:
+            check_storable(item)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_storable(key)
+            check_storable(item)
+    return value
+
+
+# For text that enters outside a body model (a form field): Annotated[str, Form(), Storable].
+Storable = AfterValidator(check_storable)
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.TEXT)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.NAME)]
+# Codes (a case's channel and severity, a relationship) and categories: the columns' lengths.
+CodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CODE)]
+CategoryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                                max_length=limits.CATEGORY)]
 UploadIds = Annotated[
     list[Annotated[str, StringConstraints(max_length=36)]],
     Field(max_length=20, description="upload_ids from POST /uploads"),
@@ -26,7 +83,15 @@ UploadIds = Annotated[
 
 
 class Strict(BaseModel):
+    """A request body: unknown fields refused, and every text field (nested lists included)
+    refused with a 422 naming it when it holds a NUL or a lone surrogate."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*")
+    @classmethod
+    def _storable(cls, value: Any) -> Any:
+        return check_storable(value)
 
 
 class Read(BaseModel):

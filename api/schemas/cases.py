@@ -11,11 +11,12 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from api.schemas.base import DATE_BOUNDS, Read, ShortText, Strict, Text
+from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.documents import DocumentRead
 from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
 from casework.calendar.deadlines import case_today
 from casework.calendar.policies import ExtensionAnchor
+from casework.cases import limits
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
@@ -23,15 +24,15 @@ POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
 
 class CorrespondentIn(Strict):
     name: ShortText
-    relationship: ShortText = "complainant"
+    relationship: CodeText = "complainant"
     is_primary: bool = False
-    email: str | None = None
-    phone: Annotated[str, StringConstraints(max_length=40)] | None = None
-    address_lines: list[Annotated[str, StringConstraints(max_length=200)]] = Field(
+    email: Annotated[str, StringConstraints(max_length=limits.EMAIL)] | None = None
+    phone: Annotated[str, StringConstraints(max_length=limits.PHONE)] | None = None
+    address_lines: list[Annotated[str, StringConstraints(max_length=limits.ADDRESS_LINE)]] = Field(
         default_factory=list, max_length=8
     )
-    postcode: str | None = None
-    external_reference: Annotated[str, StringConstraints(max_length=100)] | None = None
+    postcode: Annotated[str, StringConstraints(max_length=limits.POSTCODE)] | None = None
+    external_reference: Annotated[str, StringConstraints(max_length=limits.EXTERNAL_REFERENCE)] | None = None
 
     @field_validator("email")
     @classmethod
@@ -55,14 +56,14 @@ class CorrespondentIn(Strict):
 
 
 class CaseCreate(Strict):
-    case_type: ShortText = "COMP"
-    channel: ShortText
-    category: ShortText
-    severity: ShortText
+    case_type: CodeText = "COMP"
+    channel: CodeText
+    category: CategoryText
+    severity: CodeText
     description: Text
     date_received: date
     correspondents: list[CorrespondentIn] = Field(min_length=1, max_length=20)
-    attachment_ids: list[str] = Field(default_factory=list)
+    attachment_ids: UploadIds = Field(default_factory=list)
 
     @field_validator("date_received")
     @classmethod
@@ -84,7 +85,7 @@ class CaseCreate(Strict):
 
 
 class AllocateRequest(Strict):
-    team: ShortText
+    team: CodeText
     assignee: ShortText | None = Field(None, description="username of the person allocated")
     reason: Text | None = None
 
@@ -98,7 +99,7 @@ class OptionalNote(Strict):
 
 
 class CloseRequest(Strict):
-    reason: ShortText
+    reason: CategoryText
     note: Text | None = None
 
 
@@ -119,7 +120,7 @@ class ExtendRequest(Strict):
 
 
 class ChangeTypeRequest(Strict):
-    case_type: ShortText
+    case_type: CodeText
     reason: Text
 
 

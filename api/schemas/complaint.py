@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.base import DueDate, PastDate, ShortText, Strict, Text, UploadIds
+from api.schemas.base import CategoryText, CodeText, DueDate, PastDate, ShortText, Strict, Text, UploadIds
 from casework.cases.contracts import Channel
 
 
@@ -29,7 +29,7 @@ class ClarificationReply(Strict):
 
 
 class ContributionRequest(Strict):
-    team: ShortText
+    team: CodeText
     assignee: ShortText | None = None
     request: Text
     due_date: DueDate
@@ -63,6 +63,6 @@ class HoldingResponseRequest(Strict):
 
 
 class OutcomeRequest(Strict):
-    outcome: ShortText
+    outcome: CategoryText
     detail: Text
     redress_amount: Decimal | None = Field(None, ge=0, max_digits=12, decimal_places=2)

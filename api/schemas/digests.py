@@ -8,14 +8,16 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.base import ShortText, Strict
+from api.schemas.base import CodeText, Strict
+from casework.cases import limits
 from casework.digests.subscriptions import Frequency, Recipient, Weekday
 
 
 class DigestScheduleIn(Strict):
     frequency: Frequency
     time: dt_time = Field(description="local time of day, HH:MM")
-    time_zone: str = Field("Europe/London", description="IANA time zone, e.g. Europe/London")
+    time_zone: str = Field("Europe/London", max_length=limits.TIME_ZONE,
+                           description="IANA time zone, e.g. Europe/London")
     day_of_week: Weekday | None = Field(None, description="weekly digests only",
                                        validate_default=True)
 
@@ -45,16 +47,16 @@ class DigestScheduleIn(Strict):
 
 
 class DigestCreate(Strict):
-    team: ShortText = Field(description="the team whose statistics and case list the digest carries")
+    team: CodeText = Field(description="the team whose statistics and case list the digest carries")
     recipient: Recipient = Field(Recipient.ME, description="'me' (your address) or 'team' (its mailbox)")
-    case_type: ShortText | None = Field(None, description="only this case type")
+    case_type: CodeText | None = Field(None, description="only this case type")
     schedule: DigestScheduleIn
     active: bool = True
 
 
 class DigestUpdate(Strict):
     recipient: Recipient | None = None
-    case_type: ShortText | None = None
+    case_type: CodeText | None = None
     schedule: DigestScheduleIn | None = None
     active: bool | None = Field(None, description="false pauses the schedule, true resumes it")
 

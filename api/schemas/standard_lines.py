@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from api.schemas.base import Read, ShortText, Strict, Text
+from api.schemas.base import CategoryText, Read, ShortText, Strict, Text
 
 
 class StandardLineCreate(Strict):
-    category: ShortText
+    category: CategoryText
     topic: ShortText
     text: Text
     expires_on: date

@@ -7,14 +7,14 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.base import Read, ShortText, Strict, Text
+from api.schemas.base import CodeText, Read, ShortText, Strict, Text
 
 
 class EmailTemplateUpload(Strict):
     subject: Annotated[str, StringConstraints(min_length=1, max_length=1000)]
     text: Annotated[str, StringConstraints(min_length=1, max_length=200_000)]
     html: Annotated[str, StringConstraints(min_length=1, max_length=500_000)]
-    case_type: ShortText | None = Field(None, description="only for this case type; null for all")
+    case_type: CodeText | None = Field(None, description="only for this case type; null for all")
     note: Text | None = None
 
 

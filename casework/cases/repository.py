@@ -122,6 +122,13 @@ async def reserve_registration(conn: psycopg.AsyncConnection, idempotency_key: s
     return row[0]
 
 
+async def release_registration(conn: psycopg.AsyncConnection, idempotency_key: str, reference: str) -> None:
+    """Forget the reservation of a registration the workflow refused (nothing was registered), so
+    no reference is left reserved for a case that does not exist."""
+    await conn.execute("DELETE FROM case_registration WHERE idempotency_key = %(key)s"
+                       " AND reference = %(reference)s", {"key": idempotency_key, "reference": reference})
+
+
 async def reserve_escalation(
     session: AsyncSession, original: str, prefix: str, today: date
 ) -> tuple[str, bool]:

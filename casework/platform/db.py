@@ -38,6 +38,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from casework.cases import limits
 from casework.platform.config import to_sqlalchemy_url
 
 
@@ -109,7 +110,7 @@ class CaseRegistration(Base):
     """Reserves a reference for an Idempotency-Key, so a retried registration starts one case."""
 
     __tablename__ = "case_registration"
-    idempotency_key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(limits.IDEMPOTENCY_KEY), primary_key=True)
     reference: Mapped[str] = mapped_column(String(40), unique=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
@@ -143,21 +144,21 @@ class CaseRecord(Base):
     team: Mapped[str | None] = mapped_column(String(40))
     assignee_id: Mapped[int | None] = mapped_column(Integer)
     assignee_name: Mapped[str | None] = mapped_column(String(200))
-    channel: Mapped[str | None] = mapped_column(String(40))
-    category: Mapped[str | None] = mapped_column(String(100))
-    severity: Mapped[str | None] = mapped_column(String(40))
+    channel: Mapped[str | None] = mapped_column(String(limits.CODE))
+    category: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
+    severity: Mapped[str | None] = mapped_column(String(limits.CODE))
     description: Mapped[str | None] = mapped_column(Text)
     date_received: Mapped[date] = mapped_column(Date)
-    complainant_name: Mapped[str] = mapped_column(String(200))
+    complainant_name: Mapped[str] = mapped_column(String(limits.NAME))
     submitted_draft_id: Mapped[str | None] = mapped_column(String(36))
     drafted_by_id: Mapped[int | None] = mapped_column(Integer)
     approved_by: Mapped[str | None] = mapped_column(String(200))
     sent_channel: Mapped[str | None] = mapped_column(String(20))
     sent_on: Mapped[date | None] = mapped_column(Date)
-    outcome: Mapped[str | None] = mapped_column(String(100))
+    outcome: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
     outcome_detail: Mapped[str | None] = mapped_column(Text)
     redress_amount: Mapped[Decimal | None] = mapped_column(Numeric(12, 2))
-    close_reason: Mapped[str | None] = mapped_column(String(100))
+    close_reason: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
     close_note: Mapped[str | None] = mapped_column(Text)
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     registered_by: Mapped[str] = mapped_column(String(200))
@@ -217,14 +218,14 @@ class CaseCorrespondent(Base):
     __tablename__ = "case_correspondent"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
-    relationship: Mapped[str] = mapped_column(String(40))
+    relationship: Mapped[str] = mapped_column(String(limits.CODE))
     is_primary: Mapped[bool] = mapped_column(Boolean)
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str | None] = mapped_column(String(320))
-    phone: Mapped[str | None] = mapped_column(String(40))
+    name: Mapped[str] = mapped_column(String(limits.NAME))
+    email: Mapped[str | None] = mapped_column(String(limits.EMAIL))
+    phone: Mapped[str | None] = mapped_column(String(limits.PHONE))
     address_lines: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
-    postcode: Mapped[str | None] = mapped_column(String(12))
-    external_reference: Mapped[str | None] = mapped_column(String(100))
+    postcode: Mapped[str | None] = mapped_column(String(limits.POSTCODE))
+    external_reference: Mapped[str | None] = mapped_column(String(limits.EXTERNAL_REFERENCE))
 
     __table_args__ = (
         Index("ix_case_correspondent_name_trgm", "name", postgresql_using="gin",
@@ -243,7 +244,7 @@ class CaseDocument(Base):
     case_reference: Mapped[str | None] = mapped_column(String(40), index=True)
     kind: Mapped[str] = mapped_column(String(40))
     purpose: Mapped[str | None] = mapped_column(String(60))
-    filename: Mapped[str] = mapped_column(String(255))
+    filename: Mapped[str] = mapped_column(String(limits.FILENAME))
     content_type: Mapped[str] = mapped_column(String(120))
     size: Mapped[int] = mapped_column(BigInteger)
     sha256: Mapped[str] = mapped_column(ForeignKey("document_blob.sha256"))
@@ -389,8 +390,8 @@ class StandardLine(Base):
 
     __tablename__ = "standard_line"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
-    category: Mapped[str | None] = mapped_column(String(100))
-    topic: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
+    topic: Mapped[str] = mapped_column(String(limits.NAME))
     text: Mapped[str] = mapped_column(Text)
     expires_on: Mapped[date] = mapped_column(Date)
     created_by: Mapped[str] = mapped_column(String(200))
@@ -430,7 +431,7 @@ class DigestSubscription(Base):
     case_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))
     frequency: Mapped[str] = mapped_column(String(10))  # daily | weekdays | weekly
     time_of_day: Mapped[time] = mapped_column(Time)
-    time_zone: Mapped[str] = mapped_column(String(64))
+    time_zone: Mapped[str] = mapped_column(String(limits.TIME_ZONE))
     day_of_week: Mapped[str | None] = mapped_column(String(10))  # weekly only: monday..sunday
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

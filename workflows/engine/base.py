@@ -23,7 +23,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic_core import to_json
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from casework.calendar.policies import policy_from_data
@@ -65,7 +65,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.engine.activity_options import PATIENT_RETRY, PROJECTION_TIMEOUT
 from workflows.engine.clock import DeadlineClock
 from workflows.engine.correspondence import Correspondence
-from workflows.engine.errors import REJECTION_TYPES, forbidden, invalid, not_visible, wrong_stage
+from workflows.engine.errors import REJECTION_TYPES, forbidden, invalid, not_visible, refusal, wrong_stage
 from workflows.engine.search_attributes import upsert_search_attributes
 from workflows.engine.shared import shared_policy, shared_type
 from workflows.engine.step import Step
@@ -96,6 +96,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
             if self.state.clock is not None:
                 self.state.clock.policy = shared_policy(self.state.clock.policy.model_dump(mode="json"))
         self._registered = carried is not None
+        self._refused: ApplicationError | None = None  # why PostgreSQL refused registration
         # The first deadlines, when whoever started the case calculated them (the API does): taken
         # out of the input, which the run keeps until it ends, and used once, at registration.
         self._first_schedule: ComputeDeadlinesResult | None = start.schedule
@@ -138,10 +139,20 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         if not self._registered:
             async with self._lock:
                 events = self._registration_events(start)
-                if clocks:
-                    events.append(await self._start_clock())
-                await self._commit(events)
-                self._registered = True
+                try:
+                    if clocks:
+                        events.append(await self._start_clock())
+                    await self._commit(events)
+                except (ActivityError, ApplicationError) as err:  # a local activity's arrives as itself
+                    # PostgreSQL refused the new case for good (non-retryable): nothing was
+                    # written. Registration answers the refusal and the run ends failed, so no
+                    # half-case is left waiting (the API releases the reference's reservation).
+                    self._refused = refusal(err)
+                else:
+                    self._registered = True
+            if self._refused is not None:
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                raise self._refused
         elif clocks and self.state.clock is None:
             # Continued from a run that predates clocks: the case gets its deadlines now.
             async with self._lock:
@@ -166,7 +177,9 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
     @workflow.update
     async def wait_registered(self) -> AnyCaseState:
         """Lets the API return only once the case is visible in PostgreSQL."""
-        await workflow.wait_condition(lambda: self._registered)
+        await workflow.wait_condition(lambda: self._registered or self._refused is not None)
+        if self._refused is not None:
+            raise self._refused
         return self.state
 
     # ---- allocation -------------------------------------------------------------------------
