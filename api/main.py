@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from api import errors
 from api.deps import ShortLivedCache, refuse_unstorable_parameters
+from api.openapi import document_error_answers
 from api.routes import (
     admin,
     cases,
@@ -69,6 +70,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(operations.router)
     app.include_router(standard_lines.router)
     app.include_router(templates.router)
+    document_error_answers(app)
 
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:

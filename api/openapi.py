@@ -1,0 +1,100 @@
+"""The error answers each operation can give, written into the OpenAPI document from what each
+route depends on, so /docs documents 401/403/404/409/503/504 where they can happen and a new route
+is documented like its neighbours without anyone remembering to.
+
+- 401 and 403: the route authenticates the caller (`get_current_user`).
+- 404: the route addresses something by a path parameter (a case, a document, a subscription).
+- 409: the route changes a case (a step the case's stage or status does not allow).
+- 503 (with Retry-After): the route talks to Temporal (`get_client`) or PostgreSQL.
+- 504: a case step whose outcome Temporal did not confirm in time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import fastapi.routing
+from fastapi import FastAPI
+from fastapi.dependencies.models import Dependant
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+
+from api.deps import get_client, get_current_user, get_session
+
+_ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
+    "detail": {"description": "what is wrong: a message, or for 422 a list naming each field"}}}}}}
+_RETRY = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
+                                      "schema": {"type": "integer"}}}}
+ANSWERS: dict[str, dict[str, Any]] = {
+    "401": {"description": "no bearer token, or one that is unknown, expired or revoked", **_ERROR},
+    "403": {"description": "your roles or permissions do not allow this", **_ERROR},
+    "404": {"description": "not found, or not yours to see (the two are never told apart)", **_ERROR},
+    "409": {"description": "not allowed in the case's current stage or status (the answer names it)",
+            **_ERROR},
+    "503": {"description": "a service the request needs (Temporal, PostgreSQL) is busy or out of reach: "
+                           "nothing was applied", **_ERROR, **_RETRY},
+    "504": {"description": "the step was sent but its outcome was not confirmed in time: send it again "
+                           "with the same Idempotency-Key", **_ERROR, **_RETRY},
+}
+
+
+def _calls(dependant: Dependant) -> Iterator[Callable[..., Any]]:
+    for sub in dependant.dependencies:
+        if sub.call is not None:
+            yield sub.call
+        yield from _calls(sub)
+
+
+def _has_path_params(dependant: Dependant) -> bool:
+    return bool(dependant.path_params) or any(_has_path_params(sub) for sub in dependant.dependencies)
+
+
+def answers_of(route: APIRoute) -> list[str]:
+    calls = set(_calls(route.dependant))
+    codes = []
+    if get_current_user in calls:
+        codes += ["401", "403"]
+    if _has_path_params(route.dependant):
+        codes.append("404")
+    changes = (route.methods or set()) & {"POST", "PUT", "PATCH", "DELETE"}
+    if changes and "/cases/{" in route.path_format:
+        codes.append("409")
+    if get_client in calls or get_session in calls:
+        codes.append("503")
+    if changes and get_client in calls and "/cases" in route.path_format:
+        codes.append("504")
+    return codes
+
+
+def _routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Every API route with its full path (FastAPI 0.165 keeps included routers as contexts)."""
+    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
+    if iterate is None:
+        yield from ((route.path_format, route) for route in app.routes if isinstance(route, APIRoute))
+        return
+    for context in iterate(app.routes):
+        if isinstance(context.original_route, APIRoute) and context.path_format:
+            yield context.path_format, context.original_route
+
+
+def document_error_answers(app: FastAPI) -> None:
+    """Make `app.openapi()` list each operation's error answers (once, then cached as FastAPI does)."""
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = get_openapi(title=app.title, version=app.version, description=app.description,
+                                 routes=app.routes)
+            for path, route in _routes(app):
+                if not route.include_in_schema:
+                    continue
+                for method in route.methods or ():
+                    operation = schema["paths"].get(path, {}).get(method.lower())
+                    if operation is None:
+                        continue
+                    for code in answers_of(route):
+                        operation["responses"].setdefault(code, ANSWERS[code])
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

@@ -1,0 +1,38 @@
+"""The OpenAPI document lists the error answers each operation can give (issue: most operations
+documented only 200 and 422): built from what each route depends on, so new routes get them too."""
+
+from __future__ import annotations
+
+import pytest
+
+from api.main import create_app
+
+CASE = "/cases/{prefix}/{number}/{year}"
+
+
+@pytest.fixture(scope="module")
+def schema() -> dict:
+    return create_app().openapi()
+
+
+def answers(schema: dict, path: str, method: str) -> set[str]:
+    return set(schema["paths"][path][method]["responses"])
+
+
+def test_a_case_step_documents_every_answer_it_can_give(schema: dict) -> None:
+    assert answers(schema, CASE + "/acknowledge", "post") >= {"200", "401", "403", "404", "409", "422", "503", "504"}
+    retry = schema["paths"][CASE + "/acknowledge"]["post"]["responses"]["503"]
+    assert "Retry-After" in retry["headers"]
+
+
+def test_reads_document_not_found_and_unavailable_but_no_conflict(schema: dict) -> None:
+    read = answers(schema, CASE, "get")
+    assert {"401", "403", "404", "503"} <= read and "409" not in read
+
+
+def test_every_authenticated_operation_documents_401_and_403(schema: dict) -> None:
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            if path in ("/health", "/digests/unsubscribe"):
+                continue
+            assert {"401", "403"} <= set(operation["responses"]), (method, path)
