@@ -87,6 +87,33 @@ async def validation_failed(request: Request, exc: Exception) -> JSONResponse:
                         content={"detail": jsonable_encoder(detail, custom_encoder={bytes: repr})})
 
 
+async def database_unreachable(request: Request, exc: Exception) -> JSONResponse:
+    """PostgreSQL is down, restarting or out of connections: 503 with Retry-After, never a bare
+    500 (reads, registration and /health alike). Nothing was applied. Any other database error
+    is a fault of ours, and stays a 500."""
+    if not is_database_unreachable(exc):
+        raise exc
+    return JSONResponse(status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+                        content={"detail": "the database is out of reach just now; nothing was applied: "
+                                           "try again in a few seconds"})
+
+
+def is_database_unreachable(exc: BaseException) -> bool:
+    """A failure to reach PostgreSQL (not a refusal of what was sent: that is a 4xx)."""
+    import psycopg
+    import psycopg_pool
+    from sqlalchemy import exc as sa
+
+    if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
+        return True
+    if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, psycopg_pool.PoolTimeout,
+                        psycopg.OperationalError, psycopg.InterfaceError, ConnectionError)):
+        return True
+    return isinstance(exc, sa.DBAPIError) and isinstance(exc.orig, (psycopg.OperationalError,
+                                                                    psycopg.InterfaceError))
+
+
 def stage_conflict(message: str, stage: str | None) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message, "stage": stage})
 

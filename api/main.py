@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
+from collections.abc import Awaitable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
+import psycopg
+import psycopg_pool
+import sqlalchemy.exc
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api import errors
@@ -54,7 +61,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         "stages. Authenticate with `Authorization: Bearer <token>`.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_parameters)],
-        exception_handlers={RequestValidationError: errors.validation_failed},
+        exception_handlers={RequestValidationError: errors.validation_failed,
+                            **dict.fromkeys(DATABASE_FAULTS, errors.database_unreachable)},
     )
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
@@ -73,12 +81,43 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     document_error_answers(app)
 
     @app.get("/health", tags=["operations"])
-    async def health() -> dict[str, Any]:
+    async def health() -> JSONResponse:
+        """Readiness: each dependency checked on its own; 503 (with Retry-After) if any is out of reach."""
+        checks = {"database": await _check(_database_answers()), "temporal": await _check(_temporal_answers())}
+        ready = all(check["ok"] for check in checks.values())
+        return JSONResponse(
+            {"status": "ok" if ready else "unavailable", "checks": checks,
+             "temporal_namespace": settings.temporal_namespace},
+            status_code=200 if ready else 503,
+            headers={} if ready else {"Retry-After": str(errors.RETRY_AFTER_SECONDS)})
+
+    @app.get("/health/live", tags=["operations"])
+    async def live() -> dict[str, str]:
+        """Liveness: the process answers (a dependency being down is not a reason to restart it)."""
+        return {"status": "ok"}
+
+    async def _database_answers() -> None:
         async with app.state.sessionmaker() as session:
             await session.execute(text("select 1"))
-        return {"status": "ok", "temporal_namespace": settings.temporal_namespace}
+
+    async def _temporal_answers() -> None:
+        await app.state.temporal.service_client.check_health(timeout=timedelta(seconds=HEALTH_TIMEOUT))
 
     return app
+
+
+HEALTH_TIMEOUT = 3  # seconds each dependency has to answer /health
+# What PostgreSQL being out of reach raises (api.errors.database_unreachable sorts them out).
+DATABASE_FAULTS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, psycopg.Error, psycopg_pool.PoolTimeout, ConnectionError)
+
+
+async def _check(answer: Awaitable[None]) -> dict[str, Any]:
+    try:
+        await asyncio.wait_for(answer, HEALTH_TIMEOUT)
+    except Exception as exc:  # noqa: BLE001  (any failure means: not ready)
+        return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
+    return {"ok": True}
 
 
 app = create_app()

@@ -446,7 +446,12 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
     # are reused first, and the rest stay idle.
     options = {"pool_pre_ping": True, "pool_size": 20, "max_overflow": 10, "pool_use_lifo": True,
                **kwargs}
-    return create_async_engine(to_sqlalchemy_url(database_url), **options)
+    engine = create_async_engine(to_sqlalchemy_url(database_url), **options)
+    # The driver pool beside it checks its connections the same way: a connection PostgreSQL dropped
+    # (a restart) is replaced on checkout instead of failing the request (the API's engines). The
+    # worker's skip the round trip: every activity retries.
+    _CHECKED[engine.sync_engine] = bool(options["pool_pre_ping"])
+    return engine
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
@@ -457,6 +462,7 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
 # process besides the engine's own pool.
 DRIVER_POOL_SIZE = 20
 _DRIVER_POOLS: WeakKeyDictionary[Engine, AsyncConnectionPool] = WeakKeyDictionary()
+_CHECKED: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
 
 
 def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
@@ -466,7 +472,8 @@ def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = _DRIVER_POOLS[engine.sync_engine] = AsyncConnectionPool(
             conninfo, min_size=1, max_size=DRIVER_POOL_SIZE, kwargs={"autocommit": True},
-            open=False, name="casework-driver")
+            open=False, name="casework-driver",
+            check=AsyncConnectionPool.check_connection if _CHECKED.get(engine.sync_engine, True) else None)
     return pool
 
 
