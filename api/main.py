@@ -8,10 +8,12 @@ from typing import Any
 
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from api import errors
-from api.deps import ShortLivedCache, refuse_unstorable_parameters
+from api.casesteps import has_case_authorisation
+from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
 from api.openapi import document_error_answers
 from api.routes import (
     admin,
@@ -72,6 +74,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(templates.router)
     document_error_answers(app)
 
+    refuse_unauthorised_case_routes(app)
+
     @app.get("/health", tags=["operations"])
     async def health() -> dict[str, Any]:
         async with app.state.sessionmaker() as session:
@@ -79,6 +83,17 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         return {"status": "ok", "temporal_namespace": settings.temporal_namespace}
 
     return app
+
+
+def refuse_unauthorised_case_routes(app: FastAPI) -> None:
+    """Every route whose path names a case must take it through api.casesteps.authorised_case (the
+    one authorisation path: visibility, then role); an app with one that does not is not built."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if (isinstance(route, APIRoute) and CASE_PATH in route.path_format
+                and not has_case_authorisation(route.dependant)):
+            raise RuntimeError(f"{sorted(route.methods or ())} {context.path} takes a case reference without "
+                               "api.casesteps.authorised_case")
 
 
 app = create_app()
