@@ -215,7 +215,7 @@ async def generate_draft_response(
     document = DocumentRef(
         id=doc_id, kind="draft", filename=f"{reference.replace('/', '-')}-draft-response.docx",
         content_type=DOCX, size=len(content), sha256=digest, purpose="response",
-        added_by=user.display_name, added_at=datetime.now(timezone.utc))
+        added_by=user.display_name, added_by_id=user.id, added_at=datetime.now(timezone.utc))
     source = DraftSource(template=template.ref, standard_lines=[
         ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
     payload = AddDocumentInput(actor=case.actor(), document=document, generated_from=source)
