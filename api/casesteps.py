@@ -178,7 +178,6 @@ async def authorise_case(request: Request, user: AppUser, reference: str, *, act
     the role (403): the case's kind's rule table for `action`, or `roles` when a route has its
     own rule (one rule per route, one message)."""
     viewer = await get_viewer(request, user)
-    rules = await rules_of_case(request, reference)  # 404 for a prefix no case type has
     async with reading(request.app.state.sessionmaker) as session:
         visible = await may_see_case(session, viewer, reference)
     if not visible:
@@ -186,6 +185,7 @@ async def authorise_case(request: Request, user: AppUser, reference: str, *, act
     if roles is not None:
         require_role(user, roles, what or "this")
     elif action is not None:
+        rules = await rules_of_case(request, reference)
         refusal = rules.refusal(user.roles, action, what)
         if refusal is not None:
             raise errors.forbidden(refusal)
