@@ -10,11 +10,12 @@ the case's type, told by its reference prefix); the workflow checks the same tab
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
-from fastapi import Request, Response, status
+from fastapi import Depends, Request, Response, status
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -22,14 +23,23 @@ from temporalio.service import RPCError
 from temporalio.workflow import UpdateMethodMultiParam
 
 from api import errors
-from api.deps import SessionDep, TemporalDep, cached_lookup, get_viewer
+from api.deps import (
+    CaseRef,
+    CurrentUser,
+    SessionDep,
+    TemporalDep,
+    actor_of,
+    cached_lookup,
+    get_viewer,
+    require_role,
+)
 from api.schemas.cases import CaseRead
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput
 from casework.cases.stages import KindRules, StagePlan, allowed_actions, rules_of
 from casework.cases.visibility import Viewer, may_see_case
-from casework.platform.db import AppUser, CaseType, Team
+from casework.platform.db import AppUser, CaseType, Team, reading
 
 StepIn = TypeVar("StepIn", bound=StepInput)
 # A case workflow's step: an Update method taking the step's input and answering the case's state.
@@ -76,12 +86,6 @@ def ui_url(request: Request, reference: str) -> str | None:
         return None
     return (f"http://localhost:{settings.temporal_ui_port}/namespaces/"
             f"{settings.temporal_namespace}/workflows/{quote(reference, safe='')}")
-
-
-async def ensure_visible(session: SessionDep, viewer: Viewer, reference: str) -> None:
-    """404 for a case that does not exist and for one the user may not see alike."""
-    if not await may_see_case(session, viewer, reference):
-        raise errors.not_found(f"case {reference}")
 
 
 async def read_case(request: Request, session: SessionDep, reference: str) -> CaseRead:
@@ -145,53 +149,97 @@ def attrs(row: Any) -> dict[str, Any]:
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 
+# ---- authorisation: the one path every case route goes through ------------------------------
+
+
+@dataclass(frozen=True)
+class AuthorisedCase:
+    """A case reference the request's user has been authorised for, and for what. Every route
+    that takes a case reference gets it only as this (`authorised_case` below), and the step
+    helpers take nothing else, so a route cannot reach a case without the check."""
+
+    reference: str
+    user: AppUser
+    viewer: Viewer
+    action: str | None  # the step authorised (None: reading the case, or a route's own rule)
+
+    def actor(self) -> Actor:
+        """The user as a step's actor, their visibility with them (the workflow checks it again
+        against the case as it is when the step runs)."""
+        return actor_of(self.user).model_copy(update={"sight": self.viewer.sight()})
+
+
+async def authorise_case(request: Request, user: AppUser, reference: str, *, action: str | None = None,
+                         roles: frozenset[str] | None = None, what: str | None = None) -> AuthorisedCase:
+    """Whether `user` may see the case, then whether they may take `action` on it.
+
+    Visibility first: a case the user may not see is "not found" (404) exactly like a missing one,
+    whatever their role, so neither a role refusal nor a later lookup tells them it exists. Then
+    the role (403): the case's kind's rule table for `action`, or `roles` when a route has its
+    own rule (one rule per route, one message)."""
+    viewer = await get_viewer(request, user)
+    async with reading(request.app.state.sessionmaker) as session:
+        visible = await may_see_case(session, viewer, reference)
+    if not visible:
+        raise errors.not_found(f"case {reference}")
+    if roles is not None:
+        require_role(user, roles, what or "this")
+    elif action is not None:
+        rules = await rules_of_case(request, reference)
+        refusal = rules.refusal(user.roles, action, what)
+        if refusal is not None:
+            raise errors.forbidden(refusal)
+    return AuthorisedCase(reference=reference, user=user, viewer=viewer, action=action)
+
+
+def authorised_case(step: Step | None = None, *, roles: frozenset[str] | None = None,
+                    what: str | None = None) -> Any:
+    """The dependency of every route whose path names a case (CASE_PATH):
+    `case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.allocate)]`.
+
+    Without `step` or `roles` it authorises reading (visibility only). FastAPI resolves it before
+    the route runs and before a body's errors are answered, so a case the user may not see is 404
+    and a role refused is 403 before anything else is looked up. api.main refuses to build an app
+    with a case route that lacks it."""
+    action = action_of(step) if step is not None else None
+
+    async def authorise(request: Request, reference: CaseRef, user: CurrentUser) -> AuthorisedCase:
+        return await authorise_case(request, user, reference, action=action, roles=roles, what=what)
+
+    setattr(authorise, CASE_AUTHORISATION, True)
+    return Depends(authorise)
+
+
+CASE_AUTHORISATION = "__case_authorisation__"  # marks authorised_case's dependencies
+
+
+def has_case_authorisation(dependant: Any) -> bool:
+    """Whether a route's dependencies include `authorised_case` (api.main checks every case route)."""
+    return any(getattr(d.call, CASE_AUTHORISATION, False) or has_case_authorisation(d)
+               for d in dependant.dependencies)
+
+
 # ---- steps ----------------------------------------------------------------------------------
 
 
-async def run_step(request: Request, client: TemporalDep, user: AppUser, reference: str,
-                   step: Step[StepIn], payload: StepIn, idempotency_key: str | None) -> Response:
-    """The one wrapper every step goes through: role (403), then the workflow Update, whose
-    validator decides 404 (a case the user may not see), 409, 422 or 403; a missing case is 404
-    and a finished one 409. No database session: a step that needs none before its Update
-    (most do) does not open one."""
-    await authorise_step(request, user, reference, step, actor=payload.actor)
-    return await apply_step(request, client, reference, step, payload, idempotency_key)
-
-
-async def authorise_step(request: Request, user: AppUser, reference: str, step: Step, *,
-                         actor: Actor | None = None, session: AsyncSession | None = None) -> None:
-    """403 if the user's role may not take `step`; 404 if they may not see the case.
-
-    Given the step's `actor`, visibility travels with it and the workflow applies it to the case
-    as it is (no query here). Without one the caller is about to do work before the step (store
-    an upload) and needs the answer now, from PostgreSQL."""
-    action = action_of(step)
-    rules = await rules_of_case(request, reference)
-    viewer = await get_viewer(request, user)
-    if actor is not None:
-        actor.sight = viewer.sight()
-    else:
-        if session is None:
-            raise TypeError("a step authorised without its actor needs a session to check visibility")
-        await ensure_visible(session, viewer, reference)
-    refusal = rules.refusal(user.roles, action)
-    if refusal is not None:
-        raise errors.forbidden(refusal)
-
-
-async def apply_step(request: Request, client: TemporalDep, reference: str, step: Step[StepIn],
-                     payload: StepIn, idempotency_key: str | None) -> Response:
-    """Call the workflow Update; the Idempotency-Key is its id, so a retry has one effect."""
+async def run_step(request: Request, client: TemporalDep, case: AuthorisedCase, step: Step[StepIn],
+                   payload: StepIn, idempotency_key: str | None) -> Response:
+    """Apply an authorised step as the workflow Update, whose validator checks visibility (404),
+    role (403), stage (409) and the step's own rules (422, 403) again against the case as it is
+    then; a finished case is 409. The step must be the one the case was authorised for."""
+    if case.action != action_of(step):
+        raise RuntimeError(f"{case.reference} was authorised for {case.action!r}, not {action_of(step)!r}")
+    payload.actor.sight = case.viewer.sight()
     update_id = f"{update_name(step)}:{idempotency_key}" if idempotency_key else None
-    handle = client.get_workflow_handle(reference)
+    handle = client.get_workflow_handle(case.reference)
     try:
         state = await handle.execute_update(step, payload, id=update_id)
     except WorkflowUpdateFailedError as exc:
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
-        raise errors.from_rpc_error(exc, reference) from exc
+        raise errors.from_rpc_error(exc, case.reference) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise errors.update_unconfirmed(reference) from exc
+        raise errors.update_unconfirmed(case.reference) from exc
     return case_json(case_from_state(request, state))
 
 

@@ -15,10 +15,12 @@ import sqlalchemy.exc
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from api import errors
-from api.deps import ShortLivedCache, refuse_unstorable_parameters
+from api.casesteps import has_case_authorisation
+from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
 from api.openapi import document_error_answers
 from api.routes import (
     admin,
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(templates.router)
     document_error_answers(app)
 
+    refuse_unauthorised_case_routes(app)
+
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
         """Readiness: each dependency checked on its own; 503 (with Retry-After) if any is out of reach."""
@@ -118,6 +122,17 @@ async def _check(answer: Awaitable[None]) -> dict[str, Any]:
     except Exception as exc:  # noqa: BLE001  (any failure means: not ready)
         return {"ok": False, "error": f"{type(exc).__name__}: {str(exc)[:200]}"}
     return {"ok": True}
+
+
+def refuse_unauthorised_case_routes(app: FastAPI) -> None:
+    """Every route whose path names a case must take it through api.casesteps.authorised_case (the
+    one authorisation path: visibility, then role); an app with one that does not is not built."""
+    for context in iter_route_contexts(app.routes):
+        route = context.original_route
+        if (isinstance(route, APIRoute) and CASE_PATH in route.path_format
+                and not has_case_authorisation(route.dependant)):
+            raise RuntimeError(f"{sorted(route.methods or ())} {context.path} takes a case reference without "
+                               "api.casesteps.authorised_case")
 
 
 app = create_app()

@@ -73,7 +73,8 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
     await session.commit()
     return DocumentRef(id=str(uuid.uuid4()), kind=kind, filename=filename,
                        content_type=ALLOWED_UPLOAD_TYPES[suffix], size=len(content), sha256=digest,
-                       added_by=user.display_name, added_at=datetime.now(timezone.utc))
+                       added_by=user.display_name, added_by_id=user.id,
+                       added_at=datetime.now(timezone.utc))
 
 
 async def refuse_unclaimed(session: SessionDep, user: AppUser, upload_ids: list[str],
@@ -93,7 +94,8 @@ async def refuse_unclaimed(session: SessionDep, user: AppUser, upload_ids: list[
 
 def document_ref(row: CaseDocument, kind: str) -> DocumentRef:
     return DocumentRef(id=row.id, kind=kind, filename=row.filename, content_type=row.content_type,
-                       size=row.size, sha256=row.sha256, added_by=row.added_by, added_at=row.added_at)
+                       size=row.size, sha256=row.sha256, added_by=row.added_by,
+                       added_by_id=row.added_by_id, added_at=row.added_at)
 
 
 async def reply_attachments(session: SessionDep, user: AppUser, reference: str, upload_ids: list[str],

@@ -109,6 +109,43 @@ async def test_reviewer_may_not_be_the_drafter(api):
     assert case["stage"] == "send"
 
 
+async def test_no_author_of_any_draft_version_may_review_it(api):
+    # The admin holds every role: only four eyes stops them reviewing.
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    await upload_draft(api, ref, user="admin")  # version 1, uploaded by the admin
+    await upload_draft(api, ref, user="drafter", text="Version two")  # the drafter's version 2
+    await step(api, ref, "submit-draft", "drafter")
+    for action, body in (("qa/approve", {}), ("qa/reject", {"reason": "Too long"})):
+        refused = await step(api, ref, action, "admin", body, expect=403)
+        assert "four eyes" in refused["detail"] and "version 1" in refused["detail"]
+    case = await step(api, ref, "qa/approve", "qa")
+    assert case["stage"] == "send"
+
+
+async def test_the_author_of_a_generated_draft_may_not_review_it(api):
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    await step(api, ref, "draft-response", "admin", {"summary": "We looked again."})
+    await step(api, ref, "submit-draft", "drafter")
+    refused = await step(api, ref, "qa/approve", "admin", expect=403)
+    assert "four eyes" in refused["detail"]
+    await step(api, ref, "qa/reject", "qa", {"reason": "Say sorry"})
+
+
+async def test_whoever_submitted_an_earlier_version_may_not_review_a_later_one(api):
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    await upload_draft(api, ref, user="drafter")
+    await step(api, ref, "submit-draft", "admin")  # the admin submits the drafter's version 1
+    await step(api, ref, "qa/reject", "qa", {"reason": "Say sorry"})
+    await upload_draft(api, ref, user="drafter", text="Sorry")
+    await step(api, ref, "submit-draft", "drafter")  # version 2, submitted by the drafter
+    refused = await step(api, ref, "qa/reject", "admin", {"reason": "No"}, expect=403)
+    assert "submitted" in refused["detail"]
+    await step(api, ref, "qa/approve", "qa")
+
+
 async def test_early_close_needs_a_note_and_a_coordinator(api):
     case = await register(api)
     ref = case["reference"]

@@ -27,20 +27,18 @@ from temporalio.service import RPCError
 
 from api import errors
 from api.casesteps import (
-    apply_step,
+    AuthorisedCase,
     attrs,
-    authorise_step,
+    authorised_case,
     case_from_state,
     case_json,
     case_type_config,
-    ensure_visible,
     read_case,
     run_step,
     team_and_person,
 )
 from api.deps import (
     CASE_PATH,
-    CaseRef,
     CurrentUser,
     IdempotencyKey,
     NoteId,
@@ -220,124 +218,148 @@ async def list_cases(
 
 
 @router.get(CASE, response_model=CaseRead)
-async def get_case(reference: CaseRef, request: Request, session: SessionDep, viewer: ViewerDep) -> Any:
-    await ensure_visible(session, viewer, reference)
-    return await read_case(request, session, reference)
+async def get_case(
+    case: Annotated[AuthorisedCase, authorised_case()],
+    request: Request,
+    session: SessionDep,
+) -> Any:
+    return await read_case(request, session, case.reference)
 
 
 @router.get(CASE + "/timeline", response_model=list[TimelineRead])
 async def get_timeline(
-    reference: CaseRef, session: SessionDep, viewer: ViewerDep,
+    case: Annotated[AuthorisedCase, authorised_case()], session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Every stage change, allocation, note, document, letter, email and decision, newest first."""
-    await ensure_visible(session, viewer, reference)
-    return await repository.timeline(session, reference, limit, offset)
+    return await repository.timeline(session, case.reference, limit, offset)
 
 
 # ---- steps every case takes -----------------------------------------------------------------
 
 
 @router.post(CASE + "/allocate", response_model=CaseRead)
-async def allocate(reference: CaseRef, body: AllocateRequest, request: Request, client: TemporalDep,
-                   user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def allocate(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.allocate)],
+    body: AllocateRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
     team, person = await team_and_person(request, body.team, body.assignee)
-    payload = AllocateInput(actor=actor_of(user), team=team.code,
+    payload = AllocateInput(actor=case.actor(), team=team.code,
                             assignee_id=person.id if person else None,
                             assignee_name=person.display_name if person else None, reason=body.reason)
-    return await run_step(request, client, user, reference, CaseWorkflow.allocate, payload,
+    return await run_step(request, client, case, CaseWorkflow.allocate, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/documents", response_model=CaseRead)
 async def add_document(
-    reference: CaseRef, request: Request, session: SessionDep,
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.add_document)], request: Request,
+    session: SessionDep,
     client: TemporalDep, settings: SettingsDep, user: CurrentUser,
     file: Annotated[UploadFile, File(description="the document")],
     kind: Annotated[str, Form(pattern="^(attachment|draft)$")] = "attachment",
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
-    step = CaseWorkflow.add_document
-    # Checked before the file is stored, so nothing is kept for a case the user may not touch.
-    await authorise_step(request, user, reference, step, session=session)
+    # Authorised (by the dependency) before the file is stored: nothing is kept for a case the
+    # user may not touch.
     ref = await store_upload(session, settings, user, file, kind)
-    payload = AddDocumentInput(actor=actor_of(user), document=ref)
-    return await apply_step(request, client, reference, step, payload, idempotency_key)
+    payload = AddDocumentInput(actor=case.actor(), document=ref)
+    return await run_step(request, client, case, CaseWorkflow.add_document, payload, idempotency_key)
 
 
 @router.post(CASE + "/close", response_model=CaseRead)
-async def close_case(reference: CaseRef, body: CloseRequest, request: Request, client: TemporalDep,
-                     user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def close_case(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.close)],
+    body: CloseRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Close the case. Before the closure stage this is an early close and needs a note."""
-    payload = CloseInput(actor=actor_of(user), reason=body.reason, note=body.note)
-    return await run_step(request, client, user, reference, CaseWorkflow.close, payload,
+    payload = CloseInput(actor=case.actor(), reason=body.reason, note=body.note)
+    return await run_step(request, client, case, CaseWorkflow.close, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/complete-stage", response_model=CaseRead)
-async def complete_stage(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
-                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def complete_stage(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.complete_stage)],
+    body: OptionalNote, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
-    payload = CompleteStageInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, client, user, reference, CaseWorkflow.complete_stage, payload,
+    payload = CompleteStageInput(actor=case.actor(), note=body.note)
+    return await run_step(request, client, case, CaseWorkflow.complete_stage, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/notes", response_model=CaseRead)
-async def add_note(reference: CaseRef, body: NoteBody, request: Request, client: TemporalDep,
-                   user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
-    payload = NoteInput(actor=actor_of(user), text=body.text)
-    return await run_step(request, client, user, reference, CaseWorkflow.add_note, payload,
+async def add_note(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.add_note)],
+    body: NoteBody, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    payload = NoteInput(actor=case.actor(), text=body.text)
+    return await run_step(request, client, case, CaseWorkflow.add_note, payload,
                           idempotency_key)
 
 
 @router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
-async def edit_note(reference: CaseRef, note_id: NoteId, body: NoteBody, request: Request,
-                    client: TemporalDep, user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def edit_note(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.edit_note)],
+    note_id: NoteId, body: NoteBody, request: Request,
+    client: TemporalDep, idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
-    payload = NoteEditInput(actor=actor_of(user), note_id=note_id, text=body.text)
-    return await run_step(request, client, user, reference, CaseWorkflow.edit_note, payload,
+    payload = NoteEditInput(actor=case.actor(), note_id=note_id, text=body.text)
+    return await run_step(request, client, case, CaseWorkflow.edit_note, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/extend", response_model=CaseRead)
-async def extend_deadline(reference: CaseRef, body: ExtendRequest, request: Request, client: TemporalDep,
-                          user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def extend_deadline(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.extend_deadline)],
+    body: ExtendRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Extend the response deadline by N working days from today or from the current deadline, with a
     reason. At most the case type's allowed number of times; never to an earlier date; stage deadlines
     follow."""
-    payload = ExtendDeadlineInput(actor=actor_of(user), anchor=body.from_, working_days=body.working_days,
+    payload = ExtendDeadlineInput(actor=case.actor(), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
-    return await run_step(request, client, user, reference, CaseWorkflow.extend_deadline, payload,
+    return await run_step(request, client, case, CaseWorkflow.extend_deadline, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/change-type", response_model=CaseRead)
-async def change_type(reference: CaseRef, body: ChangeTypeRequest, request: Request, session: SessionDep,
-                      client: TemporalDep, user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def change_type(
+    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.change_type)],
+    body: ChangeTypeRequest, request: Request, session: SessionDep,
+    client: TemporalDep, idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Change the case's type. Its deadlines are recomputed from the original date received under the
     new type's policy; the case carries on at the new plan's first stage of the same kind."""
     case_type = await repository.get_case_type(session, body.case_type)
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
-    payload = ChangeTypeInput(actor=actor_of(user), case_type=case_type_config(case_type), reason=body.reason)
-    return await run_step(request, client, user, reference, CaseWorkflow.change_type, payload,
+    payload = ChangeTypeInput(actor=case.actor(), case_type=case_type_config(case_type), reason=body.reason)
+    return await run_step(request, client, case, CaseWorkflow.change_type, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
-async def escalate(reference: CaseRef, body: EscalateRequest, request: Request, session: SessionDep,
-                   client: TemporalDep, settings: SettingsDep, user: CurrentUser) -> Any:
+async def escalate(case: Annotated[AuthorisedCase, authorised_case(roles=ESCALATE_ROLES, what="escalating a case")],
+                   body: EscalateRequest, request: Request, session: SessionDep,
+                   client: TemporalDep, settings: SettingsDep) -> Any:
     """Escalate a closed case into a linked stage-2 case (complainant and key fields copied).
 
     Escalating the same case again returns the existing stage-2 case.
     """
+    reference = case.reference
     row = await repository.get_case(session, reference)
     if row is None:
         raise errors.not_found(f"case {reference}")
-    require_role(user, ESCALATE_ROLES, "escalating a case")
     if row.status != "closed":
         raise errors.stage_conflict(
             f"only a closed case can be escalated; {reference} is at stage '{row.stage_label}'",
@@ -363,7 +385,7 @@ async def escalate(reference: CaseRef, body: EscalateRequest, request: Request, 
             Correspondent(**{**attrs(c), "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{new_ref}/{c.id}"))})
             for c in children["correspondents"]
         ],
-        actor=actor_of(user),
+        actor=case.actor(),
         escalated_from=reference,
         escalation_reason=body.reason,
     )

@@ -8,15 +8,14 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Request
 
 from api import errors
-from api.casesteps import authorise_step, run_step, team_and_person
+from api.casesteps import AuthorisedCase, authorised_case, run_step, team_and_person
 from api.deps import (
     CASE_PATH,
-    CaseRef,
     ClarificationId,
     ContributionId,
     CurrentUser,
@@ -24,8 +23,6 @@ from api.deps import (
     SessionDep,
     SettingsDep,
     TemporalDep,
-    actor_of,
-    require_role,
 )
 from api.schemas.cases import CaseRead, OptionalNote, ReasonBody
 from api.schemas.complaint import (
@@ -43,7 +40,6 @@ from api.uploads import reply_attachments
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import AddDocumentInput, Channel, ChosenLine, DocumentRef, DraftSource
-from casework.cases.roles import Role
 from casework.documents import standard_lines, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, store_blob
@@ -60,6 +56,7 @@ from casework.kinds.complaint.contracts import (
     SendResponseInput,
     SubmitDraftInput,
 )
+from casework.kinds.complaint.rules import DRAFT_RESPONSE_ROLES
 from workflows.complaint import ComplaintCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -67,11 +64,14 @@ CASE = CASE_PATH
 
 
 @router.post(CASE + "/acknowledge", response_model=CaseRead)
-async def acknowledge(reference: CaseRef, body: AcknowledgeRequest, request: Request, client: TemporalDep,
-                      user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def acknowledge(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.acknowledge)],
+    body: AcknowledgeRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Send the acknowledgement by letter (.docx) or email."""
-    payload = AcknowledgeInput(actor=actor_of(user), channel=body.channel)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.acknowledge, payload,
+    payload = AcknowledgeInput(actor=case.actor(), channel=body.channel)
+    return await run_step(request, client, case, ComplaintCaseWorkflow.acknowledge, payload,
                           idempotency_key)
 
 
@@ -79,31 +79,33 @@ async def acknowledge(reference: CaseRef, body: AcknowledgeRequest, request: Req
 
 
 @router.post(CASE + "/clarifications", response_model=CaseRead)
-async def request_clarification(reference: CaseRef, body: ClarificationRequest, request: Request,
-                                client: TemporalDep, user: CurrentUser,
-                                idempotency_key: IdempotencyKey = None) -> Any:
+async def request_clarification(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.request_clarification)],
+    body: ClarificationRequest, request: Request,
+    client: TemporalDep, idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Ask the complainant for more information (repeatable)."""
-    payload = ClarificationRequestInput(actor=actor_of(user), channel=body.channel,
+    payload = ClarificationRequestInput(actor=case.actor(), channel=body.channel,
                                         questions=body.questions, reply_by=body.reply_by)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.request_clarification,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.request_clarification,
                           payload, idempotency_key)
 
 
 @router.post(CASE + "/clarifications/{clarification_id}/reply", response_model=CaseRead)
 async def record_clarification_reply(
-    reference: CaseRef, clarification_id: ClarificationId, body: ClarificationReply,
-    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.record_clarification_reply)],
+    clarification_id: ClarificationId, body: ClarificationReply,
+    request: Request, session: SessionDep, client: TemporalDep, idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the complainant's reply to a clarification request, with any files they sent
     (upload them first with POST /uploads and pass the upload_ids)."""
     # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
-    attachments = await reply_attachments(session, user, reference, body.attachment_ids,
+    attachments = await reply_attachments(session, case.user, case.reference, body.attachment_ids,
                                           "clarification_reply")
-    payload = ClarificationReplyInput(actor=actor_of(user), clarification_id=clarification_id,
+    payload = ClarificationReplyInput(actor=case.actor(), clarification_id=clarification_id,
                                       reply=body.reply, received_on=body.received_on,
                                       attachments=attachments)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.record_clarification_reply,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.record_clarification_reply,
                           payload, idempotency_key)
 
 
@@ -111,9 +113,11 @@ async def record_clarification_reply(
 
 
 @router.post(CASE + "/contributions", response_model=CaseRead)
-async def request_contribution(reference: CaseRef, body: ContributionRequest, request: Request,
-                               client: TemporalDep, user: CurrentUser,
-                               idempotency_key: IdempotencyKey = None) -> Any:
+async def request_contribution(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.request_contribution)],
+    body: ContributionRequest, request: Request,
+    client: TemporalDep, idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
     person asked (or the team's address), by letter, or (channel null) is only recorded."""
     team, person = await team_and_person(request, body.team, body.assignee)
@@ -122,41 +126,41 @@ async def request_contribution(reference: CaseRef, body: ContributionRequest, re
     if body.channel is Channel.EMAIL and not recipient_email:
         raise errors.unprocessable("channel", f"team {team.code} has no email address (nor has the "
                                    "person asked); send by letter")
-    payload = ContributionRequestInput(actor=actor_of(user), team=team.code,
+    payload = ContributionRequestInput(actor=case.actor(), team=team.code,
                                        assignee_id=person.id if person else None,
                                        assignee_name=person_name, request=body.request,
                                        due_date=body.due_date, channel=body.channel,
                                        team_name=team.name,
                                        recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.request_contribution,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.request_contribution,
                           payload, idempotency_key)
 
 
 @router.post(CASE + "/contributions/{contribution_id}/complete", response_model=CaseRead)
 async def complete_contribution(
-    reference: CaseRef, contribution_id: ContributionId, body: ContributionComplete,
-    request: Request, session: SessionDep, client: TemporalDep, user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.complete_contribution)],
+    contribution_id: ContributionId, body: ContributionComplete,
+    request: Request, session: SessionDep, client: TemporalDep, idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Record the contribution received, with any files that came with it (upload_ids)."""
-    attachments = await reply_attachments(session, user, reference, body.attachment_ids,
+    attachments = await reply_attachments(session, case.user, case.reference, body.attachment_ids,
                                           "contribution_reply")
-    payload = ContributionCompleteInput(actor=actor_of(user), contribution_id=contribution_id,
+    payload = ContributionCompleteInput(actor=case.actor(), contribution_id=contribution_id,
                                         details=body.details, attachments=attachments)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.complete_contribution,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.complete_contribution,
                           payload, idempotency_key)
 
 
 @router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
 async def cancel_contribution(
-    reference: CaseRef, contribution_id: ContributionId, body: ReasonBody,
-    request: Request, client: TemporalDep, user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.cancel_contribution)],
+    contribution_id: ContributionId, body: ReasonBody,
+    request: Request, client: TemporalDep, idempotency_key: IdempotencyKey = None,
 ) -> Any:
-    payload = ContributionCancelInput(actor=actor_of(user), contribution_id=contribution_id,
+    payload = ContributionCancelInput(actor=case.actor(), contribution_id=contribution_id,
                                       reason=body.reason)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.cancel_contribution,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.cancel_contribution,
                           payload, idempotency_key)
 
 
@@ -165,17 +169,17 @@ async def cancel_contribution(
 
 @router.post(CASE + "/draft-response", response_model=CaseRead)
 async def generate_draft_response(
-    reference: CaseRef, body: DraftResponseRequest, request: Request,
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.add_document, roles=DRAFT_RESPONSE_ROLES,
+                                                    what="generating a draft response")],
+    body: DraftResponseRequest, request: Request,
     session: SessionDep, client: TemporalDep, settings: SettingsDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Generate the draft response: the response letter template, the chosen standard lines and the
     case's data make a .docx, added as the next draft version. Download it, edit it in Word or
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
-    step = ComplaintCaseWorkflow.add_document
-    # Checked before anything is rendered or stored: 404 for a case the user may not see.
-    await authorise_step(request, user, reference, step, session=session)
-    require_role(user, frozenset({Role.DRAFTER}), "generating a draft response")
+    # Authorised (by the dependency) before anything is rendered or stored.
+    reference = case.reference
     row = await repository.get_case(session, reference)
     if row is None:
         raise errors.not_found(f"case {reference}")
@@ -211,37 +215,46 @@ async def generate_draft_response(
     document = DocumentRef(
         id=doc_id, kind="draft", filename=f"{reference.replace('/', '-')}-draft-response.docx",
         content_type=DOCX, size=len(content), sha256=digest, purpose="response",
-        added_by=user.display_name, added_at=datetime.now(timezone.utc))
+        added_by=user.display_name, added_by_id=user.id, added_at=datetime.now(timezone.utc))
     source = DraftSource(template=template.ref, standard_lines=[
         ChosenLine(id=line.id, category=line.category, topic=line.topic) for line in lines])
-    payload = AddDocumentInput(actor=actor_of(user), document=document, generated_from=source)
-    return await run_step(request, client, user, reference, step, payload, idempotency_key)
+    payload = AddDocumentInput(actor=case.actor(), document=document, generated_from=source)
+    return await run_step(request, client, case, ComplaintCaseWorkflow.add_document, payload, idempotency_key)
 
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)
-async def submit_draft(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
-                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def submit_draft(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.submit_draft)],
+    body: OptionalNote, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Submit the latest draft response for quality assurance (a draft document is required)."""
-    payload = SubmitDraftInput(actor=actor_of(user), note=body.note)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.submit_draft, payload,
+    payload = SubmitDraftInput(actor=case.actor(), note=body.note)
+    return await run_step(request, client, case, ComplaintCaseWorkflow.submit_draft, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/qa/approve", response_model=CaseRead)
-async def approve_draft(reference: CaseRef, body: OptionalNote, request: Request, client: TemporalDep,
-                        user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def approve_draft(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.approve_draft)],
+    body: OptionalNote, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Approve the draft (the reviewer may not be its drafter)."""
-    payload = QaDecisionInput(actor=actor_of(user), approved=True, reason=body.note)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.approve_draft, payload,
+    payload = QaDecisionInput(actor=case.actor(), approved=True, reason=body.note)
+    return await run_step(request, client, case, ComplaintCaseWorkflow.approve_draft, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/qa/reject", response_model=CaseRead)
-async def reject_draft(reference: CaseRef, body: ReasonBody, request: Request, client: TemporalDep,
-                       user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def reject_draft(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.reject_draft)],
+    body: ReasonBody, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Reject the draft with a reason; the case goes back to drafting."""
-    payload = QaDecisionInput(actor=actor_of(user), approved=False, reason=body.reason)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.reject_draft, payload,
+    payload = QaDecisionInput(actor=case.actor(), approved=False, reason=body.reason)
+    return await run_step(request, client, case, ComplaintCaseWorkflow.reject_draft, payload,
                           idempotency_key)
 
 
@@ -249,32 +262,40 @@ async def reject_draft(reference: CaseRef, body: ReasonBody, request: Request, c
 
 
 @router.post(CASE + "/send", response_model=CaseRead)
-async def send_response(reference: CaseRef, body: SendRequest, request: Request, client: TemporalDep,
-                        user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
+async def send_response(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.send_response)],
+    body: SendRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Send the approved response by email (attached) or letter; channel and date are recorded."""
-    payload = SendResponseInput(actor=actor_of(user), channel=body.channel,
+    payload = SendResponseInput(actor=case.actor(), channel=body.channel,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.send_response, payload,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.send_response, payload,
                           idempotency_key)
 
 
 @router.post(CASE + "/holding-response", response_model=CaseRead)
-async def send_holding_response(reference: CaseRef, body: HoldingResponseRequest, request: Request,
-                                client: TemporalDep, user: CurrentUser,
-                                idempotency_key: IdempotencyKey = None) -> Any:
+async def send_holding_response(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.send_holding_response)],
+    body: HoldingResponseRequest, request: Request,
+    client: TemporalDep, idempotency_key: IdempotencyKey = None,
+) -> Any:
     """Tell the complainant, by letter or email, why the final response is late and when to expect
     it (the FCA's holding response at the deadline). Allowed from acknowledgement until the final
     response is sent; the deadline itself does not move (extend it for that)."""
-    payload = HoldingResponseInput(actor=actor_of(user), channel=body.channel, reason=body.reason,
+    payload = HoldingResponseInput(actor=case.actor(), channel=body.channel, reason=body.reason,
                                    new_due_date=body.new_due_date)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.send_holding_response,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.send_holding_response,
                           payload, idempotency_key)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
-async def record_outcome(reference: CaseRef, body: OutcomeRequest, request: Request, client: TemporalDep,
-                         user: CurrentUser, idempotency_key: IdempotencyKey = None) -> Any:
-    payload = OutcomeInput(actor=actor_of(user), outcome=body.outcome, detail=body.detail,
+async def record_outcome(
+    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.record_outcome)],
+    body: OutcomeRequest, request: Request, client: TemporalDep,
+    idempotency_key: IdempotencyKey = None,
+) -> Any:
+    payload = OutcomeInput(actor=case.actor(), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
-    return await run_step(request, client, user, reference, ComplaintCaseWorkflow.record_outcome, payload,
+    return await run_step(request, client, case, ComplaintCaseWorkflow.record_outcome, payload,
                           idempotency_key)

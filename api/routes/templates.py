@@ -13,10 +13,11 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, File, Form, Response, UploadFile, status
+from fastapi import APIRouter, File, Form, HTTPException, Request, Response, UploadFile, status
 from sqlalchemy import select
 
 from api import errors
+from api.casesteps import authorise_case
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
 from api.schemas.base import Storable
 from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
@@ -218,8 +219,8 @@ async def upload_email(purpose: str, body: EmailTemplateUpload, session: Session
 
 
 @router.post(PURPOSE + "/preview")
-async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, session: SessionDep,
-                  settings: SettingsDep, user: CurrentUser) -> Any:
+async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, request: Request,
+                  session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Any:
     """Render a template against a case: the version given, or the one that case would get.
 
     Case data fills the case, complainant, team and sender placeholders; the rest (questions,
@@ -231,6 +232,12 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, sess
     context = template_library.sample_context(purpose)
     case_type = None
     if body.case_reference:
+        try:  # the case routes' own check: may this user read the case (a missing one is refused alike)
+            await authorise_case(request, user, body.case_reference)
+        except HTTPException as exc:
+            if exc.status_code != status.HTTP_404_NOT_FOUND:
+                raise
+            raise errors.unprocessable("case_reference", f"no case {body.case_reference}") from exc
         row = await repository.get_case(session, body.case_reference)
         if row is None:
             raise errors.unprocessable("case_reference", f"no case {body.case_reference}")

@@ -100,6 +100,9 @@ class DocumentRef(BaseModel):
     purpose: str | None = None
     added_by: str
     added_at: datetime
+    # Who added it, by user id (the four-eyes check of a draft's review); None in documents recorded
+    # before it was kept, and in those the system made (letters, emails).
+    added_by_id: int | None = None
 
 
 

@@ -253,6 +253,7 @@ class CaseDocument(Base):
     added_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     # Who uploaded it (POST /uploads): until attached to a case, only they may read or attach it.
     uploaded_by_id: Mapped[int | None] = mapped_column(Integer)
+    added_by_id: Mapped[int | None] = mapped_column(Integer)  # None: before it was kept, or the system's
 
 
 class DocumentBlob(Base):

@@ -259,6 +259,8 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
             draft = self._drafts()[-1]
             self.state.submitted_draft_id = draft.id
             self.state.drafted_by_id = inp.actor.user_id
+            if inp.actor.user_id not in self.state.draft_submitter_ids:
+                self.state.draft_submitter_ids.append(inp.actor.user_id)
             self.state.approved_by = None
             events.append(self._event("draft_submitted", f"Draft response v{draft.version} submitted",
                                       inp.actor, reason=inp.note, data={"document_id": draft.id}))
@@ -383,8 +385,17 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
             raise invalid(field, refusal)
 
     def _validate_reviewer(self, actor: Actor) -> None:
-        if actor.user_id == self.state.drafted_by_id:
-            raise forbidden("the reviewer may not be the drafter of this response")
+        """Four eyes: the reviewer wrote no version of the draft (uploaded or generated) and
+        submitted none for review. A document recorded without its author's id (before it was
+        kept) is compared by the author's name."""
+        if actor.user_id == self.state.drafted_by_id or actor.user_id in self.state.draft_submitter_ids:
+            raise forbidden("four eyes: the reviewer may not be a drafter of this response "
+                            "(they submitted a version of it for review)")
+        for draft in self._drafts():
+            if (draft.added_by_id == actor.user_id
+                    or (draft.added_by_id is None and draft.added_by == actor.display_name)):
+                raise forbidden(f"four eyes: the reviewer may not be a drafter of this response "
+                                f"(draft version {draft.version} is theirs)")
 
     def _response_document_id(self) -> str | None:
         if self.state.approved_by is not None or not self.plan.has_kind(StageKind.QA):

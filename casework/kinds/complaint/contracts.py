@@ -76,7 +76,9 @@ class ComplaintState(CaseCore):
     clarifications: list[Clarification] = Field(default_factory=list)
     contributions: list[Contribution] = Field(default_factory=list)
     submitted_draft_id: str | None = None
-    drafted_by_id: int | None = None
+    drafted_by_id: int | None = None  # who submitted the draft under review (the latest submission)
+    # Everyone who has submitted a draft version for review (four eyes: none of them may review it).
+    draft_submitter_ids: list[int] = Field(default_factory=list)
     approved_by: str | None = None
     sent_channel: Channel | None = None
     sent_on: date | None = None

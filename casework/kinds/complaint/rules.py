@@ -141,6 +141,10 @@ RULES = register_rules(KindRules(
 ACTION_ROLES = RULES.action_roles
 REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
+# Generating the draft response adds a draft version (ADD_DOCUMENT), but only a drafter writes one:
+# the route's one rule, within ADD_DOCUMENT's roles so the workflow's own check agrees.
+DRAFT_RESPONSE_ROLES = frozenset({Role.DRAFTER})
+assert DRAFT_RESPONSE_ROLES <= ACTION_ROLES[Action.ADD_DOCUMENT]
 EARLY_CLOSE_ROLES = RULES.early_close_roles
 
 

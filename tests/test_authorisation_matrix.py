@@ -1,0 +1,218 @@
+"""The authorisation matrix, built from the route table: every route that takes a case reference
+x every demo user x a case they may see, one they may not, and a missing one.
+
+Expected, before anything else a route does: 404 for a case the user may not see and for a missing
+one, whatever their role; then 403 for a visible case their role may not act on; otherwise an
+answer that is neither an authorisation refusal nor an error (a 409 or 422 is fine: bodies are
+left empty, only who may get past the check is tested). A route that takes a case reference and
+has no row in EXPECTED fails the test, so a new route is added here with its rule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI
+from fastapi.routing import APIRoute, iter_route_contexts
+
+from api.casesteps import AuthorisedCase, authorised_case
+from api.deps import CASE_PATH, case_reference
+from api.main import create_app, refuse_unauthorised_case_routes
+from casework.cases.roles import Role
+from casework.cases.stages import role_allows
+from casework.cases.visibility import ALL_TEAMS_ROLES
+from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
+from devtools import demo
+from tests.casefixtures import auth, register, step
+
+READ = None  # anyone who may see the case
+
+
+@dataclass(frozen=True)
+class Rule:
+    roles: frozenset[str] | None  # who may, on a case they see (READ: anyone)
+
+
+# (method, path after /cases/{ref}) -> who may. Every case route must have a row.
+EXPECTED: dict[tuple[str, str], Rule] = {
+    ("GET", ""): Rule(READ),
+    ("GET", "/timeline"): Rule(READ),
+    ("POST", "/allocate"): Rule(ACTION_ROLES[Action.ALLOCATE]),
+    ("POST", "/documents"): Rule(ACTION_ROLES[Action.ADD_DOCUMENT]),
+    ("POST", "/close"): Rule(ACTION_ROLES[Action.CLOSE]),
+    ("POST", "/complete-stage"): Rule(ACTION_ROLES[Action.COMPLETE_STAGE]),
+    ("POST", "/notes"): Rule(ACTION_ROLES[Action.ADD_NOTE]),
+    ("PATCH", "/notes/{note_id}"): Rule(ACTION_ROLES[Action.EDIT_NOTE]),
+    ("POST", "/extend"): Rule(ACTION_ROLES[Action.EXTEND_DEADLINE]),
+    ("POST", "/change-type"): Rule(ACTION_ROLES[Action.CHANGE_TYPE]),
+    ("POST", "/escalate"): Rule(ESCALATE_ROLES),
+    ("POST", "/acknowledge"): Rule(ACTION_ROLES[Action.ACKNOWLEDGE]),
+    ("POST", "/clarifications"): Rule(ACTION_ROLES[Action.REQUEST_CLARIFICATION]),
+    ("POST", "/clarifications/{clarification_id}/reply"): Rule(ACTION_ROLES[Action.RECORD_CLARIFICATION_REPLY]),
+    ("POST", "/contributions"): Rule(ACTION_ROLES[Action.REQUEST_CONTRIBUTION]),
+    ("POST", "/contributions/{contribution_id}/complete"): Rule(ACTION_ROLES[Action.COMPLETE_CONTRIBUTION]),
+    ("POST", "/contributions/{contribution_id}/cancel"): Rule(ACTION_ROLES[Action.CANCEL_CONTRIBUTION]),
+    ("POST", "/draft-response"): Rule(DRAFT_RESPONSE_ROLES),
+    ("POST", "/submit-draft"): Rule(ACTION_ROLES[Action.SUBMIT_DRAFT]),
+    ("POST", "/qa/approve"): Rule(ACTION_ROLES[Action.APPROVE_DRAFT]),
+    ("POST", "/qa/reject"): Rule(ACTION_ROLES[Action.REJECT_DRAFT]),
+    ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
+    ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
+    ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+}
+# Routes of other routers that reach a case: a document of a case, a template previewed against one.
+DOWNLOAD = ("GET", "/documents/{document_id}")
+PREVIEW = ("POST", "/admin/templates/{purpose}/{channel}/preview")
+OTHER_CASE_ROUTES = {DOWNLOAD, PREVIEW}
+
+ALLOWED = {200, 201, 409, 422}  # got past authorisation; the empty body may be refused
+MISSING = "COMP/999999/99"
+CASE_PREFIX = "/cases" + CASE_PATH
+
+
+def app_routes() -> list[tuple[str, str, APIRoute]]:
+    """(method, full path, route) for every API route of the app, routers included."""
+    found = []
+    for context in iter_route_contexts(create_app().routes):
+        route = context.original_route
+        if isinstance(route, APIRoute):
+            found.extend((method, context.path or route.path, route) for method in sorted(route.methods))
+    return found
+
+
+def reaches_a_case(path: str, route: APIRoute) -> bool:
+    """Whether a route takes a case reference: in its path, a document's id, or its body."""
+    body = route.body_field.field_info.annotation if route.body_field else None
+    fields = getattr(body, "model_fields", {})
+    return CASE_PATH in path or "{document_id}" in path or "case_reference" in fields or "reference" in fields
+
+
+def test_every_route_that_reaches_a_case_has_an_expectation():
+    case_routes, others = set(), set()
+    for method, path, route in app_routes():
+        if path.startswith(CASE_PREFIX):
+            case_routes.add((method, path.removeprefix(CASE_PREFIX)))
+        elif reaches_a_case(path, route):
+            others.add((method, path))
+    assert case_routes == set(EXPECTED), "a case route without a row in EXPECTED (or a row without its route)"
+    assert others == OTHER_CASE_ROUTES
+
+
+def test_an_app_with_a_case_route_without_the_check_is_not_built():
+    app = FastAPI()
+    forgetful = APIRouter(prefix="/cases")
+
+    @forgetful.post(CASE_PATH + "/forgotten")
+    async def forgotten(reference: str = Depends(case_reference)) -> str:
+        return reference
+
+    app.include_router(forgetful)
+    with pytest.raises(RuntimeError, match="forgotten"):
+        refuse_unauthorised_case_routes(app)
+
+    checked = APIRouter(prefix="/cases")
+
+    @checked.get(CASE_PATH)
+    async def read(case: Annotated[AuthorisedCase, authorised_case()]) -> str:
+        return case.reference
+
+    refuse_unauthorised_case_routes(FastAPI(routes=checked.routes))
+
+
+# ---- the matrix -------------------------------------------------------------------------------
+
+USERS = {username: (set(roles), set(teams)) for username, _, roles, teams in demo.USERS}
+
+
+def sees(username: str, team: str) -> bool:
+    roles, teams = USERS[username]
+    return bool(roles & ALL_TEAMS_ROLES) or team in teams
+
+
+def expected(key: tuple[str, str], username: str, which: str) -> set[int]:
+    roles, _ = USERS[username]
+    if key == PREVIEW:  # an administrator's route: their role first, then the case (a body field)
+        if not role_allows(roles, frozenset({Role.ADMIN})):
+            return {403}
+        return {200} if which == "visible" else {422}
+    if which != "visible":
+        return {404}
+    if key == DOWNLOAD:
+        return {200}
+    rule = EXPECTED[key]
+    if rule.roles is not None and not role_allows(roles, rule.roles):
+        return {403}
+    return ALLOWED
+
+
+def concrete(path: str, reference: str) -> str:
+    prefix, number, year = reference.split("/")
+    path = path.replace("{prefix}", prefix).replace("{number}", number).replace("{year}", year)
+    return re.sub(r"\{\w+\}", "x", path)
+
+
+async def test_the_authorisation_matrix(api):
+    # One case per team: CENTRAL's is hidden from the handler (SERVICE), SERVICE's from CENTRAL's
+    # drafters and reviewer; coordinators, managers, admins and operations see both.
+    cases = {}
+    for team in ("CENTRAL", "SERVICE"):
+        ref = (await register(api))["reference"]
+        await step(api, ref, "allocate", "coordinator", {"team": team})
+        response = await api.post(f"/cases/{ref}/documents", headers=auth("coordinator"),
+                                  files={"file": ("note.txt", b"a note", "text/plain")})
+        assert response.status_code == 200, response.text
+        cases[team] = (ref, response.json()["documents"][-1]["id"])
+
+    checks: list[tuple[str, str, str, str, dict[str, Any], set[int]]] = []
+    for username in USERS:
+        visible = [t for t in cases if sees(username, t)]
+        hidden = [t for t in cases if not sees(username, t)]
+        targets = [("visible", *cases[visible[0]]), ("missing", MISSING, str(uuid.uuid4()))]
+        if hidden:
+            targets.append(("hidden", *cases[hidden[0]]))
+        for which, ref, document_id in targets:
+            for key in (*EXPECTED, DOWNLOAD, PREVIEW):
+                method, path = key
+                kwargs: dict[str, Any] = {}
+                if key == DOWNLOAD:
+                    url = f"/documents/{document_id}"
+                elif key == PREVIEW:
+                    url = "/admin/templates/acknowledgement/letter/preview"
+                    kwargs["json"] = {"case_reference": ref}
+                else:
+                    url = concrete(f"/cases/{ref}{path}", ref)
+                    if method != "GET":
+                        kwargs["json"] = {}
+                checks.append((username, which, method, url, kwargs, expected(key, username, which)))
+
+    limit = asyncio.Semaphore(8)
+
+    async def check(username: str, which: str, method: str, url: str, kwargs: dict[str, Any],
+                    allowed: set[int]) -> str | None:
+        async with limit:
+            response = await api.request(method, url, headers=auth(username), **kwargs)
+        if response.status_code in allowed:
+            return None
+        return f"{username} {method} {url} ({which} case): {response.status_code} {response.text[:160]}"
+
+    failures = [f for f in await asyncio.gather(*(check(*c) for c in checks)) if f]
+    assert not failures, f"{len(failures)} of {len(checks)} unexpected:\n" + "\n".join(failures)
+
+
+async def test_the_role_is_checked_before_what_the_body_names_is_looked_up(api):
+    ref = (await register(api))["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL"})
+    for action, body in (("allocate", {"team": "NOWHERE"}), ("change-type", {"case_type": "NOPE", "reason": "r"}),
+                         ("contributions", {"team": "NOWHERE", "request": "r", "due_date": "2030-01-01"})):
+        refused = await step(api, ref, action, "qa", body, expect=403)
+        assert "needs one of the roles" in refused["detail"]
+    for action in ("clarifications/x/reply", "contributions/x/complete"):
+        await step(api, ref, action, "qa", {"reply": "r", "details": "d", "attachment_ids": ["nope"]}, expect=403)
+    # The draft response has one rule (a drafter's), with one message.
+    refused = await step(api, ref, "draft-response", "coordinator", {}, expect=403)
+    assert refused["detail"].startswith("generating a draft response needs one of the roles: drafter")
