@@ -18,7 +18,7 @@ from urllib.parse import quote
 from fastapi import Depends, Request, Response, status
 from pydantic import BaseModel
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 from temporalio.workflow import UpdateMethodMultiParam
 
@@ -26,6 +26,7 @@ from api import errors
 from api.deps import (
     CaseRef,
     CurrentUser,
+    IdempotencyKey,
     SessionDep,
     TemporalDep,
     actor_of,
@@ -220,6 +221,38 @@ def has_case_authorisation(dependant: Any) -> bool:
 
 
 # ---- steps ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CaseStep(AuthorisedCase):
+    """A case authorised for one step, with what taking it needs: the route builds the step's
+    input from its body and calls `take`."""
+
+    step: Step[Any] | None = None
+    request: Request | None = None
+    client: Client | None = None
+    idempotency_key: str | None = None
+
+    async def take(self, payload: StepInput) -> Response:
+        """Apply the step (see run_step); the Idempotency-Key makes a retry have one effect."""
+        assert self.request is not None and self.client is not None and self.step is not None
+        return await run_step(self.request, self.client, self, self.step, payload, self.idempotency_key)
+
+
+def authorised_step(step: Step[Any]) -> Any:
+    """The dependency of a route that takes one step on a case: authorises it as
+    `authorised_case(step)` does and hands the route a `CaseStep` to `take`:
+    `case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.acknowledge)]`."""
+    action = action_of(step)
+
+    async def authorise(request: Request, reference: CaseRef, user: CurrentUser, client: TemporalDep,
+                        idempotency_key: IdempotencyKey = None) -> CaseStep:
+        case = await authorise_case(request, user, reference, action=action)
+        return CaseStep(reference=case.reference, user=case.user, viewer=case.viewer, action=case.action,
+                        step=step, request=request, client=client, idempotency_key=idempotency_key)
+
+    setattr(authorise, CASE_AUTHORISATION, True)
+    return Depends(authorise)
 
 
 async def run_step(request: Request, client: TemporalDep, case: AuthorisedCase, step: Step[StepIn],

@@ -28,13 +28,14 @@ from temporalio.service import RPCError
 from api import errors
 from api.casesteps import (
     AuthorisedCase,
+    CaseStep,
     attrs,
     authorised_case,
+    authorised_step,
     case_from_state,
     case_json,
     case_type_config,
     read_case,
-    run_step,
     team_and_person,
 )
 from api.deps import (
@@ -240,112 +241,88 @@ async def get_timeline(
 
 @router.post(CASE + "/allocate", response_model=CaseRead)
 async def allocate(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.allocate)],
-    body: AllocateRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.allocate)],
+    body: AllocateRequest, request: Request) -> Any:
     """Allocate (or re-allocate, at any stage) to a team and optionally a person."""
     team, person = await team_and_person(request, body.team, body.assignee)
     payload = AllocateInput(actor=case.actor(), team=team.code,
                             assignee_id=person.id if person else None,
                             assignee_name=person.display_name if person else None, reason=body.reason)
-    return await run_step(request, client, case, CaseWorkflow.allocate, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/documents", response_model=CaseRead)
 async def add_document(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.add_document)], request: Request,
-    session: SessionDep,
-    client: TemporalDep, settings: SettingsDep, user: CurrentUser,
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.add_document)],
+    session: SessionDep, settings: SettingsDep, user: CurrentUser,
     file: Annotated[UploadFile, File(description="the document")],
-    kind: Annotated[str, Form(pattern="^(attachment|draft)$")] = "attachment",
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    kind: Annotated[str, Form(pattern="^(attachment|draft)$")] = "attachment") -> Any:
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     # Authorised (by the dependency) before the file is stored: nothing is kept for a case the
     # user may not touch.
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=case.actor(), document=ref)
-    return await run_step(request, client, case, CaseWorkflow.add_document, payload, idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/close", response_model=CaseRead)
 async def close_case(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.close)],
-    body: CloseRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.close)],
+    body: CloseRequest) -> Any:
     """Close the case. Before the closure stage this is an early close and needs a note."""
     payload = CloseInput(actor=case.actor(), reason=body.reason, note=body.note)
-    return await run_step(request, client, case, CaseWorkflow.close, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/complete-stage", response_model=CaseRead)
 async def complete_stage(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.complete_stage)],
-    body: OptionalNote, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.complete_stage)],
+    body: OptionalNote) -> Any:
     """Finish an optional stage (clarification, contributions) once nothing is outstanding."""
     payload = CompleteStageInput(actor=case.actor(), note=body.note)
-    return await run_step(request, client, case, CaseWorkflow.complete_stage, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/notes", response_model=CaseRead)
 async def add_note(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.add_note)],
-    body: NoteBody, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.add_note)],
+    body: NoteBody) -> Any:
     payload = NoteInput(actor=case.actor(), text=body.text)
-    return await run_step(request, client, case, CaseWorkflow.add_note, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.patch(CASE + "/notes/{note_id}", response_model=CaseRead)
 async def edit_note(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.edit_note)],
-    note_id: NoteId, body: NoteBody, request: Request,
-    client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.edit_note)],
+    note_id: NoteId, body: NoteBody) -> Any:
     """Edit a note; the editor and time are recorded and the previous text kept in the timeline."""
     payload = NoteEditInput(actor=case.actor(), note_id=note_id, text=body.text)
-    return await run_step(request, client, case, CaseWorkflow.edit_note, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/extend", response_model=CaseRead)
 async def extend_deadline(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.extend_deadline)],
-    body: ExtendRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.extend_deadline)],
+    body: ExtendRequest) -> Any:
     """Extend the response deadline by N working days from today or from the current deadline, with a
     reason. At most the case type's allowed number of times; never to an earlier date; stage deadlines
     follow."""
     payload = ExtendDeadlineInput(actor=case.actor(), anchor=body.from_, working_days=body.working_days,
                                   reason=body.reason)
-    return await run_step(request, client, case, CaseWorkflow.extend_deadline, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/change-type", response_model=CaseRead)
 async def change_type(
-    case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.change_type)],
-    body: ChangeTypeRequest, request: Request, session: SessionDep,
-    client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(CaseWorkflow.change_type)],
+    body: ChangeTypeRequest, session: SessionDep) -> Any:
     """Change the case's type. Its deadlines are recomputed from the original date received under the
     new type's policy; the case carries on at the new plan's first stage of the same kind."""
     case_type = await repository.get_case_type(session, body.case_type)
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
     payload = ChangeTypeInput(actor=case.actor(), case_type=case_type_config(case_type), reason=body.reason)
-    return await run_step(request, client, case, CaseWorkflow.change_type, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Request
 
 from api import errors
-from api.casesteps import AuthorisedCase, authorised_case, run_step, team_and_person
+from api.casesteps import AuthorisedCase, CaseStep, authorised_case, authorised_step, run_step, team_and_person
 from api.deps import (
     CASE_PATH,
     ClarificationId,
@@ -65,14 +65,11 @@ CASE = CASE_PATH
 
 @router.post(CASE + "/acknowledge", response_model=CaseRead)
 async def acknowledge(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.acknowledge)],
-    body: AcknowledgeRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.acknowledge)],
+    body: AcknowledgeRequest) -> Any:
     """Send the acknowledgement by letter (.docx) or email."""
     payload = AcknowledgeInput(actor=case.actor(), channel=body.channel)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.acknowledge, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 # ---- clarifications -------------------------------------------------------------------------
@@ -80,23 +77,19 @@ async def acknowledge(
 
 @router.post(CASE + "/clarifications", response_model=CaseRead)
 async def request_clarification(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.request_clarification)],
-    body: ClarificationRequest, request: Request,
-    client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.request_clarification)],
+    body: ClarificationRequest) -> Any:
     """Ask the complainant for more information (repeatable)."""
     payload = ClarificationRequestInput(actor=case.actor(), channel=body.channel,
                                         questions=body.questions, reply_by=body.reply_by)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.request_clarification,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/clarifications/{clarification_id}/reply", response_model=CaseRead)
 async def record_clarification_reply(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.record_clarification_reply)],
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.record_clarification_reply)],
     clarification_id: ClarificationId, body: ClarificationReply,
-    request: Request, session: SessionDep, client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    request: Request, session: SessionDep) -> Any:
     """Record the complainant's reply to a clarification request, with any files they sent
     (upload them first with POST /uploads and pass the upload_ids)."""
     # No date given: the workflow uses today by its own clock (the case clock restarts on that day).
@@ -105,8 +98,7 @@ async def record_clarification_reply(
     payload = ClarificationReplyInput(actor=case.actor(), clarification_id=clarification_id,
                                       reply=body.reply, received_on=body.received_on,
                                       attachments=attachments)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.record_clarification_reply,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 # ---- contributions --------------------------------------------------------------------------
@@ -114,10 +106,8 @@ async def record_clarification_reply(
 
 @router.post(CASE + "/contributions", response_model=CaseRead)
 async def request_contribution(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.request_contribution)],
-    body: ContributionRequest, request: Request,
-    client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.request_contribution)],
+    body: ContributionRequest, request: Request) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
     person asked (or the team's address), by letter, or (channel null) is only recorded."""
     team, person = await team_and_person(request, body.team, body.assignee)
@@ -133,35 +123,28 @@ async def request_contribution(
                                        team_name=team.name,
                                        recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.request_contribution,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/contributions/{contribution_id}/complete", response_model=CaseRead)
 async def complete_contribution(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.complete_contribution)],
-    contribution_id: ContributionId, body: ContributionComplete,
-    request: Request, session: SessionDep, client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.complete_contribution)],
+    contribution_id: ContributionId, body: ContributionComplete, session: SessionDep) -> Any:
     """Record the contribution received, with any files that came with it (upload_ids)."""
     attachments = await reply_attachments(session, case.user, case.reference, body.attachment_ids,
                                           "contribution_reply")
     payload = ContributionCompleteInput(actor=case.actor(), contribution_id=contribution_id,
                                         details=body.details, attachments=attachments)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.complete_contribution,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/contributions/{contribution_id}/cancel", response_model=CaseRead)
 async def cancel_contribution(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.cancel_contribution)],
-    contribution_id: ContributionId, body: ReasonBody,
-    request: Request, client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.cancel_contribution)],
+    contribution_id: ContributionId, body: ReasonBody) -> Any:
     payload = ContributionCancelInput(actor=case.actor(), contribution_id=contribution_id,
                                       reason=body.reason)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.cancel_contribution,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 # ---- the draft response and its quality check -----------------------------------------------
@@ -171,10 +154,9 @@ async def cancel_contribution(
 async def generate_draft_response(
     case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.add_document, roles=DRAFT_RESPONSE_ROLES,
                                                     what="generating a draft response")],
-    body: DraftResponseRequest, request: Request,
-    session: SessionDep, client: TemporalDep, settings: SettingsDep, user: CurrentUser,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    body: DraftResponseRequest, request: Request, client: TemporalDep,
+    session: SessionDep, settings: SettingsDep, user: CurrentUser,
+    idempotency_key: IdempotencyKey = None) -> Any:
     """Generate the draft response: the response letter template, the chosen standard lines and the
     case's data make a .docx, added as the next draft version. Download it, edit it in Word or
     LibreOffice and upload it back (POST documents, kind=draft) as the version after it."""
@@ -224,38 +206,29 @@ async def generate_draft_response(
 
 @router.post(CASE + "/submit-draft", response_model=CaseRead)
 async def submit_draft(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.submit_draft)],
-    body: OptionalNote, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.submit_draft)],
+    body: OptionalNote) -> Any:
     """Submit the latest draft response for quality assurance (a draft document is required)."""
     payload = SubmitDraftInput(actor=case.actor(), note=body.note)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.submit_draft, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/qa/approve", response_model=CaseRead)
 async def approve_draft(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.approve_draft)],
-    body: OptionalNote, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.approve_draft)],
+    body: OptionalNote) -> Any:
     """Approve the draft (the reviewer may not be its drafter)."""
     payload = QaDecisionInput(actor=case.actor(), approved=True, reason=body.note)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.approve_draft, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/qa/reject", response_model=CaseRead)
 async def reject_draft(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.reject_draft)],
-    body: ReasonBody, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.reject_draft)],
+    body: ReasonBody) -> Any:
     """Reject the draft with a reason; the case goes back to drafting."""
     payload = QaDecisionInput(actor=case.actor(), approved=False, reason=body.reason)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.reject_draft, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 # ---- the response, the holding response and the outcome -------------------------------------
@@ -263,39 +236,30 @@ async def reject_draft(
 
 @router.post(CASE + "/send", response_model=CaseRead)
 async def send_response(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.send_response)],
-    body: SendRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.send_response)],
+    body: SendRequest) -> Any:
     """Send the approved response by email (attached) or letter; channel and date are recorded."""
     payload = SendResponseInput(actor=case.actor(), channel=body.channel,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
-    return await run_step(request, client, case, ComplaintCaseWorkflow.send_response, payload,
-                          idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/holding-response", response_model=CaseRead)
 async def send_holding_response(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.send_holding_response)],
-    body: HoldingResponseRequest, request: Request,
-    client: TemporalDep, idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.send_holding_response)],
+    body: HoldingResponseRequest) -> Any:
     """Tell the complainant, by letter or email, why the final response is late and when to expect
     it (the FCA's holding response at the deadline). Allowed from acknowledgement until the final
     response is sent; the deadline itself does not move (extend it for that)."""
     payload = HoldingResponseInput(actor=case.actor(), channel=body.channel, reason=body.reason,
                                    new_due_date=body.new_due_date)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.send_holding_response,
-                          payload, idempotency_key)
+    return await case.take(payload)
 
 
 @router.post(CASE + "/outcome", response_model=CaseRead)
 async def record_outcome(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.record_outcome)],
-    body: OutcomeRequest, request: Request, client: TemporalDep,
-    idempotency_key: IdempotencyKey = None,
-) -> Any:
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.record_outcome)],
+    body: OutcomeRequest) -> Any:
     payload = OutcomeInput(actor=case.actor(), outcome=body.outcome, detail=body.detail,
                            redress_amount=body.redress_amount)
-    return await run_step(request, client, case, ComplaintCaseWorkflow.record_outcome, payload,
-                          idempotency_key)
+    return await case.take(payload)
