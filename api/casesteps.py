@@ -70,6 +70,9 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
     return rules_of(case_type.kind)
 
 
+DELIVERY_ACTIONS = frozenset({"confirm_delivery", "resend_delivery"})
+
+
 def case_type_config(row: CaseType) -> CaseTypeConfig:
     return CaseTypeConfig(
         code=row.code, name=row.name, reference_prefix=row.reference_prefix, stages=row.stages,
@@ -122,6 +125,8 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
     rules = rules_of(core.get("kind") or "complaint")
     blocked = rules.blocked_stages(plan, today, {"clarifications": clarifications, "contributions": contributions})
     actions = [] if core["status"] == "closed" else allowed_actions(rules, plan, core["stage"], blocked)
+    if not core.get("unconfirmed_deliveries"):  # nothing to confirm or resend
+        actions = [a for a in actions if a not in DELIVERY_ACTIONS]
     stage_kind = str(plan.get(core["stage"]).kind) if core["status"] != "closed" else None
     return CaseRead.model_validate({
         **core,

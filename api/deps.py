@@ -88,6 +88,13 @@ ClarificationId = Annotated[str, Depends(_clarification_id)]
 ContributionId = Annotated[str, Depends(_contribution_id)]
 NoteId = Annotated[str, Depends(_note_id)]
 
+
+async def _delivery_id(delivery_id: str) -> str:
+    return delivery_id
+
+
+DeliveryId = Annotated[str, Depends(_delivery_id)]
+
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", max_length=200,

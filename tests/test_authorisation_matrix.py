@@ -50,6 +50,8 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("PATCH", "/notes/{note_id}"): Rule(ACTION_ROLES[Action.EDIT_NOTE]),
     ("POST", "/extend"): Rule(ACTION_ROLES[Action.EXTEND_DEADLINE]),
     ("POST", "/change-type"): Rule(ACTION_ROLES[Action.CHANGE_TYPE]),
+    ("POST", "/deliveries/{delivery_id}/confirm"): Rule(ACTION_ROLES[Action.CONFIRM_DELIVERY]),
+    ("POST", "/deliveries/{delivery_id}/resend"): Rule(ACTION_ROLES[Action.RESEND_DELIVERY]),
     ("POST", "/escalate"): Rule(ESCALATE_ROLES),
     ("POST", "/acknowledge"): Rule(ACTION_ROLES[Action.ACKNOWLEDGE]),
     ("POST", "/clarifications"): Rule(ACTION_ROLES[Action.REQUEST_CLARIFICATION]),

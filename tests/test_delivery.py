@@ -201,3 +201,57 @@ async def test_a_reading_session_hands_its_connection_back_transactional(setting
             assert await session.scalar(select(Team.name).where(Team.code == code)) is None
     finally:
         await dispose_engine(engine)
+
+
+async def test_an_unconfirmed_email_is_visible_until_confirmed_or_resent(settings, temporal, engine, mailbox):
+    """An email whose send was interrupted is never sent again on its own: the case shows it
+    awaiting confirmation (the case, search), offers confirm or resend, and records either."""
+    crashed: list[int] = []
+
+    def crash_after_each_first_send(job) -> None:
+        if job.business_key not in crashed:
+            crashed.append(job.business_key)
+            raise RuntimeError("injected: the worker died after the SMTP server took the message")
+
+    own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}"})
+    async with own_stack(own, temporal, engine, after_smtp_send=crash_after_each_first_send) as api:
+        case = await register(api)
+        ref = case["reference"]
+        await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+        acknowledged = await step(api, ref, "acknowledge", "drafter", {"channel": "email"})
+        [pending] = acknowledged["unconfirmed_deliveries"]
+        assert pending["purpose"] == "acknowledgement" and pending["recipient"] == case["correspondents"][0]["email"]
+        assert {"confirm_delivery", "resend_delivery"} <= set(acknowledged["allowed_actions"])
+        assert "confirm_delivery" not in case["allowed_actions"]  # nothing awaited then
+
+        found = await api.get("/search/cases", params={"unconfirmed_delivery": "true", "reference": ref},
+                              headers=auth("coordinator"))
+        assert [c["reference"] for c in found.json()["items"]] == [ref]
+
+        deliveries = f"{case_path(ref)}/deliveries/{pending['id']}"
+        refused = await api.post(f"{deliveries}/confirm", json={"note": "  "}, headers=auth("drafter"))
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "note"
+        resent = await api.post(f"{deliveries}/resend", json={"reason": "the complainant says nothing came"},
+                                headers=auth("drafter"))
+        assert resent.status_code == 200, resent.text
+        # The resend was interrupted too (the hook crashes each email's first send): awaiting again.
+        [again] = resent.json()["unconfirmed_deliveries"]
+        assert again["id"] != pending["id"]
+        confirmed = await api.post(f"{case_path(ref)}/deliveries/{again['id']}/confirm",
+                                   json={"note": "the complainant confirmed by phone"}, headers=auth("drafter"))
+        assert confirmed.status_code == 200, confirmed.text
+        assert confirmed.json()["unconfirmed_deliveries"] == []
+        assert "confirm_delivery" not in confirmed.json()["allowed_actions"]
+        gone = await api.post(f"{deliveries}/confirm", json={"note": "again"}, headers=auth("drafter"))
+        assert gone.status_code == 422 and gone.json()["detail"][0]["loc"][-1] == "delivery_id"
+        timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+        found = await api.get("/search/cases", params={"unconfirmed_delivery": "true", "reference": ref},
+                              headers=auth("coordinator"))
+
+    kinds = [e["kind"] for e in timeline]
+    assert kinds.count("delivery_resent") == 1 and kinds.count("delivery_confirmed") == 1
+    resend_event = next(e for e in timeline if e["kind"] == "delivery_resent")
+    assert resend_event["reason"] == "the complainant says nothing came"
+    assert resend_event["data"]["resent_document_id"] == pending["id"]
+    assert len(mailbox.to(case["correspondents"][0]["email"])) == 2  # the first, and the resend
+    assert found.json()["items"] == []

@@ -132,7 +132,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
     # those that land in columns are in LANDS_IN, the rest only name things looked up.
     not_stored = {b.__name__ for b in _request_bodies()} - {m.__name__ for m in LANDS_IN}
     assert not_stored <= {
-        "ReasonBody", "OptionalNote", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
+        "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
     }, not_stored

@@ -41,6 +41,7 @@ from api.casesteps import (
 from api.deps import (
     CASE_PATH,
     CurrentUser,
+    DeliveryId,
     IdempotencyKey,
     NoteId,
     SessionDep,
@@ -58,10 +59,12 @@ from api.schemas.cases import (
     CaseRead,
     ChangeTypeRequest,
     CloseRequest,
+    DeliveryConfirmation,
     EscalateRequest,
     ExtendRequest,
     NoteBody,
     OptionalNote,
+    ReasonBody,
     TimelineRead,
 )
 from api.uploads import document_ref, refuse_unclaimed, store_upload
@@ -75,10 +78,12 @@ from casework.cases.contracts import (
     ChangeTypeInput,
     CloseInput,
     CompleteStageInput,
+    ConfirmDeliveryInput,
     Correspondent,
     ExtendDeadlineInput,
     NoteEditInput,
     NoteInput,
+    ResendDeliveryInput,
 )
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
@@ -263,6 +268,21 @@ async def add_document(
     ref = await store_upload(session, settings, user, file, kind)
     payload = AddDocumentInput(actor=case.actor(), document=ref)
     return await case.take(payload)
+
+
+@router.post(CASE + "/deliveries/{delivery_id}/confirm", response_model=CaseRead)
+async def confirm_delivery(case: Annotated[CaseStep, authorised_step(CaseWorkflow.confirm_delivery)],
+                           delivery_id: DeliveryId, body: DeliveryConfirmation) -> Any:
+    """An email whose send was interrupted did arrive (checked with the recipient or the mail
+    server's log): it is no longer awaiting confirmation."""
+    return await case.take(ConfirmDeliveryInput(actor=case.actor(), delivery_id=delivery_id, note=body.note))
+
+
+@router.post(CASE + "/deliveries/{delivery_id}/resend", response_model=CaseRead)
+async def resend_delivery(case: Annotated[CaseStep, authorised_step(CaseWorkflow.resend_delivery)],
+                          delivery_id: DeliveryId, body: ReasonBody) -> Any:
+    """Send an email whose send was interrupted again, as a new email made from the same purpose."""
+    return await case.take(ResendDeliveryInput(actor=case.actor(), delivery_id=delivery_id, reason=body.reason))
 
 
 @router.post(CASE + "/close", response_model=CaseRead)

@@ -95,6 +95,8 @@ async def search_request(
     assignee: Annotated[list[str] | None, Query(description="username, or 'me'")] = None,
     status: Annotated[str | None, Query(pattern="^(open|closed)$")] = None,
     overdue: bool | None = None,
+    unconfirmed_delivery: Annotated[bool | None, Query(
+        description="cases with an email whose delivery was not confirmed (true) or none (false)")] = None,
     deadline_from: date | None = None,
     deadline_to: date | None = None,
     contribution_status: ContributionStatus | None = None,
@@ -116,7 +118,8 @@ async def search_request(
             stages=await _known_stages(session, stage),
             teams=await _known(session, "team", team, select(Team.code)),
             assignee_ids=await _assignee_ids(session, viewer, assignee),
-            status=status, overdue=overdue, deadline_from=deadline_from, deadline_to=deadline_to,
+            status=status, overdue=overdue, unconfirmed_delivery=unconfirmed_delivery,
+            deadline_from=deadline_from, deadline_to=deadline_to,
             contribution_status=contribution_status,
         )
         return SearchRequest(case_search, Sort.parse(sort), search.parse_columns(columns), viewer)

@@ -103,6 +103,10 @@ class CloseRequest(Strict):
     note: Text | None = None
 
 
+class DeliveryConfirmation(Strict):
+    note: Text = Field(description="how the delivery was confirmed (the recipient, the mail server's log)")
+
+
 class NoteBody(Strict):
     text: Text
 
@@ -227,6 +231,17 @@ class CaseListItem(Read):
     overdue: bool = False
 
 
+class UnconfirmedDeliveryRead(Read):
+    """An email whose send was interrupted: confirm it arrived, or send it again."""
+
+    id: str
+    purpose: str
+    channel: str
+    recipient: str | None
+    message_id: str | None
+    sent_at: datetime
+
+
 class CaseRead(Read):
     reference: str
     case_type: str
@@ -257,6 +272,7 @@ class CaseRead(Read):
     submitted_draft_id: str | None
     approved_by: str | None
     allowed_actions: list[str]
+    unconfirmed_deliveries: list[UnconfirmedDeliveryRead] = []
     correspondents: list[CorrespondentRead]
     documents: list[DocumentRead]
     clarifications: list[ClarificationRead]

@@ -194,6 +194,24 @@ class CaseClock(BaseModel):
         return None if self.stopped_on is None else self.stopped_on <= self.deadline
 
 
+class UnconfirmedDelivery(BaseModel):
+    """An email whose send was interrupted: the mail server may or may not have taken it, and it
+    is never sent again on its own. It stays on the case until someone confirms it arrived or
+    resends it (engine Updates `confirm_delivery`, `resend_delivery`)."""
+
+    id: str  # the email's document id
+    business_key: str
+    purpose: str
+    channel: Channel
+    recipient: str | None = None
+    message_id: str | None = None
+    sent_at: datetime
+    # What the email was made from, to make it again.
+    extra: dict[str, Any] = Field(default_factory=dict)
+    attachment_ids: list[str] = Field(default_factory=list)
+    recipients: list[str] = Field(default_factory=list)
+
+
 class CaseCore(BaseModel):
     """What every kind of case knows about itself: identity, type, where it stands, who has it, the
     parties, its documents and notes, its deadline clock and how it ended. A kind's state subclasses
@@ -221,6 +239,7 @@ class CaseCore(BaseModel):
     escalated_from: str | None = None
     correspondence_count: int = 0
     clock: CaseClock | None = None  # None for cases registered before deadline clocks existed
+    unconfirmed_deliveries: list[UnconfirmedDelivery] = Field(default_factory=list)
 
     # Child collections the projection writes to their own tables (a kind adds its own).
     COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes")
@@ -396,6 +415,16 @@ class NoteEditInput(StepInput):
 class ExtendDeadlineInput(StepInput):
     anchor: ExtensionAnchor
     working_days: int
+    reason: str
+
+
+class ConfirmDeliveryInput(StepInput):
+    delivery_id: str
+    note: str
+
+
+class ResendDeliveryInput(StepInput):
+    delivery_id: str
     reason: str
 
 

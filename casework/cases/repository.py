@@ -27,6 +27,9 @@ from casework.platform.db import (
     TimelineEntry,
 )
 
+# What the case row keeps of an unconfirmed email (what a person needs to check it).
+UNCONFIRMED_COLUMNS = {"id", "purpose", "channel", "recipient", "message_id", "sent_at"}
+
 
 def case_row(state: CaseCore) -> dict:
     """The case's row: the core columns every kind has, and its kind's details."""
@@ -51,6 +54,8 @@ def case_row(state: CaseCore) -> dict:
         "registered_by": state.registered_by,
         "registered_at": state.registered_at,
         "escalated_from": state.escalated_from,
+        "unconfirmed_deliveries": [d.model_dump(mode="json", include=UNCONFIRMED_COLUMNS)
+                                   for d in state.unconfirmed_deliveries],
         "updated_at": datetime.now(timezone.utc),
         **clock_columns(state),
     }

@@ -182,10 +182,14 @@ class CaseRecord(Base):
     stage_deadlines: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
     clock_pauses: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
     deadline_extensions: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+    # Emails whose delivery was not confirmed (casework.cases.contracts.UnconfirmedDelivery).
+    unconfirmed_deliveries: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
 
     __table_args__ = (
         Index("ix_case_record_status_overdue", "status", "overdue"),
         Index("ix_case_record_kind_status", "kind", "status"),
+        Index("ix_case_record_unconfirmed_deliveries", "team",
+              postgresql_where=text("unconfirmed_deliveries <> '[]'::jsonb")),
         Index("ix_case_record_team_status", "team", "status"),
         Index("ix_case_record_assignee_status", "assignee_id", "status"),
         Index("ix_case_record_stage", "stage"),

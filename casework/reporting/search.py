@@ -201,6 +201,7 @@ class CaseSearch:
     assignee_ids: list[int] = field(default_factory=list)
     status: str | None = None
     overdue: bool | None = None
+    unconfirmed_delivery: bool | None = None  # an email awaiting confirmation or a resend
     deadline_from: date | None = None
     deadline_to: date | None = None
     contribution_status: ContributionStatus | None = None
@@ -286,6 +287,9 @@ def filter_conditions(search: CaseSearch, today: date) -> list[ColumnElement[boo
         where.append(overdue_expression(today))
     elif search.overdue is False:
         where.append(_not_overdue(today))
+    if search.unconfirmed_delivery is not None:
+        unconfirmed = case.unconfirmed_deliveries != text("'[]'::jsonb")
+        where.append(unconfirmed if search.unconfirmed_delivery else not_(unconfirmed))
     if search.deadline_from:
         where.append(case.deadline >= search.deadline_from)
     if search.deadline_to:

@@ -13,11 +13,15 @@ with workflow.unsafe.imports_passed_through():
     from casework.cases.contracts import (
         Actor,
         AddDocumentInput,
+        AnyCaseState,
         Channel,
+        ConfirmDeliveryInput,
         CorrespondenceJob,
         CorrespondenceResult,
         DocumentRef,
+        ResendDeliveryInput,
         TimelineEvent,
+        UnconfirmedDelivery,
     )
 
 from workflows.engine.activity_options import (
@@ -29,6 +33,9 @@ from workflows.engine.activity_options import (
 from workflows.engine.errors import invalid
 from workflows.engine.parts import CaseParts
 from workflows.engine.versioning import LOCAL_CORRESPONDENCE
+
+# The actions of this part's steps; every kind's rule table declares them.
+CONFIRM_DELIVERY, RESEND_DELIVERY = "confirm_delivery", "resend_delivery"
 
 
 class Correspondence(CaseParts):
@@ -47,6 +54,11 @@ class Correspondence(CaseParts):
                               attachment_ids=attachments or [], recipients=recipients or []))
         self.state.documents.append(result.document)
         self.state.documents.extend(result.documents)
+        if result.message_id and not result.delivery_confirmed:
+            self.state.unconfirmed_deliveries.append(UnconfirmedDelivery(
+                id=result.document.id, business_key=key, purpose=purpose, channel=channel,
+                recipient=result.recipient, message_id=result.message_id, sent_at=workflow.now(),
+                extra=extra or {}, attachment_ids=attachments or [], recipients=recipients or []))
         return result
 
     async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
@@ -72,6 +84,54 @@ class Correspondence(CaseParts):
         return await workflow.execute_activity(
             "dispatch_correspondence", job, start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
             retry_policy=PATIENT_RETRY, result_type=CorrespondenceResult)
+
+    # ---- an email whose delivery was not confirmed -----------------------------------------
+
+    @workflow.update
+    async def confirm_delivery(self, inp: ConfirmDeliveryInput) -> AnyCaseState:
+        """Someone checked (with the recipient, the mail server's log) that the email arrived."""
+        async with self._step(CONFIRM_DELIVERY, inp.actor) as events:
+            delivery = self._take_unconfirmed(inp.delivery_id)
+            events.append(self._event(
+                "delivery_confirmed", f"Delivery of the {delivery.purpose} email to {delivery.recipient} confirmed",
+                inp.actor, reason=inp.note, data={"document_id": delivery.id, "message_id": delivery.message_id}))
+        return self.state
+
+    @confirm_delivery.validator
+    def _validate_confirm_delivery(self, inp: ConfirmDeliveryInput) -> None:
+        self._validate(CONFIRM_DELIVERY, inp.actor)
+        self._require_unconfirmed(inp.delivery_id)
+        if not inp.note.strip():
+            raise invalid("note", "say how the delivery was confirmed")
+
+    @workflow.update
+    async def resend_delivery(self, inp: ResendDeliveryInput) -> AnyCaseState:
+        """Send the email again, made afresh from what it was made from, as a new email."""
+        async with self._step(RESEND_DELIVERY, inp.actor) as events:
+            delivery = self._take_unconfirmed(inp.delivery_id)
+            sent = await self._correspond(delivery.purpose, delivery.channel, inp.actor, extra=delivery.extra,
+                                          attachments=delivery.attachment_ids, recipients=delivery.recipients)
+            events.append(self._event(
+                "delivery_resent", f"The {delivery.purpose} email {self._how_sent(sent)} again", inp.actor,
+                reason=inp.reason, data={**self._sent_data(sent, delivery.channel), "resent_document_id": delivery.id}))
+        return self.state
+
+    @resend_delivery.validator
+    def _validate_resend_delivery(self, inp: ResendDeliveryInput) -> None:
+        self._validate(RESEND_DELIVERY, inp.actor)
+        self._require_unconfirmed(inp.delivery_id)
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required to send an email again")
+
+    def _require_unconfirmed(self, delivery_id: str) -> None:
+        if not any(d.id == delivery_id for d in self.state.unconfirmed_deliveries):
+            raise invalid("delivery_id", f"no email awaiting confirmation with id {delivery_id} on this case")
+
+    def _take_unconfirmed(self, delivery_id: str) -> UnconfirmedDelivery:
+        self._require_unconfirmed(delivery_id)  # again, under the step's lock
+        delivery = next(d for d in self.state.unconfirmed_deliveries if d.id == delivery_id)
+        self.state.unconfirmed_deliveries.remove(delivery)
+        return delivery
 
     def _correspondence_event(self, kind: str, what: str, sent: CorrespondenceResult,
                               inp: Any, data: dict[str, Any] | None = None) -> TimelineEvent:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 
@@ -19,6 +19,9 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from casework.cases.stages import StagePlan
+
+if TYPE_CHECKING:
+    from workflows.engine.step import Step
 
 CLOCK_ACTOR = "Deadline clock"
 
@@ -34,6 +37,12 @@ class CaseParts:
     _clock_rearm: bool
 
     async def _commit(self, events: list[TimelineEvent]) -> None:
+        raise NotImplementedError
+
+    def _step(self, action: str, actor: Actor) -> Step:
+        raise NotImplementedError
+
+    def _validate(self, action: str, actor: Actor) -> None:
         raise NotImplementedError
 
     def _patched(self, patch_id: str) -> bool:

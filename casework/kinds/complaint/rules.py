@@ -69,6 +69,8 @@ class Action(StrEnum):
     EDIT_NOTE = "edit_note"
     EXTEND_DEADLINE = "extend_deadline"
     CHANGE_TYPE = "change_type"
+    CONFIRM_DELIVERY = "confirm_delivery"
+    RESEND_DELIVERY = "resend_delivery"
 
 
 # A holding response (why the final one is late, and when it will come) may go out from
@@ -97,7 +99,8 @@ RULES = register_rules(KindRules(
     # extended and a case re-typed at any open stage.
     any_open_stage=frozenset({
         Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
-        Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE}),
+        Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
+        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY}),
     action_roles={
         Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
@@ -120,6 +123,9 @@ RULES = register_rules(KindRules(
         Action.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         # A new type brings new deadlines: a triage decision.
         Action.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+        # An email that may not have arrived: whoever answers for the case's correspondence.
+        Action.CONFIRM_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        Action.RESEND_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
     },
     leads={
         Action.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
