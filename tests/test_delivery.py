@@ -228,6 +228,9 @@ async def test_an_unconfirmed_email_is_visible_until_confirmed_or_resent(setting
                               headers=auth("coordinator"))
         assert [c["reference"] for c in found.json()["items"]] == [ref]
 
+        stats = (await api.get("/statistics/teams", params={"team": "CENTRAL"}, headers=auth("coordinator"))).json()
+        assert stats["teams"][0]["unconfirmed_deliveries"] >= 1
+
         deliveries = f"{case_path(ref)}/deliveries/{pending['id']}"
         refused = await api.post(f"{deliveries}/confirm", json={"note": "  "}, headers=auth("drafter"))
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "note"

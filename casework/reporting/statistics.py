@@ -1,6 +1,7 @@
 """Team statistics: per team, its open cases, unallocated, overdue, due within five working days,
-by stage, and per member (their open and overdue cases). Counted in PostgreSQL with FILTERed
-aggregates over the (team, status) index; only cases the viewer may see are counted.
+with an email awaiting confirmation, by stage, and per member (their open and overdue cases).
+Counted in PostgreSQL with FILTERed aggregates over the (team, status) index; only cases the viewer
+may see are counted.
 
 "Due soon" counts open cases that are not overdue and whose deadline falls on or before the fifth
 working day from today on the England and Wales calendar.
@@ -13,7 +14,7 @@ from datetime import date
 from functools import lru_cache
 
 from pydantic import BaseModel
-from sqlalchemy import ColumnElement, and_, func, literal_column, not_, select
+from sqlalchemy import ColumnElement, and_, func, literal_column, not_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.calendar.workdays import Region, WorkingCalendar, add_working_days, build_calendar
@@ -47,6 +48,7 @@ class TeamStatistics(BaseModel):
     unallocated: int = 0  # open, with the team but no person
     overdue: int = 0
     due_soon: int = 0
+    unconfirmed_deliveries: int = 0  # open, with an email awaiting confirmation or a resend
     by_stage: list[StageCount] = []
     members: list[MemberStatistics] = []
 
@@ -110,7 +112,8 @@ async def team_statistics(
         for row in await session.execute(
             select(case.team, _count().label("open"),
                    _count(case.assignee_id.is_(None)).label("unallocated"),
-                   _count(overdue).label("overdue"), _count(due_soon).label("due_soon"))
+                   _count(overdue).label("overdue"), _count(due_soon).label("due_soon"),
+                   _count(case.unconfirmed_deliveries != text("'[]'::jsonb")).label("unconfirmed_deliveries"))
             .where(in_teams, *scope).group_by(case.team))
     }
     stages: dict[str, list[tuple[str, str, int]]] = defaultdict(list)
@@ -154,6 +157,7 @@ async def team_statistics(
             code=team.code, name=team.name,
             open=total.open if total else 0, unallocated=total.unallocated if total else 0,
             overdue=total.overdue if total else 0, due_soon=total.due_soon if total else 0,
+            unconfirmed_deliveries=total.unconfirmed_deliveries if total else 0,
             by_stage=[StageCount(stage=s, label=label, open=n) for s, label, n in
                       sorted(stages.get(team.code, []), key=lambda x: (order.get(x[0], 99), x[1]))],
             members=member_stats,
