@@ -41,6 +41,7 @@ from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput
 from casework.cases.stages import KindRules, StagePlan, allowed_actions, rules_of
 from casework.cases.visibility import Viewer, may_see_case
 from casework.platform.db import AppUser, CaseType, Team, reading
+from workflows.engine.correspondence import CONFIRM_DELIVERY, RESEND_DELIVERY
 
 StepIn = TypeVar("StepIn", bound=StepInput)
 # A case workflow's step: an Update method taking the step's input and answering the case's state.
@@ -70,7 +71,7 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
     return rules_of(case_type.kind)
 
 
-DELIVERY_ACTIONS = frozenset({"confirm_delivery", "resend_delivery"})
+DELIVERY_ACTIONS = frozenset({CONFIRM_DELIVERY, RESEND_DELIVERY})
 
 
 def case_type_config(row: CaseType) -> CaseTypeConfig:

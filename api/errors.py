@@ -9,10 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import psycopg
+import psycopg_pool
 from fastapi import HTTPException, Request, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as sa
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ActivityError, ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
@@ -99,12 +102,14 @@ async def database_unreachable(request: Request, exc: Exception) -> JSONResponse
                                            "try again in a few seconds"})
 
 
+# What PostgreSQL being out of reach may raise (the API answers them with database_unreachable,
+# which lets through to a 500 any that is not about reaching it).
+DATABASE_FAULTS: tuple[type[Exception], ...] = (
+    sa.DBAPIError, sa.TimeoutError, psycopg.Error, psycopg_pool.PoolTimeout, ConnectionError)
+
+
 def is_database_unreachable(exc: BaseException) -> bool:
     """A failure to reach PostgreSQL (not a refusal of what was sent: that is a 4xx)."""
-    import psycopg
-    import psycopg_pool
-    from sqlalchemy import exc as sa
-
     if isinstance(exc, sa.DBAPIError) and exc.connection_invalidated:
         return True
     if isinstance(exc, (sa.OperationalError, sa.InterfaceError, sa.TimeoutError, psycopg_pool.PoolTimeout,

@@ -9,19 +9,15 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
 
-import psycopg
-import psycopg_pool
-import sqlalchemy.exc
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute, iter_route_contexts
 from sqlalchemy import text
 
 from api import errors
 from api.casesteps import has_case_authorisation
 from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
-from api.openapi import document_error_answers
+from api.openapi import api_routes, document_error_answers
 from api.routes import (
     admin,
     cases,
@@ -64,7 +60,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_parameters)],
         exception_handlers={RequestValidationError: errors.validation_failed,
-                            **dict.fromkeys(DATABASE_FAULTS, errors.database_unreachable)},
+                            **dict.fromkeys(errors.DATABASE_FAULTS, errors.database_unreachable)},
     )
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
@@ -111,9 +107,6 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
 
 
 HEALTH_TIMEOUT = 3  # seconds each dependency has to answer /health
-# What PostgreSQL being out of reach raises (api.errors.database_unreachable sorts them out).
-DATABASE_FAULTS: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.DBAPIError, sqlalchemy.exc.TimeoutError, psycopg.Error, psycopg_pool.PoolTimeout, ConnectionError)
 
 
 async def _check(answer: Awaitable[None]) -> dict[str, Any]:
@@ -127,11 +120,9 @@ async def _check(answer: Awaitable[None]) -> dict[str, Any]:
 def refuse_unauthorised_case_routes(app: FastAPI) -> None:
     """Every route whose path names a case must take it through api.casesteps.authorised_case (the
     one authorisation path: visibility, then role); an app with one that does not is not built."""
-    for context in iter_route_contexts(app.routes):
-        route = context.original_route
-        if (isinstance(route, APIRoute) and CASE_PATH in route.path_format
-                and not has_case_authorisation(route.dependant)):
-            raise RuntimeError(f"{sorted(route.methods or ())} {context.path} takes a case reference without "
+    for path, route in api_routes(app):
+        if CASE_PATH in route.path_format and not has_case_authorisation(route.dependant):
+            raise RuntimeError(f"{sorted(route.methods or ())} {path} takes a case reference without "
                                "api.casesteps.authorised_case")
 
 

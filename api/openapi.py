@@ -14,11 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import fastapi.routing
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
-from fastapi.routing import APIRoute
+from fastapi.routing import APIRoute, iter_route_contexts
 
 from api.deps import get_client, get_current_user, get_session
 
@@ -67,13 +66,9 @@ def answers_of(route: APIRoute) -> list[str]:
     return codes
 
 
-def _routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
-    """Every API route with its full path (FastAPI 0.165 keeps included routers as contexts)."""
-    iterate = getattr(fastapi.routing, "iter_route_contexts", None)
-    if iterate is None:
-        yield from ((route.path_format, route) for route in app.routes if isinstance(route, APIRoute))
-        return
-    for context in iterate(app.routes):
+def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Every API route with its full path (FastAPI keeps included routers as route contexts)."""
+    for context in iter_route_contexts(app.routes):
         if isinstance(context.original_route, APIRoute) and context.path_format:
             yield context.path_format, context.original_route
 
@@ -85,7 +80,7 @@ def document_error_answers(app: FastAPI) -> None:
         if app.openapi_schema is None:
             schema = get_openapi(title=app.title, version=app.version, description=app.description,
                                  routes=app.routes)
-            for path, route in _routes(app):
+            for path, route in api_routes(app):
                 if not route.include_in_schema:
                     continue
                 for method in route.methods or ():

@@ -38,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     from casework.kinds.complaint.rules import RULES, Action, StageKind
 
 from workflows.engine import CaseWorkflow, forbidden, invalid, shared_type
-from workflows.engine.clock import deadlines_input  # noqa: F401  (the API's import)
 from workflows.engine.versioning import CONTRIBUTION_REQUESTS_SENT
 
 

@@ -14,7 +14,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS
     from casework.calendar.deadlines import case_today, format_day, local_date, start_of_day
-    from casework.calendar.policies import DayUnit, DeadlinePolicy, policy_from_data
+    from casework.calendar.policies import DayUnit, DeadlinePolicy
     from casework.calendar.workdays import DEFAULT_REGION
     from casework.cases.contracts import (
         Actor,
@@ -124,10 +124,6 @@ class DeadlineClock(CaseParts):
         if len(clock.extensions) >= clock.policy.max_extensions:
             raise conflict(f"{clock.policy.name} allows {clock.policy.max_extensions} extension(s) and "
                            f"this case has had {len(clock.extensions)}", self.state.stage)
-
-    @staticmethod
-    def _validate_policy(data: dict | None) -> None:
-        policy_from_data(data)
 
     async def _retype_clock(self, inp: ChangeTypeInput, old_type: str) -> list[TimelineEvent]:
         """Recompute from the original date received under the new type's policy. Pauses are facts and

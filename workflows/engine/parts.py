@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
         Actor,
         CalendarChange,
         CaseCore,
+        CaseStatus,
         ComputeDeadlinesResult,
         TimelineEvent,
     )
@@ -49,8 +50,6 @@ class CaseParts:
         return patch_id in self._patches or workflow.patched(patch_id)
 
     def _run_ends(self) -> bool:
-        from casework.cases.contracts import CaseStatus
-
         return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
 
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
