@@ -387,9 +387,9 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         """What every step's validator checks first: the case is visible to the actor (404), the
         actor's roles allow the action (403), and the action is allowed where the case stands (409)."""
         self._check_sight(actor)
-        refusal = self.RULES.refusal(actor.roles, action)
-        if refusal is not None:
-            raise forbidden(refusal)
+        why_not = self.RULES.refusal(actor.roles, action)
+        if why_not is not None:
+            raise forbidden(why_not)
         self._route(action)
 
     def _check_sight(self, actor: Actor) -> None:
