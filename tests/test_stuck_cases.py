@@ -8,12 +8,16 @@ import asyncio
 import time
 import uuid
 
+import httpx
 from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.worker import Worker
 
+from api.main import create_app
 from casework.cases.search_attributes import CASE_KIND, CASE_REFERENCE
-from tests.casefixtures import auth
+from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from tests.casefixtures import auth, register
 from tests.stuck_workflows import ActivityFailingCase, TaskFailingCase, unreachable_mail_server
+from worker import build_worker
 
 
 def attributes(reference: str) -> TypedSearchAttributes:
@@ -55,6 +59,47 @@ async def test_a_case_whose_task_or_activity_keeps_failing_is_listed_with_what_f
         finally:
             for reference in (task_ref, activity_ref):
                 await temporal.get_workflow_handle(reference).terminate("test over")
+
+
+async def test_a_step_whose_projection_cannot_reach_postgresql_is_listed_and_finishes_when_it_can(
+        settings, temporal, engine, api):
+    """The projection runs locally first; when PostgreSQL stays unreachable it carries on as a regular
+    activity, whose failing attempts the stuck-case list shows (a local activity's would show
+    nowhere). When the database is reachable again, the step completes, once."""
+    own = settings.model_copy(update={"task_queue": f"unreachable-{uuid.uuid4().hex[:8]}"})
+    app = create_app(own, temporal=temporal, engine=engine)
+    unreachable = make_engine("postgresql://casework:casework@127.0.0.1:9/nowhere", pool_pre_ping=False)
+
+    def allocate():
+        return own_api.post(f"/cases/{ref}/allocate", json={"team": "CENTRAL", "assignee": "drafter"},
+                            headers=auth("coordinator", **{"Idempotency-Key": f"allocate-{ref}"}))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=120) as own_api:
+        async with build_worker(temporal, own, make_sessionmaker(engine)):
+            ref = (await register(own_api))["reference"]
+        try:
+            async with build_worker(temporal, own, make_sessionmaker(unreachable)):
+                allocating = asyncio.create_task(allocate())
+                problems: list[dict] = []
+                deadline = time.monotonic() + 90
+                while time.monotonic() < deadline and not problems:
+                    await asyncio.sleep(1)
+                    answer = await api.get("/operations/stuck-cases", params={"min_attempts": 2},
+                                           headers=auth("ops"))
+                    assert answer.status_code == 200, answer.text
+                    problems = next((case["problems"] for case in answer.json() if case["reference"] == ref), [])
+                assert [(p["kind"], p["what"]) for p in problems] == [("activity", "project_case")], problems
+                assert not allocating.done()
+        finally:
+            await dispose_engine(unreachable)
+        async with build_worker(temporal, own, make_sessionmaker(engine)):
+            answer = await allocating
+            if answer.status_code == 504:  # not confirmed in time: a client sends it again
+                answer = await allocate()
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["team"] == "CENTRAL"
+    timeline = (await api.get(f"/cases/{ref}/timeline", headers=auth("admin"))).json()
+    assert [e["kind"] for e in timeline].count("allocated") == 1
 
 
 async def test_only_operations_and_admins_list_stuck_cases(api):

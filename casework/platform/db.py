@@ -466,6 +466,10 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker:
 # Connections for the statements every step runs (see driver_connection), at most this many per
 # process besides the engine's own pool.
 DRIVER_POOL_SIZE = 20
+# How long a caller waits for a connection. While PostgreSQL is unreachable the pool keeps trying
+# to connect, and every caller waits this long before its attempt fails (and is retried): a step's
+# local attempts then fall back to a regular activity operations can see within a minute.
+DRIVER_POOL_TIMEOUT = 10.0
 _DRIVER_POOLS: WeakKeyDictionary[Engine, AsyncConnectionPool] = WeakKeyDictionary()
 _CHECKED: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
 
@@ -477,7 +481,7 @@ def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
         conninfo = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
         pool = _DRIVER_POOLS[engine.sync_engine] = AsyncConnectionPool(
             conninfo, min_size=1, max_size=DRIVER_POOL_SIZE, kwargs={"autocommit": True},
-            open=False, name="casework-driver",
+            timeout=DRIVER_POOL_TIMEOUT, open=False, name="casework-driver",
             check=AsyncConnectionPool.check_connection if _CHECKED.get(engine.sync_engine, True) else None)
     return pool
 

@@ -429,11 +429,11 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         projection = ProjectCaseInput(state=self.state, events=events,
                                       collections=None if collections is None else sorted(collections))
         if self._patched(LOCAL_PROJECTION):
-            # A local activity: no server round trips to schedule and complete it. The projection is
-            # idempotent, so the re-run a crash can cause is harmless.
-            await workflow.execute_local_activity(
-                "project_case", projection, start_to_close_timeout=PROJECTION_TIMEOUT,
-                retry_policy=PATIENT_RETRY, result_type=bool)
+            # Locally first: no server round trips to schedule and complete it. The projection is
+            # idempotent, so the re-run a crash can cause is harmless. A run recorded while the
+            # local projection was retried for ever replays the same: its marker holds the result.
+            await self._local_then_patient("project_case", projection, start_to_close=PROJECTION_TIMEOUT,
+                                           result_type=bool, what=f"projection of {self.state.reference}")
         else:
             await workflow.execute_activity(
                 "project_case", projection, start_to_close_timeout=PROJECTION_TIMEOUT,

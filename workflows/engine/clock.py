@@ -156,9 +156,12 @@ class DeadlineClock(CaseParts):
         job = deadlines_input(self.state, policy, workflow.now(), extension)
         # A short read of the calendar and some date arithmetic: a local activity spares the
         # server a scheduled task and a workflow task at every registration and recalculation.
-        run = workflow.execute_local_activity if self._patched(LOCAL_DEADLINES) else workflow.execute_activity
-        return await run("compute_deadlines", job, start_to_close_timeout=DEADLINES_TIMEOUT,
-                         retry_policy=PATIENT_RETRY, result_type=ComputeDeadlinesResult)
+        if self._patched(LOCAL_DEADLINES):
+            return await self._local_then_patient("compute_deadlines", job, start_to_close=DEADLINES_TIMEOUT,
+                                                  result_type=ComputeDeadlinesResult,
+                                                  what=f"deadlines of {self.state.reference}")
+        return await workflow.execute_activity("compute_deadlines", job, start_to_close_timeout=DEADLINES_TIMEOUT,
+                                               retry_policy=PATIENT_RETRY, result_type=ComputeDeadlinesResult)
 
     async def _start_clock(self) -> TimelineEvent:
         policy = shared_policy(self.state.case_type.deadline_policy)

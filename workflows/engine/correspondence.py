@@ -6,8 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from casework.cases.contracts import (
@@ -26,8 +24,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.engine.activity_options import (
     CORRESPONDENCE_TIMEOUT,
-    LOCAL_CORRESPONDENCE_RETRY,
-    LOCAL_CORRESPONDENCE_TIMEOUT,
     PATIENT_RETRY,
 )
 from workflows.engine.errors import invalid
@@ -62,25 +58,12 @@ class Correspondence(CaseParts):
         return result
 
     async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
-        """Render, send and record one letter or email (idempotent by its business key).
-
-        First as a local activity, in the step's own workflow task: no activity task for the
-        server to schedule, dispatch and complete (a third of the server's work in a step that
-        writes). If the mail server or the database is still down after its attempts, it carries
-        on as a regular activity, retried patiently, whose attempts and last failure operations
-        see in the Temporal UI. A fault no retry can mend fails the step either way."""
+        """Render, send and record one letter or email (idempotent by its business key): locally
+        first, then patiently as a regular activity (see `_local_then_patient`)."""
         if self._patched(LOCAL_CORRESPONDENCE):
-            try:
-                return await workflow.execute_local_activity(
-                    "dispatch_correspondence", job, start_to_close_timeout=LOCAL_CORRESPONDENCE_TIMEOUT,
-                    retry_policy=LOCAL_CORRESPONDENCE_RETRY, result_type=CorrespondenceResult)
-            except (ActivityError, ApplicationError, ActivityTimeoutError) as exc:
-                # A local activity's failure arrives as itself, or wrapped as a regular one's is.
-                cause = exc.cause if isinstance(exc, ActivityError) else exc
-                if isinstance(cause, ApplicationError) and cause.non_retryable:
-                    raise
-                workflow.logger.warning("correspondence %s not done locally (%s); retrying it as an "
-                                        "activity", job.business_key, cause)
+            return await self._local_then_patient(
+                "dispatch_correspondence", job, start_to_close=CORRESPONDENCE_TIMEOUT,
+                result_type=CorrespondenceResult, what=f"correspondence {job.business_key}")
         return await workflow.execute_activity(
             "dispatch_correspondence", job, start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
             retry_policy=PATIENT_RETRY, result_type=CorrespondenceResult)

@@ -5,10 +5,12 @@ workflow: its state and plan, its lock, timeline events, which behaviour it runs
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as ActivityTimeoutError
 
 with workflow.unsafe.imports_passed_through():
     from casework.cases.contracts import (
@@ -20,9 +22,12 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from casework.cases.stages import StagePlan
+    from workflows.engine.activity_options import LOCAL_RETRY, LOCAL_TIMEOUT, PATIENT_RETRY
 
 if TYPE_CHECKING:
     from workflows.engine.step import Step
+
+R = TypeVar("R")
 
 CLOCK_ACTOR = "Deadline clock"
 
@@ -45,6 +50,27 @@ class CaseParts:
 
     def _validate(self, action: str, actor: Actor) -> None:
         raise NotImplementedError
+
+    async def _local_then_patient(self, activity: str, arg: Any, *, start_to_close: timedelta,
+                                  result_type: type[R], what: str) -> R:
+        """Run `activity` as a local activity first, in the step's own workflow task (no activity
+        task for the server to schedule, dispatch and complete). If the database or the mail server
+        is still down after a few attempts, carry on as a regular activity, retried patiently,
+        whose attempts and last failure operations see in the Temporal UI and the stuck-case list
+        (a local activity's retries show nowhere). A fault no retry can mend (a non-retryable
+        application error) fails the step either way."""
+        try:
+            return await workflow.execute_local_activity(
+                activity, arg, start_to_close_timeout=min(start_to_close, LOCAL_TIMEOUT), retry_policy=LOCAL_RETRY,
+                result_type=result_type)
+        except (ActivityError, ApplicationError, ActivityTimeoutError) as exc:
+            # A local activity's failure arrives as itself, or wrapped as a regular one's is.
+            cause = exc.cause if isinstance(exc, ActivityError) else exc
+            if isinstance(cause, ApplicationError) and cause.non_retryable:
+                raise
+            workflow.logger.warning("%s not done locally (%s); retrying it as an activity", what, cause)
+        return await workflow.execute_activity(activity, arg, start_to_close_timeout=start_to_close,
+                                               retry_policy=PATIENT_RETRY, result_type=result_type)
 
     def _patched(self, patch_id: str) -> bool:
         return patch_id in self._patches or workflow.patched(patch_id)
