@@ -36,7 +36,8 @@ def tag() -> str:
 def case_row(reference: str, *, complainant: str, team: str | None = None,
              assignee: AppUser | None = None, stage: str = "draft", status: str = "open",
              case_type: str = "COMP", date_received: date = date(2024, 1, 1),
-             deadline: date | None = None, overdue: bool = False) -> dict[str, Any]:
+             deadline: date | None = None, overdue: bool = False,
+             deadline_met: bool | None = None) -> dict[str, Any]:
     return {
         "reference": reference, "case_type": case_type, "version": 1, "status": status,
         "stage": stage, "stage_label": "Closed" if status == "closed" else STAGE_LABELS[stage],
@@ -46,6 +47,7 @@ def case_row(reference: str, *, complainant: str, team: str | None = None,
         "description": "Seeded for a read test", "date_received": date_received,
         "complainant_name": complainant, "registered_by": "Seed", "registered_at": SEEDED_AT,
         "updated_at": SEEDED_AT, "deadline": deadline, "overdue": overdue,
+        "deadline_met": deadline_met,
     }
 
 

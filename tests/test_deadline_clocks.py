@@ -189,6 +189,10 @@ async def test_warning_then_breach_fire_at_the_right_instants(clock: Clock, mail
     assert len(emails(mailbox, ref, "approaching")) == 1  # warned once only
     case = await clock.case_when(ref, lambda c: c["overdue"], "overdue")
     assert instant(case["overdue_since"]) == breach_instant(due, ENG)
+    # Beside UTC, UK time: midnight after the deadline day, whether or not BST applies.
+    local = datetime.fromisoformat(case["overdue_since_local"])
+    assert local == breach_instant(due, ENG) and (local.hour, local.minute) == (0, 0)
+    assert local.date() == due + timedelta(days=1)
     assert case["escalated_to_manager"] == "Mo Manager"
 
     # Operations see the same in Temporal's search attributes.

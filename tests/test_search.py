@@ -82,6 +82,9 @@ async def data(engine) -> Dataset:
         r = add("flagged", "Fran Flagged", team=team_a, date_received=date(2024, 3, 6),
                 deadline=TODAY + timedelta(days=2), overdue=True)
         people.append(correspondent_row(r, "Fran Flagged", postcode="ZZ9 9ZZ"))
+        r = add("responded", "Rhys Responded", team=team_a, date_received=date(2024, 3, 7),
+                deadline=TODAY - timedelta(days=3), deadline_met=False)  # answered late: not overdue
+        people.append(correspondent_row(r, "Rhys Responded"))
         r = add("closed", "Carl Closed", team=team_a, status="closed", stage="closure",
                 date_received=date(2024, 2, 1), deadline=TODAY - timedelta(days=30))
         people.append(correspondent_row(r, "Carl Closed"))
@@ -152,6 +155,11 @@ async def test_each_filter_finds_exactly_its_cases(api, data: Dataset):
     assert await only(status="closed") == {r["closed"]}
     assert await only(overdue="true") == {r["bob"], r["flagged"]}
     assert r["closed"] in await only(overdue="false", received_from="2024-01-01")  # closed: never overdue
+    # Its response sent (late): not overdue, here and in the case list alike; deadline_met keeps the record.
+    assert r["responded"] in await only(overdue="false", received_from="2024-01-01")
+    listed = await api.get("/cases", params={"overdue": "true", "limit": 500}, headers=bearer(boss))
+    assert {c["reference"] for c in listed.json()} >= {r["bob"], r["flagged"]}
+    assert r["responded"] not in {c["reference"] for c in listed.json()}
     assert await only(deadline_from=(TODAY - timedelta(days=1)).isoformat(),
                       deadline_to=(TODAY + timedelta(days=2)).isoformat()) == {r["bob"], r["flagged"]}
     assert await only(contribution_status="overdue") == {r["b_asked"]}

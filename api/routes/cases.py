@@ -90,6 +90,7 @@ from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.platform.db import CaseRecord, driver_connection
+from casework.reporting.search import not_overdue_cases, overdue_cases
 from workflows.complaint import ComplaintCaseWorkflow, initial_state
 from workflows.engine import CaseWorkflow
 from workflows.engine.clock import deadlines_input
@@ -216,7 +217,8 @@ async def list_cases(
     if case_type:
         stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
-        stmt = stmt.where(CaseRecord.overdue.is_(overdue))
+        today = case_today(datetime.now(timezone.utc))
+        stmt = stmt.where(overdue_cases(today) if overdue else not_overdue_cases(today))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
         stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))

@@ -9,13 +9,22 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    computed_field,
+    field_validator,
+    model_validator,
+)
 
 from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.documents import DocumentRead
 from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
-from casework.calendar.deadlines import case_today
+from casework.calendar.deadlines import REGION_TIMEZONES, case_today
 from casework.calendar.policies import ExtensionAnchor
+from casework.calendar.workdays import Region
 from casework.cases import limits
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -289,7 +298,7 @@ class CaseRead(Read):
     deadline_explanation: str | None = None
     deadline_warned: bool = False
     overdue: bool = False
-    overdue_since: datetime | None = None
+    overdue_since: datetime | None = Field(None, description="when the deadline passed, in UTC")
     escalated_to_manager: str | None = None
     clock_paused: bool = False
     deadline_met: bool | None = None
@@ -297,3 +306,10 @@ class CaseRead(Read):
     stage_deadline: date | None = Field(None, description="the current stage's deadline, if its kind has one")
     paused_intervals: list[ClockPauseRead] = Field(default_factory=list)
     extensions: list[ExtensionRead] = Field(default_factory=list)
+
+    @computed_field(description="overdue_since in the calendar's local time (UK time: a BST deadline "
+                                "passes at 23:00 UTC, which is midnight in London)")
+    def overdue_since_local(self) -> datetime | None:
+        if self.overdue_since is None or self.calendar_region is None:
+            return None
+        return self.overdue_since.astimezone(REGION_TIMEZONES[Region(self.calendar_region)])

@@ -77,16 +77,20 @@ class Column:
     nullable: bool = False
 
 
-def overdue_expression(today: date) -> ColumnElement[bool]:
-    """Flagged overdue by the deadline timer, or open with its deadline already passed."""
-    return or_(CaseRecord.overdue,
-               and_(CaseRecord.status == _OPEN, CaseRecord.deadline < today))
+def overdue_cases(today: date) -> ColumnElement[bool]:
+    """The one meaning of overdue (the case read's, search's, the exports', statistics' and
+    digests'): flagged by the deadline timer, or open, its deadline passed and no response sent yet
+    (a case whose response has been sent is never overdue; `deadline_met` false keeps the record)."""
+    case = CaseRecord
+    return or_(case.overdue,
+               and_(case.status == _OPEN, case.deadline < today, case.deadline_met.is_(None)))
 
 
-def _not_overdue(today: date) -> ColumnElement[bool]:
+def not_overdue_cases(today: date) -> ColumnElement[bool]:
     case = CaseRecord
     return and_(not_(case.overdue),
-                or_(case.status != _OPEN, case.deadline.is_(None), case.deadline >= today))
+                or_(case.status != _OPEN, case.deadline.is_(None), case.deadline >= today,
+                    case.deadline_met.is_not(None)))
 
 
 # The columns of a search result, in the order the exports show them.
@@ -104,7 +108,7 @@ COLUMNS: dict[str, Column] = {
         Column("date_received", "Date received", "date", lambda _: CaseRecord.date_received),
         Column("deadline", "Deadline", "date", lambda _: CaseRecord.deadline, nullable=True),
         Column("overdue", "Overdue", "bool",
-               lambda today: func.coalesce(overdue_expression(today), false())),
+               lambda today: func.coalesce(overdue_cases(today), false())),
         Column("status", "Status", "text", lambda _: CaseRecord.status),
     )
 }
@@ -284,9 +288,9 @@ def filter_conditions(search: CaseSearch, today: date) -> list[ColumnElement[boo
     if search.status:
         where.append(case.status == _STATUS[search.status])
     if search.overdue is True:
-        where.append(overdue_expression(today))
+        where.append(overdue_cases(today))
     elif search.overdue is False:
-        where.append(_not_overdue(today))
+        where.append(not_overdue_cases(today))
     if search.unconfirmed_delivery is not None:
         unconfirmed = case.unconfirmed_deliveries != text("'[]'::jsonb")
         where.append(unconfirmed if search.unconfirmed_delivery else not_(unconfirmed))

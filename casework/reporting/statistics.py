@@ -21,7 +21,7 @@ from casework.calendar.workdays import Region, WorkingCalendar, add_working_days
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseRecord, CaseType, Team, TeamMember
-from casework.reporting.search import overdue_expression
+from casework.reporting.search import overdue_cases
 
 DUE_SOON_WORKING_DAYS = 5
 _OPEN: ColumnElement[str] = literal_column("'open'")
@@ -92,7 +92,7 @@ async def team_statistics(
     """Statistics for the teams the viewer may see (or those of `teams` among them)."""
     case = CaseRecord
     until = due_soon_until(today)
-    overdue = overdue_expression(today)
+    overdue = overdue_cases(today)
     due_soon = and_(not_(overdue), case.deadline >= today, case.deadline <= until)
     scope = [case.status == _OPEN, visible_cases(viewer)]
     if case_type:
