@@ -334,3 +334,17 @@ async def test_xlsx_export_is_a_real_workbook_with_the_search_rows(api, data: Da
     assert set(nasty) == set(NASTY)
     formula = nasty[NASTY[1]]
     assert formula.data_type == "s"  # stored as text, never as a formula
+
+
+async def test_exports_offer_the_api_field_names_as_headings_for_machines(api, data: Dataset):
+    boss = f"boss{data.prefix[1:-1]}"
+    params = {"reference_prefix": data.prefix, "reference": data.refs["alice"],
+              "columns": ["reference", "date_received", "overdue"], "headings": "fields"}
+    text = (await api.get("/search/cases.csv", params=params, headers=bearer(boss))).content.decode("utf-8-sig")
+    assert list(csv.reader(io.StringIO(text, newline=""))) == [
+        ["reference", "date_received", "overdue"], [data.refs["alice"], "2024-03-01", "FALSE"]]
+    book = await api.get("/search/cases.xlsx", params=params, headers=bearer(boss))
+    sheet = openpyxl.load_workbook(io.BytesIO(book.content)).active
+    assert [cell.value for cell in sheet[1]] == ["reference", "date_received", "overdue"]
+    wrong = await api.get("/search/cases.csv", params={**params, "headings": "labels"}, headers=bearer(boss))
+    assert wrong.status_code == 422 and "headings" in wrong.text

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import StreamingResponse
@@ -51,6 +51,7 @@ def _today() -> date:
 # Rows fetched from the server-side cursor at a time while exporting.
 EXPORT_BATCH = 1000
 PAGING = frozenset({"cursor", "limit"})
+EXPORT_ONLY = frozenset({"headings"})  # the exports' own parameters (the JSON search refuses them)
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ async def search_request(
                                                            + ", ".join(COLUMNS))] = None,
 ) -> SearchRequest:
     for name in request.query_params:
-        if name not in SEARCH_PARAMETERS and name not in PAGING:
+        exporting = request.url.path.endswith((".csv", ".xlsx"))
+        if name not in SEARCH_PARAMETERS and name not in PAGING and not (exporting and name in EXPORT_ONLY):
             raise errors.unprocessable(name, f"unknown search parameter '{name}'", location="query")
     try:
         case_search = CaseSearch(
@@ -198,6 +200,11 @@ async def search_cases(
     )
 
 
+# The header row of an export: the columns' titles for people, or the API's field names for machines.
+Headings = Annotated[Literal["titles", "fields"], Query(
+    description="`titles` (\"Date received\"), or `fields`: the search's JSON field names (`date_received`)")]
+
+
 def _attachment(extension: str) -> dict[str, str]:
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H%MZ")
     return {"Content-Disposition": f'attachment; filename="cases-{stamp}.{extension}"'}
@@ -205,14 +212,14 @@ def _attachment(extension: str) -> dict[str, str]:
 
 @router.get("/cases.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-async def export_csv(params: SearchDep, request: Request) -> StreamingResponse:
+async def export_csv(params: SearchDep, request: Request, headings: Headings = "titles") -> StreamingResponse:
     """The same search as CSV, every matching row, streamed."""
     stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
     sessionmaker = request.app.state.sessionmaker
 
     async def body() -> AsyncIterator[bytes]:
-        encoder = CsvEncoder(columns)
+        encoder = CsvEncoder(columns, field_names=headings == "fields")
         yield encoder.header()
         async with sessionmaker() as session:
             async for batch in search.stream_batches(session, stmt, EXPORT_BATCH):
@@ -223,7 +230,7 @@ async def export_csv(params: SearchDep, request: Request) -> StreamingResponse:
 
 @router.get("/cases.xlsx", response_class=StreamingResponse,
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
-async def export_xlsx(params: SearchDep, request: Request) -> StreamingResponse:
+async def export_xlsx(params: SearchDep, request: Request, headings: Headings = "titles") -> StreamingResponse:
     """The same search as an Excel workbook: typed dates, header row with filters, frozen header."""
     stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
@@ -233,7 +240,8 @@ async def export_xlsx(params: SearchDep, request: Request) -> StreamingResponse:
         with tempfile.TemporaryDirectory(prefix="casework-export-") as directory:
             path = Path(directory) / "cases.xlsx"
             async with sessionmaker() as session:
-                await write_xlsx(path, columns, search.stream_batches(session, stmt, EXPORT_BATCH))
+                await write_xlsx(path, columns, search.stream_batches(session, stmt, EXPORT_BATCH),
+                                 field_names=headings == "fields")
             with path.open("rb") as file:
                 while chunk := await asyncio.to_thread(file.read, 1 << 16):
                     yield chunk

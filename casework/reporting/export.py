@@ -55,14 +55,20 @@ def csv_value(value: Any) -> str:
     return csv_text(str(value))
 
 
+def headings(columns: Sequence[Column], field_names: bool) -> list[str]:
+    """A header row: the columns' titles for people ("Date received"), or the API's field names for
+    machines (`date_received`, as in the search's JSON)."""
+    return [c.key if field_names else c.title for c in columns]
+
+
 class CsvEncoder:
     """Turns rows into UTF-8 CSV bytes, one chunk per call."""
 
-    def __init__(self, columns: Sequence[Column]) -> None:
+    def __init__(self, columns: Sequence[Column], *, field_names: bool = False) -> None:
         self._keys = [c.key for c in columns]
         self._buffer = io.StringIO()
         self._writer = csv.writer(self._buffer, lineterminator="\r\n")
-        self._titles = [c.title for c in columns]
+        self._titles = headings(columns, field_names)
 
     def header(self) -> bytes:
         self._writer.writerow(self._titles)
@@ -91,7 +97,8 @@ class XlsxCases:
     times faster than a general-purpose library, which spends most of its time per cell.
     """
 
-    def __init__(self, path: Path, columns: Sequence[Column], *, sheet_name: str = "Cases") -> None:
+    def __init__(self, path: Path, columns: Sequence[Column], *, sheet_name: str = "Cases",
+                 field_names: bool = False) -> None:
         self._columns = list(columns)
         self._sheet_name = sheet_name
         self._letters = [_column_letter(i) for i in range(len(self._columns))]
@@ -105,8 +112,8 @@ class XlsxCases:
         widths = "".join(
             f'<col min="{i + 1}" max="{i + 1}" width="{_WIDE.get(c.key, _COLUMN_WIDTHS[c.kind])}" customWidth="1"/>'
             for i, c in enumerate(self._columns))
-        header = "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t>{_xml(c.title)}</t></is></c>'
-                         for letter, c in zip(self._letters, self._columns, strict=True))
+        header = "".join(f'<c r="{letter}1" t="inlineStr" s="1"><is><t>{_xml(title)}</t></is></c>'
+                         for letter, title in zip(self._letters, headings(self._columns, field_names), strict=True))
         self._sheet.write((
             '<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
             f'<worksheet xmlns="{_MAIN_NS}" xmlns:r="{_REL_NS}">'
@@ -229,9 +236,9 @@ def _column_letter(index: int) -> str:
 
 
 async def write_xlsx(path: Path, columns: Sequence[Column],
-                     batches: AsyncIterator[Iterable[Any]]) -> int:
+                     batches: AsyncIterator[Iterable[Any]], *, field_names: bool = False) -> int:
     """Write batches of rows to a workbook at `path`, off the event loop. Returns the row count."""
-    book = await asyncio.to_thread(XlsxCases, path, columns)
+    book = await asyncio.to_thread(XlsxCases, path, columns, field_names=field_names)
     async for batch in batches:
         await asyncio.to_thread(book.write_rows, batch)
     await asyncio.to_thread(book.close)
