@@ -39,7 +39,7 @@ def complaint(**overrides) -> dict:
                 "email": f"jane.{tag}@example.net",
                 "phone": "020 7946 0000",
                 "address_lines": ["1 High Street", "Anytown"],
-                "postcode": "AB1 2CD",
+                "postcode": "ab12cd",  # stored as "AB1 2CD"
             },
             {"name": "Sam Advocate", "relationship": "representative", "email": f"sam.{tag}@example.net"},
         ],

@@ -144,6 +144,8 @@ async def test_each_filter_finds_exactly_its_cases(api, data: Dataset):
     assert await only(correspondent="Bob Build") == {r["bob"]}
     assert await only(postcode="ab1 2cd") == {r["alice"]}
     assert await only(postcode="AB1") == {r["alice"]}  # outward code, not AB12
+    assert await only(postcode="ab12cd") == {r["alice"]}  # any spacing: one written form
+    assert await only(postcode=" AB1   2CD ") == {r["alice"]}
     assert await only(email="alice.archer@example.NET") == {r["alice"]}
     assert await only(phone="(020) 7946-0001") == {r["alice"]}
     assert await only(external_reference=f"EXT-{data.prefix[1:-1]}-1") == {r["alice"]}

@@ -26,6 +26,7 @@ from casework.calendar.deadlines import REGION_TIMEZONES, case_today
 from casework.calendar.policies import ExtensionAnchor
 from casework.calendar.workdays import Region
 from casework.cases import limits
+from casework.cases.postcodes import normalise_postcode
 
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
@@ -58,7 +59,7 @@ class CorrespondentIn(Strict):
     def _postcode(cls, value: str | None) -> str | None:
         if value is None or value == "":
             return None
-        value = " ".join(value.upper().split())
+        value = normalise_postcode(value)
         if not POSTCODE.match(value):
             raise ValueError("not a valid postcode")
         return value

@@ -40,6 +40,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from casework.cases.postcodes import is_outward_code, normalise_postcode
 from casework.platform.db import CaseContribution, CaseCorrespondent, CaseRecord
 
 DEFAULT_SORT = "-date_received"
@@ -229,7 +230,7 @@ class CaseSearch:
                 raise FilterError("phone", "a phone number needs digits")
             self.phone = digits
         if self.postcode is not None:
-            self.postcode = " ".join(self.postcode.upper().split())
+            self.postcode = normalise_postcode(self.postcode)
         if self.reference is not None:
             self.reference = self.reference.strip().upper()
         if self.reference_prefix is not None:
@@ -259,10 +260,11 @@ def filter_conditions(search: CaseSearch, today: date) -> list[ColumnElement[boo
         where.append(_correspondent_matches(
             CaseCorrespondent.name.ilike(f"%{_like_escape(search.correspondent)}%")))
     if search.postcode:
-        # A full postcode, or an outward code alone ("AB1" finds "AB1 2CD" but not "AB12 3EF").
+        # A full postcode in any spacing, or an outward code alone ("AB1" finds "AB1 2CD" but not
+        # "AB12 3EF"). Both sides are in the same written form (casework.cases.postcodes).
         postcode = CaseCorrespondent.postcode
         match = postcode == search.postcode
-        if " " not in search.postcode:
+        if is_outward_code(search.postcode):
             match = or_(match, postcode.like(_like_escape(search.postcode) + " %"))
         where.append(_correspondent_matches(match))
     if search.email:
