@@ -112,10 +112,12 @@ async def register_case(
 ) -> Any:
     """Register a complaint. Returns the case with its reference, which is also its workflow id."""
     require_role(user, REGISTER_ROLES, "registering a case")
-    case_type = await cached_lookup(request, ("case_type", body.case_type),
-                                     lambda s: repository.get_case_type(s, body.case_type))
+    code = body.case_type or settings.default_case_type
+    if not code:
+        raise errors.unprocessable("case_type", "case_type is required (this deployment sets no DEFAULT_CASE_TYPE)")
+    case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active:
-        raise errors.unprocessable("case_type", f"unknown case type '{body.case_type}'")
+        raise errors.unprocessable("case_type", f"unknown case type '{code}'")
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"

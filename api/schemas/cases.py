@@ -32,9 +32,12 @@ EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
 
 
+COMPLAINANT = "complainant"
+
+
 class CorrespondentIn(Strict):
     name: ShortText
-    relationship: CodeText = "complainant"
+    relationship: CodeText = COMPLAINANT
     is_primary: bool = False
     email: Annotated[str, StringConstraints(max_length=limits.EMAIL)] | None = None
     phone: Annotated[str, StringConstraints(max_length=limits.PHONE)] | None = None
@@ -66,7 +69,8 @@ class CorrespondentIn(Strict):
 
 
 class CaseCreate(Strict):
-    case_type: CodeText = "COMP"
+    case_type: CodeText | None = Field(None, description="the case type's code; the deployment's "
+                                       "DEFAULT_CASE_TYPE when left out (required where none is set)")
     channel: CodeText
     category: CategoryText
     severity: CodeText
@@ -86,11 +90,21 @@ class CaseCreate(Strict):
 
     @model_validator(mode="after")
     def _one_primary(self) -> "CaseCreate":
+        """One primary complainant: the one marked, else the first correspondent whose relationship
+        is complainant. A representative or third party is never made the complainant."""
         primaries = [c for c in self.correspondents if c.is_primary]
         if len(primaries) > 1:
             raise ValueError("correspondents: only one may be the primary complainant")
+        if primaries and primaries[0].relationship != COMPLAINANT:
+            raise ValueError(f"correspondents: the primary correspondent must be the complainant "
+                             f"(relationship '{COMPLAINANT}'), not a {primaries[0].relationship}")
         if not primaries:
-            self.correspondents[0].is_primary = True
+            complainant = next((c for c in self.correspondents if c.relationship == COMPLAINANT), None)
+            if complainant is None:
+                raise ValueError("correspondents: a complainant is required (a correspondent with "
+                                 f"relationship '{COMPLAINANT}'); a representative or third party acts "
+                                 "for one and is never made the complainant")
+            complainant.is_primary = True
         return self
 
 

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     # lean-sandboxed, false lean-unsandboxed, and still does.
     workflow_sandbox: bool | None = None
 
+    # The case type a registration that names none gets; empty: every registration must name one.
+    default_case_type: str = "COMP"
+
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233
