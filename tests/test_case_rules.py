@@ -6,12 +6,15 @@ from __future__ import annotations
 import asyncio
 from datetime import date, timedelta
 
+import pytest
+
 from tests.casefixtures import (
     auth,
     case_path,
     complaint,
     register,
     step,
+    uk_today,
     upload_draft,
     walk_to_draft,
     walk_to_qa,
@@ -323,3 +326,25 @@ async def test_generating_a_draft_for_a_case_you_may_not_see_renders_and_stores_
     assert ref in body["detail"]
     async with sessionmaker() as session:
         assert await session.scalar(select(func.count()).select_from(DocumentBlob)) == before
+
+
+@pytest.mark.parametrize("channel, how", [("telephone", "by telephone"), ("in_person", "in person")])
+async def test_a_response_given_by_telephone_or_in_person_is_recorded_with_its_document(api, mailbox, channel, how):
+    case = await walk_to_qa(api)
+    ref = case["reference"]
+    await step(api, ref, "qa/approve", "qa")
+    tomorrow = (uk_today() + timedelta(days=1)).isoformat()
+    refused = await api.post(f"/cases/{ref}/send", json={"channel": channel, "sent_on": tomorrow},
+                             headers=auth("drafter"))
+    assert refused.status_code == 422 and "sent_on" in refused.text
+    before = len(mailbox.to(case["correspondents"][0]["email"]))
+    case = await step(api, ref, "send", "drafter", {"channel": channel})
+    assert (case["stage"], case["sent_channel"], case["deadline_met"]) == ("outcome", channel, True)
+    assert len(mailbox.to(case["correspondents"][0]["email"])) == before  # nothing sent
+    timeline = (await api.get(f"/cases/{ref}/timeline", headers=auth("drafter"))).json()
+    [given] = [e for e in timeline if e["kind"] == "response_given"]
+    assert given["summary"] == f"Response given {how}"
+    draft = [d for d in case["documents"] if d["kind"] == "draft"][-1]
+    assert given["data"]["response_document_id"] == draft["id"]
+    closed = await step(api, ref, "outcome", "drafter", {"outcome": "upheld", "detail": "Explained on the call"})
+    assert closed["stage"] == "closure"

@@ -238,7 +238,8 @@ async def reject_draft(
 async def send_response(
     case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.send_response)],
     body: SendRequest) -> Any:
-    """Send the approved response by email (attached) or letter; channel and date are recorded."""
+    """Send the approved response by email (attached) or letter, or record it given by telephone or
+    in person; channel and date are recorded."""
     payload = SendResponseInput(actor=case.actor(), channel=body.channel,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
     return await case.take(payload)

@@ -10,6 +10,7 @@ from pydantic import Field, StringConstraints
 
 from api.schemas.base import CategoryText, CodeText, DueDate, PastDate, ShortText, Strict, Text, UploadIds
 from casework.cases.contracts import Channel
+from casework.kinds.complaint.contracts import ResponseChannel
 
 
 class AcknowledgeRequest(Strict):
@@ -52,8 +53,10 @@ class DraftResponseRequest(Strict):
 
 
 class SendRequest(Strict):
-    channel: Channel
-    sent_on: PastDate | None = None
+    channel: ResponseChannel = Field(description="letter or email (sent by the case), or telephone or "
+                                     "in_person (given; the approved response document records it)")
+    sent_on: PastDate | None = Field(None, description="the day it was sent or given (today if left out); "
+                                     "not in the future, not before the case was received")
 
 
 class HoldingResponseRequest(Strict):

@@ -32,6 +32,7 @@ with workflow.unsafe.imports_passed_through():
         HoldingResponseInput,
         OutcomeInput,
         QaDecisionInput,
+        ResponseChannel,
         SendResponseInput,
         SubmitDraftInput,
     )
@@ -310,15 +311,25 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     async def send_response(self, inp: SendResponseInput) -> ComplaintState:
         async with self._step(Action.SEND_RESPONSE, inp.actor) as events:
             draft_id = self._response_document_id()
-            attachments = [draft_id] if draft_id and inp.channel is Channel.EMAIL else []
-            sent = await self._correspond("response", inp.channel, inp.actor,
-                                          extra={"response": {"summary": ""}},
-                                          attachments=attachments)
+            channel = inp.channel.sent
+            if channel is None:
+                # Given by telephone or in person: nothing to send; the approved response document
+                # is the record of what was said.
+                how = "by telephone" if inp.channel is ResponseChannel.TELEPHONE else "in person"
+                events.append(self._event(
+                    "response_given", f"Response given {how}", inp.actor,
+                    data={"channel": inp.channel.value, "sent_on": inp.sent_on.isoformat(),
+                          "response_document_id": draft_id}))
+            else:
+                attachments = [draft_id] if draft_id and channel is Channel.EMAIL else []
+                sent = await self._correspond("response", channel, inp.actor,
+                                              extra={"response": {"summary": ""}},
+                                              attachments=attachments)
+                events.append(self._correspondence_event(
+                    "response_sent", "Response", sent, inp,
+                    data={"sent_on": inp.sent_on.isoformat(), "response_document_id": draft_id}))
             self.state.sent_channel = inp.channel
             self.state.sent_on = inp.sent_on
-            events.append(self._correspondence_event(
-                "response_sent", "Response", sent, inp,
-                data={"sent_on": inp.sent_on.isoformat(), "response_document_id": draft_id}))
             events.extend(await self._stop_clock(inp.sent_on, inp.actor))
             self._advance(inp.actor, events)
         return self.state
@@ -326,7 +337,8 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     @send_response.validator
     def _validate_send(self, inp: SendResponseInput) -> None:
         self._validate(Action.SEND_RESPONSE, inp.actor)
-        self._validate_channel(inp.channel)
+        if inp.channel.sent is not None:
+            self._validate_channel(inp.channel.sent)
         if self._response_document_id() is None:
             raise invalid("document", "a response document is required before sending")
         # A sent date before the case was received would mark any deadline met.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,21 @@ from casework.cases.contracts import (
 )
 
 KIND = "complaint"
+
+
+class ResponseChannel(StrEnum):
+    """How the response reached the complainant: sent (a letter or an email the case produces), or
+    given by telephone or in person, with the approved response document as the record of it."""
+
+    LETTER = "letter"
+    EMAIL = "email"
+    TELEPHONE = "telephone"
+    IN_PERSON = "in_person"
+
+    @property
+    def sent(self) -> Channel | None:
+        """The letter or email channel that carries it, None for one given by word of mouth."""
+        return Channel(self.value) if self.value in {c.value for c in Channel} else None
 
 
 class CaseDetails(BaseModel):
@@ -80,7 +96,7 @@ class ComplaintState(CaseCore):
     # Everyone who has submitted a draft version for review (four eyes: none of them may review it).
     draft_submitter_ids: list[int] = Field(default_factory=list)
     approved_by: str | None = None
-    sent_channel: Channel | None = None
+    sent_channel: ResponseChannel | None = None
     sent_on: date | None = None
     outcome: str | None = None
     outcome_detail: str | None = None
@@ -182,7 +198,7 @@ class QaDecisionInput(StepInput):
 
 
 class SendResponseInput(StepInput):
-    channel: Channel
+    channel: ResponseChannel
     sent_on: date
 
 
