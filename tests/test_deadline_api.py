@@ -13,7 +13,7 @@ from casework.platform.db import CaseType
 from devtools.demo import CLOSE_REASONS, OUTCOMES
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN
 from casework.calendar.workdays import Region, add_working_days, build_calendar
-from tests.casefixtures import auth, case_path, register, step, walk_to_qa
+from tests.casefixtures import auth, case_path, register, step, walk_to_draft, walk_to_qa
 
 
 async def _eventually(fetch, check, what: str):
@@ -160,3 +160,61 @@ async def test_recalculating_a_calendar_tells_every_open_case_and_skips_ones_no_
     # Nothing moved for this case, so nothing was added to its timeline.
     timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("handler"))).json()
     assert "deadline_recalculated" not in [e["kind"] for e in timeline]
+
+
+async def test_a_clarification_sent_and_answered_earlier_stops_the_clock_for_the_days_it_really_did(api):
+    """The docs' example through the API: asked on a Monday (a letter posted outside the system and
+    recorded now), answered the next Monday: the clock stopped for the working days between."""
+    today = date.today()
+    asked = today - timedelta(days=7 + today.weekday())  # a Monday, with the next one on or before today
+    answered = asked + timedelta(days=7)
+    calendar = build_calendar(Region.ENGLAND_AND_WALES, range(asked.year - 1, asked.year + 2))
+    stopped_days = sum(calendar.is_working_day(asked + timedelta(days=i)) for i in range(1, 8))
+    case = await register(api, date_received=(asked - timedelta(days=3)).isoformat())
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "CENTRAL", "assignee": "drafter"})
+    case = await step(api, ref, "acknowledge", "drafter", {"channel": "email"})
+    deadline = date.fromisoformat(case["deadline"])
+
+    reply_by = (today + timedelta(days=10)).isoformat()
+    sent_now_but_dated = {"channel": "letter", "questions": "Which account?", "reply_by": reply_by,
+                          "sent_on": asked.isoformat()}
+    refused = await api.post(f"{case_path(ref)}/clarifications", json=sent_now_but_dated, headers=auth("drafter"))
+    assert refused.status_code == 422 and "sent_on" in refused.text
+    case = await step(api, ref, "clarifications", "drafter", {**sent_now_but_dated, "channel": None})
+    [asked_for] = case["clarifications"]
+    assert (asked_for["channel"], asked_for["sent_on"]) == (None, asked.isoformat())
+    assert case["paused_intervals"][0]["started_on"] == asked.isoformat()
+
+    too_early = {"reply": "Account 42", "received_on": (asked - timedelta(days=1)).isoformat()}
+    refused = await api.post(f"{case_path(ref)}/clarifications/{asked_for['id']}/reply", json=too_early,
+                             headers=auth("drafter"))
+    assert refused.status_code == 422 and "received_on" in refused.text
+    case = await step(api, ref, f"clarifications/{asked_for['id']}/reply", "drafter",
+                      {"reply": "Account 42", "received_on": answered.isoformat()})
+    [pause] = case["paused_intervals"]
+    assert (pause["started_on"], pause["ended_on"]) == (asked.isoformat(), answered.isoformat())
+    assert pause["paused_days"] == stopped_days  # 5 in a week without a bank holiday
+    assert case["deadline"] == add_working_days(deadline, stopped_days, calendar).isoformat()
+
+
+async def test_a_contribution_recorded_late_is_overdue_at_once_and_keeps_the_day_it_came_in(api):
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    received = date.fromisoformat(case["date_received"])
+    past_due = {"team": "CENTRAL", "request": "What did the engineer find?", "channel": None,
+                "due_date": received.isoformat()}
+    case = await step(api, ref, "contributions", "drafter", past_due)
+    [asked] = case["contributions"]
+    assert asked["overdue"] is True and asked["status"] == "open"
+    before = await api.post(f"{case_path(ref)}/contributions", headers=auth("drafter"),
+                            json={**past_due, "due_date": (received - timedelta(days=1)).isoformat()})
+    assert before.status_code == 422 and "due_date" in before.text
+
+    future = await api.post(f"{case_path(ref)}/contributions/{asked['id']}/complete", headers=auth("drafter"),
+                            json={"details": "Faulty meter", "received_on": (date.today() + timedelta(days=1)).isoformat()})
+    assert future.status_code == 422 and "received_on" in future.text
+    case = await step(api, ref, f"contributions/{asked['id']}/complete", "drafter",
+                      {"details": "Faulty meter", "received_on": received.isoformat()})
+    [done] = case["contributions"]
+    assert (done["status"], done["received_on"], done["overdue"]) == ("completed", received.isoformat(), False)

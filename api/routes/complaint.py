@@ -81,7 +81,8 @@ async def request_clarification(
     body: ClarificationRequest) -> Any:
     """Ask the complainant for more information (repeatable)."""
     payload = ClarificationRequestInput(actor=case.actor(), channel=body.channel,
-                                        questions=body.questions, reply_by=body.reply_by)
+                                        questions=body.questions, reply_by=body.reply_by,
+                                        sent_on=body.sent_on)
     return await case.take(payload)
 
 
@@ -134,7 +135,8 @@ async def complete_contribution(
     attachments = await reply_attachments(session, case.user, case.reference, body.attachment_ids,
                                           "contribution_reply")
     payload = ContributionCompleteInput(actor=case.actor(), contribution_id=contribution_id,
-                                        details=body.details, attachments=attachments)
+                                        details=body.details, attachments=attachments,
+                                        received_on=body.received_on)
     return await case.take(payload)
 
 

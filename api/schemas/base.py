@@ -138,3 +138,14 @@ def _on_or_before_today(value: date) -> date:
 # A date something happened (sent, received): today at the latest, not before EARLIEST_DATE_RECEIVED;
 # the workflow also refuses one before the case's own date received.
 PastDate = Annotated[date, AfterValidator(_on_or_before_today)]
+
+
+def _due_any_time(value: date) -> date:
+    today = case_today(datetime.now(timezone.utc))
+    return _due_ahead(value) if value > today else _on_or_before_today(value)
+
+
+# A date something was or is due by, for a request recorded after the event: in the past (not before
+# EARLIEST_DATE_RECEIVED; the workflow also refuses one before the case was received) or ahead
+# within DATE_HORIZON_DAYS.
+DueOrPastDate = Annotated[date, AfterValidator(_due_any_time)]

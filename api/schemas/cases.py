@@ -166,11 +166,12 @@ class CorrespondentRead(Read):
 
 class ClarificationRead(Read):
     id: str
-    channel: str
+    channel: str | None = Field(description="letter or email; null: sent outside the system")
     questions: str
     reply_by: date
     requested_by: str
     requested_at: datetime
+    sent_on: date | None = Field(None, description="the day it was sent, when not the day it was requested")
     reply: str | None
     reply_received_on: date | None
     replied_by: str | None
@@ -193,6 +194,7 @@ class ContributionRead(Read):
     requested_at: datetime
     closed_by: str | None
     closed_at: datetime | None
+    received_on: date | None = Field(None, description="the day the contribution actually came in")
     channel: str | None = None
     recipient: str | None = None
     attachment_ids: list[str] = []

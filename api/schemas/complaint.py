@@ -8,7 +8,17 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from api.schemas.base import CategoryText, CodeText, DueDate, PastDate, ShortText, Strict, Text, UploadIds
+from api.schemas.base import (
+    CategoryText,
+    CodeText,
+    DueDate,
+    DueOrPastDate,
+    PastDate,
+    ShortText,
+    Strict,
+    Text,
+    UploadIds,
+)
 from casework.cases.contracts import Channel
 from casework.kinds.complaint.contracts import ResponseChannel
 
@@ -18,9 +28,12 @@ class AcknowledgeRequest(Strict):
 
 
 class ClarificationRequest(Strict):
-    channel: Channel
+    channel: Channel | None = Field(description="letter or email (sent now by the case), or null to "
+                                    "record a request sent outside the system on sent_on")
     questions: Text
     reply_by: DueDate
+    sent_on: PastDate | None = Field(None, description="the day it was sent (today if left out): the "
+                                     "clock stops from that day; before today only with channel null")
 
 
 class ClarificationReply(Strict):
@@ -33,7 +46,8 @@ class ContributionRequest(Strict):
     team: CodeText
     assignee: ShortText | None = None
     request: Text
-    due_date: DueDate
+    due_date: DueOrPastDate = Field(description="when it is due; a date already past (recording a "
+                                    "request made earlier) makes it overdue at once")
     channel: Channel | None = Field(
         Channel.EMAIL,
         description="email (to the person asked, else the team's address), letter, or null to "
@@ -43,6 +57,7 @@ class ContributionRequest(Strict):
 
 class ContributionComplete(Strict):
     details: Text
+    received_on: PastDate | None = Field(None, description="the day the contribution actually came in")
     attachment_ids: UploadIds = Field(default_factory=list)
 
 

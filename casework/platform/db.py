@@ -273,9 +273,10 @@ class CaseClarification(Base):
     __tablename__ = "case_clarification"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
-    channel: Mapped[str] = mapped_column(String(20))
+    channel: Mapped[str | None] = mapped_column(String(20))  # None: sent outside the system
     questions: Mapped[str] = mapped_column(Text)
     reply_by: Mapped[date] = mapped_column(Date)
+    sent_on: Mapped[date | None] = mapped_column(Date)
     requested_by: Mapped[str] = mapped_column(String(200))
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     reply: Mapped[str | None] = mapped_column(Text)
@@ -301,6 +302,7 @@ class CaseContribution(Base):
     requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    received_on: Mapped[date | None] = mapped_column(Date)
     channel: Mapped[str | None] = mapped_column(String(20))
     recipient: Mapped[str | None] = mapped_column(String(320))
     attachment_ids: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")

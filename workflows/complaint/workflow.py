@@ -128,24 +128,37 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                 reply_by=inp.reply_by,
                 requested_by=inp.actor.display_name,
                 requested_at=workflow.now(),
+                sent_on=inp.sent_on,
             )
             self.state.clarifications.append(item)
-            extra = {"clarification": {"questions": inp.questions, "reply_by": inp.reply_by}}
-            sent = await self._correspond("clarification", inp.channel, inp.actor, extra=extra)
-            events.append(
-                self._correspondence_event(
-                    "clarification_requested", "Clarification request", sent, inp,
-                    data={"clarification_id": item.id, "reply_by": inp.reply_by.isoformat()},
-                )
-            )
-            events.extend(self._pause_clock(item, inp.actor))
+            data = {"clarification_id": item.id, "reply_by": inp.reply_by.isoformat()}
+            if inp.channel is None:
+                sent_on = inp.sent_on or self._today()
+                events.append(self._event(
+                    "clarification_requested",
+                    f"Clarification request sent on {format_day(sent_on)} recorded (sent outside the system)",
+                    inp.actor, data={**data, "sent_on": sent_on.isoformat()}))
+            else:
+                extra = {"clarification": {"questions": inp.questions, "reply_by": inp.reply_by}}
+                sent = await self._correspond("clarification", inp.channel, inp.actor, extra=extra)
+                events.append(self._correspondence_event(
+                    "clarification_requested", "Clarification request", sent, inp, data=data))
+            events.extend(self._pause_clock(item, inp.actor, started_on=inp.sent_on))
         return self.state
 
     @request_clarification.validator
     def _validate_request_clarification(self, inp: ClarificationRequestInput) -> None:
         self._validate(Action.REQUEST_CLARIFICATION, inp.actor)
-        self._validate_channel(inp.channel)
+        if inp.channel is not None:
+            self._validate_channel(inp.channel)
         self._check_ahead("reply_by", inp.reply_by)
+        if inp.sent_on is not None:
+            if inp.channel is not None and inp.sent_on != self._today():
+                raise invalid("sent_on", "a request sent now is sent today: to record one sent "
+                                         "earlier, leave channel out")
+            refusal = sent_refusal("sent_on", inp.sent_on, self._today(), self.state.date_received)
+            if refusal is not None:
+                raise invalid("sent_on", refusal)
 
     @workflow.update
     async def record_clarification_reply(self, inp: ClarificationReplyInput) -> ComplaintState:
@@ -183,6 +196,9 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
         if inp.received_on is not None and inp.received_on < self.state.date_received:
             raise invalid("received_on", "received_on cannot be before the case was received "
                                          f"({self.state.date_received.isoformat()})")
+        if inp.received_on is not None and item.sent_on is not None and inp.received_on < item.sent_on:
+            raise invalid("received_on", "received_on cannot be before the request was sent "
+                                         f"({item.sent_on.isoformat()})")
         self._validate_new_documents(inp.attachments)
 
     # ---- contributions ----------------------------------------------------------------------
@@ -214,7 +230,12 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     @request_contribution.validator
     def _validate_request_contribution(self, inp: ContributionRequestInput) -> None:
         self._validate(Action.REQUEST_CONTRIBUTION, inp.actor)
-        self._check_ahead("due_date", inp.due_date)
+        # A request recorded after the event may be past due already: it shows overdue at once.
+        if inp.due_date < self.state.date_received:
+            raise invalid("due_date", "due_date cannot be before the case was received "
+                                      f"({self.state.date_received.isoformat()})")
+        if inp.due_date > self._today():
+            self._check_ahead("due_date", inp.due_date)
         if inp.channel is Channel.EMAIL and not inp.recipient_email:
             raise invalid("channel", f"nobody to email: team {inp.team} (and the person asked) "
                                      "have no email address; send by letter")
@@ -225,10 +246,12 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
             item = self._open_contribution(inp.contribution_id)
             item.status, item.details = "completed", inp.details
             item.closed_by, item.closed_at = inp.actor.display_name, workflow.now()
+            item.received_on = inp.received_on
             item.attachment_ids = self._attach(inp.attachments)
+            received = {} if inp.received_on is None else {"received_on": inp.received_on.isoformat()}
             events.append(self._event("contribution_completed", f"Contribution from team {item.team} completed",
                                       inp.actor, data={"contribution_id": item.id, "details": inp.details,
-                                                       **self._attachment_data(inp.attachments)}))
+                                                       **received, **self._attachment_data(inp.attachments)}))
         return self.state
 
     @complete_contribution.validator
@@ -236,6 +259,11 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
         self._validate(Action.COMPLETE_CONTRIBUTION, inp.actor)
         self._require_open_contribution(inp.contribution_id)
         self._validate_new_documents(inp.attachments)
+        if inp.received_on is not None:
+            # Entered after the event, perhaps: between the day the case was received and today.
+            refusal = sent_refusal("received_on", inp.received_on, self._today(), self.state.date_received)
+            if refusal is not None:
+                raise invalid("received_on", refusal)
 
     @workflow.update
     async def cancel_contribution(self, inp: ContributionCancelInput) -> ComplaintState:

@@ -195,9 +195,10 @@ class DeadlineClock(CaseParts):
             clock.warned_for = clock.deadline if now >= clock.warn_at else None
         self._clock_rearm = True
 
-    def _pause_clock(self, item: Awaited, actor: Actor) -> list[TimelineEvent]:
+    def _pause_clock(self, item: Awaited, actor: Actor, started_on: date | None = None) -> list[TimelineEvent]:
         """Stop the clock while the case waits on the complainant for `item` (until its reply-by
-        date at the latest), if the policy says so."""
+        date at the latest), if the policy says so: from `started_on`, the day the request was
+        actually sent (today if None)."""
         clock = self.state.clock
         if clock is None or clock.stopped_on is not None or not clock.policy.pause_on_clarification:
             return []
@@ -209,7 +210,7 @@ class DeadlineClock(CaseParts):
             return []
         reason = ("Waiting for the complainant's answer to a clarification request "
                   f"(reply by {format_day(item.reply_by)})")
-        pause = ClockPause(id=str(workflow.uuid4()), reason=reason, started_on=self._today(),
+        pause = ClockPause(id=str(workflow.uuid4()), reason=reason, started_on=started_on or self._today(),
                            resume_by=item.reply_by, clarification_ids=[item.id])
         clock.pauses.append(pause)
         return [self._event("clock_paused", f"Clock stopped on {format_day(pause.started_on)}; "

@@ -50,11 +50,12 @@ class CaseDetails(BaseModel):
 
 class Clarification(BaseModel):
     id: str
-    channel: Channel
+    channel: Channel | None  # None: sent outside the system, recorded here
     questions: str
     reply_by: date
     requested_by: str
     requested_at: datetime
+    sent_on: date | None = None  # the day it was sent (None in older cases: requested_at's)
     reply: str | None = None
     reply_received_on: date | None = None
     replied_by: str | None = None
@@ -76,6 +77,7 @@ class Contribution(BaseModel):
     requested_at: datetime
     closed_by: str | None = None
     closed_at: datetime | None = None
+    received_on: date | None = None  # the day the contribution actually came in, when recorded
     # How the request went out (None: recorded only) and to whom; documents sent with the reply.
     channel: Channel | None = None
     recipient: str | None = None
@@ -152,9 +154,10 @@ class AcknowledgeInput(StepInput):
 
 
 class ClarificationRequestInput(StepInput):
-    channel: Channel
+    channel: Channel | None  # None: only recorded (it was sent outside the system on sent_on)
     questions: str
     reply_by: date
+    sent_on: date | None = None  # None: today
 
 
 class ClarificationReplyInput(StepInput):
@@ -180,6 +183,7 @@ class ContributionRequestInput(StepInput):
 class ContributionCompleteInput(StepInput):
     contribution_id: str
     details: str
+    received_on: date | None = None  # when it actually came in (None: not recorded)
     attachments: list[DocumentRef] = Field(default_factory=list)
 
 
