@@ -36,6 +36,7 @@ class CaseParts:
     _first_schedule: ComputeDeadlinesResult | None
     _calendar_changes: list[CalendarChange]
     _clock_rearm: bool
+    _step_events: list[TimelineEvent] | None  # the timeline events of the step in progress
 
     async def _commit(self, events: list[TimelineEvent]) -> None:
         raise NotImplementedError
@@ -45,6 +46,13 @@ class CaseParts:
 
     def _validate(self, action: str, actor: Actor) -> None:
         raise NotImplementedError
+
+    def _next_task_instant(self) -> datetime | None:
+        """When the case's timer must next wake for a task (engine/tasks.py)."""
+        return None
+
+    def _flag_overdue_tasks(self) -> list[TimelineEvent]:
+        return []
 
     def _patched(self, patch_id: str) -> bool:
         return patch_id in self._patches or workflow.patched(patch_id)
