@@ -216,5 +216,10 @@ async def test_an_open_task_is_flagged_overdue_by_the_cases_timer_and_listed_fir
                        {"due_date": due(20), "reason": "Waiting on the bank"})
     assert not next(t for t in later["tasks"] if t["id"] == soonest["id"])["overdue"]
     assert [t["title"] for t in await tasks(api, "drafter", case=ref)] == ["Middle", "Later", "Soonest"]
+    by_title = {t["title"]: t["id"] for t in later["tasks"]}
+    await step(api, ref, f"tasks/{by_title['Middle']}/complete", "drafter", {"result": "Done"})
+    await step(api, ref, f"tasks/{by_title['Later']}/reassign", "drafter", {"team": "CENTRAL"})
+    await step(api, ref, f"tasks/{by_title['Later']}/cancel", "coordinator", {"reason": "Not needed"})
+    assert [t["title"] for t in await tasks(api, "drafter", case=ref)] == ["Soonest"]
     await record_history(clock, ref, "tasks-overdue")
 
