@@ -47,18 +47,18 @@ class CaseParts:
     def _validate(self, action: str, actor: Actor) -> None:
         raise NotImplementedError
 
+    def _patched(self, patch_id: str) -> bool:
+        return patch_id in self._patches or workflow.patched(patch_id)
+
+    def _run_ends(self) -> bool:
+        return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
+
     def _next_task_instant(self) -> datetime | None:
         """When the case's timer must next wake for a task (engine/tasks.py)."""
         return None
 
     def _flag_overdue_tasks(self) -> list[TimelineEvent]:
         return []
-
-    def _patched(self, patch_id: str) -> bool:
-        return patch_id in self._patches or workflow.patched(patch_id)
-
-    def _run_ends(self) -> bool:
-        return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
 
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
                data: dict[str, Any] | None = None, case_reference: str | None = None) -> TimelineEvent:
