@@ -20,14 +20,17 @@ from workflows.registry import WORKFLOWS
 log = logging.getLogger("casework.worker")
 
 
-def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, **kwargs) -> Worker:
-    """``after_smtp_send`` is a fault-injection hook for tests only (see activities.correspondence)."""
+def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, after_task_email=None,
+                 **kwargs) -> Worker:
+    """``after_smtp_send`` and ``after_task_email`` are fault-injection hooks for tests only (see
+    activities.correspondence and activities.tasks)."""
     sdk_fastpath.install()
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send),
+        activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send,
+                                    after_task_email=after_task_email),
         # Temporal's sandbox unless WORKFLOW_RUNNER opts out (casework.platform.config).
         workflow_runner=build_workflow_runner(settings),
         **kwargs,

@@ -14,19 +14,24 @@ from activities.correspondence import AfterSmtpSend, CorrespondenceActivities
 from activities.deadlines import DeadlineActivities
 from activities.digest import DigestActivities
 from activities.projection import ProjectionActivities
+from activities.tasks import AfterTaskEmail, TaskActivities
 from casework.kinds import KINDS
 from casework.platform.config import Settings
 
 
 def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
-                     after_smtp_send: AfterSmtpSend | None = None) -> list[Callable]:
-    """``after_smtp_send`` is a fault-injection hook for tests; see activities.correspondence."""
+                     after_smtp_send: AfterSmtpSend | None = None,
+                     after_task_email: AfterTaskEmail | None = None) -> list[Callable]:
+    """``after_smtp_send`` and ``after_task_email`` are fault-injection hooks for tests; see
+    activities.correspondence and activities.tasks."""
     projection = ProjectionActivities(sessionmaker)
     correspondence = CorrespondenceActivities(sessionmaker, settings, after_smtp_send=after_smtp_send)
     digests = DigestActivities(sessionmaker, settings)
     deadlines = DeadlineActivities(sessionmaker, settings)
+    tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
         kinds += importlib.import_module(f"activities.{kind}").activities()
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
-            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases, *kinds]
+            deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
+            tasks.notify_task_assignee, *kinds]

@@ -29,6 +29,7 @@ from casework.platform.db import (
     CaseDocument,
     CaseNote,
     CaseRecord,
+    CaseTask,
     TimelineEntry,
     driver_connection,
     table_of,
@@ -42,6 +43,7 @@ CHILD_TABLES: dict[str, Table] = {
     "correspondents": table_of(CaseCorrespondent),
     "documents": table_of(CaseDocument),
     "notes": table_of(CaseNote),
+    "tasks": table_of(CaseTask),
 }
 _REGISTERED_KINDS: set[str] = set()
 

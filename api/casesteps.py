@@ -37,11 +37,12 @@ from api.deps import (
 from api.schemas.cases import CaseRead
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
-from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput
+from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput, TaskStatus
 from casework.cases.stages import KindRules, StagePlan, allowed_actions, rules_of
 from casework.cases.visibility import Viewer, may_see_case
 from casework.platform.db import AppUser, CaseType, Team, reading
 from workflows.engine.correspondence import CONFIRM_DELIVERY, RESEND_DELIVERY
+from workflows.engine.tasks import ADD_TASK, TASK_ACTIONS
 
 StepIn = TypeVar("StepIn", bound=StepInput)
 # A case workflow's step: an Update method taking the step's input and answering the case's state.
@@ -72,6 +73,7 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
 
 
 DELIVERY_ACTIONS = frozenset({CONFIRM_DELIVERY, RESEND_DELIVERY})
+OPEN_TASK_ACTIONS = frozenset(TASK_ACTIONS) - {ADD_TASK}
 
 
 def case_type_config(row: CaseType) -> CaseTypeConfig:
@@ -120,7 +122,7 @@ def case_json(case: CaseRead, status_code: int = status.HTTP_200_OK) -> Response
 
 
 def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
-                       correspondents: list, documents: list, notes: list,
+                       correspondents: list, documents: list, notes: list, tasks: list = (),  # type: ignore[assignment]
                        clarifications: list = (), contributions: list = ()) -> CaseRead:  # type: ignore[assignment]
     today = case_today(datetime.now(timezone.utc))
     rules = rules_of(core.get("kind") or "complaint")
@@ -128,6 +130,8 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
     actions = [] if core["status"] == "closed" else allowed_actions(rules, plan, core["stage"], blocked)
     if not core.get("unconfirmed_deliveries"):  # nothing to confirm or resend
         actions = [a for a in actions if a not in DELIVERY_ACTIONS]
+    if not any(t.status == TaskStatus.OPEN for t in tasks):  # no task to close, reassign or reschedule
+        actions = [a for a in actions if a not in OPEN_TASK_ACTIONS]
     stage_kind = str(plan.get(core["stage"]).kind) if core["status"] != "closed" else None
     return CaseRead.model_validate({
         **core,
@@ -142,6 +146,7 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
         "contributions": [{**_fields(c), "overdue": c.status == "open" and c.due_date < today}
                           for c in contributions],
         "notes": [_fields(n) for n in notes],
+        "tasks": [_fields(t) for t in tasks],
         "workflow_id": core["reference"],
         "temporal_ui_url": ui_url(request, core["reference"]),
     })

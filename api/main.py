@@ -28,6 +28,7 @@ from api.routes import (
     search,
     standard_lines,
     statistics,
+    tasks,
     templates,
 )
 from api.schemas.base import configure_date_bounds
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(cases.router)
     for kind in KINDS:  # each kind of case's own steps (api/routes/<kind>.py)
         app.include_router(importlib.import_module(f"api.routes.{kind}").router)
+    app.include_router(tasks.router)
     app.include_router(documents.router)
     app.include_router(reference.router)
     app.include_router(search.router)

@@ -24,6 +24,7 @@ from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
 from api.schemas import standard_lines as line_schemas
+from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
@@ -36,6 +37,7 @@ from casework.platform.db import (
     CaseNote,
     CaseRecord,
     CaseRegistration,
+    CaseTask,
     DigestSubscription,
     StandardLine,
     table_of,
@@ -66,6 +68,12 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     digest_schemas.DigestCreate: (table_of(DigestSubscription), {}),
     digest_schemas.DigestUpdate: (table_of(DigestSubscription), {}),
     digest_schemas.DigestScheduleIn: (table_of(DigestSubscription), {}),
+    task_schemas.TaskCreate: (table_of(CaseTask), {"due_date": "due_on"}),
+    task_schemas.TaskComplete: (table_of(CaseTask), {}),
+    task_schemas.TaskReassign: (table_of(CaseTask), {}),
+    task_schemas.TaskAssigneeIn: (table_of(CaseTask), {}),
+    task_schemas.TaskReschedule: (table_of(CaseTask), {"due_date": "due_on"}),
+    task_schemas.TaskDue: (table_of(CaseTask), {"due_date": "due_on"}),
 }
 
 

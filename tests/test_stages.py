@@ -69,12 +69,14 @@ def test_outstanding_work_blocks_skipping_and_completing():
 
 
 def test_allowed_actions_lists_what_the_api_offers():
-    # Routing allows the delivery steps at any open stage; a case read offers them only while an
-    # email awaits confirmation (api.casesteps.assemble_case_read).
+    # Routing allows the delivery and task steps at any open stage; a case read offers them only while
+    # an email awaits confirmation, or a task is open (api.casesteps.assemble_case_read).
     assert set(allowed_actions(PLAN, "triage")) == {"allocate", "add_document", "close", "add_note",
                                                     "edit_note", "record_clarification_reply",
                                                     "extend_deadline", "change_type",
-                                                    "confirm_delivery", "resend_delivery"}
+                                                    "confirm_delivery", "resend_delivery", "add_task",
+                                                    "complete_task", "cancel_task", "reassign_task",
+                                                    "reschedule_task"}
     assert "approve_draft" in allowed_actions(PLAN, "qa")
     assert "submit_draft" not in allowed_actions(PLAN, "clarification", frozenset({"clarification"}))
 

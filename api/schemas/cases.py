@@ -21,6 +21,7 @@ from pydantic import (
 
 from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.documents import DocumentRead
+from api.schemas.tasks import TaskRead
 from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
 from casework.calendar.deadlines import REGION_TIMEZONES, case_today
 from casework.calendar.policies import ExtensionAnchor
@@ -304,6 +305,7 @@ class CaseRead(Read):
     clarifications: list[ClarificationRead]
     contributions: list[ContributionRead]
     notes: list[NoteRead]
+    tasks: list[TaskRead] = Field(default_factory=list, description="tasks for people on the case, open and closed")
     workflow_id: str
     temporal_ui_url: str | None
     # The response clock (all empty for a case registered before clocks existed).

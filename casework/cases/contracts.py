@@ -8,7 +8,7 @@ running workflows (new fields must have defaults). The workflow imports this mod
 from __future__ import annotations
 
 import importlib
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -212,6 +212,44 @@ class UnconfirmedDelivery(BaseModel):
     recipients: list[str] = Field(default_factory=list)
 
 
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    DONE = "done"
+    CANCELLED = "cancelled"
+
+
+class Task(BaseModel):
+    """Work for a person or a team on a case (an action plan's step, a follow-up, "decide this
+    return"), kept by the case's workflow: the engine's task part (workflows/engine/tasks.py)
+    opens, closes, reassigns and reschedules it, and its durable timer flags it overdue."""
+
+    id: str
+    title: str
+    description: str | None = None
+    # Who it is for: a team, a person, or a person within a team.
+    team: str | None = None
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    due_on: date
+    due_time: time | None = None  # a time on the due day (a same-day follow-up), in the case's region
+    due_at: datetime  # the instant it becomes overdue: due_time on due_on, else the end of due_on
+    status: TaskStatus = TaskStatus.OPEN
+    result: str | None = None  # done: what was done
+    cancel_reason: str | None = None
+    overdue: bool = False
+    overdue_since: datetime | None = None
+    created_by: str
+    created_by_id: int | None = None  # None: opened by the case itself (e.g. an unconfirmed email)
+    created_at: datetime
+    closed_by: str | None = None
+    closed_by_id: int | None = None
+    closed_at: datetime | None = None
+    # Counts the task's assignments: each one is emailed once, keyed by it.
+    assignment: int = 1
+    # What opened it, when the case did (e.g. "delivery:<document id>"): closed when that is done.
+    source: str | None = None
+
+
 class CaseCore(BaseModel):
     """What every kind of case knows about itself: identity, type, where it stands, who has it, the
     parties, its documents and notes, its deadline clock and how it ended. A kind's state subclasses
@@ -240,9 +278,10 @@ class CaseCore(BaseModel):
     correspondence_count: int = 0
     clock: CaseClock | None = None  # None for cases registered before deadline clocks existed
     unconfirmed_deliveries: list[UnconfirmedDelivery] = Field(default_factory=list)
+    tasks: list[Task] = Field(default_factory=list)
 
     # Child collections the projection writes to their own tables (a kind adds its own).
-    COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes")
+    COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes", "tasks")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -428,6 +467,45 @@ class ResendDeliveryInput(StepInput):
     reason: str
 
 
+class TaskAssignee(BaseModel):
+    """Who a task is for, as the API resolved it (a team, a person, or both)."""
+
+    team: str | None = None
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+
+
+class AddTaskInput(StepInput):
+    title: str
+    description: str | None = None
+    assignee: TaskAssignee
+    due_on: date
+    due_time: time | None = None
+
+
+class CompleteTaskInput(StepInput):
+    task_id: str
+    result: str
+
+
+class CancelTaskInput(StepInput):
+    task_id: str
+    reason: str
+
+
+class ReassignTaskInput(StepInput):
+    task_id: str
+    assignee: TaskAssignee
+    reason: str | None = None
+
+
+class RescheduleTaskInput(StepInput):
+    task_id: str
+    due_on: date
+    due_time: time | None = None
+    reason: str | None = None
+
+
 class ChangeTypeInput(StepInput):
     case_type: CaseTypeConfig
     reason: str
@@ -525,6 +603,25 @@ class DeadlineNoticeResult(BaseModel):
     recipients: list[str] = Field(default_factory=list)
     message_id: str | None = None
     manager_name: str | None = None
+
+
+class TaskNoticeJob(BaseModel):
+    """The email telling a task's assignee (the person, else the team's address) it is theirs;
+    exactly once per business key (`reference/task/<id>/<assignment>`)."""
+
+    business_key: str
+    reference: str
+    case_type_name: str
+    task: Task
+    sender_name: str
+
+
+class TaskNoticeResult(BaseModel):
+    recipient: str | None = None  # None: nobody has an address to write to
+    message_id: str | None = None
+    # False when a retry found the send interrupted and, to never send twice, did not resend.
+    delivery_confirmed: bool = True
+    refused: str | None = None  # why the mail server refused it for good
 
 
 class OpenCasesPage(BaseModel):

@@ -20,6 +20,7 @@ from casework.platform.db import (
     CaseDocument,
     CaseNote,
     CaseRecord,
+    CaseTask,
     CaseType,
     Escalation,
     Team,
@@ -200,6 +201,7 @@ async def case_children(session: AsyncSession, reference: str) -> dict[str, list
         "clarifications": await rows(CaseClarification, CaseClarification.requested_at),
         "contributions": await rows(CaseContribution, CaseContribution.requested_at),
         "notes": await rows(CaseNote, CaseNote.created_at),
+        "tasks": await rows(CaseTask, CaseTask.created_at),
     }
 
 

@@ -322,6 +322,41 @@ class CaseNote(Base):
     edited_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class CaseTask(Base):
+    """A task on a case (casework.cases.contracts.Task), projected from the case's workflow."""
+
+    __tablename__ = "case_task"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    case_reference: Mapped[str] = mapped_column(ForeignKey("case_record.reference"), index=True)
+    title: Mapped[str] = mapped_column(String(limits.NAME))
+    description: Mapped[str | None] = mapped_column(Text)
+    team: Mapped[str | None] = mapped_column(String(limits.CODE))
+    assignee_id: Mapped[int | None] = mapped_column(Integer)
+    assignee_name: Mapped[str | None] = mapped_column(String(200))
+    due_on: Mapped[date] = mapped_column(Date)
+    due_time: Mapped[time | None] = mapped_column(Time)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))  # open | done | cancelled
+    result: Mapped[str | None] = mapped_column(Text)
+    cancel_reason: Mapped[str | None] = mapped_column(Text)
+    overdue: Mapped[bool] = mapped_column(Boolean, default=False)
+    overdue_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str] = mapped_column(String(200))
+    created_by_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(200))
+    closed_by_id: Mapped[int | None] = mapped_column(Integer)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    assignment: Mapped[int] = mapped_column(Integer, default=1)
+    source: Mapped[str | None] = mapped_column(String(100))
+
+    __table_args__ = (
+        # "My tasks" and "my team's tasks" of a status, overdue first then soonest due: an index walk.
+        Index("ix_case_task_assignee_list", "assignee_id", "status", text("overdue DESC"), "due_at"),
+        Index("ix_case_task_team_list", "team", "status", text("overdue DESC"), "due_at"),
+    )
+
+
 class TimelineEntry(Base):
     __tablename__ = "timeline_event"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)

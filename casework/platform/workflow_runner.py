@@ -54,6 +54,7 @@ PURE_MODULES = (
     "casework.calendar.policies",
     "casework.calendar.workdays",
     "casework.kinds",
+    "casework.tasks.due",
 )
 
 SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)

@@ -12,7 +12,8 @@ A kind of case subclasses this with its state type, its rule table and its own s
 `@workflow.init` and `@workflow.run` (which the SDK wants on the workflow class itself) as
 `super().__init__(start)` and `return await self._run_case(start)`.
 The steps here (allocation, documents, notes, early close, completing an optional stage, deadline
-extensions, type changes, calendar changes) are every kind's. See docs/adding-a-kind-of-case.md.
+extensions, type changes, calendar changes), and those of the parts mixed in (letters and emails,
+tasks), are every kind's. See docs/adding-a-kind-of-case.md.
 """
 
 from __future__ import annotations
@@ -106,6 +107,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         # which writes them all): a step's projection carries only those that changed.
         self._projected: tuple[int, ...] | None = None
         self._action: str | None = None  # the action of the step in progress
+        self._step_events: list[TimelineEvent] | None = None  # and its timeline events
         # Calendar changes signalled and not yet applied; set when the clock's timer must be re-armed.
         self._calendar_changes: list[CalendarChange] = list(start.pending_calendar_changes)
         self._clock_rearm = False
@@ -245,6 +247,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
             self.state.close_reason = inp.reason
             self.state.close_note = inp.note
             self.state.closed_at = workflow.now()
+            self._cancel_open_tasks(f"the case was closed ({inp.reason})", inp.actor)
             events.append(self._event(
                 "closed_early" if early else "closed",
                 f"Case closed{' early at ' + self._here.label if early else ''}: {inp.reason}",

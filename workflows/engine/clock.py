@@ -279,10 +279,14 @@ class DeadlineClock(CaseParts):
             return None
 
     async def _keep_time(self) -> None:
-        """The case clock: a durable timer to the next instant that matters (warning, breach, or the
-        end of a pause's reply-by date), re-armed whenever the dates change."""
+        """The case clock: a durable timer to the next instant that matters (warning, breach, the
+        end of a pause's reply-by date, or an open task falling due), re-armed whenever they change."""
         while not self._run_ends():
             due = self._next_clock_instant()
+            task_due = self._next_task_instant()  # None for a case without open tasks: as before
+            summary = "deadline clock"
+            if task_due is not None and (due is None or task_due < due):
+                due, summary = task_due, "task due"
             self._clock_rearm = False
             wake = lambda: self._run_ends() or self._clock_rearm or bool(self._calendar_changes)  # noqa: E731
             wait = None if due is None else due - workflow.now()
@@ -290,7 +294,7 @@ class DeadlineClock(CaseParts):
                 await workflow.wait_condition(wake)
             elif wait > timedelta(0):
                 try:
-                    await workflow.wait_condition(wake, timeout=wait, timeout_summary="deadline clock")
+                    await workflow.wait_condition(wake, timeout=wait, timeout_summary=summary)
                 except asyncio.TimeoutError:
                     pass
             if self._run_ends():
@@ -300,6 +304,7 @@ class DeadlineClock(CaseParts):
                     return
                 events = await self._apply_calendar_changes()
                 events += await self._fire_due_clock_events()
+                events += self._flag_overdue_tasks()
                 if events:
                     await self._commit(events)
 

@@ -18,6 +18,8 @@ with workflow.unsafe.imports_passed_through():
         CorrespondenceResult,
         DocumentRef,
         ResendDeliveryInput,
+        TaskAssignee,
+        TaskStatus,
         TimelineEvent,
         UnconfirmedDelivery,
     )
@@ -27,15 +29,16 @@ from workflows.engine.activity_options import (
     PATIENT_RETRY,
 )
 from workflows.engine.errors import invalid
-from workflows.engine.parts import CaseParts
+from workflows.engine.tasks import Tasks
 from workflows.engine.versioning import LOCAL_CORRESPONDENCE
 
 # The actions of this part's steps; every kind's rule table declares them.
 CONFIRM_DELIVERY, RESEND_DELIVERY = "confirm_delivery", "resend_delivery"
 
 
-class Correspondence(CaseParts):
-    """Letters, emails and documents on a case (mixed into CaseWorkflow)."""
+class Correspondence(Tasks):
+    """Letters, emails and documents on a case (mixed into CaseWorkflow); an email whose delivery
+    was not confirmed opens a task for the case's owner (engine/tasks.py)."""
 
     async def _correspond(self, purpose: str, channel: Channel, actor: Actor, *,
                           extra: dict[str, Any] | None = None,
@@ -55,6 +58,14 @@ class Correspondence(CaseParts):
                 id=result.document.id, business_key=key, purpose=purpose, channel=channel,
                 recipient=result.recipient, message_id=result.message_id, sent_at=workflow.now(),
                 extra=extra or {}, attachment_ids=attachments or [], recipients=recipients or []))
+            # Someone must check it arrived: the case's owner (its assignee, else its team).
+            owner = TaskAssignee(team=self.state.team, assignee_id=self.state.assignee_id,
+                                 assignee_name=self.state.assignee_name)
+            await self._open_task(
+                f"Confirm or resend the {purpose} email to {result.recipient}", assignee=owner,
+                due_on=self._tomorrow(), source=f"delivery:{result.document.id}",
+                description="The send was interrupted and the email may not have arrived: check with the "
+                            "recipient or the mail server's log, then confirm its delivery or send it again.")
         return result
 
     async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
@@ -75,6 +86,8 @@ class Correspondence(CaseParts):
         """Someone checked (with the recipient, the mail server's log) that the email arrived."""
         async with self._step(CONFIRM_DELIVERY, inp.actor) as events:
             delivery = self._take_unconfirmed(inp.delivery_id)
+            self._finish_tasks_from(f"delivery:{delivery.id}", TaskStatus.DONE, f"Delivery confirmed: {inp.note}",
+                                    inp.actor)
             events.append(self._event(
                 "delivery_confirmed", f"Delivery of the {delivery.purpose} email to {delivery.recipient} confirmed",
                 inp.actor, reason=inp.note, data={"document_id": delivery.id, "message_id": delivery.message_id}))
@@ -92,6 +105,8 @@ class Correspondence(CaseParts):
         """Send the email again, made afresh from what it was made from, as a new email."""
         async with self._step(RESEND_DELIVERY, inp.actor) as events:
             delivery = self._take_unconfirmed(inp.delivery_id)
+            self._finish_tasks_from(f"delivery:{delivery.id}", TaskStatus.DONE, f"Sent again: {inp.reason}",
+                                    inp.actor)
             sent = await self._correspond(delivery.purpose, delivery.channel, inp.actor, extra=delivery.extra,
                                           attachments=delivery.attachment_ids, recipients=delivery.recipients)
             events.append(self._event(

@@ -41,6 +41,7 @@ class CaseParts:
     _first_schedule: ComputeDeadlinesResult | None
     _calendar_changes: list[CalendarChange]
     _clock_rearm: bool
+    _step_events: list[TimelineEvent] | None  # the timeline events of the step in progress
 
     async def _commit(self, events: list[TimelineEvent]) -> None:
         raise NotImplementedError
@@ -77,6 +78,13 @@ class CaseParts:
 
     def _run_ends(self) -> bool:
         return self.state.status is CaseStatus.CLOSED or workflow.info().is_continue_as_new_suggested()
+
+    def _next_task_instant(self) -> datetime | None:
+        """When the case's timer must next wake for a task (engine/tasks.py)."""
+        return None
+
+    def _flag_overdue_tasks(self) -> list[TimelineEvent]:
+        return []
 
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
                data: dict[str, Any] | None = None, case_reference: str | None = None) -> TimelineEvent:

@@ -43,12 +43,12 @@ class Step:
         except BaseException:
             wf._lock.release()
             raise
-        wf._action = self.action
+        wf._action, wf._step_events = self.action, self.events
         return self.events
 
     async def __aexit__(self, exc_type, exc, tb) -> None:
         wf = self.wf
-        wf._action = None
+        wf._action, wf._step_events = None, None
         try:
             if exc_type is None:
                 try:

@@ -71,12 +71,18 @@ class Action(StrEnum):
     CHANGE_TYPE = "change_type"
     CONFIRM_DELIVERY = "confirm_delivery"
     RESEND_DELIVERY = "resend_delivery"
+    ADD_TASK = "add_task"
+    COMPLETE_TASK = "complete_task"
+    CANCEL_TASK = "cancel_task"
+    REASSIGN_TASK = "reassign_task"
+    RESCHEDULE_TASK = "reschedule_task"
 
 
 # A holding response (why the final one is late, and when it will come) may go out from
 # acknowledgement until the final response is sent.
 _BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
 _ANYONE_ON_THE_CASE = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER})
+_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 
 RULES = register_rules(KindRules(
     kind=KIND,
@@ -100,7 +106,7 @@ RULES = register_rules(KindRules(
     any_open_stage=frozenset({
         Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
         Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
-        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY}),
+        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS}),
     action_roles={
         Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
@@ -126,6 +132,8 @@ RULES = register_rules(KindRules(
         # An email that may not have arrived: whoever answers for the case's correspondence.
         Action.CONFIRM_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         Action.RESEND_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        # Tasks on a case: whoever works it.
+        **dict.fromkeys(_TASKS, _ANYONE_ON_THE_CASE),
     },
     leads={
         Action.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
