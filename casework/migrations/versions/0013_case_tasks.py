@@ -4,7 +4,7 @@ One row per task (open, done or cancelled), with the indexes "my tasks" and "my 
 walk: by assignee or team and status, overdue first, then soonest due.
 
 Revision ID: 0013
-Revises: 0010
+Revises: 0012
 Create Date: 2026-12-05 03:40:00
 """
 from typing import Sequence, Union
@@ -12,7 +12,7 @@ from typing import Sequence, Union
 from alembic import op
 
 revision: str = '0013'
-down_revision: Union[str, None] = '0010'
+down_revision: Union[str, None] = '0012'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
