@@ -50,7 +50,7 @@ from api.deps import (
     ViewerDep,
     actor_of,
     cached_lookup,
-    require_role,
+    require_permission,
 )
 from api.schemas.cases import (
     AllocateRequest,
@@ -89,6 +89,7 @@ from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
+from casework.people.permissions import declare
 from casework.platform.db import CaseRecord, driver_connection
 from workflows.complaint import ComplaintCaseWorkflow, initial_state
 from workflows.engine import CaseWorkflow
@@ -99,6 +100,8 @@ from workflows.engine.versioning import ALL_PATCHES, CLOCK_PATCH, PATCH_SETS
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = CASE_PATH
+REGISTER = declare("cases.register", "register a case", REGISTER_ROLES)
+ESCALATE = declare("cases.escalate", "escalate a closed case into a linked stage-2 case", ESCALATE_ROLES)
 
 
 # ---- registration ---------------------------------------------------------------------------
@@ -110,7 +113,7 @@ async def register_case(
     settings: SettingsDep, user: CurrentUser, idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Register a complaint. Returns the case with its reference, which is also its workflow id."""
-    require_role(user, REGISTER_ROLES, "registering a case")
+    require_permission(user, REGISTER, "registering a case")
     case_type = await cached_lookup(request, ("case_type", body.case_type),
                                      lambda s: repository.get_case_type(s, body.case_type))
     if case_type is None or not case_type.active:
@@ -346,7 +349,7 @@ async def change_type(
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
-async def escalate(case: Annotated[AuthorisedCase, authorised_case(roles=ESCALATE_ROLES, what="escalating a case")],
+async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ESCALATE, what="escalating a case")],
                    body: EscalateRequest, request: Request, session: SessionDep,
                    client: TemporalDep, settings: SettingsDep) -> Any:
     """Escalate a closed case into a linked stage-2 case (complainant and key fields copied).

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import Field
+
 from api.schemas.base import Read
 
 
@@ -11,3 +13,5 @@ class UserRead(Read):
     display_name: str
     email: str | None
     roles: list[str]
+    teams: list[str]
+    permissions: list[str] = Field(description="what you may do: your roles' defaults and grants")
