@@ -12,6 +12,7 @@ import pytest
 from sqlalchemy import update
 
 from casework.people.models import ApiToken
+from casework.people import permissions
 from casework.people.permissions import declare, effective, registry
 from casework.cases.stages import KindPermission, rules_of
 from tests.casefixtures import auth, register, step
@@ -274,7 +275,8 @@ def test_each_kind_action_is_a_permission_held_by_default_by_its_roles():
     assert effective(["admin"]) == frozenset(every)
 
 
-def test_a_module_declares_a_permission_in_one_line():
+def test_a_module_declares_a_permission_in_one_line(monkeypatch):
+    monkeypatch.setattr(permissions, "_DECLARED", dict(permissions._DECLARED))  # this test's own
     name = declare("lead_returns.decide", "accept or decline a lead return", {"returns_decider"})
     assert name in registry() and name in effective(["returns_decider"]) and name not in effective(["handler"])
     assert declare("lead_returns.decide", "accept or decline a lead return", {"returns_decider"}) == name
@@ -291,3 +293,16 @@ def test_a_step_recorded_before_permissions_is_checked_by_its_roles():
     assert rules.refusal_of(["handler"], ["complaint.allocate"], "allocate") is None
     assert rules.refusal_of(["coordinator"], [], "allocate") == "'allocate' needs the permission 'complaint.allocate'"
     assert isinstance(next(iter(rules.permissions.values())), KindPermission)
+
+
+def test_the_manual_lists_every_permission_with_its_default_roles():
+    import api.main  # noqa: F401  (the routes declare theirs)
+    from casework.platform.config import PROJECT_ROOT
+
+    manual = (PROJECT_ROOT / "docs" / "people-and-permissions.md").read_text()
+    rows = {}
+    for line in manual.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if line.startswith("| `") and len(cells) == 3:
+            rows[cells[0].strip("`")] = cells[2]
+    assert rows == {p.name: ", ".join(sorted(p.default_roles)) for p in registry().values()}

@@ -57,8 +57,10 @@ def _conflict(message: str) -> HTTPException:
     return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message})
 
 
-def _forget_everyone(request: Request) -> None:
-    """This process sees the change at once (who a token is, what they hold, teams, members)."""
+async def _commit(request: Request, session: AsyncSession) -> None:
+    """Commit the change; this process sees it at once (the cache of who a token is, what they
+    hold, teams and members is cleared)."""
+    await session.commit()
     request.app.state.cache.clear()
 
 
@@ -122,8 +124,7 @@ async def create_user(body: UserCreate, request: Request, session: SessionDep, a
     await people.set_user_teams(session, user.id, body.teams)
     await audit.record(session, admin, "user.created", "user", user.username,
                        after=_user_fields(user, body.teams))
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _user_read(session, user)
 
 
@@ -165,8 +166,7 @@ async def update_user(username: str, body: UserUpdate, request: Request, session
     if now:
         action = "user.deactivated" if now.get("active") is False else "user.updated"
         await audit.record(session, admin, action, "user", user.username, before=was, after=now)
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _user_read(session, user)
 
 
@@ -219,8 +219,7 @@ async def revoke_token(username: str, token_id: str, request: Request, session: 
         await audit.record(session, admin, "token.revoked", "token", token.id,
                            before={"user": user.username, "revoked_at": None},
                            after={"user": user.username, "revoked_at": token.revoked_at})
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return _token_read(token)
 
 
@@ -273,8 +272,7 @@ async def create_team(body: TeamCreate, request: Request, session: SessionDep, a
     await people.set_team_members(session, team.code, [m.id for m in members])
     await audit.record(session, admin, "team.created", "team", team.code,
                        after=_team_fields(team, body.manager, [m.username for m in members]))
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _team_read(session, team)
 
 
@@ -309,8 +307,7 @@ async def update_team(code: str, body: TeamUpdate, request: Request, session: Se
     was, now = audit.changed(before, _team_fields(team, manager_name, members))
     if now:
         await audit.record(session, admin, "team.updated", "team", team.code, before=was, after=now)
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _team_read(session, team)
 
 
@@ -350,8 +347,7 @@ async def grant_to_role(role: RoleName, body: GrantCreate, request: Request, ses
         raise _conflict(f"role {role} holds {permission} by default")
     if await people.grant_to_role(session, role, permission, admin.username):
         await audit.record(session, admin, "permission.granted", "role", role, after={"permission": permission})
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return {"role": role, "permission": permission}
 
 
@@ -365,8 +361,7 @@ async def revoke_from_role(role: RoleName, permission: PermissionName, request: 
     if not await people.revoke_from_role(session, role, permission):
         raise errors.not_found(f"a grant of {permission} to role {role}")
     await audit.record(session, admin, "permission.revoked", "role", role, before={"permission": permission})
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return {"role": role, "permission": permission}
 
 
@@ -380,8 +375,7 @@ async def grant_to_user(username: str, body: GrantCreate, request: Request, sess
     if await people.grant_to_user(session, user.id, permission, admin.username):
         await audit.record(session, admin, "permission.granted", "user", user.username,
                            after={"permission": permission})
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _user_read(session, user)
 
 
@@ -395,8 +389,7 @@ async def revoke_from_user(username: str, permission: PermissionName, request: R
         raise errors.not_found(f"a grant of {permission} to {username}")
     await audit.record(session, admin, "permission.revoked", "user", user.username,
                        before={"permission": permission})
-    await session.commit()
-    _forget_everyone(request)
+    await _commit(request, session)
     return await _user_read(session, user)
 
 

@@ -51,13 +51,16 @@ class UserUpdate(Strict):
     active: bool | None = None
 
 
-class UserAdminRead(Read):
+class UserCore(Read):
     id: int
     username: str
     display_name: str
     email: str | None
     roles: list[str]
     teams: list[str]
+
+
+class UserAdminRead(UserCore):
     active: bool
     granted_permissions: list[str] = Field(description="granted to this user, beyond their roles'")
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any, TypeVar
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import ColumnElement, Select, delete, func, insert, or_, select
 from sqlalchemy.dialects.postgresql import insert as upsert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,6 +15,8 @@ from casework.people.models import ApiToken, RolePermission, UserPermission
 from casework.people.permissions import effective
 from casework.platform.db import AppUser, Team, TeamMember
 from casework.platform.security import hash_token, new_token
+
+K = TypeVar("K", int, str)
 
 # ---- authentication -------------------------------------------------------------------------
 
@@ -52,22 +55,22 @@ async def users_by_username(session: AsyncSession, usernames: list[str]) -> dict
     return {user.username: user for user in rows}
 
 
-async def teams_of(session: AsyncSession, user_ids: list[int]) -> dict[int, list[str]]:
-    rows = await session.execute(select(TeamMember.user_id, TeamMember.team_code)
-                                 .where(TeamMember.user_id.in_(user_ids)).order_by(TeamMember.team_code))
-    found: dict[int, list[str]] = {uid: [] for uid in user_ids}
-    for uid, code in rows:
-        found[uid].append(code)
+async def _grouped(session: AsyncSession, keys: list[K], stmt: Select[K, str]) -> dict[K, list[str]]:
+    """(key, value) rows as each key's values, in the statement's order; [] for a key with none."""
+    found: dict[K, list[str]] = {key: [] for key in keys}
+    for key, value in await session.execute(stmt):
+        found[key].append(value)
     return found
+
+
+async def teams_of(session: AsyncSession, user_ids: list[int]) -> dict[int, list[str]]:
+    return await _grouped(session, user_ids, select(TeamMember.user_id, TeamMember.team_code)
+                          .where(TeamMember.user_id.in_(user_ids)).order_by(TeamMember.team_code))
 
 
 async def user_grants(session: AsyncSession, user_ids: list[int]) -> dict[int, list[str]]:
-    rows = await session.execute(select(UserPermission.user_id, UserPermission.permission)
-                                 .where(UserPermission.user_id.in_(user_ids)).order_by(UserPermission.permission))
-    found: dict[int, list[str]] = {uid: [] for uid in user_ids}
-    for uid, permission in rows:
-        found[uid].append(permission)
-    return found
+    return await _grouped(session, user_ids, select(UserPermission.user_id, UserPermission.permission)
+                          .where(UserPermission.user_id.in_(user_ids)).order_by(UserPermission.permission))
 
 
 async def list_users(session: AsyncSession, *, active: bool | None = None, role: str | None = None,
@@ -89,12 +92,16 @@ async def create_user(session: AsyncSession, **values: object) -> AppUser | None
     return None if user_id is None else await session.get(AppUser, user_id)
 
 
+async def _set_memberships(session: AsyncSession, kept: ColumnElement[bool], pairs: list[dict[str, Any]]) -> None:
+    """Delete the team_member rows of one user or team that `kept` does not keep, add `pairs`."""
+    await session.execute(delete(TeamMember).where(kept))
+    if pairs:
+        await session.execute(upsert(TeamMember).values(pairs).on_conflict_do_nothing())
+
+
 async def set_user_teams(session: AsyncSession, user_id: int, teams: list[str]) -> None:
-    await session.execute(delete(TeamMember).where(TeamMember.user_id == user_id,
-                                                   TeamMember.team_code.not_in(teams)))
-    if teams:
-        await session.execute(upsert(TeamMember).values([{"team_code": t, "user_id": user_id} for t in teams])
-                              .on_conflict_do_nothing())
+    await _set_memberships(session, (TeamMember.user_id == user_id) & TeamMember.team_code.not_in(teams),
+                           [{"team_code": t, "user_id": user_id} for t in teams])
 
 
 async def existing_teams(session: AsyncSession, codes: list[str]) -> set[str]:
@@ -110,13 +117,9 @@ async def list_teams(session: AsyncSession) -> list[Team]:
 
 
 async def members_of(session: AsyncSession, codes: list[str]) -> dict[str, list[str]]:
-    rows = await session.execute(
-        select(TeamMember.team_code, AppUser.username).join(AppUser, AppUser.id == TeamMember.user_id)
-        .where(TeamMember.team_code.in_(codes)).order_by(AppUser.username))
-    found: dict[str, list[str]] = {code: [] for code in codes}
-    for code, username in rows:
-        found[code].append(username)
-    return found
+    return await _grouped(session, codes, select(TeamMember.team_code, AppUser.username)
+                          .join(AppUser, AppUser.id == TeamMember.user_id)
+                          .where(TeamMember.team_code.in_(codes)).order_by(AppUser.username))
 
 
 async def usernames_by_id(session: AsyncSession, ids: list[int]) -> dict[int, str]:
@@ -131,11 +134,8 @@ async def create_team(session: AsyncSession, **values: object) -> Team | None:
 
 
 async def set_team_members(session: AsyncSession, code: str, user_ids: list[int]) -> None:
-    await session.execute(delete(TeamMember).where(TeamMember.team_code == code,
-                                                   TeamMember.user_id.not_in(user_ids)))
-    if user_ids:
-        await session.execute(upsert(TeamMember).values([{"team_code": code, "user_id": u} for u in user_ids])
-                              .on_conflict_do_nothing())
+    await _set_memberships(session, (TeamMember.team_code == code) & TeamMember.user_id.not_in(user_ids),
+                           [{"team_code": code, "user_id": u} for u in user_ids])
 
 
 # ---- tokens ---------------------------------------------------------------------------------
