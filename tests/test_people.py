@@ -5,17 +5,23 @@ demo users, which every other test signs in as, may do."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta, timezone
 
 import pytest
 from sqlalchemy import update
+from temporalio.client import WorkflowUpdateFailedError
+
+from api.errors import from_update_failure
+from casework.cases.contracts import Actor, AllocateInput
 
 from casework.people.models import ApiToken
 from casework.people import permissions
 from casework.people.permissions import declare, effective, registry
 from casework.cases.stages import KindPermission, rules_of
-from tests.casefixtures import auth, register, step
+from tests.casefixtures import auth, register
+from workflows.complaint import ComplaintCaseWorkflow
 
 ADMIN = auth("admin")
 
@@ -306,3 +312,26 @@ def test_the_manual_lists_every_permission_with_its_default_roles():
         if line.startswith("| `") and len(cells) == 3:
             rows[cells[0].strip("`")] = cells[2]
     assert rows == {p.name: ", ".join(sorted(p.default_roles)) for p in registry().values()}
+
+
+async def test_the_workflow_checks_the_permission_the_step_carries_and_the_role_rule_for_none(api, temporal):
+    """An allocation sent to the workflow directly, past the API: refused when the actor's
+    permissions lack `complaint.allocate`, whatever their roles; an actor with no permissions at
+    all (as every step recorded before permissions) is checked by the role rule."""
+    ref = (await register(api))["reference"]
+    me = (await api.get("/me", headers=auth("coordinator"))).json()
+    coordinator = Actor(user_id=me["id"], username=me["username"], display_name=me["display_name"],
+                        roles=me["roles"])
+    handle = temporal.get_workflow_handle(ref)
+    with pytest.raises(WorkflowUpdateFailedError) as failed:
+        await asyncio.wait_for(handle.execute_update(
+            ComplaintCaseWorkflow.allocate,
+            AllocateInput(actor=coordinator.model_copy(update={"permissions": ["complaint.add_note"]}),
+                          team="CENTRAL")), 30)
+    answer = from_update_failure(failed.value)
+    assert answer.status_code == 403 and answer.detail == "'allocate' needs the permission 'complaint.allocate'"
+
+    assert coordinator.permissions is None
+    state = await asyncio.wait_for(handle.execute_update(
+        ComplaintCaseWorkflow.allocate, AllocateInput(actor=coordinator, team="CENTRAL")), 30)
+    assert state.team == "CENTRAL"

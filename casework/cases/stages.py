@@ -81,9 +81,9 @@ class KindRules:
         named = set(self.any_open_stage).union(*self.stage_actions.values(), self.action_roles, self.leads)
         if named - set(self.actions):
             raise ValueError(f"{self.kind}: actions {sorted(named - set(self.actions))} are not declared")
-        if set(self.permissions) & (set(self.actions) | {CLOSE_EARLY}):
-            raise ValueError(f"{self.kind}: permissions {sorted(set(self.permissions) & set(self.actions))} "
-                             "are named like actions, which have their own")
+        clash = set(self.permissions) & {*self.actions, CLOSE_EARLY}
+        if clash:
+            raise ValueError(f"{self.kind}: permissions {sorted(clash)} are named like an action's or closing early's")
         for action, lead in self.leads.items():
             if lead.to != NEXT and lead.to not in self.stage_kinds:
                 raise ValueError(f"{self.kind}: '{action}' leads to an undeclared stage kind {lead.to}")
