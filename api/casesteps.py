@@ -4,8 +4,9 @@ case workflow's Update, and turning the workflow's answer into the CaseRead the 
 A route names the step by the workflow's Update method (`CaseWorkflow.allocate`,
 `ComplaintCaseWorkflow.acknowledge`), never by a string: the action authorised (who may take it) is
 the Update's name, so a route cannot authorise one action and apply another, and a renamed or
-removed Update fails where it is used. Who may take it is the case's kind's rule table (the kind of
-the case's type, told by its reference prefix); the workflow checks the same table again.
+removed Update fails where it is used. Who may take it is the action's permission, `<kind>.<action>`
+(held by default by the roles the case's kind's rule table names; the kind of the case's type, told
+by its reference prefix); the workflow checks it again.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from api.deps import (
     actor_of,
     cached_lookup,
     get_viewer,
-    require_role,
+    require_permission,
 )
 from api.schemas.cases import CaseRead
 from casework.calendar.deadlines import case_today
@@ -56,7 +57,7 @@ def update_name(step: Step) -> str:
 
 
 def action_of(step: Step) -> str:
-    """The action a step is, for the role check: the Update's name (every step's Update is named
+    """The action a step is, for the permission check: the Update's name (every step's Update is named
     after its action)."""
     return update_name(step)
 
@@ -182,41 +183,41 @@ class AuthorisedCase:
 
 
 async def authorise_case(request: Request, user: AppUser, reference: str, *, action: str | None = None,
-                         roles: frozenset[str] | None = None, what: str | None = None) -> AuthorisedCase:
+                         permission: str | None = None, what: str | None = None) -> AuthorisedCase:
     """Whether `user` may see the case, then whether they may take `action` on it.
 
     Visibility first: a case the user may not see is "not found" (404) exactly like a missing one,
-    whatever their role, so neither a role refusal nor a later lookup tells them it exists. Then
-    the role (403): the case's kind's rule table for `action`, or `roles` when a route has its
+    whatever their permissions, so neither a refusal nor a later lookup tells them it exists. Then
+    the permission (403): the action's (`<kind>.<action>`), or `permission` when a route has its
     own rule (one rule per route, one message)."""
     viewer = await get_viewer(request, user)
     async with reading(request.app.state.sessionmaker) as session:
         visible = await may_see_case(session, viewer, reference)
     if not visible:
         raise errors.not_found(f"case {reference}")
-    if roles is not None:
-        require_role(user, roles, what or "this")
+    if permission is not None:
+        require_permission(user, permission, what)
     elif action is not None:
         rules = await rules_of_case(request, reference)
-        refusal = rules.refusal(user.roles, action, what)
+        refusal = rules.refusal_of(user.roles, user.permissions, action, what)
         if refusal is not None:
             raise errors.forbidden(refusal)
     return AuthorisedCase(reference=reference, user=user, viewer=viewer, action=action)
 
 
-def authorised_case(step: Step | None = None, *, roles: frozenset[str] | None = None,
+def authorised_case(step: Step | None = None, *, permission: str | None = None,
                     what: str | None = None) -> Any:
     """The dependency of every route whose path names a case (CASE_PATH):
     `case: Annotated[AuthorisedCase, authorised_case(CaseWorkflow.allocate)]`.
 
-    Without `step` or `roles` it authorises reading (visibility only). FastAPI resolves it before
-    the route runs and before a body's errors are answered, so a case the user may not see is 404
-    and a role refused is 403 before anything else is looked up. api.main refuses to build an app
+    Without `step` or `permission` it authorises reading (visibility only). FastAPI resolves it
+    before the route runs and before a body's errors are answered, so a case the user may not see
+    is 404 and a permission missing is 403 before anything else is looked up. api.main refuses to build an app
     with a case route that lacks it."""
     action = action_of(step) if step is not None else None
 
     async def authorise(request: Request, reference: CaseRef, user: CurrentUser) -> AuthorisedCase:
-        return await authorise_case(request, user, reference, action=action, roles=roles, what=what)
+        return await authorise_case(request, user, reference, action=action, permission=permission, what=what)
 
     setattr(authorise, CASE_AUTHORISATION, True)
     return Depends(authorise)
@@ -269,7 +270,7 @@ def authorised_step(step: Step[Any]) -> Any:
 async def run_step(request: Request, client: TemporalDep, case: AuthorisedCase, step: Step[StepIn],
                    payload: StepIn, idempotency_key: str | None) -> Response:
     """Apply an authorised step as the workflow Update, whose validator checks visibility (404),
-    role (403), stage (409) and the step's own rules (422, 403) again against the case as it is
+    permission (403), stage (409) and the step's own rules (422, 403) again against the case as it is
     then; a finished case is 409. The step must be the one the case was authorised for."""
     if case.action != action_of(step):
         raise RuntimeError(f"{case.reference} was authorised for {case.action!r}, not {action_of(step)!r}")

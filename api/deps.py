@@ -1,22 +1,24 @@
-"""Dependencies: database session, Temporal client, the authenticated user and role checks."""
+"""Dependencies: database session, Temporal client, the authenticated user and permission checks."""
 
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
 from api.schemas.base import clip, unstorable
 from casework.cases.contracts import Actor
-from casework.cases.stages import role_allows
+from casework.cases.stages import missing_permission
 from casework.cases.visibility import Viewer, viewer_for
+from casework.people import service as people
+from casework.people.permissions import kind_permission_names
 from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
@@ -131,6 +133,10 @@ class ShortLivedCache:
     def forget(self, key: Any) -> None:
         self._entries.pop(key, None)
 
+    def clear(self) -> None:
+        """Forget everything (a change to people or grants may touch any entry)."""
+        self._entries.clear()
+
     async def get_or_load(self, key: Any, load: Callable[[], Awaitable[Any]]) -> Any:
         """The cached value, or `load()`'s, shared by every caller waiting meanwhile. A None
         result is returned but not kept. `load` must not use the caller's session: a caller
@@ -173,6 +179,9 @@ async def get_current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AppUser:
+    """The active user whose token this is, with their effective permissions. A token revoked or
+    a user deactivated or re-granted through another API process is seen within the cache's ttl
+    (through this one, at once: the change clears the cache); an expired token, at once."""
     if credentials is None:
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
@@ -180,27 +189,24 @@ async def get_current_user(
             headers={"WWW-Authenticate": "Bearer"},
         )
     digest = hash_token(credentials.credentials)
-
-    async def active_user(session: AsyncSession) -> AppUser | None:
-        user = await session.scalar(select(AppUser).where(AppUser.token_hash == digest))
-        return user if user is not None and user.active else None
-
-    user = await cached_lookup(request, digest, active_user)
-    if user is None:
+    found = await cached_lookup(request, digest, lambda session: people.authenticate(session, digest))
+    if found is None or (found[1] is not None and found[1] <= datetime.now(timezone.utc)):
         raise HTTPException(
             status.HTTP_401_UNAUTHORIZED,
-            detail="invalid or revoked token",
+            detail="invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    return user
+    return found[0]
 
 
 CurrentUser = Annotated[AppUser, Depends(get_current_user)]
 
 
 def actor_of(user: AppUser) -> Actor:
+    """The user as a step's actor, with the permissions of case steps they hold (the workflow
+    checks the step's again)."""
     return Actor(user_id=user.id, username=user.username, display_name=user.display_name,
-                 roles=list(user.roles))
+                 roles=list(user.roles), permissions=sorted(user.permissions & kind_permission_names()))
 
 
 async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
@@ -211,10 +217,7 @@ async def get_viewer(request: Request, user: CurrentUser) -> Viewer:
 ViewerDep = Annotated[Viewer, Depends(get_viewer)]
 
 
-def require_role(user: AppUser, allowed: frozenset[str], what: str) -> None:
-    if not role_allows(set(user.roles), allowed):
-        names = ", ".join(sorted(str(r) for r in allowed))
-        raise HTTPException(
-            status.HTTP_403_FORBIDDEN,
-            detail=f"{what} needs one of the roles: {names} (you have: {', '.join(user.roles) or 'none'})",
-        )
+def require_permission(user: AppUser, permission: str, what: str | None = None) -> None:
+    """403 naming the permission, unless the user holds it (casework/people/permissions.py)."""
+    if permission not in user.permissions:
+        raise HTTPException(status.HTTP_403_FORBIDDEN, detail=missing_permission(permission, what))

@@ -24,6 +24,7 @@ from api.routes import (
     digests,
     documents,
     operations,
+    people,
     reference,
     search,
     standard_lines,
@@ -78,6 +79,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(operations.router)
     app.include_router(standard_lines.router)
     app.include_router(templates.router)
+    app.include_router(people.router)
     document_error_answers(app)
 
     refuse_unauthorised_case_routes(app)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import uuid
 from typing import Any
 
 from sqlalchemy import delete, select
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
@@ -85,14 +87,19 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
             index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
     printed = []
     for username, display, roles, _ in USERS:
-        token = demo_token(username)
         values = dict(username=username, display_name=display, email=f"{username}@example.org",
-                      roles=roles, token_hash=hash_token(token), active=True)
+                      roles=roles, active=True)
         stmt = insert(AppUser).values(**values)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["username"], set_={k: stmt.excluded[k] for k in values if k != "username"}))
-        printed.append((username, ",".join(roles), token))
+        printed.append((username, ",".join(roles), demo_token(username)))
     ids = dict((await session.execute(select(AppUser.username, AppUser.id))).all())
+    # Each demo user's fixed token, in force again (never expiring) however it was left.
+    for username, _, token in printed:
+        stmt = insert(ApiToken).values(id=str(uuid.uuid4()), user_id=ids[username], name="demo",
+                                       token_hash=hash_token(token))
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["token_hash"], set_={"user_id": ids[username], "expires_at": None, "revoked_at": None}))
     for team in TEAMS:
         values = {**team, "manager_id": ids[TEAM_MANAGER]}
         stmt = insert(Team).values(**values)

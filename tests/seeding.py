@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import insert, select
 
+from casework.people.models import ApiToken
 from casework.platform.db import (
     AppUser,
     CaseContribution,
@@ -84,8 +85,10 @@ async def make_user(session, username: str, roles: list[str], teams: list[str] =
                     case_types: list[str] = ()) -> AppUser:
     await session.execute(insert(AppUser).values(
         username=username, display_name=f"User {username}", email=f"{username}@example.org",
-        roles=roles, token_hash=hash_token(token_of(username)), active=True))
+        roles=roles, active=True))
     user = await session.scalar(select(AppUser).where(AppUser.username == username))
+    await session.execute(insert(ApiToken).values(id=str(uuid.uuid4()), user_id=user.id, name="test",
+                                                  token_hash=hash_token(token_of(username))))
     for team in teams:
         await session.execute(insert(TeamMember).values(team_code=team, user_id=user.id))
     for case_type in case_types:

@@ -180,7 +180,7 @@ async def test_digest_to_a_team_mailbox_can_be_deleted_with_its_schedule(api, te
     body = {"team": digest_team["team"], "recipient": "team", "case_type": "COMP",
             "schedule": {"frequency": "daily", "time": far_from_now("UTC"), "time_zone": "UTC"}}
     refused = await api.post("/digests", json=body, headers=bearer(digest_team["ann"]))
-    assert refused.status_code == 403 and "coordinator" in refused.json()["detail"]
+    assert refused.status_code == 403 and "'digests.team_mailbox'" in refused.json()["detail"]
     created = await api.post("/digests", json=body, headers=bearer(digest_team["lead"]))
     assert created.status_code == 201, created.text
     sub = created.json()

@@ -23,13 +23,16 @@ from api.errors import from_update_failure
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
+from api.schemas import people as people_schemas
 from api.schemas import standard_lines as line_schemas
 from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
+from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (
+    AppUser,
     CalendarClosure,
     CaseClarification,
     CaseContribution,
@@ -40,6 +43,7 @@ from casework.platform.db import (
     CaseTask,
     DigestSubscription,
     StandardLine,
+    Team,
     table_of,
 )
 from tests.casefixtures import auth, case_path, complaint, register, step
@@ -74,6 +78,12 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     task_schemas.TaskAssigneeIn: (table_of(CaseTask), {}),
     task_schemas.TaskReschedule: (table_of(CaseTask), {"due_date": "due_on"}),
     task_schemas.TaskDue: (table_of(CaseTask), {"due_date": "due_on"}),
+    people_schemas.UserCreate: (table_of(AppUser), {}),
+    people_schemas.UserUpdate: (table_of(AppUser), {}),
+    people_schemas.TeamCreate: (table_of(Team), {}),
+    people_schemas.TeamUpdate: (table_of(Team), {}),
+    people_schemas.TokenCreate: (table_of(ApiToken), {}),
+    people_schemas.GrantCreate: (table_of(RolePermission), {}),
 }
 
 

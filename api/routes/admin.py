@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_role
+from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_permission
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import check_storable, clip, unstorable
 from casework.calendar.deadlines import format_day
@@ -27,15 +27,17 @@ from casework.calendar.workdays import Region, bank_holiday_names
 from casework.cases import repository
 from casework.cases.contracts import CalendarChangeRun
 from casework.cases.roles import Role
+from casework.people.permissions import declare
 from casework.platform.db import AppUser, CalendarClosure, CaseRecord
 from workflows.calendar import CalendarChangeWorkflow
 
 router = APIRouter(prefix="/admin", tags=["administration"])
-ADMIN_ONLY: frozenset[Role] = frozenset({Role.ADMIN})
+ADMINISTER_DEADLINES = declare(
+    "deadlines.administer", "change deadline policies and calendars, recalculate deadlines", {Role.ADMIN})
 
 
 def _admin(user: AppUser) -> None:
-    require_role(user, ADMIN_ONLY, "administering deadlines")
+    require_permission(user, ADMINISTER_DEADLINES, "administering deadlines")
 
 
 def _policy_read(policy: DeadlinePolicy) -> dict[str, Any]:

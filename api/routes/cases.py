@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from sqlalchemy import select
+from sqlalchemy import false, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -50,7 +50,7 @@ from api.deps import (
     ViewerDep,
     actor_of,
     cached_lookup,
-    require_role,
+    require_permission,
 )
 from api.schemas.cases import (
     AllocateRequest,
@@ -89,6 +89,7 @@ from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
+from casework.people.permissions import declare
 from casework.platform.db import CaseRecord, driver_connection
 from casework.reporting.search import not_overdue_cases, overdue_cases
 from workflows.complaint import ComplaintCaseWorkflow, initial_state
@@ -100,6 +101,8 @@ from workflows.engine.versioning import ALL_PATCHES, CLOCK_PATCH, PATCH_SETS
 
 router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = CASE_PATH
+REGISTER = declare("cases.register", "register a case", REGISTER_ROLES)
+ESCALATE = declare("cases.escalate", "escalate a closed case into a linked stage-2 case", ESCALATE_ROLES)
 
 
 # ---- registration ---------------------------------------------------------------------------
@@ -111,7 +114,7 @@ async def register_case(
     settings: SettingsDep, user: CurrentUser, idempotency_key: IdempotencyKey = None,
 ) -> Any:
     """Register a complaint. Returns the case with its reference, which is also its workflow id."""
-    require_role(user, REGISTER_ROLES, "registering a case")
+    require_permission(user, REGISTER, "registering a case")
     code = body.case_type or settings.default_case_type
     if not code:
         raise errors.unprocessable("case_type", "case_type is required (this deployment sets no DEFAULT_CASE_TYPE)")
@@ -209,7 +212,11 @@ async def list_cases(
     offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Cases you may see, newest first. (Full search with export: /search/cases.)"""
-    stmt = select(CaseRecord).where(visible_cases(viewer)).order_by(CaseRecord.registered_at.desc())
+    today = case_today(datetime.now(timezone.utc))
+    # Overdue as search, exports and statistics mean it (not only the timer's flag).
+    is_overdue = func.coalesce(overdue_cases(today), false()).label("is_overdue")
+    stmt = (select(CaseRecord, is_overdue).where(visible_cases(viewer))
+            .order_by(CaseRecord.registered_at.desc()))
     if status_:
         stmt = stmt.where(CaseRecord.status == status_)
     if stage:
@@ -219,12 +226,13 @@ async def list_cases(
     if case_type:
         stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
-        today = case_today(datetime.now(timezone.utc))
         stmt = stmt.where(overdue_cases(today) if overdue else not_overdue_cases(today))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
         stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))
-    return list((await session.scalars(stmt.limit(limit).offset(offset))).all())
+    rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
+    return [CaseListItem.model_validate(row.CaseRecord).model_copy(update={"overdue": row.is_overdue})
+            for row in rows]
 
 
 @router.get(CASE, response_model=CaseRead)
@@ -350,7 +358,7 @@ async def change_type(
 
 
 @router.post(CASE + "/escalate", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
-async def escalate(case: Annotated[AuthorisedCase, authorised_case(roles=ESCALATE_ROLES, what="escalating a case")],
+async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ESCALATE, what="escalating a case")],
                    body: EscalateRequest, request: Request, session: SessionDep,
                    client: TemporalDep, settings: SettingsDep) -> Any:
     """Escalate a closed case into a linked stage-2 case (complainant and key fields copied).

@@ -56,10 +56,11 @@ from casework.kinds.complaint.contracts import (
     SendResponseInput,
     SubmitDraftInput,
 )
-from casework.kinds.complaint.rules import DRAFT_RESPONSE_ROLES
+from casework.kinds.complaint.rules import DRAFT_RESPONSE, RULES
 from workflows.complaint import ComplaintCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+DRAFT_RESPONSE_PERMISSION = RULES.permission(DRAFT_RESPONSE)
 CASE = CASE_PATH
 
 
@@ -154,8 +155,8 @@ async def cancel_contribution(
 
 @router.post(CASE + "/draft-response", response_model=CaseRead)
 async def generate_draft_response(
-    case: Annotated[AuthorisedCase, authorised_case(ComplaintCaseWorkflow.add_document, roles=DRAFT_RESPONSE_ROLES,
-                                                    what="generating a draft response")],
+    case: Annotated[AuthorisedCase, authorised_case(
+        ComplaintCaseWorkflow.add_document, permission=DRAFT_RESPONSE_PERMISSION, what="generating a draft response")],
     body: DraftResponseRequest, request: Request, client: TemporalDep,
     session: SessionDep, settings: SettingsDep, user: CurrentUser,
     idempotency_key: IdempotencyKey = None) -> Any:

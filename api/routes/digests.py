@@ -30,7 +30,7 @@ from temporalio.client import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
-from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep, ViewerDep
+from api.deps import CurrentUser, IdempotencyKey, SessionDep, SettingsDep, TemporalDep, ViewerDep, require_permission
 from api.schemas.digests import (
     DigestCreate,
     DigestPreview,
@@ -41,7 +41,6 @@ from api.schemas.digests import (
 )
 from casework.cases.contracts import DigestRequest
 from casework.cases.roles import Role
-from casework.cases.stages import role_allows
 from casework.cases.visibility import Viewer, viewer_for
 from casework.digests.subscriptions import (
     DigestUnavailable,
@@ -52,6 +51,7 @@ from casework.digests.subscriptions import (
     spec_of,
     verify_unsubscribe_token,
 )
+from casework.people.permissions import declare
 from casework.platform.config import Settings
 from casework.platform.db import AppUser, CaseType, DigestSubscription, Team
 from workflows.digest import DigestWorkflow
@@ -59,7 +59,9 @@ from workflows.digest import DigestWorkflow
 router = APIRouter(prefix="/digests", tags=["digests"])
 
 # Subscribing a team's shared mailbox is a decision for whoever runs the team.
-TEAM_MAILBOX_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER})
+TEAM_MAILBOX = declare("digests.team_mailbox", "send a digest to a team's mailbox",
+                       {Role.COORDINATOR, Role.MANAGER})
+ADMINISTER_DIGESTS = declare("digests.administer", "see and change anyone's digest subscriptions", {Role.ADMIN})
 SUBSCRIPTION_NAMESPACE = uuid.UUID("b8e0f3d2-5c1a-4f8e-9a77-3d2c1b0a9e64")
 # A digest missed while Temporal was down is still sent if it comes back within the hour.
 CATCHUP_WINDOW = timedelta(hours=1)
@@ -147,7 +149,7 @@ async def _own_subscription(session: SessionDep, user: AppUser, subscription_id:
     With `lock`, the row is held until the transaction ends: a concurrent delete waits for the
     change, or the change, coming after the delete, finds nothing (404)."""
     sub = await session.get(DigestSubscription, subscription_id, with_for_update=lock)
-    if sub is None or (sub.owner_id != user.id and Role.ADMIN not in user.roles):
+    if sub is None or (sub.owner_id != user.id and ADMINISTER_DIGESTS not in user.permissions):
         raise errors.not_found(f"digest subscription {subscription_id}")
     return sub
 
@@ -171,10 +173,7 @@ async def _validate(session: SessionDep, user: AppUser, viewer: Viewer, team_cod
     if case_type is not None and await session.get(CaseType, case_type) is None:
         raise errors.unprocessable("case_type", f"unknown case type '{case_type}'")
     if recipient is Recipient.TEAM:
-        if not role_allows(set(user.roles), TEAM_MAILBOX_ROLES):
-            raise HTTPException(status.HTTP_403_FORBIDDEN,
-                                detail="sending a digest to a team mailbox needs one of the roles: "
-                                       "coordinator, manager")
+        require_permission(user, TEAM_MAILBOX, "sending a digest to a team mailbox")
         if not team.email:
             raise errors.unprocessable("recipient", f"team {team.code} has no mailbox address")
     elif not user.email:

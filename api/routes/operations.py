@@ -18,10 +18,14 @@ from temporalio.client import Client, WorkflowExecutionDescription
 from temporalio.service import RPCError
 
 from api.casesteps import ui_url
-from api.deps import CurrentUser, TemporalDep, require_role
+from api.deps import CurrentUser, TemporalDep, require_permission
 from api.errors import temporal_unreachable
 from api.schemas.operations import StuckCase, StuckProblem
 from casework.cases.roles import Role
+from casework.people.permissions import declare
+
+VIEW_OPERATIONS = declare("operations.view", "list stuck cases and what fails in them",
+                          {Role.OPERATIONS, Role.ADMIN})
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
@@ -38,7 +42,7 @@ async def stuck_cases(
     """Open cases whose workflow task keeps failing or one of whose activities has failed at least
     `min_attempts` times, with what fails and since when. Operations and admins only. Every open
     case is described (10 at a time): seconds for thousands of open cases."""
-    require_role(user, frozenset({Role.OPERATIONS, Role.ADMIN}), "listing stuck cases")
+    require_permission(user, VIEW_OPERATIONS, "listing stuck cases")
     try:
         reported = {w.id: _reported(w.search_attributes.get("TemporalReportedProblems") or [])
                     async for w in client.list_workflows(REPORTED)}

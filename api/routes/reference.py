@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 from sqlalchemy import select
 
-from api.deps import CurrentUser, SessionDep
+from api.deps import CurrentUser, SessionDep, ViewerDep
 from api.schemas.reference import UserRead
 from casework.platform.db import CaseType, Team, TeamMember
 
@@ -15,8 +15,10 @@ router = APIRouter(tags=["reference data"])
 
 
 @router.get("/me", response_model=UserRead)
-async def me(user: CurrentUser) -> Any:
-    return user
+async def me(user: CurrentUser, viewer: ViewerDep) -> UserRead:
+    """Who you are: your roles, teams and the permissions you hold."""
+    return UserRead(id=user.id, username=user.username, display_name=user.display_name, email=user.email,
+                    roles=list(user.roles), teams=sorted(viewer.teams), permissions=sorted(user.permissions))
 
 
 @router.get("/case-types")

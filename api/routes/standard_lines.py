@@ -8,15 +8,16 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query, status
 
 from api import errors
-from api.deps import CurrentUser, SessionDep, require_role
+from api.deps import CurrentUser, SessionDep, require_permission
 from api.schemas.standard_lines import StandardLineCreate, StandardLineRead, StandardLineUpdate
 from casework.calendar.deadlines import case_today
 from casework.cases.roles import Role
 from casework.documents import standard_lines
+from casework.people.permissions import declare
 from casework.platform.db import StandardLine
 
 router = APIRouter(prefix="/standard-lines", tags=["standard lines"])
-ADMIN = frozenset({Role.ADMIN})
+MANAGE_STANDARD_LINES = declare("standard_lines.manage", "add, change and retire standard lines", {Role.ADMIN})
 
 
 def _today() -> date:
@@ -56,7 +57,7 @@ async def get_line(line_id: str, session: SessionDep, user: CurrentUser) -> Any:
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=StandardLineRead)
 async def add_line(body: StandardLineCreate, session: SessionDep, user: CurrentUser) -> Any:
     """Add a line for a category and topic; the topic's current line (if any) is retired."""
-    require_role(user, ADMIN, "managing standard lines")
+    require_permission(user, MANAGE_STANDARD_LINES, "managing standard lines")
     if body.expires_on < _today():
         raise errors.unprocessable("expires_on", "expires_on must not be in the past")
     line, _ = await standard_lines.add_line(
@@ -70,7 +71,7 @@ async def add_line(body: StandardLineCreate, session: SessionDep, user: CurrentU
 async def change_expiry(line_id: str, body: StandardLineUpdate, session: SessionDep,
                         user: CurrentUser) -> Any:
     """Move a line's expiry date. The text never changes: new wording is a new line."""
-    require_role(user, ADMIN, "managing standard lines")
+    require_permission(user, MANAGE_STANDARD_LINES, "managing standard lines")
     line = await _line(session, line_id)
     if line.retired_at is not None:
         raise HTTPException(status.HTTP_409_CONFLICT,
@@ -85,7 +86,7 @@ async def change_expiry(line_id: str, body: StandardLineUpdate, session: Session
 @router.delete("/{line_id}", response_model=StandardLineRead)
 async def retire_line(line_id: str, session: SessionDep, user: CurrentUser) -> Any:
     """Retire a line now (it stays readable but can no longer be chosen). Retiring twice is a no-op."""
-    require_role(user, ADMIN, "managing standard lines")
+    require_permission(user, MANAGE_STANDARD_LINES, "managing standard lines")
     line = await _line(session, line_id)
     await standard_lines.retire(session, line, by=user.display_name, now=datetime.now(timezone.utc))
     await session.commit()

@@ -18,7 +18,7 @@ from sqlalchemy import select
 
 from api import errors
 from api.casesteps import authorise_case
-from api.deps import CurrentUser, SessionDep, SettingsDep, require_role
+from api.deps import CurrentUser, SessionDep, SettingsDep, require_permission
 from api.schemas.base import Storable
 from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
 from api.uploads import check_filename
@@ -29,10 +29,11 @@ from casework.cases.roles import Role
 from casework.documents import pdf, safety, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, load_blob
+from casework.people.permissions import declare
 from casework.platform.db import TemplateVersion
 
 router = APIRouter(prefix="/admin/templates", tags=["template library"])
-ADMIN = frozenset({Role.ADMIN})
+MANAGE_TEMPLATES = declare("templates.manage", "list, upload and preview letter and email templates", {Role.ADMIN})
 PURPOSE = "/{purpose}/{channel}"
 
 
@@ -80,7 +81,7 @@ def _download(content: bytes, filename: str, media_type: str) -> Response:
 async def list_templates(session: SessionDep, settings: SettingsDep, user: CurrentUser,
                          case_type: str | None = None) -> list[dict[str, Any]]:
     """Every purpose and channel: its placeholders, and which template is in use (for a case type)."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     case_type = await _case_type(session, case_type)
     listing = []
     for spec in template_library.PURPOSES.values():
@@ -108,7 +109,7 @@ async def list_templates(session: SessionDep, settings: SettingsDep, user: Curre
 async def list_versions(purpose: str, channel: str, session: SessionDep, user: CurrentUser,
                         case_type: str | None = None) -> Any:
     """Every uploaded version, newest first: who uploaded it and when. Filter by case type."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     _purpose_and_channel(purpose, channel)
     stmt = (select(TemplateVersion)
             .where(TemplateVersion.purpose == purpose, TemplateVersion.channel == channel)
@@ -121,7 +122,7 @@ async def list_versions(purpose: str, channel: str, session: SessionDep, user: C
 @router.get("/versions/{version_id}", response_model=TemplateVersionRead)
 async def get_version(version_id: str, session: SessionDep, user: CurrentUser) -> Any:
     """One version; an email version includes its subject, text and HTML."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     row = await session.get(TemplateVersion, version_id)
     if row is None:
         raise errors.not_found(f"template version {version_id}")
@@ -131,7 +132,7 @@ async def get_version(version_id: str, session: SessionDep, user: CurrentUser) -
 @router.get("/versions/{version_id}/file", response_class=Response)
 async def download_version(version_id: str, session: SessionDep, user: CurrentUser) -> Response:
     """The .docx of a letter version, to edit and upload as the next version."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     row = await session.get(TemplateVersion, version_id)
     content = await load_blob(session, row.sha256) if row is not None and row.sha256 else None
     if row is None or content is None:
@@ -143,7 +144,7 @@ async def download_version(version_id: str, session: SessionDep, user: CurrentUs
 async def download_shipped(purpose: str, channel: str, settings: SettingsDep,
                            user: CurrentUser) -> Any:
     """The shipped default: a letter's .docx, or an email's subject, text and HTML."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     _, kind = _purpose_and_channel(purpose, channel)
     try:
         shipped = template_library.shipped(settings.templates_dir, purpose, kind)
@@ -165,7 +166,7 @@ async def upload_letter(
     note: Annotated[str | None, Form(max_length=2000), Storable] = None,
 ) -> Any:
     """Upload a new version of a letter template, for all case types or one."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     _purpose_and_channel(purpose, Channel.LETTER.value)
     case_type = await _case_type(session, case_type or None)
     filename = check_filename(safety.safe_filename(file.filename or ""))
@@ -197,7 +198,7 @@ async def upload_letter(
 async def upload_email(purpose: str, body: EmailTemplateUpload, session: SessionDep,
                        user: CurrentUser) -> Any:
     """Upload a new version of an email template (subject, plain text and HTML together)."""
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     _purpose_and_channel(purpose, Channel.EMAIL.value)
     case_type = await _case_type(session, body.case_type)
     parts = {"subject": body.subject, "text": body.text, "html": body.html}
@@ -227,7 +228,7 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, requ
     standard lines, ...) are the reference's samples. A letter comes back as .docx or PDF, an
     email as its subject, text and HTML.
     """
-    require_role(user, ADMIN, "managing templates")
+    require_permission(user, MANAGE_TEMPLATES, "managing templates")
     _, kind = _purpose_and_channel(purpose, channel)
     context = template_library.sample_context(purpose)
     case_type = None

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from api.schemas.base import Read
+from pydantic import Field
+
+from api.schemas.people import UserCore
 
 
-class UserRead(Read):
-    id: int
-    username: str
-    display_name: str
-    email: str | None
-    roles: list[str]
+class UserRead(UserCore):
+    permissions: list[str] = Field(description="what you may do: your roles' defaults and grants")

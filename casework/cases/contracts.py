@@ -60,6 +60,9 @@ class Actor(BaseModel):
     username: str
     display_name: str
     roles: list[str] = Field(default_factory=list)
+    # The named permissions of case steps this user holds (casework/people/permissions.py); None
+    # in histories recorded before permissions, checked by the role rule instead.
+    permissions: list[str] | None = None
     # What this user may see; None when the API checked visibility itself (and in old histories).
     sight: Sight | None = None
 

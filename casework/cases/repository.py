@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 
 import psycopg
-from sqlalchemy import ColumnElement, Select, select, update
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -238,6 +238,3 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str], user_id: i
 async def documents_by_id(session: AsyncSession, ids: list[str]) -> list[CaseDocument]:
     return list((await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(ids)))).all())
 
-
-async def set_token(session: AsyncSession, user_id: int, token_hash: str) -> None:
-    await session.execute(update(AppUser).where(AppUser.id == user_id).values(token_hash=token_hash))

@@ -17,7 +17,7 @@ skip is recorded in the timeline like any other stage change. A refused action c
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -29,6 +29,21 @@ CLOSURE = "closure"
 COMPLETE_STAGE = "complete_stage"  # finish an optional stage with nothing outstanding
 ADMIN = "admin"  # the role that may take every action
 NEXT = "next"  # `Leads.to`: the stage after the one the action was taken in
+CLOSE_EARLY = "close_early"  # the permission to close a case before its closure stage
+
+
+@dataclass(frozen=True)
+class KindPermission:
+    """A named permission a kind declares besides its actions' (`<kind>.<name>`): who holds it by
+    default, and what it lets them do (casework/people/permissions.py lists every permission)."""
+
+    roles: frozenset[str]
+    description: str
+
+
+def missing_permission(name: str, what: str | None = None) -> str:
+    """A refusal naming the missing permission (the API and the workflow say the same)."""
+    return f"{what or 'this'} needs the permission '{name}'"
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class KindRules:
     action_roles: Mapping[str, frozenset[str]]  # who may take each action (admin may take all)
     leads: Mapping[str, Leads] = field(default_factory=dict)  # where an action moves the case
     early_close_roles: frozenset[str] = frozenset()  # who may close a case before its closure stage
+    # The kind's named permissions besides one per action (`<kind>.<action>`), e.g. a route's own rule.
+    permissions: Mapping[str, KindPermission] = field(default_factory=dict)
     # Optional stages with outstanding work, which cannot be skipped, from the plan, today and the
     # case's collections by name (the workflow's state and a case read from PostgreSQL alike).
     blocked: Callable[[StagePlan, date, Mapping[str, Sequence[Any]]], frozenset[str]] | None = None
@@ -64,12 +81,39 @@ class KindRules:
         named = set(self.any_open_stage).union(*self.stage_actions.values(), self.action_roles, self.leads)
         if named - set(self.actions):
             raise ValueError(f"{self.kind}: actions {sorted(named - set(self.actions))} are not declared")
+        clash = set(self.permissions) & {*self.actions, CLOSE_EARLY}
+        if clash:
+            raise ValueError(f"{self.kind}: permissions {sorted(clash)} are named like an action's or closing early's")
         for action, lead in self.leads.items():
             if lead.to != NEXT and lead.to not in self.stage_kinds:
                 raise ValueError(f"{self.kind}: '{action}' leads to an undeclared stage kind {lead.to}")
 
     def may(self, roles: Iterable[str], action: str) -> bool:
         return role_allows(roles, self.action_roles.get(action, frozenset()))
+
+    def permission(self, action: str) -> str:
+        """The named permission taking `action` (or CLOSE_EARLY, or one of `permissions`) needs."""
+        return f"{self.kind}.{action}"
+
+    def declared_permissions(self) -> dict[str, KindPermission]:
+        """Every permission of this kind by name: one per action, granted by default to the roles
+        that may take it, closing early, and the kind's own."""
+        found = {self.permission(action): KindPermission(roles, f"take the '{action}' step on a {self.kind} case")
+                 for action, roles in self.action_roles.items()}
+        if self.early_close_roles:
+            found[self.permission(CLOSE_EARLY)] = KindPermission(
+                self.early_close_roles, f"close a {self.kind} case before its closure stage")
+        found.update({self.permission(name): grant for name, grant in self.permissions.items()})
+        return found
+
+    def refusal_of(self, roles: Iterable[str], permissions: Collection[str] | None, action: str,
+                   what: str | None = None) -> str | None:
+        """Why a user may not take `action` (None: they may): by its permission, or, for an actor
+        recorded before permissions existed (`permissions` None), by the role rule."""
+        if permissions is None:
+            return self.refusal(roles, action, what)
+        name = self.permission(action)
+        return None if name in permissions else missing_permission(name, what or repr(str(action)))
 
     def refusal(self, roles: Iterable[str], action: str, what: str | None = None) -> str | None:
         """Why a user with `roles` may not take `action` (None: they may)."""
@@ -104,6 +148,13 @@ _KINDS: dict[str, KindRules] = {}
 def register_rules(rules: KindRules) -> KindRules:
     _KINDS[rules.kind] = rules
     return rules
+
+
+def every_kind_rules() -> list[KindRules]:
+    """Every kind's rule table."""
+    import casework.kinds  # noqa: F401  (registers every kind's rules)
+
+    return list(_KINDS.values())
 
 
 def rules_of(kind: str) -> KindRules:

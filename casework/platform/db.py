@@ -47,14 +47,19 @@ class Base(DeclarativeBase):
 
 
 class AppUser(Base):
+    """A person who signs in with API tokens (casework.people.models.ApiToken)."""
+
     __tablename__ = "app_user"
+    __allow_unmapped__ = True  # for `permissions`, which is no column
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(320))
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
-    token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # The named permissions the user holds (casework.people.permissions.effective), worked out
+    # when they authenticate (api.deps.get_current_user); empty on a user loaded otherwise.
+    permissions: frozenset[str] = frozenset()
 
 
 class Team(Base):

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
     )
     from casework.cases.stages import (
+        CLOSE_EARLY,
         CLOSURE,
         COMPLETE_STAGE,
         KindRules,
@@ -59,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         StagePlan,
         StageSpec,
         destination,
+        missing_permission,
         role_allows,
         route_action,
     )
@@ -261,8 +263,12 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         if inp.reason not in reasons:
             raise invalid("reason", f"reason must be one of: {', '.join(reasons)}")
         if self._here.kind != CLOSURE:
-            if not role_allows(inp.actor.roles, self.RULES.early_close_roles):
-                raise forbidden("closing a case before its closure stage needs a coordinator or manager")
+            if inp.actor.permissions is None:  # recorded before permissions: the role rule
+                if not role_allows(inp.actor.roles, self.RULES.early_close_roles):
+                    raise forbidden("closing a case before its closure stage needs a coordinator or manager")
+            elif self.RULES.permission(CLOSE_EARLY) not in inp.actor.permissions:
+                raise forbidden(missing_permission(self.RULES.permission(CLOSE_EARLY),
+                                                   "closing a case before its closure stage"))
             if not (inp.note or "").strip():
                 raise invalid("note", f"a note is required to close a case early (at stage {self._here.label})")
 
@@ -388,9 +394,10 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
 
     def _validate(self, action: str, actor: Actor) -> None:
         """What every step's validator checks first: the case is visible to the actor (404), the
-        actor's roles allow the action (403), and the action is allowed where the case stands (409)."""
+        actor holds the action's permission (403; by the role rule for an actor recorded before
+        permissions), and the action is allowed where the case stands (409)."""
         self._check_sight(actor)
-        why_not = self.RULES.refusal(actor.roles, action)
+        why_not = self.RULES.refusal_of(actor.roles, actor.permissions, action)
         if why_not is not None:
             raise forbidden(why_not)
         self._route(action)

@@ -14,6 +14,7 @@ from casework.cases.stages import (
     CLOSURE,
     COMPLETE_STAGE,
     TRIAGE,
+    KindPermission,
     KindRules,
     Leads,
     Rejection,
@@ -83,6 +84,10 @@ class Action(StrEnum):
 _BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
 _ANYONE_ON_THE_CASE = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER})
 _TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
+# Generating the draft response adds a draft version (ADD_DOCUMENT), but only a drafter writes one:
+# the route's own permission, held by default within ADD_DOCUMENT's roles so the workflow's check agrees.
+DRAFT_RESPONSE = "draft_response"
+DRAFT_RESPONSE_ROLES = frozenset({Role.DRAFTER})
 
 RULES = register_rules(KindRules(
     kind=KIND,
@@ -146,6 +151,8 @@ RULES = register_rules(KindRules(
     },
     # Closing before the closure stage is a triage decision, not a drafter's.
     early_close_roles=frozenset({Role.COORDINATOR, Role.MANAGER}),
+    permissions={DRAFT_RESPONSE: KindPermission(
+        DRAFT_RESPONSE_ROLES, "generate a complaint's draft response from the template and standard lines")},
     blocked=lambda plan, today, collections: blocked_stages(
         plan,
         waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in collections["clarifications"]),
@@ -155,9 +162,6 @@ RULES = register_rules(KindRules(
 ACTION_ROLES = RULES.action_roles
 REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
-# Generating the draft response adds a draft version (ADD_DOCUMENT), but only a drafter writes one:
-# the route's one rule, within ADD_DOCUMENT's roles so the workflow's own check agrees.
-DRAFT_RESPONSE_ROLES = frozenset({Role.DRAFTER})
 assert DRAFT_RESPONSE_ROLES <= ACTION_ROLES[Action.ADD_DOCUMENT]
 EARLY_CLOSE_ROLES = RULES.early_close_roles
 
