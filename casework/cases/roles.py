@@ -15,3 +15,4 @@ class Role(StrEnum):
     MANAGER = "manager"
     ADMIN = "admin"  # may take every action (casework.cases.stages.ADMIN)
     OPERATIONS = "operations"
+    INTEGRATION = "integration"  # a CRM or ERP keeping records in sync (casework.parties.access)
