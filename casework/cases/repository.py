@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import CaseCore
 from casework.cases.stages import StagePlan
+from casework.parties.models import CaseParty
 from casework.platform.db import (
     AppUser,
     CaseClarification,
@@ -200,6 +201,7 @@ async def case_children(session: AsyncSession, reference: str) -> dict[str, list
         "clarifications": await rows(CaseClarification, CaseClarification.requested_at),
         "contributions": await rows(CaseContribution, CaseContribution.requested_at),
         "notes": await rows(CaseNote, CaseNote.created_at),
+        "parties": await rows(CaseParty, CaseParty.party_type),
     }
 
 
