@@ -26,6 +26,7 @@ from api.main import create_app, refuse_unauthorised_case_routes
 from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
+from casework.parties.access import LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC, ROLES_GRANTED
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
 from devtools import demo
 from tests.casefixtures import auth, register, step
@@ -174,7 +175,9 @@ async def test_the_authorisation_matrix(api):
     for username in USERS:
         visible = [t for t in cases if sees(username, t)]
         hidden = [t for t in cases if not sees(username, t)]
-        targets = [("visible", *cases[visible[0]]), ("missing", MISSING, str(uuid.uuid4()))]
+        targets = [("missing", MISSING, str(uuid.uuid4()))]
+        if visible:  # a user of no team and no all-teams role (integration) sees neither
+            targets.append(("visible", *cases[visible[0]]))
         if hidden:
             targets.append(("hidden", *cases[hidden[0]]))
         for which, ref, document_id in targets:
@@ -218,3 +221,62 @@ async def test_the_role_is_checked_before_what_the_body_names_is_looked_up(api):
     # The draft response has one rule (a drafter's), with one message.
     refused = await step(api, ref, "draft-response", "coordinator", {}, expect=403)
     assert refused["detail"].startswith("generating a draft response needs one of the roles: drafter")
+
+
+# ---- records (api/routes/parties.py, api/routes/ledger.py) -------------------------------------
+# Not about a case: who may is the permission each route checks (casework.parties.access), the
+# same for every record. Every route under these paths must have a row, with the permission it checks.
+
+RECORD_PATHS = ("/customers", "/partners", "/lead-groups", "/leads", "/contracts", "/invoices", "/imports")
+RECORD_ROUTES: dict[tuple[str, str], str] = {
+    **{("PUT", f"/{records}/{{external_id}}"): RECORDS_SYNC
+       for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
+    **{("GET", f"/{records}"): RECORDS_READ
+       for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
+    **{("GET", f"/{records}/{{external_id}}"): RECORDS_READ
+       for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
+    ("POST", "/imports/{record_type}"): RECORDS_SYNC,
+    ("GET", "/leads/{external_id}/activities"): RECORDS_READ,
+    ("GET", "/customers/{external_id}/activities"): RECORDS_READ,
+    ("GET", "/leads/{external_id}/transactions"): RECORDS_READ,
+    ("POST", "/leads/{external_id}/transactions"): LEDGER_POST,
+    ("POST", "/leads/{external_id}/transactions/{transaction_id}/reverse"): LEDGER_REVERSE,
+}
+
+
+def checked_permissions(route: APIRoute) -> set[str]:
+    found, todo = set(), [route.dependant]
+    while todo:
+        dependant = todo.pop()
+        permission = getattr(dependant.call, "permission", None)
+        if permission:
+            found.add(permission)
+        todo.extend(dependant.dependencies)
+    return found
+
+
+def test_every_record_route_checks_the_permission_in_its_row():
+    routes = {(method, path): route for method, path, route in app_routes() if path.startswith(RECORD_PATHS)}
+    assert set(routes) == set(RECORD_ROUTES), "a record route without a row (or a row without its route)"
+    for key, route in routes.items():
+        assert checked_permissions(route) == {RECORD_ROUTES[key]}, key
+
+
+async def test_the_record_matrix(api):
+    checks = []
+    for username, (roles, _) in USERS.items():
+        for (method, path), permission in RECORD_ROUTES.items():
+            url = re.sub(r"\{\w+\}", "x", path).replace("/imports/x", "/imports/leads")
+            granted = role_allows(roles, ROLES_GRANTED[permission])
+            checks.append((username, method, url, granted))
+
+    async def check(username: str, method: str, url: str, granted: bool) -> str | None:
+        kwargs: dict[str, Any] = {} if method == "GET" else {"json": {}}
+        response = await api.request(method, url, headers=auth(username), **kwargs)
+        # Past the check: found or not (404), an empty body refused (422), not CSV (415).
+        if (response.status_code == 403) != (not granted) or response.status_code >= 500:
+            return f"{username} {method} {url}: {response.status_code} {response.text[:160]}"
+        return None
+
+    failures = [f for f in await asyncio.gather(*(check(*c) for c in checks)) if f]
+    assert not failures, f"{len(failures)} of {len(checks)} unexpected:\n" + "\n".join(failures)

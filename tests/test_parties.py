@@ -385,3 +385,15 @@ async def test_a_stage_2_case_is_about_the_same_records(api):
     assert [(p["party_type"], p["external_id"]) for p in stage2["parties"]] == [("lead", lead_id)]
     about = (await api.get("/cases", params={"lead": lead_id}, headers=auth("coordinator"))).json()
     assert {c["reference"] for c in about} == {ref, stage2["reference"]}
+
+
+async def test_the_demo_records_load_again_without_change(api, sessionmaker):
+    from devtools import demo
+
+    async with sessionmaker() as session, session.begin():
+        await demo.load(session)  # the session's engine fixture loaded it once already
+    ledger = (await api.get("/leads/L-5001/transactions", headers=auth("handler"))).json()
+    assert len(ledger["transactions"]) == 2
+    assert ledger["balances"] == [{"currency": "GBP", "amount": "110.0000"}]
+    invoices = (await api.get("/invoices", params={"customer": "CUST-1001"}, headers=auth("handler"))).json()
+    assert [i["external_id"] for i in invoices] == ["INV-3001"]
