@@ -72,6 +72,9 @@ USERS = [
     ("admin", "Ada Admin", ["admin"], []),
     ("ops", "Oli Operations", ["operations"], []),
     ("integration", "Ina Integration", ["integration"], []),  # the CRM's sync (records, ledger)
+    # Users of partner organisations (devtools/demo_records.PARTNER_MEMBERS): their own leads only.
+    ("partner-acme", "Pat Acme", ["partner"], []),
+    ("partner-cedar", "Cy Cedar", ["partner"], []),
 ]
 TEAM_MANAGER = "manager"
 

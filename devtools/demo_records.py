@@ -1,5 +1,5 @@
 """Demo records for `make run`: customers with contacts, contracts and invoices; two lead groups;
-partners (introducers, referral partners); leads with fees on the ledger. Loaded through the same
+partners (introducers, referral partners) with their users; leads with fees on the ledger. Loaded through the same
 upserts a CRM's sync uses, and the fees with Idempotency-Keys, so loading again changes nothing."""
 
 from __future__ import annotations
@@ -8,11 +8,15 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.parties import ledger, records
 from casework.parties.ledger import Posting
+from casework.parties.models import PartnerMember
 from casework.parties.records import RECORD_TYPES, Who
+from casework.platform.db import AppUser
 
 DEMO = Who(name="Demo data", user_id=None)
 
@@ -70,6 +74,9 @@ RECORDS: list[tuple[str, str, dict[str, Any]]] = [
                          "referral_partner": None, "status": "new", "referred_at": None, "billing_point": None}),
 ]
 
+# Demo users (devtools.demo.USERS) who belong to a partner organisation.
+PARTNER_MEMBERS = {"partner-acme": "P-ACME", "partner-cedar": "P-CEDAR"}
+
 # (lead, Idempotency-Key, posting)
 FEES = [
     ("L-5001", "demo-fee-1", Posting("P-BRIGHT", "referral_fee", Decimal("150.00"), "GBP")),
@@ -85,3 +92,8 @@ async def load(session: AsyncSession) -> None:
         await records.upsert(session, RECORD_TYPES[record_type], external_id, values, DEMO)
     for lead, key, posting in FEES:
         await ledger.post(session, lead, posting, DEMO, key)
+    users = dict((await session.execute(select(AppUser.username, AppUser.id)
+                                        .where(AppUser.username.in_(PARTNER_MEMBERS)))).all())
+    for username, partner in PARTNER_MEMBERS.items():
+        await session.execute(insert(PartnerMember).values(partner=partner, user_id=users[username])
+                              .on_conflict_do_nothing())

@@ -26,7 +26,7 @@ from api.main import create_app, refuse_unauthorised_case_routes
 from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
-from casework.parties.access import LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC, ROLES_GRANTED
+from casework.parties.access import LEADS_READ, LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC, ROLES_GRANTED
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
 from devtools import demo
 from tests.casefixtures import auth, register, step
@@ -232,13 +232,16 @@ RECORD_ROUTES: dict[tuple[str, str], str] = {
     **{("PUT", f"/{records}/{{external_id}}"): RECORDS_SYNC
        for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
     **{("GET", f"/{records}"): RECORDS_READ
-       for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
+       for records in ("customers", "partners", "lead-groups", "contracts", "invoices")},
     **{("GET", f"/{records}/{{external_id}}"): RECORDS_READ
-       for records in ("customers", "partners", "lead-groups", "leads", "contracts", "invoices")},
+       for records in ("customers", "partners", "lead-groups", "contracts", "invoices")},
     ("POST", "/imports/{record_type}"): RECORDS_SYNC,
-    ("GET", "/leads/{external_id}/activities"): RECORDS_READ,
     ("GET", "/customers/{external_id}/activities"): RECORDS_READ,
-    ("GET", "/leads/{external_id}/transactions"): RECORDS_READ,
+    # Partners' users too, their own leads only (tests/test_partner_access.py).
+    ("GET", "/leads"): LEADS_READ,
+    ("GET", "/leads/{external_id}"): LEADS_READ,
+    ("GET", "/leads/{external_id}/activities"): LEADS_READ,
+    ("GET", "/leads/{external_id}/transactions"): LEADS_READ,
     ("POST", "/leads/{external_id}/transactions"): LEDGER_POST,
     ("POST", "/leads/{external_id}/transactions/{transaction_id}/reverse"): LEDGER_REVERSE,
 }

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Response, status
 
 from api import errors
-from api.deps import IdempotencyKey, SessionDep
-from api.routes.parties import ExternalIdPath, Poster, Reader, Reverser, found, who
+from api.deps import IdempotencyKey, SessionDep, ViewerDep
+from api.routes.parties import ExternalIdPath, LeadReader, Poster, Reverser, found, who
 from api.schemas.parties import LedgerRead, TransactionPost, TransactionRead, TransactionReverse
 from casework.parties import ledger
 from casework.parties.ledger import KeyReused, LedgerConflict, Posting
@@ -34,9 +34,9 @@ def _answer(row: LeadTransaction, created: bool, response: Response) -> LeadTran
 
 
 @router.get("", response_model=LedgerRead)
-async def lead_ledger(external_id: ExternalIdPath, session: SessionDep, user: Reader) -> Any:
+async def lead_ledger(external_id: ExternalIdPath, session: SessionDep, user: LeadReader, viewer: ViewerDep) -> Any:
     """The lead's transactions, newest first, and its balance in each currency."""
-    await found(session, LEADS, external_id)
+    await found(session, LEADS, external_id, viewer)
     rows = await ledger.transactions(session, external_id)
     reversed_by = {row.reverses: row.id for row in rows if row.reverses}
     return {"balances": [{"currency": c, "amount": a} for c, a in await ledger.balances(session, external_id)],
@@ -46,10 +46,11 @@ async def lead_ledger(external_id: ExternalIdPath, session: SessionDep, user: Re
 
 @router.post("", response_model=TransactionRead, status_code=status.HTTP_201_CREATED, responses=CREATED_OR_RETRIED)
 async def post_transaction(external_id: ExternalIdPath, body: TransactionPost, response: Response,
-                           session: SessionDep, user: Poster, idempotency_key: IdempotencyKey = None) -> Any:
+                           session: SessionDep, user: Poster, viewer: ViewerDep,
+                           idempotency_key: IdempotencyKey = None) -> Any:
     """Post a fee or commission on the lead. With an Idempotency-Key, a retry posts nothing more and
     answers the row the first request posted."""
-    await found(session, LEADS, external_id)
+    await found(session, LEADS, external_id, viewer)
     posting = Posting(partner=body.partner, kind=body.kind, amount=body.amount, currency=body.currency, note=body.note)
     try:
         row, created = await ledger.post(session, external_id, posting, who(user), idempotency_key)
@@ -65,10 +66,10 @@ async def post_transaction(external_id: ExternalIdPath, body: TransactionPost, r
              responses={**CREATED_OR_RETRIED, 409: {"description": "already reversed, or itself a reversal"}})
 async def reverse_transaction(external_id: ExternalIdPath, transaction_id: Annotated[str, Path(max_length=36)],
                               body: TransactionReverse, response: Response, session: SessionDep, user: Reverser,
-                              idempotency_key: IdempotencyKey = None) -> Any:
+                              viewer: ViewerDep, idempotency_key: IdempotencyKey = None) -> Any:
     """Reverse a transaction with a new one of the opposite amount; a transaction is reversed at most
     once (a second reversal is 409)."""
-    await found(session, LEADS, external_id)
+    await found(session, LEADS, external_id, viewer)
     try:
         result = await ledger.reverse(session, external_id, transaction_id, body.reason, who(user), idempotency_key)
     except LedgerConflict as exc:

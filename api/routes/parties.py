@@ -36,9 +36,18 @@ from api.schemas.parties import (
     PartnerSync,
 )
 from casework.cases import limits
-from casework.cases.visibility import visible_cases
+from casework.cases.visibility import Viewer, visible_cases
 from casework.parties import activity, ledger, records
-from casework.parties.access import DOING, LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC, ROLES_GRANTED
+from casework.parties.access import (
+    DOING,
+    LEADS_READ,
+    LEDGER_POST,
+    LEDGER_REVERSE,
+    RECORDS_READ,
+    RECORDS_SYNC,
+    ROLES_GRANTED,
+    partner_leads,
+)
 from casework.parties.imports import MAX_IMPORT_BYTES, MEDIA_TYPES, ImportRefused, read_rows
 from casework.parties.models import Contract, Invoice, Lead, Partner
 from casework.parties.records import RECORD_TYPES, RecordType, UnknownReference, Who
@@ -60,6 +69,7 @@ def permitted(permission: str) -> Any:
 
 
 Reader = Annotated[AppUser, permitted(RECORDS_READ)]
+LeadReader = Annotated[AppUser, permitted(LEADS_READ)]
 Syncer = Annotated[AppUser, permitted(RECORDS_SYNC)]
 Poster = Annotated[AppUser, permitted(LEDGER_POST)]
 Reverser = Annotated[AppUser, permitted(LEDGER_REVERSE)]
@@ -83,8 +93,16 @@ def columns(body: BaseModel) -> dict[str, Any]:
     return custom() if custom is not None else body.model_dump()
 
 
-async def found(session: SessionDep, kind: RecordType, external_id: str) -> Any:
-    row = await records.get(session, kind, external_id)
+def seen_by(kind: RecordType, viewer: Viewer | None) -> list[ColumnElement[bool]]:
+    """The rule a reader's records are chosen by: a partner's user sees only its own leads."""
+    if kind.model is Lead and viewer is not None and viewer.partners is not None:
+        return [partner_leads(viewer.partners)]
+    return []
+
+
+async def found(session: SessionDep, kind: RecordType, external_id: str, viewer: Viewer | None) -> Any:
+    """The record, if it exists and the reader may see it; else 404, the same for both."""
+    row = await records.get(session, kind, external_id, seen_by(kind, viewer))
     if row is None:
         raise errors.not_found(f"{kind.label} {external_id}")
     return row
@@ -111,7 +129,7 @@ def _sync_route(kind: RecordType, body_type: type[Strict], read_type: type[BaseM
             raise refused(exc) from exc
         await session.commit()
         response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-        return await read_record(session, kind, external_id)
+        return await read_record(session, kind, external_id, None)
 
     sync.__doc__ = (f"Create or update the {kind.label} with this external_id (201 created, 200 updated): "
                     "the whole record; a field left out is emptied. One statement, safe under concurrent syncs.")
@@ -123,8 +141,8 @@ for _path, (_body, _read) in SYNC_BODIES.items():
     _sync_route(RECORD_TYPES[_path], _body, _read)
 
 
-async def read_record(session: SessionDep, kind: RecordType, external_id: str) -> Any:
-    row = await found(session, kind, external_id)
+async def read_record(session: SessionDep, kind: RecordType, external_id: str, viewer: Viewer | None) -> Any:
+    row = await found(session, kind, external_id, viewer)
     if kind.model is not Lead:
         return row
     return LeadRead.model_validate({
@@ -233,19 +251,22 @@ async def list_lead_groups(session: SessionDep, user: Reader, q: str | None = No
 
 
 @router.get("/leads", response_model=list[LeadListItem])
-async def list_leads(session: SessionDep, user: Reader, q: str | None = None, lead_group: str | None = None,
+async def list_leads(session: SessionDep, user: LeadReader, viewer: ViewerDep, q: str | None = None,
+                     lead_group: str | None = None,
                      status_: Annotated[str | None, Query(alias="status")] = None,
                      partner: Annotated[str | None, Query(description="introducer or referral partner")] = None,
                      limit: Limit = 50, offset: Offset = 0) -> Any:
-    """Leads, most recently synced first; `q`: the external id, or part of the name, email or phone."""
-    where = []
+    """Leads, most recently synced first; `q`: the external id, or part of the name, email or phone.
+    A partner's user sees only its own leads."""
+    kind = RECORD_TYPES["leads"]
+    where = seen_by(kind, viewer)
     if lead_group:
         where.append(Lead.lead_group == lead_group)
     if status_:
         where.append(Lead.status == status_)
     if partner:
         where.append((Lead.introducer == partner) | (Lead.referral_partner == partner))
-    return await records.search(session, RECORD_TYPES["leads"], q=q, where=where, limit=limit, offset=offset)
+    return await records.search(session, kind, q=q, where=where, limit=limit, offset=offset)
 
 
 @router.get("/contracts", response_model=list[ContractRead])
@@ -265,8 +286,10 @@ async def list_invoices(session: SessionDep, user: Reader, q: str | None = None,
 
 
 def _read_route(kind: RecordType, read_type: type[BaseModel]) -> None:
-    async def read(external_id: ExternalIdPath, session: SessionDep, user: Reader) -> Any:
-        return await read_record(session, kind, external_id)
+    reader = LeadReader if kind.model is Lead else Reader
+
+    async def read(external_id: ExternalIdPath, session: SessionDep, user: reader, viewer: ViewerDep) -> Any:  # type: ignore[valid-type]
+        return await read_record(session, kind, external_id, viewer)
 
     read.__doc__ = f"The {kind.label}" + (", its status history and its balance per currency"
                                           if kind.model is Lead else "") + "."
@@ -281,9 +304,12 @@ for _path, (_body, _read) in SYNC_BODIES.items():
 
 
 def _activities_route(kind: RecordType, party_type: str) -> None:
-    async def activities(external_id: ExternalIdPath, session: SessionDep, user: Reader, viewer: ViewerDep,
-                         limit: Limit = 100, offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Any:
-        await found(session, kind, external_id)
+    reader = LeadReader if kind.model is Lead else Reader
+
+    async def activities(external_id: ExternalIdPath, session: SessionDep, user: reader,  # type: ignore[valid-type]
+                         viewer: ViewerDep, limit: Limit = 100,
+                         offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Any:
+        await found(session, kind, external_id, viewer)
         page = await activity.history(session, party_type, external_id, visible_cases(viewer), limit, offset)
         return [ActivityRead(occurred_at=a.occurred_at, who=a.who, kind=a.kind, what=a.what, reason=a.reason,
                              case=None if a.case_reference is None else

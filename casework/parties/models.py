@@ -201,3 +201,12 @@ class CaseParty(Base):
     role: Mapped[str] = mapped_column(String(limits.CODE))
 
     __table_args__ = (Index("ix_case_party_party", "party_type", "external_id"),)
+
+
+class PartnerMember(Base):
+    """A user who belongs to a partner organisation: they see only that partner's leads and what
+    hangs off them (casework.parties.access.partner_leads)."""
+
+    __tablename__ = "partner_member"
+    partner: Mapped[str] = mapped_column(_fk("partner", "fk_partner_member_partner"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("app_user.id", ondelete="CASCADE"), primary_key=True, index=True)

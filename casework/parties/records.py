@@ -132,8 +132,11 @@ def _with_status_history(table: Table, upsert_stmt: Any, who: Who) -> Any:
     return select(up.c.created).add_cte(appended)
 
 
-async def get(session: AsyncSession, kind: RecordType, external_id: str) -> Any:
-    return await session.get(kind.model, external_id)
+async def get(session: AsyncSession, kind: RecordType, external_id: str,
+              where: list[ColumnElement[bool]] | None = None) -> Any:
+    """The record, or None when it does not exist or fails `where` (what the reader may see)."""
+    model: Any = kind.model
+    return await session.scalar(select(model).where(model.external_id == external_id, *(where or [])))
 
 
 async def exists(session: AsyncSession, kind: RecordType, external_id: str) -> bool:

@@ -1,5 +1,5 @@
 """parties and records: customers, partners, lead groups, leads, contracts, invoices, the lead
-ledger, and the parties a case is about
+ledger, the parties a case is about, and the users who belong to a partner
 
 Records are keyed by their external id (the CRM's or ERP's); references between them are foreign
 keys on those ids. The ledger and the lead status history refuse UPDATE and DELETE (a trigger).
@@ -135,10 +135,15 @@ END $$""")
     role varchar(40) NOT NULL)""")
     op.execute("CREATE INDEX ix_case_party_case_reference ON case_party (case_reference)")
     op.execute("CREATE INDEX ix_case_party_party ON case_party (party_type, external_id)")
+    op.execute("""CREATE TABLE partner_member (
+    partner varchar(100) NOT NULL CONSTRAINT fk_partner_member_partner REFERENCES partner (external_id),
+    user_id integer NOT NULL REFERENCES app_user (id) ON DELETE CASCADE,
+    PRIMARY KEY (partner, user_id))""")
+    op.execute("CREATE INDEX ix_partner_member_user_id ON partner_member (user_id)")
 
 
 def downgrade() -> None:
-    for table in ("case_party", "lead_transaction", "invoice", "contract", "lead_status_change", "lead",
+    for table in ("partner_member", "case_party", "lead_transaction", "invoice", "contract", "lead_status_change", "lead",
                   "lead_group", "partner", "customer"):
         op.execute(f"DROP TABLE {table}")
     op.execute("DROP FUNCTION refuse_append_only_change()")
