@@ -44,7 +44,10 @@ class Viewer:
         return self.all_teams or team in self.teams
 
     def sight(self) -> Sight:
-        """The same rule, for the workflow to apply to the case as it is now (see Sight)."""
+        """The same rule, for the workflow to apply to the case as it is now (see Sight). A
+        partner's user takes no step on any case: their sight is of no case type."""
+        if self.partners is not None:
+            return Sight(user_id=self.user_id, all_teams=False, case_types=[])
         return Sight(user_id=self.user_id, all_teams=self.all_teams, teams=sorted(self.teams),
                      case_types=None if self.case_types is None else sorted(self.case_types))
 
