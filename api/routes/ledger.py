@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, Response, status
 
 from api import errors
 from api.deps import IdempotencyKey, SessionDep, ViewerDep
-from api.routes.parties import ExternalIdPath, LeadReader, Poster, Reverser, found, who
+from api.routes.parties import ExternalIdPath, LeadReader, Poster, Reverser, found, refused, who
 from api.schemas.parties import LedgerRead, TransactionPost, TransactionRead, TransactionReverse
 from casework.parties import ledger
 from casework.parties.ledger import KeyReused, LedgerConflict, Posting
@@ -55,7 +55,7 @@ async def post_transaction(external_id: ExternalIdPath, body: TransactionPost, r
     try:
         row, created = await ledger.post(session, external_id, posting, who(user), idempotency_key)
     except UnknownReference as exc:
-        raise errors.unprocessable(exc.field, exc.message) from exc
+        raise refused(exc) from exc
     except KeyReused as exc:
         raise _key_reused(exc) from exc
     await session.commit()

@@ -48,7 +48,7 @@ from casework.parties.access import (
     ROLES_GRANTED,
     partner_leads,
 )
-from casework.parties.imports import MAX_IMPORT_BYTES, MEDIA_TYPES, ImportRefused, read_rows
+from casework.parties.imports import MAX_IMPORT_BYTES, MEDIA_TYPES, ImportRefused, ImportRow, read_rows
 from casework.parties.models import Contract, Invoice, Lead, Partner
 from casework.parties.records import RECORD_TYPES, RecordType, UnknownReference, Who
 from casework.platform.db import AppUser
@@ -197,7 +197,7 @@ async def _body_within_limit(request: Request) -> bytes:
 _EXTERNAL_ID = TypeAdapter(ExternalId)
 
 
-async def _import_row(session: SessionDep, kind: RecordType, body_type: type[Strict], row: Any,
+async def _import_row(session: SessionDep, kind: RecordType, body_type: type[Strict], row: ImportRow,
                       by: Who) -> ImportRowResult:
     fields = dict(row.fields)
     external_id = fields.pop("external_id", None)
@@ -207,7 +207,7 @@ async def _import_row(session: SessionDep, kind: RecordType, body_type: type[Str
         return ImportRowResult(row=row.number, external_id=shown, result="error", field=field, message=message)
 
     if row.error is not None:
-        return error(row.error_field, row.error)
+        return error(row.error_field or "row", row.error)
     if external_id is None:
         return error("external_id", "is required")
     try:
