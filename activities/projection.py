@@ -24,6 +24,7 @@ from temporalio import activity
 from activities.refusals import refused_for_good
 from casework.cases.contracts import ProjectCaseInput
 from casework.cases.repository import case_row
+from casework.parties.models import CaseParty
 from casework.platform.db import (
     CaseCorrespondent,
     CaseDocument,
@@ -44,6 +45,7 @@ CHILD_TABLES: dict[str, Table] = {
     "documents": table_of(CaseDocument),
     "notes": table_of(CaseNote),
     "tasks": table_of(CaseTask),
+    "parties": table_of(CaseParty),
 }
 _REGISTERED_KINDS: set[str] = set()
 

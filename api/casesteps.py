@@ -123,7 +123,7 @@ def case_json(case: CaseRead, status_code: int = status.HTTP_200_OK) -> Response
 
 
 def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
-                       correspondents: list, documents: list, notes: list, tasks: list = (),  # type: ignore[assignment]
+                       correspondents: list, documents: list, notes: list, tasks: list = (), parties: list = (),  # type: ignore[assignment]
                        clarifications: list = (), contributions: list = ()) -> CaseRead:  # type: ignore[assignment]
     today = case_today(datetime.now(timezone.utc))
     rules = rules_of(core.get("kind") or "complaint")
@@ -148,9 +148,15 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
                           for c in contributions],
         "notes": [_fields(n) for n in notes],
         "tasks": [_fields(t) for t in tasks],
+        "parties": [{**_fields(p), "path": party_path(p.party_type, p.external_id)} for p in parties],
         "workflow_id": core["reference"],
         "temporal_ui_url": ui_url(request, core["reference"]),
     })
+
+
+def party_path(party_type: str, external_id: str) -> str:
+    """Where the API serves a record a case is about: /customers/C-1, /leads/L-7."""
+    return f"/{party_type}s/{quote(external_id, safe='')}"
 
 
 def _fields(item: Any) -> dict[str, Any]:

@@ -23,7 +23,9 @@ from api.routes import (
     cases,
     digests,
     documents,
+    ledger,
     operations,
+    parties,
     people,
     reference,
     search,
@@ -80,6 +82,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(standard_lines.router)
     app.include_router(templates.router)
     app.include_router(people.router)
+    app.include_router(parties.router)
+    app.include_router(ledger.router)
     document_error_answers(app)
 
     refuse_unauthorised_case_routes(app)

@@ -1,4 +1,5 @@
-"""Demo configuration: the complaint case types, a few teams and one user per role.
+"""Demo configuration: the complaint case types, a few teams, one user per role, and demo records
+(customers, partners, leads with fees: devtools/demo_records.py).
 
 `python -m devtools.demo` is idempotent (run by `make run` on every start). In development the demo
 users get fixed, printed tokens so the README walk-through can be pasted into a shell; outside
@@ -23,6 +24,7 @@ from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
+from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
 CLOSE_REASONS = ["response sent", "resolved", "withdrawn", "duplicate", "not a complaint",
@@ -71,6 +73,10 @@ USERS = [
     ("manager", "Mo Manager", ["manager"], ["CENTRAL", "BILLING", "SERVICE"]),
     ("admin", "Ada Admin", ["admin"], []),
     ("ops", "Oli Operations", ["operations"], []),
+    ("integration", "Ina Integration", ["integration"], []),  # the CRM's sync (records, ledger)
+    # Users of partner organisations (devtools/demo_records.PARTNER_MEMBERS): their own leads only.
+    ("partner-acme", "Pat Acme", ["partner"], []),
+    ("partner-cedar", "Cy Cedar", ["partner"], []),
 ]
 TEAM_MANAGER = "manager"
 
@@ -109,6 +115,7 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     for username, _, _, teams in USERS:
         for code in teams:
             await session.execute(insert(TeamMember).values(team_code=code, user_id=ids[username]))
+    await demo_records.load(session)
     return printed
 
 

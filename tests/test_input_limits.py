@@ -24,6 +24,7 @@ from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
 from api.schemas import people as people_schemas
+from api.schemas import parties as party_schemas
 from api.schemas import standard_lines as line_schemas
 from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
@@ -31,6 +32,7 @@ from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
 from casework.people.models import ApiToken, RolePermission
+from casework.parties.models import Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
 from casework.platform.db import (
     AppUser,
     CalendarClosure,
@@ -84,6 +86,17 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     people_schemas.TeamUpdate: (table_of(Team), {}),
     people_schemas.TokenCreate: (table_of(ApiToken), {}),
     people_schemas.GrantCreate: (table_of(RolePermission), {}),
+    party_schemas.CustomerSync: (table_of(Customer), {}),
+    party_schemas.ContactIn: (table_of(Customer), {}),  # into its contacts (jsonb)
+    party_schemas.AddressIn: (table_of(Customer), {}),  # into its addresses (jsonb)
+    party_schemas.PartnerSync: (table_of(Partner), {}),
+    party_schemas.LeadGroupSync: (table_of(LeadGroup), {}),
+    party_schemas.LeadSync: (table_of(Lead), {}),
+    party_schemas.ContractSync: (table_of(Contract), {}),
+    party_schemas.InvoiceSync: (table_of(Invoice), {}),
+    party_schemas.InvoiceLineIn: (table_of(Invoice), {}),  # into its lines (jsonb)
+    party_schemas.TransactionPost: (table_of(LeadTransaction), {}),
+    party_schemas.TransactionReverse: (table_of(LeadTransaction), {"reason": "note"}),
 }
 
 

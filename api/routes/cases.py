@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from sqlalchemy import false, func, select
+from sqlalchemy import exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio.client import (
     WithStartWorkflowOperation,
@@ -89,6 +89,8 @@ from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
+from casework.parties import records
+from casework.parties.models import CaseParty
 from casework.people.permissions import declare
 from casework.platform.db import CaseRecord, driver_connection
 from casework.reporting.search import not_overdue_cases, overdue_cases
@@ -121,6 +123,10 @@ async def register_case(
     case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{code}'")
+    about = {"customer": body.customer, "lead": body.lead}
+    unknown = await records.unknown_party(session, about)
+    if unknown is not None:
+        raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
@@ -137,6 +143,7 @@ async def register_case(
         correspondents=[Correspondent(id=str(uuid.uuid4()), **c.model_dump())
                         for c in body.correspondents],
         attachments=[document_ref(u, "attachment") for u in uploads],
+        parties=records.party_links(reference, about),
         actor=actor_of(user),
     )
     try:
@@ -208,10 +215,13 @@ async def list_cases(
     stage: str | None = None, team: str | None = None, assignee: str | None = None,
     case_type: str | None = None,
     overdue: bool | None = None,
+    customer: Annotated[str | None, Query(description="cases about this customer (external_id)")] = None,
+    lead: Annotated[str | None, Query(description="cases about this lead (external_id)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
-    """Cases you may see, newest first. (Full search with export: /search/cases.)"""
+    """Cases you may see, newest first; `customer`, `lead`: those about that record. (Full search
+    with export: /search/cases.)"""
     today = case_today(datetime.now(timezone.utc))
     # Overdue as search, exports and statistics mean it (not only the timer's flag).
     is_overdue = func.coalesce(overdue_cases(today), false()).label("is_overdue")
@@ -227,6 +237,11 @@ async def list_cases(
         stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
         stmt = stmt.where(overdue_cases(today) if overdue else not_overdue_cases(today))
+    for party_type, external_id in (("customer", customer), ("lead", lead)):
+        if external_id:
+            stmt = stmt.where(exists().where(CaseParty.case_reference == CaseRecord.reference,
+                                             CaseParty.party_type == party_type,
+                                             CaseParty.external_id == external_id))
     if assignee:
         person = await repository.get_user_by_username(session, assignee)
         stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))
@@ -394,6 +409,7 @@ async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ES
             Correspondent(**{**attrs(c), "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{new_ref}/{c.id}"))})
             for c in children["correspondents"]
         ],
+        parties=records.party_links(new_ref, {p.party_type: p.external_id for p in children["parties"]}),
         actor=case.actor(),
         escalated_from=reference,
         escalation_reason=body.reason,

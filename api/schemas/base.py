@@ -76,6 +76,9 @@ ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1
 CodeText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CODE)]
 CategoryText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                                 max_length=limits.CATEGORY)]
+# A record's id in the system of record that owns it (a CRM or ERP): its id in paths and references.
+ExternalId = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
+                                              max_length=limits.EXTERNAL_REFERENCE, pattern=r"^[^/\s]+$")]
 UploadIds = Annotated[
     list[Annotated[str, StringConstraints(max_length=36)]],
     Field(max_length=20, description="upload_ids from POST /uploads"),

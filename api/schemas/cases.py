@@ -19,7 +19,17 @@ from pydantic import (
     model_validator,
 )
 
-from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
+from api.schemas.base import (
+    DATE_BOUNDS,
+    CategoryText,
+    CodeText,
+    ExternalId,
+    Read,
+    ShortText,
+    Strict,
+    Text,
+    UploadIds,
+)
 from api.schemas.documents import DocumentRead
 from api.schemas.tasks import TaskRead
 from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
@@ -79,6 +89,8 @@ class CaseCreate(Strict):
     date_received: date
     correspondents: list[CorrespondentIn] = Field(min_length=1, max_length=20)
     attachment_ids: UploadIds = Field(default_factory=list)
+    customer: ExternalId | None = Field(None, description="external_id of the customer the complaint is about")
+    lead: ExternalId | None = Field(None, description="external_id of the lead the complaint is about")
 
     @field_validator("date_received")
     @classmethod
@@ -269,6 +281,15 @@ class UnconfirmedDeliveryRead(Read):
     sent_at: datetime
 
 
+class PartyRead(Read):
+    """A record the case is about, and where the API serves it."""
+
+    party_type: str
+    external_id: str
+    role: str
+    path: str
+
+
 class CaseRead(Read):
     reference: str
     case_type: str
@@ -306,6 +327,7 @@ class CaseRead(Read):
     contributions: list[ContributionRead]
     notes: list[NoteRead]
     tasks: list[TaskRead] = Field(default_factory=list, description="tasks for people on the case, open and closed")
+    parties: list[PartyRead] = []
     workflow_id: str
     temporal_ui_url: str | None
     # The response clock (all empty for a case registered before clocks existed).

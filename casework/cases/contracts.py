@@ -80,6 +80,16 @@ class Correspondent(BaseModel):
 
 
 
+class PartyLink(BaseModel):
+    """A record the case is about (a customer, a lead...), by its type and external id
+    (casework/parties); projected to the case_party table."""
+
+    id: str
+    party_type: str  # customer | lead
+    external_id: str
+    role: str = "subject"
+
+
 class CaseTypeConfig(BaseModel):
     code: str
     name: str
@@ -282,9 +292,11 @@ class CaseCore(BaseModel):
     clock: CaseClock | None = None  # None for cases registered before deadline clocks existed
     unconfirmed_deliveries: list[UnconfirmedDelivery] = Field(default_factory=list)
     tasks: list[Task] = Field(default_factory=list)
+    # The records the case is about (empty in cases recorded before parties existed).
+    parties: list[PartyLink] = Field(default_factory=list)
 
     # Child collections the projection writes to their own tables (a kind adds its own).
-    COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes", "tasks")
+    COLLECTIONS: ClassVar[tuple[str, ...]] = ("correspondents", "documents", "notes", "tasks", "parties")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -352,6 +364,7 @@ class CaseStartCore(BaseModel):
     case_type: CaseTypeConfig
     correspondents: list[Correspondent]
     attachments: list[DocumentRef] = Field(default_factory=list)
+    parties: list[PartyLink] = Field(default_factory=list)
     actor: Actor
     escalated_from: str | None = None
     escalation_reason: str | None = None

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import CaseCore
 from casework.cases.stages import StagePlan
+from casework.parties.models import CaseParty
 from casework.platform.db import (
     AppUser,
     CaseClarification,
@@ -202,6 +203,7 @@ async def case_children(session: AsyncSession, reference: str) -> dict[str, list
         "contributions": await rows(CaseContribution, CaseContribution.requested_at),
         "notes": await rows(CaseNote, CaseNote.created_at),
         "tasks": await rows(CaseTask, CaseTask.created_at),
+        "parties": await rows(CaseParty, CaseParty.party_type),
     }
 
 

@@ -15,3 +15,5 @@ class Role(StrEnum):
     MANAGER = "manager"
     ADMIN = "admin"  # may take every action (casework.cases.stages.ADMIN)
     OPERATIONS = "operations"
+    INTEGRATION = "integration"  # a CRM or ERP keeping records in sync (casework.parties.access)
+    PARTNER = "partner"  # a user of a partner organisation: its own leads only (casework.parties.access)

@@ -8,6 +8,9 @@ lists, search, export, statistics and digests).
   which a contribution was asked of them or of one of their teams, and unallocated cases (the
   triage queue, which the person who registered a case must be able to find).
 
+- Partners: a user who belongs to a partner organisation (rows in ``partner_member``) sees only
+  the cases about that partner's leads (casework.parties.access.partner_leads), whatever else.
+
 A case outside these rules is "not found" (404), so its existence does not leak.
 """
 
@@ -20,6 +23,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
 from casework.cases.roles import Role
+from casework.parties.access import partner_leads
+from casework.parties.models import CaseParty, Lead, PartnerMember
 from casework.platform.db import AppUser, CaseContribution, CaseRecord, TeamMember, UserCaseType
 
 ALL_TEAMS_ROLES = frozenset({Role.COORDINATOR, Role.MANAGER, Role.ADMIN, Role.OPERATIONS})
@@ -32,12 +37,17 @@ class Viewer:
     all_teams: bool
     teams: frozenset[str]
     case_types: frozenset[str] | None  # None: every case type
+    # The partner organisations the user belongs to; None for a user of none (staff).
+    partners: frozenset[str] | None = None
 
     def may_see_team(self, team: str) -> bool:
         return self.all_teams or team in self.teams
 
     def sight(self) -> Sight:
-        """The same rule, for the workflow to apply to the case as it is now (see Sight)."""
+        """The same rule, for the workflow to apply to the case as it is now (see Sight). A
+        partner's user takes no step on any case: their sight is of no case type."""
+        if self.partners is not None:
+            return Sight(user_id=self.user_id, all_teams=False, case_types=[])
         return Sight(user_id=self.user_id, all_teams=self.all_teams, teams=sorted(self.teams),
                      case_types=None if self.case_types is None else sorted(self.case_types))
 
@@ -53,14 +63,20 @@ async def viewer_for(session: AsyncSession, user: AppUser) -> Viewer:
             await session.scalars(select(UserCaseType.case_type).where(UserCaseType.user_id == user.id))
         ).all()
         granted = frozenset(rows) or None
-    return Viewer(user_id=user.id, all_teams=bool(roles & ALL_TEAMS_ROLES), teams=teams,
-                  case_types=granted)
+    partners = frozenset(
+        (await session.scalars(select(PartnerMember.partner).where(PartnerMember.user_id == user.id))).all())
+    return Viewer(user_id=user.id, all_teams=bool(roles & ALL_TEAMS_ROLES) and not partners, teams=teams,
+                  case_types=granted, partners=partners or None)
 
 
 def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
     """A WHERE clause on case_record selecting the cases `viewer` may see."""
     case = CaseRecord
     by_type = true() if viewer.case_types is None else case.case_type.in_(sorted(viewer.case_types))
+    if viewer.partners is not None:
+        about_their_lead = exists().where(CaseParty.case_reference == case.reference, CaseParty.party_type == "lead",
+                                          CaseParty.external_id == Lead.external_id, partner_leads(viewer.partners))
+        return and_(by_type, about_their_lead)
     if viewer.all_teams:
         return by_type
     teams = sorted(viewer.teams)

@@ -50,6 +50,7 @@ def initial_state(start: CaseStart, now: datetime) -> ComplaintState:
         details=start.details,
         correspondents=start.correspondents,
         documents=list(start.attachments),
+        parties=list(start.parties),
         registered_by=start.actor.display_name,
         registered_at=now,
         escalated_from=start.escalated_from,
