@@ -275,7 +275,7 @@ async def test_the_ledger_posts_once_per_key_reverses_once_and_balances_per_curr
     reversal = await api.post(reverse, json={"reason": "lead returned"}, headers=auth("manager", **{
         "Idempotency-Key": "rev-1"}))
     assert reversal.status_code == 201, reversal.text
-    assert reversal.json()["amount"] == "-150.0000" and reversal.json()["reverses"] == fee_id
+    assert reversal.json()["amount"] == "-150.00" and reversal.json()["reverses"] == fee_id
     again = await api.post(reverse, json={"reason": "lead returned"}, headers=auth("manager", **{
         "Idempotency-Key": "rev-1"}))
     assert again.status_code == 200 and again.json()["id"] == reversal.json()["id"]
@@ -287,7 +287,7 @@ async def test_the_ledger_posts_once_per_key_reverses_once_and_balances_per_curr
     assert (await api.post(f"{path}/nope/reverse", json={"reason": "x"}, headers=auth("manager"))).status_code == 404
 
     ledger = (await api.get(path, headers=auth("handler"))).json()
-    assert ledger["balances"] == [{"currency": "EUR", "amount": "-40.5000"}, {"currency": "GBP", "amount": "0.0000"}]
+    assert ledger["balances"] == [{"currency": "EUR", "amount": "-40.50"}, {"currency": "GBP", "amount": "0.00"}]
     assert len(ledger["transactions"]) == 3
     assert {t["id"]: t["reversed_by"] for t in ledger["transactions"]}[fee_id] == reversal.json()["id"]
     read = (await api.get(f"/leads/{external_id}", headers=SYNC)).json()
@@ -394,6 +394,6 @@ async def test_the_demo_records_load_again_without_change(api, sessionmaker):
         await demo.load(session)  # the session's engine fixture loaded it once already
     ledger = (await api.get("/leads/L-5001/transactions", headers=auth("handler"))).json()
     assert len(ledger["transactions"]) == 2
-    assert ledger["balances"] == [{"currency": "GBP", "amount": "110.0000"}]
+    assert ledger["balances"] == [{"currency": "GBP", "amount": "110.00"}]
     invoices = (await api.get("/invoices", params={"customer": "CUST-1001"}, headers=auth("handler"))).json()
     assert [i["external_id"] for i in invoices] == ["INV-3001"]

@@ -26,7 +26,7 @@ async def test_a_partner_sees_its_own_leads_and_what_hangs_off_them(api):
     assert [lead["external_id"] for lead in (await api.get("/leads", params={"q": CEDAR_LEAD},
                                                            headers=auth(ACME))).json()] == []
     assert (await api.get("/leads/L-5001", headers=auth(ACME))).json()["balances"] == [
-        {"currency": "GBP", "amount": "110.0000"}]
+        {"currency": "GBP", "amount": "110.00"}]
     assert len((await api.get("/leads/L-5001/transactions", headers=auth(ACME))).json()["transactions"]) == 2
     history = (await api.get("/leads/L-5001/activities", headers=auth(ACME))).json()
     assert {a["case"]["reference"] for a in history if a["case"]} == {theirs}

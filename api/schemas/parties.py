@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
     AfterValidator,
@@ -16,12 +16,13 @@ from pydantic import (
     StringConstraints,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from api.schemas.base import CodeText, ExternalId, Read, ShortText, Strict, Text
 from api.schemas.cases import EMAIL
 from casework.cases import limits
-from casework.parties.money import amount_refusal, currency_refusal
+from casework.parties.money import amount_refusal, currency_refusal, in_minor_units
 
 
 def _email(value: str) -> str:
@@ -247,7 +248,20 @@ class StatusChangeRead(Read):
     changed_by: str
 
 
-class Balance(Read):
+class InCurrency(Read):
+    """A read holding an amount in a currency: the amount is shown with the currency's decimal
+    places (1250.00 GBP, 1250 JPY), not the column's four."""
+
+    AMOUNT: ClassVar[str] = "amount"
+    currency: str
+
+    @model_validator(mode="after")
+    def _minor_units(self) -> "InCurrency":
+        setattr(self, self.AMOUNT, in_minor_units(getattr(self, self.AMOUNT), self.currency))
+        return self
+
+
+class Balance(InCurrency):
     currency: str
     amount: Decimal
 
@@ -265,7 +279,8 @@ class ContractRead(Synced):
     ends_on: date | None
 
 
-class InvoiceRead(Synced):
+class InvoiceRead(Synced, InCurrency):
+    AMOUNT: ClassVar[str] = "total"
     number: str
     customer: str
     contract: str | None
@@ -276,7 +291,7 @@ class InvoiceRead(Synced):
     lines: list[dict[str, Any]]
 
 
-class TransactionRead(Read):
+class TransactionRead(InCurrency):
     id: str
     lead: str
     partner: str

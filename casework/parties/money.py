@@ -33,6 +33,11 @@ def amount_refusal(amount: Decimal, code: str) -> str | None:
     return None
 
 
+def in_minor_units(amount: Decimal, code: str) -> Decimal:
+    """`amount` with its currency's decimal places (the columns keep 4): 1250.0000 GBP is 1250.00."""
+    return amount.quantize(Decimal(1).scaleb(-minor_units(code)))
+
+
 def shown(amount: Decimal, code: str) -> str:
     """`amount` written with its currency's decimal places: 150.00 GBP."""
-    return f"{amount.quantize(Decimal(1).scaleb(-minor_units(code)))} {code}"
+    return f"{in_minor_units(amount, code)} {code}"
