@@ -13,7 +13,6 @@ collections) is built once from the SQLAlchemy tables and cached.
 
 from __future__ import annotations
 
-import importlib
 from functools import cache
 
 from pydantic_core import to_json
@@ -22,43 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from temporalio import activity
 
 from activities.refusals import refused_for_good
+from casework.cases.collections import collection, load_kind
 from casework.cases.contracts import ProjectCaseInput
 from casework.cases.repository import case_row
-from casework.parties.models import CaseParty
-from casework.platform.db import (
-    CaseCorrespondent,
-    CaseDocument,
-    CaseNote,
-    CaseRecord,
-    CaseTask,
-    TimelineEntry,
-    driver_connection,
-    table_of,
-)
+from casework.platform.db import CaseRecord, TimelineEntry, driver_connection, table_of
 
 CASES = table_of(CaseRecord)
 EVENTS = table_of(TimelineEntry)
-# The table of each child collection a case state has (CaseCore.COLLECTIONS and a kind's own):
-# a kind's collections are registered by its activities module (activities/<kind>.py).
-CHILD_TABLES: dict[str, Table] = {
-    "correspondents": table_of(CaseCorrespondent),
-    "documents": table_of(CaseDocument),
-    "notes": table_of(CaseNote),
-    "tasks": table_of(CaseTask),
-    "parties": table_of(CaseParty),
-}
-_REGISTERED_KINDS: set[str] = set()
 
-
-def register_collections(kind: str, tables: dict[str, Table]) -> None:
-    """A kind's child collections and the tables the projection writes them to."""
-    CHILD_TABLES.update(tables)
-    _REGISTERED_KINDS.add(kind)
-
-
-def _kind_registered(kind: str) -> None:
-    if kind not in _REGISTERED_KINDS:
-        importlib.import_module(f"activities.{kind}")
 
 EVENT_COLUMNS = ("id", "case_reference", "occurred_at", "actor_id", "actor_name", "kind", "summary",
                  "reason", "data")
@@ -89,11 +59,11 @@ def projection_sql(case_columns: tuple[str, ...],
     applied = "WHERE EXISTS (SELECT FROM projected)"
     parts = [f"projected AS ({_upsert(CASES, case_columns, 'case', 'reference', many=False)}"
              f" WHERE {CASES.name}.version < excluded.version RETURNING reference)"]
-    for n, (collection, columns) in enumerate(children):
-        table = CHILD_TABLES[collection]
-        parts.append(f"child_{n} AS ({_upsert(table, columns, collection, 'id', many=True, only_if=applied)})")
+    for n, (name, columns) in enumerate(children):
+        table = collection(name).table
+        parts.append(f"child_{n} AS ({_upsert(table, columns, name, 'id', many=True, only_if=applied)})")
     if prune_notes:
-        parts.append(f"pruned AS (DELETE FROM {CHILD_TABLES['notes'].name} WHERE case_reference = %(reference)s"
+        parts.append(f"pruned AS (DELETE FROM {collection('notes').table.name} WHERE case_reference = %(reference)s"
                      f" AND NOT (id = ANY(%(kept_notes)s)) AND EXISTS (SELECT FROM projected))")
     if events:
         parts.append(f"events AS (INSERT INTO {EVENTS.name} ({', '.join(EVENT_COLUMNS)}) "
@@ -106,7 +76,7 @@ def projection_sql(case_columns: tuple[str, ...],
 
 def projection_statement(data: ProjectCaseInput) -> tuple[str, dict[str, object]]:
     state = data.state
-    _kind_registered(state.kind)
+    load_kind(state.kind)
     row = case_row(state)
     ref = state.reference
     params: dict[str, object] = {"case": to_json(row).decode(), "reference": ref}
@@ -159,13 +129,13 @@ def offending_field(data: ProjectCaseInput) -> str | None:
     """The first field of the projection PostgreSQL cannot store (too long for its column, a NUL,
     a lone surrogate), as ``column`` or ``collection.column``; None if none is found."""
     state = data.state
-    _kind_registered(state.kind)
+    load_kind(state.kind)
     found = _offending(CASES, case_row(state))
     if found:
         return found
     for name in type(state).COLLECTIONS:
         for item in getattr(state, name):
-            found = _offending(CHILD_TABLES[name], item.model_dump())
+            found = _offending(collection(name).table, item.model_dump())
             if found:
                 return f"{name}.{found}"
     for event in data.events:

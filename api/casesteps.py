@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from types import SimpleNamespace
 from typing import Any, TypeVar, cast
 from urllib.parse import quote
 
@@ -103,7 +104,7 @@ async def read_case(request: Request, session: SessionDep, reference: str) -> Ca
         raise errors.not_found(f"case {reference}")
     case_type = await repository.get_case_type(session, row.case_type)
     assert case_type is not None  # a case's type is a foreign key
-    children = await repository.case_children(session, reference)
+    children = await repository.case_children(session, reference, row.kind)
     return assemble_case_read(request, attrs(row), case_type.name,
                               StagePlan.from_data(case_type.stages), **children)
 
@@ -124,10 +125,15 @@ def case_json(case: CaseRead, status_code: int = status.HTTP_200_OK) -> Response
 
 def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: str, plan: StagePlan, *,
                        correspondents: list, documents: list, notes: list, tasks: list = (), parties: list = (),  # type: ignore[assignment]
-                       clarifications: list = (), contributions: list = ()) -> CaseRead:  # type: ignore[assignment]
+                       clarifications: list = (), contributions: list = (),  # type: ignore[assignment]
+                       **kind_collections: list) -> CaseRead:
+    """The case as read, from its core row and its collections. A kind's own fields (the row's
+    `details`) and its own collections (beyond the complaint's, which CaseRead names) are read
+    under `details`."""
     today = case_today(datetime.now(timezone.utc))
     rules = rules_of(core.get("kind") or "complaint")
-    blocked = rules.blocked_stages(plan, today, {"clarifications": clarifications, "contributions": contributions})
+    collections = {"clarifications": clarifications, "contributions": contributions, **kind_collections}
+    blocked = rules.blocked_stages(plan, today, collections)
     actions = [] if core["status"] == "closed" else allowed_actions(rules, plan, core["stage"], blocked)
     if not core.get("unconfirmed_deliveries"):  # nothing to confirm or resend
         actions = [a for a in actions if a not in DELIVERY_ACTIONS]
@@ -149,6 +155,8 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
         "notes": [_fields(n) for n in notes],
         "tasks": [_fields(t) for t in tasks],
         "parties": [{**_fields(p), "path": party_path(p.party_type, p.external_id)} for p in parties],
+        "details": {**(core.get("details") or {}),
+                    **{name: [_fields(item) for item in items] for name, items in kind_collections.items()}},
         "workflow_id": core["reference"],
         "temporal_ui_url": ui_url(request, core["reference"]),
     })
@@ -164,7 +172,10 @@ def _fields(item: Any) -> dict[str, Any]:
 
 
 def attrs(row: Any) -> dict[str, Any]:
-    """A database row's columns by name."""
+    """A database row's columns by name (an ORM object's, or a child row read by
+    repository.case_children)."""
+    if isinstance(row, SimpleNamespace):
+        return dict(vars(row))
     return {c.key: getattr(row, c.key) for c in row.__table__.columns}
 
 

@@ -396,7 +396,7 @@ async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ES
     if stage2 is None or not stage2.active:
         raise errors.stage_conflict(f"the stage-2 type {case_type.escalation_type} of {case_type.code} is "
                                     "retired; an administrator must set another", row.stage)
-    children = await repository.case_children(session, reference)
+    children = await repository.case_children(session, reference, row.kind)
     today = case_today(datetime.now(timezone.utc))
     new_ref, _ = await repository.reserve_escalation(session, reference, stage2.reference_prefix, today)
     await session.commit()

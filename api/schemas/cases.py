@@ -292,6 +292,7 @@ class PartyRead(Read):
 
 class CaseRead(Read):
     reference: str
+    kind: str = Field("complaint", description="the kind of case: which steps and details it has")
     case_type: str
     case_type_name: str
     status: str
@@ -300,10 +301,10 @@ class CaseRead(Read):
     team: str | None
     assignee_id: int | None
     assignee_name: str | None
-    channel: str
-    category: str
-    severity: str
-    description: str
+    channel: str | None
+    category: str | None
+    severity: str | None
+    description: str | None
     date_received: date
     registered_by: str
     registered_at: datetime
@@ -328,6 +329,8 @@ class CaseRead(Read):
     notes: list[NoteRead]
     tasks: list[TaskRead] = Field(default_factory=list, description="tasks for people on the case, open and closed")
     parties: list[PartyRead] = []
+    details: dict[str, Any] = Field(default_factory=dict, description="the kind's own fields and collections "
+                                    "(empty for a complaint, whose fields are above)")
     workflow_id: str
     temporal_ui_url: str | None
     # The response clock (all empty for a case registered before clocks existed).

@@ -305,10 +305,7 @@ class CaseCore(BaseModel):
         as its own kind's class, registered by register_state."""
         if cls is CaseCore and isinstance(value, dict):
             # States recorded before kinds existed carry no kind: they are complaints.
-            kind = value.get("kind", "complaint")
-            if kind not in _STATE_TYPES:
-                importlib.import_module(f"casework.kinds.{kind}.contracts")  # registers it
-            return _STATE_TYPES[kind].model_validate(value)
+            return state_type(value.get("kind", "complaint")).model_validate(value)
         return handler(value)
 
     @property
@@ -328,7 +325,13 @@ class CaseCore(BaseModel):
         return []
 
     def detail_columns(self) -> dict[str, Any]:
-        """The kind's own columns of the case's row in PostgreSQL."""
+        """The kind's own columns of the case's row in PostgreSQL (the complaint's: channel,
+        category, severity, description...). A new kind uses `kind_details` instead."""
+        return {}
+
+    def kind_details(self) -> dict[str, Any]:
+        """The kind's own fields, JSON-ready, kept in the row's `details` (jsonb, GIN-indexed: a
+        list filters on them with `@>`) and read as the case read's `details`."""
         return {}
 
     def letter_fields(self) -> dict[str, str | None]:
@@ -343,6 +346,13 @@ class CaseCore(BaseModel):
 
 # Every kind's state class by kind name, filled as each kind's contracts module is imported.
 _STATE_TYPES: dict[str, type[CaseCore]] = {}
+
+
+def state_type(kind: str) -> type[CaseCore]:
+    """The state class of `kind` (importing its contracts module, which registers it)."""
+    if kind not in _STATE_TYPES:
+        importlib.import_module(f"casework.kinds.{kind}.contracts")
+    return _STATE_TYPES[kind]
 
 
 def register_state(cls: type[CaseCore]) -> type[CaseCore]:

@@ -4,24 +4,20 @@ functions here only execute and flush. A missing row is None; the route turns it
 from __future__ import annotations
 
 from datetime import date, datetime, timezone
+from types import SimpleNamespace
 
 import psycopg
-from sqlalchemy import ColumnElement, Select, select
+from sqlalchemy import ColumnElement, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework.cases.contracts import CaseCore
+from casework.cases.collections import collection, load_kind
+from casework.cases.contracts import CaseCore, state_type
 from casework.cases.stages import StagePlan
-from casework.parties.models import CaseParty
 from casework.platform.db import (
     AppUser,
-    CaseClarification,
-    CaseContribution,
-    CaseCorrespondent,
     CaseDocument,
-    CaseNote,
     CaseRecord,
-    CaseTask,
     CaseType,
     Escalation,
     Team,
@@ -50,6 +46,7 @@ def case_row(state: CaseCore) -> dict:
         "date_received": state.date_received,
         "complainant_name": state.complainant.name,
         **state.detail_columns(),
+        "details": state.kind_details(),
         "close_reason": state.close_reason,
         "close_note": state.close_note,
         "closed_at": state.closed_at,
@@ -191,20 +188,17 @@ async def is_team_member(session: AsyncSession, team: str, user_id: int) -> bool
     return found is not None
 
 
-async def case_children(session: AsyncSession, reference: str) -> dict[str, list]:
-    async def rows(model, order) -> list:
-        stmt: Select = select(model).where(model.case_reference == reference).order_by(order)
-        return list((await session.scalars(stmt)).all())
-
-    return {
-        "correspondents": await rows(CaseCorrespondent, CaseCorrespondent.is_primary.desc()),
-        "documents": await rows(CaseDocument, CaseDocument.added_at),
-        "clarifications": await rows(CaseClarification, CaseClarification.requested_at),
-        "contributions": await rows(CaseContribution, CaseContribution.requested_at),
-        "notes": await rows(CaseNote, CaseNote.created_at),
-        "tasks": await rows(CaseTask, CaseTask.created_at),
-        "parties": await rows(CaseParty, CaseParty.party_type),
-    }
+async def case_children(session: AsyncSession, reference: str, kind: str = "complaint") -> dict[str, list]:
+    """Every child collection of a case of `kind` (the engine's and the kind's), each in its order,
+    as rows by column name."""
+    load_kind(kind)
+    children = {}
+    for name in state_type(kind).COLLECTIONS:
+        found = collection(name)
+        stmt = (select(found.table).where(found.table.c.case_reference == reference)
+                .order_by(text(found.order_by), found.table.c.id))
+        children[name] = [SimpleNamespace(**row) for row in (await session.execute(stmt)).mappings()]
+    return children
 
 
 async def timeline(session: AsyncSession, reference: str, limit: int, offset: int) -> list[TimelineEntry]:

@@ -292,7 +292,7 @@ async def context_for_case(session: AsyncSession, reference: str, *, sender_name
         return None
     case_type = await repository.get_case_type(session, row.case_type)
     assert case_type is not None  # a case's type is a foreign key
-    people = (await repository.case_children(session, reference))["correspondents"]
+    people = (await repository.case_children(session, reference, row.kind))["correspondents"]
     team = await repository.get_team(session, row.team) if row.team else None
     return case_context(
         reference=row.reference, type_name=case_type.name, date_received=row.date_received,

@@ -189,10 +189,14 @@ class CaseRecord(Base):
     deadline_extensions: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
     # Emails whose delivery was not confirmed (casework.cases.contracts.UnconfirmedDelivery).
     unconfirmed_deliveries: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")
+    # A kind's own fields (CaseCore.kind_details()): a new kind keeps them here, not in columns of its own.
+    details: Mapped[dict[str, Any]] = mapped_column(JSONB, default=dict, server_default="{}")
 
     __table_args__ = (
         Index("ix_case_record_status_overdue", "status", "overdue"),
         Index("ix_case_record_kind_status", "kind", "status"),
+        Index("ix_case_record_details", "details", postgresql_using="gin",
+              postgresql_ops={"details": "jsonb_path_ops"}),
         Index("ix_case_record_unconfirmed_deliveries", "team",
               postgresql_where=text("unconfirmed_deliveries <> '[]'::jsonb")),
         Index("ix_case_record_team_status", "team", "status"),
