@@ -142,6 +142,7 @@ class Tally:
     answered: int = 0
     progressed: asyncio.Event = field(default_factory=asyncio.Event)  # set on every answer
     retried: Counter[str] = field(default_factory=Counter)  # "503", "504", "connection"
+    dropped: Counter[str] = field(default_factory=Counter)  # httpx's error, for each dropped connection
     bare_5xx: list[str] = field(default_factory=list)  # a 5xx without Retry-After: what and where
     failures: list[str] = field(default_factory=list)
     deliveries_confirmed: int = 0
@@ -197,7 +198,7 @@ class CaseClient:
                 answer = await self.http.request(method, path, headers=headers, **kwargs)
             except httpx.TransportError as exc:
                 self.tally.retried["connection"] += 1
-                log.debug("%s %s: %r; again", method, path, exc)
+                self.tally.dropped[type(exc).__name__] += 1
                 await asyncio.sleep(DEFAULT_RETRY_SECONDS)
                 continue
             if answer.status_code == expect:
@@ -346,6 +347,8 @@ class Outcome:
     missing: dict[str, int]
     lost_events: dict[str, int]
     extra_events: dict[str, int]
+    events_checked: int
+    emails_received: int
     unreplayable: list[str]
     tally: Tally
 
@@ -363,11 +366,12 @@ class Outcome:
             f"duplicate deliveries        {sum(self.duplicates.values())}",
             f"lost timeline events        {sum(self.lost_events.values())}",
             f"5xx without Retry-After     {len(tally.bare_5xx)}",
+            f"-- {self.events_checked} timeline events checked, {self.emails_received} emails received",
             f"-- missing deliveries {sum(self.missing.values())}, timeline rows the workflow never committed "
             f"{sum(self.extra_events.values())}, histories that do not replay {len(self.unreplayable)}",
             f"-- {tally.answered} answers; repeated after 503: {tally.retried['503']}, 504: {tally.retried['504']},"
             f" other 5xx: {sum(n for k, n in tally.retried.items() if k not in ('503', '504', 'connection'))},"
-            f" a dropped connection: {tally.retried['connection']};"
+            f" a dropped connection: {tally.retried['connection']} {dict(tally.dropped) or ''};"
             f" unconfirmed deliveries confirmed {tally.deliveries_confirmed}, resent {tally.deliveries_resent}",
             *(f"-- {fault}" for fault in tally.faults),
         ]
@@ -384,8 +388,8 @@ class Outcome:
         return "\n".join(lines)
 
 
-async def drive(system: System, cases: int, *, think: float, stagger: float,
-                deadline: float) -> tuple[list[CaseClient], Tally]:
+async def drive(system: System, cases: int, *, think: float, stagger: float, deadline: float,
+                outage: float) -> tuple[list[CaseClient], Tally]:
     """Walk `cases` cases through every kind, round robin, while the faults happen."""
     tally = Tally()
     walks = [WALKS[kind] for kind in KINDS]
@@ -403,7 +407,7 @@ async def drive(system: System, cases: int, *, think: float, stagger: float,
                 tally.failures.append(f"{client.reference or '(unregistered)'} ({client.walk.kind}): {exc}")
 
         walking = [asyncio.create_task(one(i, client)) for i, client in enumerate(clients)]
-        faults = asyncio.create_task(inject_faults(system, tally, clients, total_requests))
+        faults = asyncio.create_task(inject_faults(system, tally, clients, total_requests, outage))
         done, pending = await asyncio.wait(walking, timeout=deadline)
         for task in pending:
             task.cancel()
@@ -419,7 +423,8 @@ async def drive(system: System, cases: int, *, think: float, stagger: float,
     return clients, tally
 
 
-async def inject_faults(system: System, tally: Tally, clients: list[CaseClient], total_requests: int) -> None:
+async def inject_faults(system: System, tally: Tally, clients: list[CaseClient], total_requests: int,
+                        outage: float) -> None:
     """Each fault once a further quarter of the requests has been answered, so cases are in flight."""
 
     async def after(share: float) -> str:
@@ -432,19 +437,21 @@ async def inject_faults(system: System, tally: Tally, clients: list[CaseClient],
     started = time.monotonic()
     when = await after(0.25)
     await asyncio.to_thread(system.kill_worker)
-    await asyncio.sleep(3)
+    await asyncio.sleep(outage)
     await asyncio.to_thread(system.start_worker)
-    tally.faults.append(f"worker killed (SIGKILL) {when}; a new one 3 s later")
+    tally.faults.append(f"worker killed (SIGKILL) {when}; a new one {outage:.0f} s later")
 
     when = await after(0.5)
     began = time.monotonic()
     await asyncio.to_thread(system.stop_temporal)
+    await asyncio.sleep(outage)
     await asyncio.to_thread(system.start_temporal)
     tally.faults.append(f"Temporal dev server restarted {when}; down {time.monotonic() - began:.1f} s")
 
     when = await after(0.75)
     began = time.monotonic()
     await asyncio.to_thread(system.stop_postgres)
+    await asyncio.sleep(outage)
     await asyncio.to_thread(system.start_postgres)
     tally.faults.append(f"PostgreSQL restarted {when}; down {time.monotonic() - began:.1f} s")
     log.info("faults done after %.0f s", time.monotonic() - started)
@@ -565,14 +572,18 @@ async def check(system: System, clients: list[CaseClient], tally: Tally) -> Outc
     stuck = [f"{r} ({s})" for r, s in statuses.items() if s != "closed"]
     stuck += ["(never registered)"] * (len(clients) - len(references))
     committed, unreplayable = await committed_events(system, references)
+    # Every case commits at registration: none seen means the replay saw nothing, not that all is well.
+    unreplayable += [f"{r}: no projection seen in its history" for r in references if not committed.get(r)]
     rows = timeline_rows(system.database_url, references)
     lost = {r: n for r in references if (n := len(committed.get(r, set()) - rows[r]))}
     extra = {r: n for r in references if (n := len(rows[r] - committed.get(r, set())))}
     duplicated, missing = deliveries(system.database_url, system.sink, clients)
-    return Outcome(len(clients), closed, stuck, duplicated, missing, lost, extra, unreplayable, tally)
+    return Outcome(len(clients), closed, stuck, duplicated, missing, lost, extra,
+                   events_checked=sum(len(ids) for ids in committed.values()),
+                   emails_received=sum(system.sink.message_ids.values()), unreplayable=unreplayable, tally=tally)
 
 
-def run(cases: int, *, think: float, stagger: float, deadline: float, keep: bool) -> int:
+def run(cases: int, *, think: float, stagger: float, deadline: float, outage: float, keep: bool) -> int:
     missing_walks = [kind for kind in KINDS if kind not in WALKS]
     if missing_walks:
         print(f"chaos: no walk for kind(s) {missing_walks}: register one with @walk in devtools/chaos.py",
@@ -587,7 +598,8 @@ def run(cases: int, *, think: float, stagger: float, deadline: float, keep: bool
         try:
             system.start()
             log.info("walking %d cases through %s", cases, ", ".join(KINDS))
-            clients, tally = asyncio.run(drive(system, cases, think=think, stagger=stagger, deadline=deadline))
+            clients, tally = asyncio.run(drive(system, cases, think=think, stagger=stagger, deadline=deadline,
+                                               outage=outage))
             outcome = asyncio.run(check(system, clients, tally))
         except (StackFailed, embedded.ServiceStartError) as exc:
             print(f"chaos: {exc}\n{system.log_tails()}", file=sys.stderr)
@@ -608,6 +620,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--stagger", type=float, default=10.0, help="seconds over which the cases start")
     parser.add_argument("--deadline", type=float, default=300.0,
                         help="seconds the walks may take; a case not closed by then is stuck")
+    parser.add_argument("--outage", type=float, default=4.0,
+                        help="seconds the worker, Temporal and PostgreSQL each stay down")
     parser.add_argument("--keep", action="store_true", help="keep the directory with the logs and data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -615,7 +629,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(chatty).setLevel(logging.WARNING)
     stop_signals.install()
     try:
-        return run(args.cases, think=args.think, stagger=args.stagger, deadline=args.deadline, keep=args.keep)
+        return run(args.cases, think=args.think, stagger=args.stagger, deadline=args.deadline,
+                   outage=args.outage, keep=args.keep)
     except ShutdownRequested as stop:
         print(f"chaos: {stop} received; stopped", file=sys.stderr)
         return 130
