@@ -79,27 +79,30 @@ SHIPPED_RESPONSE = PROJECT_ROOT / "templates" / "letters" / "response.docx"
 # ---- walks: one per kind of case ------------------------------------------------------------------
 
 
+WalkRun = Callable[["CaseClient"], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Walk:
     """How a client takes a case of `kind` from registration to closed.
 
-    `emails` is how many emails of each purpose the walk makes the case send (each must arrive
-    exactly once); `requests` about how many requests it makes, to spread the faults over the run."""
+    `emails` is how many emails of each purpose each case of the walk sends, in the order the walk
+    makes them (a stage-2 case after its first); each must arrive exactly once. `requests` is about
+    how many requests it makes, to spread the faults over the run."""
 
     kind: str
-    run: Callable[[CaseClient], Awaitable[None]]
-    emails: dict[str, int]
+    run: WalkRun
+    emails: tuple[dict[str, int], ...]
     requests: int
 
 
 WALKS: dict[str, Walk] = {}
 
 
-def walk(kind: str, *, emails: dict[str, int], requests: int) -> Callable[[Callable[[CaseClient], Awaitable[None]]],
-                                                                         Callable[[CaseClient], Awaitable[None]]]:
+def walk(kind: str, *, emails: tuple[dict[str, int], ...], requests: int) -> Callable[[WalkRun], WalkRun]:
     """Register the walk of a kind of case (one per kind)."""
 
-    def register(run: Callable[[CaseClient], Awaitable[None]]) -> Callable[[CaseClient], Awaitable[None]]:
+    def register(run: WalkRun) -> WalkRun:
         if kind in WALKS:
             raise ValueError(f"kind {kind!r} already has a chaos walk")
         WALKS[kind] = Walk(kind, run, emails, requests)
@@ -108,7 +111,7 @@ def walk(kind: str, *, emails: dict[str, int], requests: int) -> Callable[[Calla
     return register
 
 
-@walk("complaint", emails={"acknowledgement": 1, "response": 1}, requests=9)
+@walk("complaint", emails=({"acknowledgement": 1, "response": 1}, {}), requests=11)
 async def complaint_walk(case: CaseClient) -> None:
     today = case_today(datetime.now(timezone.utc))
     tag = uuid.uuid4().hex[:8]
@@ -126,6 +129,8 @@ async def complaint_walk(case: CaseClient) -> None:
     await case.step("send", "drafter", {"channel": "email"})
     await case.step("outcome", "drafter", {"outcome": "not upheld", "detail": "No fault found"})
     await case.step("close", "drafter", {"reason": "response sent"})
+    await case.escalate("manager", {"reason": "The complainant is not satisfied"})
+    await case.step("close", "manager", {"reason": "withdrawn", "note": "Withdrawn by phone"})
 
 
 # ---- the client ---------------------------------------------------------------------------------
@@ -151,7 +156,8 @@ class Tally:
 
 
 class CaseClient:
-    """One case's client: drives it through the API and repeats what did not get through."""
+    """One walk's client: drives its case (and any case it leads to, such as a stage-2 case) through
+    the API, and repeats what did not get through."""
 
     def __init__(self, walk: Walk, http: httpx.AsyncClient, tally: Tally, sink: Sink, think: float) -> None:
         self.walk = walk
@@ -159,12 +165,23 @@ class CaseClient:
         self.tally = tally
         self.sink = sink
         self.think = think
-        self.reference: str | None = None
+        self.references: list[str] = []  # the walk's cases, the one it is on last
         self.closed = False
+
+    @property
+    def reference(self) -> str | None:
+        return self.references[-1] if self.references else None
 
     async def register(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
         case = await self._send("POST", "/cases", user, json=body, expect=201)
-        self.reference = case["reference"]
+        self.references.append(case["reference"])
+        return case
+
+    async def escalate(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """Escalate the (closed) case; the walk goes on with the stage-2 case."""
+        case = await self._send("POST", f"/cases/{self.reference}/escalate", user, json=body, expect=201)
+        self.references.append(case["reference"])
+        self.closed = False
         return case
 
     async def step(self, action: str, user: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -347,6 +364,7 @@ class Outcome:
     missing: dict[str, int]
     lost_events: dict[str, int]
     extra_events: dict[str, int]
+    cases_made: int  # by the walks: their own and those they led to, such as stage-2 cases
     events_checked: int
     emails_received: int
     unreplayable: list[str]
@@ -366,7 +384,8 @@ class Outcome:
             f"duplicate deliveries        {sum(self.duplicates.values())}",
             f"lost timeline events        {sum(self.lost_events.values())}",
             f"5xx without Retry-After     {len(tally.bare_5xx)}",
-            f"-- {self.events_checked} timeline events checked, {self.emails_received} emails received",
+            f"-- {self.cases_made} cases made by the walks, {self.events_checked} timeline events checked,"
+            f" {self.emails_received} emails received",
             f"-- missing deliveries {sum(self.missing.values())}, timeline rows the workflow never committed "
             f"{sum(self.extra_events.values())}, histories that do not replay {len(self.unreplayable)}",
             f"-- {tally.answered} answers; repeated after 503: {tally.retried['503']}, 504: {tally.retried['504']},"
@@ -488,8 +507,8 @@ class CommittedEvents(Interceptor):
 
             def committed(done: ActivityHandle) -> None:
                 if not done.cancelled() and done.exception() is None:
-                    ids = self.events.setdefault(reference, set())
-                    ids.update(e.id for e in projection.events if e.case_reference in (None, reference))
+                    for event in projection.events:  # some belong on another case's timeline
+                        self.events.setdefault(event.case_reference or reference, set()).add(event.id)
 
             handle.add_done_callback(committed)
         return handle
@@ -533,7 +552,7 @@ def timeline_rows(database_url: str, references: list[str]) -> dict[str, set[str
 
 def deliveries(database_url: str, sink: Sink, clients: list[CaseClient]) -> tuple[dict[str, int], dict[str, int]]:
     """Emails received per case and purpose, against what each walk sends: (duplicated, missing)."""
-    references = [c.reference for c in clients if c.reference]
+    references = [r for c in clients for r in c.references]
     with psycopg.connect(database_url) as conn:
         purposes = {message_id: (reference, purpose) for message_id, reference, purpose in conn.execute(
             "SELECT message_id, case_reference, purpose FROM outbox_message"
@@ -545,22 +564,20 @@ def deliveries(database_url: str, sink: Sink, clients: list[CaseClient]) -> tupl
     duplicated: dict[str, int] = {}
     missing: dict[str, int] = {}
     for client in clients:
-        if client.reference is None:
-            continue
-        reference = client.reference
-        # A case that did not close may not have sent them all: only duplicates count then.
-        expected = client.walk.emails if client.closed else {}
-        for purpose in {*expected, *(p for r, p in received if r == reference)}:
-            got, want = received[(reference, purpose)], expected.get(purpose, 0)
-            if got > max(want, 1):
-                duplicated[f"{reference}/{purpose}"] = got - max(want, 1)
-            elif got < want:
-                missing[f"{reference}/{purpose}"] = want - got
+        for reference, sends in zip(client.references, client.walk.emails, strict=False):
+            # A walk that did not finish may not have sent them all: only duplicates count then.
+            expected = sends if client.closed else {}
+            for purpose in {*expected, *(p for r, p in received if r == reference)}:
+                got, want = received[(reference, purpose)], expected.get(purpose, 0)
+                if got > max(want, 1):
+                    duplicated[f"{reference}/{purpose}"] = got - max(want, 1)
+                elif got < want:
+                    missing[f"{reference}/{purpose}"] = want - got
     return duplicated, missing
 
 
 async def check(system: System, clients: list[CaseClient], tally: Tally) -> Outcome:
-    references = [c.reference for c in clients if c.reference]
+    references = [r for c in clients for r in c.references]
     statuses: dict[str, str] = {}
     headers = {"Authorization": f"Bearer {demo.demo_token('admin')}"}
     async with httpx.AsyncClient(base_url=system.api_url, timeout=REQUEST_TIMEOUT_SECONDS) as http:
@@ -568,9 +585,10 @@ async def check(system: System, clients: list[CaseClient], tally: Tally) -> Outc
             answer = await http.get(f"/cases/{reference}", headers=headers)
             ok = answer.status_code == 200
             statuses[reference] = answer.json().get("status", "?") if ok else str(answer.status_code)
-    closed = sum(1 for status in statuses.values() if status == "closed")
+    # A walk's case is closed once every case it made is (a stage-2 case too).
+    closed = sum(1 for c in clients if c.references and all(statuses[r] == "closed" for r in c.references))
     stuck = [f"{r} ({s})" for r, s in statuses.items() if s != "closed"]
-    stuck += ["(never registered)"] * (len(clients) - len(references))
+    stuck += ["(never registered)"] * sum(1 for c in clients if not c.references)
     committed, unreplayable = await committed_events(system, references)
     # Every case commits at registration: none seen means the replay saw nothing, not that all is well.
     unreplayable += [f"{r}: no projection seen in its history" for r in references if not committed.get(r)]
@@ -579,7 +597,7 @@ async def check(system: System, clients: list[CaseClient], tally: Tally) -> Outc
     extra = {r: n for r in references if (n := len(rows[r] - committed.get(r, set())))}
     duplicated, missing = deliveries(system.database_url, system.sink, clients)
     return Outcome(len(clients), closed, stuck, duplicated, missing, lost, extra,
-                   events_checked=sum(len(ids) for ids in committed.values()),
+                   cases_made=len(references), events_checked=sum(len(ids) for ids in committed.values()),
                    emails_received=sum(system.sink.message_ids.values()), unreplayable=unreplayable, tally=tally)
 
 
