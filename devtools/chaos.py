@@ -259,9 +259,10 @@ class Sink:
 class System:
     """PostgreSQL, Temporal, the SMTP sink, the worker and the API, each restartable."""
 
-    def __init__(self, root: Path, running: ExitStack) -> None:
+    def __init__(self, root: Path, running: ExitStack, *, crash: bool = False) -> None:
         self.root = root
         self.running = running
+        self.crash = crash  # the faults kill Temporal and PostgreSQL (SIGKILL) rather than stop them
         self.sink = Sink()
         self.postgres: embedded.EmbeddedPostgres | None = None
         self.temporal: embedded.TemporalDevServer | None = None
@@ -311,20 +312,32 @@ class System:
     def start_postgres(self) -> None:
         self.postgres = embedded.start_postgres(self.root / "postgres")
 
-    def stop_postgres(self) -> None:
-        if self.postgres is not None:
-            self.postgres.stop()
-            self.postgres = None
+    def stop_postgres(self, *, kill: bool = False) -> None:
+        if self.postgres is None:
+            return
+        if kill:
+            import psutil
+
+            postmaster = psutil.Process(self.postgres.pid)
+            processes = [postmaster, *postmaster.children(recursive=True)]
+            postmaster.kill()
+            psutil.wait_procs(processes, timeout=embedded.STOP_TIMEOUT_SECONDS)
+        self.postgres.stop()  # after a kill, only forgets the server
+        self.postgres = None
 
     def start_temporal(self) -> None:
         self.temporal = embedded.start_temporal_dev_server(
             db_file=self.root / "temporal.db", port=self.temporal_port, ui_port=None,
             search_attributes=SEARCH_ATTRIBUTES, log_file=self.root / "temporal.log")
 
-    def stop_temporal(self) -> None:
-        if self.temporal is not None:
-            self.temporal.stop()
-            self.temporal = None
+    def stop_temporal(self, *, kill: bool = False) -> None:
+        if self.temporal is None:
+            return
+        if kill:
+            self.temporal.process.kill()
+            self.temporal.process.wait()
+        self.temporal.stop()
+        self.temporal = None
 
     def start_worker(self) -> None:
         self.worker = self._child("worker", ["worker.py"])
@@ -462,17 +475,18 @@ async def inject_faults(system: System, tally: Tally, clients: list[CaseClient],
 
     when = await after(0.5)
     began = time.monotonic()
-    await asyncio.to_thread(system.stop_temporal)
+    await asyncio.to_thread(system.stop_temporal, kill=system.crash)
     await asyncio.sleep(outage)
     await asyncio.to_thread(system.start_temporal)
-    tally.faults.append(f"Temporal dev server restarted {when}; down {time.monotonic() - began:.1f} s")
+    how = "killed (SIGKILL) and restarted" if system.crash else "restarted"
+    tally.faults.append(f"Temporal dev server {how} {when}; down {time.monotonic() - began:.1f} s")
 
     when = await after(0.75)
     began = time.monotonic()
-    await asyncio.to_thread(system.stop_postgres)
+    await asyncio.to_thread(system.stop_postgres, kill=system.crash)
     await asyncio.sleep(outage)
     await asyncio.to_thread(system.start_postgres)
-    tally.faults.append(f"PostgreSQL restarted {when}; down {time.monotonic() - began:.1f} s")
+    tally.faults.append(f"PostgreSQL {how} {when}; down {time.monotonic() - began:.1f} s")
     log.info("faults done after %.0f s", time.monotonic() - started)
 
 
@@ -601,7 +615,8 @@ async def check(system: System, clients: list[CaseClient], tally: Tally) -> Outc
                    emails_received=sum(system.sink.message_ids.values()), unreplayable=unreplayable, tally=tally)
 
 
-def run(cases: int, *, think: float, stagger: float, deadline: float, outage: float, keep: bool) -> int:
+def run(cases: int, *, think: float, stagger: float, deadline: float, outage: float, crash: bool,
+        keep: bool) -> int:
     missing_walks = [kind for kind in KINDS if kind not in WALKS]
     if missing_walks:
         print(f"chaos: no walk for kind(s) {missing_walks}: register one with @walk in devtools/chaos.py",
@@ -612,7 +627,7 @@ def run(cases: int, *, think: float, stagger: float, deadline: float, outage: fl
     with ExitStack() as running:
         if not keep:
             running.callback(shutil.rmtree, root, ignore_errors=True)
-        system = System(root, running)
+        system = System(root, running, crash=crash)
         try:
             system.start()
             log.info("walking %d cases through %s", cases, ", ".join(KINDS))
@@ -640,6 +655,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="seconds the walks may take; a case not closed by then is stuck")
     parser.add_argument("--outage", type=float, default=4.0,
                         help="seconds the worker, Temporal and PostgreSQL each stay down")
+    parser.add_argument("--crash", action="store_true",
+                        help="kill Temporal and PostgreSQL with SIGKILL instead of stopping them")
     parser.add_argument("--keep", action="store_true", help="keep the directory with the logs and data")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
@@ -648,7 +665,7 @@ def main(argv: list[str] | None = None) -> int:
     stop_signals.install()
     try:
         return run(args.cases, think=args.think, stagger=args.stagger, deadline=args.deadline,
-                   outage=args.outage, keep=args.keep)
+                   outage=args.outage, crash=args.crash, keep=args.keep)
     except ShutdownRequested as stop:
         print(f"chaos: {stop} received; stopped", file=sys.stderr)
         return 130
