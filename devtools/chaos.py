@@ -41,6 +41,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -467,26 +468,19 @@ async def inject_faults(system: System, tally: Tally, clients: list[CaseClient],
         return f"at {tally.answered} answers, {in_flight} cases in flight"
 
     started = time.monotonic()
-    when = await after(0.25)
-    await asyncio.to_thread(system.kill_worker)
-    await asyncio.sleep(outage)
-    await asyncio.to_thread(system.start_worker)
-    tally.faults.append(f"worker killed (SIGKILL) {when}; a new one {outage:.0f} s later")
-
-    when = await after(0.5)
-    began = time.monotonic()
-    await asyncio.to_thread(system.stop_temporal, kill=system.crash)
-    await asyncio.sleep(outage)
-    await asyncio.to_thread(system.start_temporal)
     how = "killed (SIGKILL) and restarted" if system.crash else "restarted"
-    tally.faults.append(f"Temporal dev server {how} {when}; down {time.monotonic() - began:.1f} s")
-
-    when = await after(0.75)
-    began = time.monotonic()
-    await asyncio.to_thread(system.stop_postgres, kill=system.crash)
-    await asyncio.sleep(outage)
-    await asyncio.to_thread(system.start_postgres)
-    tally.faults.append(f"PostgreSQL {how} {when}; down {time.monotonic() - began:.1f} s")
+    faults: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
+        ("worker", "killed (SIGKILL), a new one started", system.kill_worker, system.start_worker),
+        ("Temporal dev server", how, partial(system.stop_temporal, kill=system.crash), system.start_temporal),
+        ("PostgreSQL", how, partial(system.stop_postgres, kill=system.crash), system.start_postgres),
+    ]
+    for n, (name, what, stop, start) in enumerate(faults, 1):
+        when = await after(n / (len(faults) + 1))
+        began = time.monotonic()
+        await asyncio.to_thread(stop)
+        await asyncio.sleep(outage)
+        await asyncio.to_thread(start)
+        tally.faults.append(f"{name} {what} {when}; down {time.monotonic() - began:.1f} s")
     log.info("faults done after %.0f s", time.monotonic() - started)
 
 
