@@ -67,7 +67,7 @@ from api.schemas.cases import (
     ReasonBody,
     TimelineRead,
 )
-from api.uploads import document_ref, refuse_unclaimed, store_upload
+from api.uploads import document_ref, keyed_document_id, refuse_unclaimed, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
@@ -266,7 +266,8 @@ async def add_document(
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     # Authorised (by the dependency) before the file is stored: nothing is kept for a case the
     # user may not touch.
-    ref = await store_upload(session, settings, user, file, kind)
+    ref = await store_upload(session, settings, user, file, kind,
+                             keyed_document_id(case.reference, user.id, case.idempotency_key))
     payload = AddDocumentInput(actor=case.actor(), document=ref)
     return await case.take(payload)
 
