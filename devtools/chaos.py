@@ -242,11 +242,14 @@ class Sink:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.message_ids: Counter[str] = Counter()
+        self.on_message: Callable[[], None] | None = None  # called (in the server's thread) before it answers
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self._lock:
             self.message_ids[str(message["Message-ID"])] += 1
+        if self.on_message is not None:
+            self.on_message()
         return "250 Message accepted for delivery"
 
     def received(self, message_id: str | None) -> bool:
@@ -428,7 +431,9 @@ async def drive(system: System, cases: int, *, think: float, stagger: float, dea
     walks = [WALKS[kind] for kind in KINDS]
     plan = [walks[i % len(walks)] for i in range(cases)]
     total_requests = sum(w.requests for w in plan)
-    limits = httpx.Limits(max_connections=cases + 5)
+    # A connection idle for the API's keep-alive (uvicorn's 5 s, a Retry-After's wait) is not reused
+    # as the server closes it, which would count as a dropped connection.
+    limits = httpx.Limits(max_connections=cases + 5, keepalive_expiry=2.0)
     async with httpx.AsyncClient(base_url=system.api_url, timeout=REQUEST_TIMEOUT_SECONDS, limits=limits) as http:
         clients = [CaseClient(walk, http, tally, system.sink, think) for walk in plan]
 
@@ -467,15 +472,31 @@ async def inject_faults(system: System, tally: Tally, clients: list[CaseClient],
         in_flight = sum(1 for c in clients if c.reference and not c.closed)
         return f"at {tally.answered} answers, {in_flight} cases in flight"
 
+    loop = asyncio.get_running_loop()
+    mail = asyncio.Event()
+    system.sink.on_message = lambda: loop.call_soon_threadsafe(mail.set)
+
+    async def mid_send(when: str) -> str:
+        """The moment the SMTP server has an email and the worker has not yet heard it accepted."""
+        mail.clear()
+        try:
+            await asyncio.wait_for(mail.wait(), timeout=15)
+        except TimeoutError:
+            return when
+        return f"{when}, as the SMTP server took an email"
+
+    async def now(when: str) -> str:
+        return when
+
     started = time.monotonic()
     how = "killed (SIGKILL) and restarted" if system.crash else "restarted"
-    faults: list[tuple[str, str, Callable[[], None], Callable[[], None]]] = [
-        ("worker", "killed (SIGKILL), a new one started", system.kill_worker, system.start_worker),
-        ("Temporal dev server", how, partial(system.stop_temporal, kill=system.crash), system.start_temporal),
-        ("PostgreSQL", how, partial(system.stop_postgres, kill=system.crash), system.start_postgres),
+    faults: list[tuple[str, str, Callable[[str], Awaitable[str]], Callable[[], None], Callable[[], None]]] = [
+        ("worker", "killed (SIGKILL), a new one started", mid_send, system.kill_worker, system.start_worker),
+        ("Temporal dev server", how, now, partial(system.stop_temporal, kill=system.crash), system.start_temporal),
+        ("PostgreSQL", how, now, partial(system.stop_postgres, kill=system.crash), system.start_postgres),
     ]
-    for n, (name, what, stop, start) in enumerate(faults, 1):
-        when = await after(n / (len(faults) + 1))
+    for n, (name, what, moment, stop, start) in enumerate(faults, 1):
+        when = await moment(await after(n / (len(faults) + 1)))
         began = time.monotonic()
         await asyncio.to_thread(stop)
         await asyncio.sleep(outage)
