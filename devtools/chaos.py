@@ -242,7 +242,7 @@ class Sink:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.message_ids: Counter[str] = Counter()
-        self.on_message: Callable[[], None] | None = None  # called (in the server's thread) before it answers
+        self.on_message: Callable[[], object] | None = None  # called (in the server's thread) before it answers
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd API)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -512,7 +512,7 @@ class CommittedEvents(Interceptor):
     """Collects, as a history replays, the timeline events of each projection that succeeded."""
 
     def __init__(self) -> None:
-        self.events: dict[str, set[str]] = {}
+        self.events: dict[str, set[tuple[str, str, str]]] = {}  # reference -> (id, kind, summary)
 
     def workflow_interceptor_class(self, input: WorkflowInterceptorClassInput) -> type[WorkflowInboundInterceptor]:
         recorder = self
@@ -537,13 +537,15 @@ class CommittedEvents(Interceptor):
             def committed(done: ActivityHandle) -> None:
                 if not done.cancelled() and done.exception() is None:
                     for event in projection.events:  # some belong on another case's timeline
-                        self.events.setdefault(event.case_reference or reference, set()).add(event.id)
+                        self.events.setdefault(event.case_reference or reference, set()).add(
+                            (event.id, event.kind, event.summary))
 
             handle.add_done_callback(committed)
         return handle
 
 
-async def committed_events(system: System, references: list[str]) -> tuple[dict[str, set[str]], list[str]]:
+async def committed_events(system: System,
+                           references: list[str]) -> tuple[dict[str, set[tuple[str, str, str]]], list[str]]:
     """Every timeline event each case's workflow committed (projected), by replaying its histories."""
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
@@ -570,12 +572,15 @@ async def committed_events(system: System, references: list[str]) -> tuple[dict[
     return recorder.events, unreplayable
 
 
-def timeline_rows(database_url: str, references: list[str]) -> dict[str, set[str]]:
-    rows: dict[str, set[str]] = {reference: set() for reference in references}
+def timeline_rows(database_url: str, references: list[str]) -> dict[str, set[tuple[str, str, str]]]:
+    """Each case's timeline_event rows as (id, kind, summary): a row with the event's id but another
+    step's content counts as lost, not as there."""
+    rows: dict[str, set[tuple[str, str, str]]] = {reference: set() for reference in references}
     with psycopg.connect(database_url) as conn:
-        for event_id, reference in conn.execute(
-                "SELECT id, case_reference FROM timeline_event WHERE case_reference = ANY(%s)", (references,)):
-            rows[reference].add(event_id)
+        for event_id, reference, kind, summary in conn.execute(
+                "SELECT id, case_reference, kind, summary FROM timeline_event WHERE case_reference = ANY(%s)",
+                (references,)):
+            rows[reference].add((event_id, kind, summary))
     return rows
 
 
