@@ -12,7 +12,7 @@ PIP := $(PY) -m pip --disable-pip-version-check
 UV_VERSION ?= 0.13.9
 LOCK_TOOL := build/lock-tool
 
-.PHONY: run test lint lock bench bench-quick clean
+.PHONY: run test lint chaos lock bench bench-quick clean
 
 # The lock includes setuptools (build-system.requires), so the project is built without fetching
 # anything the lock does not pin (--no-build-isolation).
@@ -28,6 +28,10 @@ run: $(STAMP)
 
 test: lint
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The fault test (docs/operations.md#the-fault-test): CHAOS_ARGS="--cases 50" walks more cases.
+chaos: $(STAMP)
+	$(PY) -m devtools.chaos $(CHAOS_ARGS)
 
 # Both always run, so one pass shows every finding.
 lint: $(STAMP)

@@ -165,6 +165,9 @@ def from_update_failure(exc: WorkflowUpdateFailedError) -> HTTPException:
 
 # Temporal is busy or out of reach: nothing was applied, and the same request can be sent again.
 _TRANSIENT = frozenset({RPCStatusCode.UNAVAILABLE, RPCStatusCode.RESOURCE_EXHAUSTED})
+# The request was sent and no answer came back: the connection dropped as the server went down
+# (UNKNOWN "transport error"), or the call ran out of time. Temporal may have applied it.
+_OUTCOME_UNKNOWN = frozenset({RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED})
 RETRY_AFTER_SECONDS = 5
 
 
@@ -195,6 +198,8 @@ def from_rpc_error(exc: RPCError, reference: str) -> HTTPException:
         return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"case {reference} cannot take a step just now ({exc.message}); nothing "
                             f"was applied: try again in a few seconds")
+    if exc.status in _OUTCOME_UNKNOWN:
+        return update_unconfirmed(reference)
     raise exc
 
 
@@ -205,6 +210,8 @@ def registration_refused(exc: RPCError, reference: str) -> HTTPException:
         return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE,
                             f"case {reference} could not be started just now ({exc.message}); nothing "
                             f"was registered: send the request again with the same Idempotency-Key")
+    if exc.status in _OUTCOME_UNKNOWN:
+        return registration_unconfirmed(reference)
     raise exc
 
 

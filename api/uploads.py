@@ -31,6 +31,17 @@ ALLOWED_UPLOAD_TYPES = {
 }
 # A draft response is printed for the post room or sent as a PDF, so it must be one of these.
 DRAFT_TYPES = (".docx", ".odt", ".pdf")
+KEYED_DOCUMENT_NAMESPACE = uuid.UUID("0f8a3f0e-6b2c-4f4e-9a55-3c1d2b7e8a90")
+
+
+def keyed_document_id(reference: str, user_id: int, idempotency_key: str | None) -> str | None:
+    """The id of the document a request with an Idempotency-Key adds to a case: the same on every
+    retry. A new id on the retry could reach the workflow while PostgreSQL already holds the first
+    attempt's (its workflow task lost to a restart after the projection ran, with the same state
+    version): the case would name a document PostgreSQL does not have."""
+    if idempotency_key is None:
+        return None
+    return str(uuid.uuid5(KEYED_DOCUMENT_NAMESPACE, f"{reference}/{user_id}/{idempotency_key}"))
 
 
 def check_filename(filename: str) -> str:
@@ -44,7 +55,7 @@ def check_filename(filename: str) -> str:
 
 
 async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser,
-                       file: UploadFile, kind: str) -> DocumentRef:
+                       file: UploadFile, kind: str, document_id: str | None = None) -> DocumentRef:
     filename = check_filename(safety.safe_filename(file.filename or ""))
     suffix = ("." + filename.rsplit(".", 1)[-1].lower()) if "." in filename else ""
     if suffix not in ALLOWED_UPLOAD_TYPES:
@@ -71,7 +82,7 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
             raise errors.unprocessable("file", str(exc)) from exc
     digest = await store_blob(session, content)
     await session.commit()
-    return DocumentRef(id=str(uuid.uuid4()), kind=kind, filename=filename,
+    return DocumentRef(id=document_id or str(uuid.uuid4()), kind=kind, filename=filename,
                        content_type=ALLOWED_UPLOAD_TYPES[suffix], size=len(content), sha256=digest,
                        added_by=user.display_name, added_by_id=user.id,
                        added_at=datetime.now(timezone.utc))

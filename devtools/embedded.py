@@ -85,6 +85,11 @@ class EmbeddedPostgres:
     def __init__(self, server: Any) -> None:
         self._server = server
 
+    @property
+    def pid(self) -> int:
+        """The postmaster's process id."""
+        return self._server.get_pid()
+
     def url(self, database: str = "postgres") -> str:
         """libpq URL such as postgresql://postgres:@/casework?host=/path/to/socket-dir."""
         return self._server.get_uri(database=database)

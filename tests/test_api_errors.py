@@ -16,7 +16,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RetryConfig, RPCError, RPCStatusCode
 
-from api.errors import from_rpc_error
+from api.errors import from_rpc_error, registration_refused
 from devtools.embedded import free_port, start_temporal_dev_server
 from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 from tests.casefixtures import auth, complaint
@@ -44,6 +44,17 @@ def test_a_busy_or_unreachable_server_is_503(status: RPCStatusCode) -> None:
     answer = from_rpc_error(refusal(status, "workflow is busy"), REF)
 
     assert answer.status_code == 503 and answer.headers["Retry-After"] == "5"
+
+
+@pytest.mark.parametrize("status", [RPCStatusCode.UNKNOWN, RPCStatusCode.DEADLINE_EXCEEDED])
+def test_a_call_cut_short_may_have_been_applied_so_it_is_504_to_repeat_with_its_key(status: RPCStatusCode) -> None:
+    # What the client raises for an Update in flight when the Temporal server is restarted (make chaos).
+    step = from_rpc_error(refusal(status, "transport error"), REF)
+    registration = registration_refused(refusal(status, "transport error"), REF)
+
+    for answer in (step, registration):
+        assert answer.status_code == 504 and answer.headers["Retry-After"] == "5"
+        assert REF in answer.detail and "same Idempotency-Key" in answer.detail
 
 
 def test_a_completed_workflow_is_409_naming_the_closed_stage() -> None:

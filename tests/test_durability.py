@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable
 
 import httpx
+from sqlalchemy import select
 
 from api.main import create_app
-from casework.platform.db import make_sessionmaker
-from tests.casefixtures import auth, register, step, upload_draft
+from api.uploads import keyed_document_id
+from casework.platform.db import AppUser, make_sessionmaker
+from tests.casefixtures import DOCX, auth, docx_bytes, register, step, upload_draft, walk_to_draft
 from worker import build_worker
 
 
@@ -54,3 +57,24 @@ async def test_case_finishes_after_worker_restart_with_request_in_flight(setting
     received = mailbox.to(case["correspondents"][0]["email"])
     assert len(received) == 2  # one acknowledgement, one response: nothing sent twice
     assert sum("received" in m["Subject"].lower() for m in received) == 1
+
+
+async def test_a_retried_upload_adds_the_document_its_first_attempt_named(api, sessionmaker):
+    """A draft sent again with its Idempotency-Key is the same document, id and all: the retry may be
+    the attempt that reaches the workflow while PostgreSQL holds the first one's projection (its
+    workflow task lost to a Temporal restart; found by make chaos)."""
+    ref = (await walk_to_draft(api))["reference"]
+
+    def upload(key: str) -> Awaitable[httpx.Response]:
+        files = {"file": ("response.docx", docx_bytes("Dear complainant"), DOCX)}
+        return api.post(f"/cases/{ref}/documents", files=files, data={"kind": "draft"},
+                        headers=auth("drafter", **{"Idempotency-Key": key}))
+
+    first, again, other = await upload("draft-1"), await upload("draft-1"), await upload("draft-2")
+    drafts = [[d["id"] for d in answer.json()["documents"] if d["kind"] == "draft"]
+              for answer in (first, again, other)]
+    assert drafts[0] == drafts[1] and len(drafts[0]) == 1
+    assert len(drafts[2]) == 2 and drafts[2][0] == drafts[0][0]
+    async with sessionmaker() as session:
+        drafter = await session.scalar(select(AppUser.id).where(AppUser.username == "drafter"))
+    assert drafts[0][0] == keyed_document_id(ref, drafter, "draft-1")  # not a new id per attempt

@@ -67,7 +67,7 @@ from api.schemas.cases import (
     ReasonBody,
     TimelineRead,
 )
-from api.uploads import document_ref, refuse_unclaimed, store_upload
+from api.uploads import document_ref, keyed_document_id, refuse_unclaimed, store_upload
 from casework.calendar import schedules
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
@@ -148,10 +148,6 @@ async def register_case(
     )
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start)
-    except RPCError as exc:
-        raise errors.registration_refused(exc, reference) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise errors.registration_unconfirmed(reference) from exc
     except WorkflowUpdateFailedError as exc:
         # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
         # and the reference is not kept reserved for it.
@@ -168,7 +164,8 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
                      start: CaseStart) -> CaseState | None:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
-    Returns its state, or None when the workflow has already finished (a late retry). The case
+    Returns its state, or None when the workflow has already finished (a late retry); Temporal out
+    of reach is a 503, an answer that did not come back a 504 (both to repeat). The case
     runs the newest behaviour, named in its input (no patch marker to record), and gets its first
     deadlines calculated here (`engine` reads the calendar's closures): its first workflow task
     then runs no deadline activity, and its deadline is among the search attributes it starts
@@ -203,6 +200,10 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
             start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None
+    except RPCError as exc:
+        raise errors.registration_refused(exc, start.reference) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise errors.registration_unconfirmed(start.reference) from exc
 
 
 # ---- reads ----------------------------------------------------------------------------------
@@ -292,7 +293,8 @@ async def add_document(
     """Upload a document to the case; kind=draft adds a new version of the draft response."""
     # Authorised (by the dependency) before the file is stored: nothing is kept for a case the
     # user may not touch.
-    ref = await store_upload(session, settings, user, file, kind)
+    ref = await store_upload(session, settings, user, file, kind,
+                             keyed_document_id(case.reference, user.id, case.idempotency_key))
     payload = AddDocumentInput(actor=case.actor(), document=ref)
     return await case.take(payload)
 
