@@ -23,16 +23,17 @@ from api.errors import from_update_failure
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
-from api.schemas import people as people_schemas
 from api.schemas import parties as party_schemas
+from api.schemas import people as people_schemas
+from api.schemas import reference_lists as list_schemas
 from api.schemas import standard_lines as line_schemas
 from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
-from casework.people.models import ApiToken, RolePermission
 from casework.parties.models import Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
+from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (
     AppUser,
     CalendarClosure,
@@ -48,6 +49,7 @@ from casework.platform.db import (
     Team,
     table_of,
 )
+from casework.reference_lists.models import ReferenceValue
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -86,6 +88,7 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     people_schemas.TeamUpdate: (table_of(Team), {}),
     people_schemas.TokenCreate: (table_of(ApiToken), {}),
     people_schemas.GrantCreate: (table_of(RolePermission), {}),
+    list_schemas.ListValueIn: (table_of(ReferenceValue), {"parent": "parent_code"}),
     party_schemas.CustomerSync: (table_of(Customer), {}),
     party_schemas.ContactIn: (table_of(Customer), {}),  # into its contacts (jsonb)
     party_schemas.AddressIn: (table_of(Customer), {}),  # into its addresses (jsonb)
