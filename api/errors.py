@@ -30,6 +30,11 @@ def not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
 
 
+def conflict(message: str) -> HTTPException:
+    """409: the request clashes with what exists (a code or prefix taken, a change no longer allowed)."""
+    return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message})
+
+
 def forbidden(message: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
 

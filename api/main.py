@@ -20,6 +20,7 @@ from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
 from api.openapi import api_routes, document_error_answers
 from api.routes import (
     admin,
+    case_types,
     cases,
     digests,
     documents,
@@ -88,6 +89,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(parties.router)
     app.include_router(ledger.router)
     app.include_router(reference_lists.router)
+    app.include_router(case_types.router)
     document_error_answers(app)
 
     refuse_unauthorised_case_routes(app)

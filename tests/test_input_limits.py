@@ -20,6 +20,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 import api.schemas
 from activities.projection import write_projection
 from api.errors import from_update_failure
+from api.schemas import case_types as type_schemas
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
@@ -44,6 +45,7 @@ from casework.platform.db import (
     CaseRecord,
     CaseRegistration,
     CaseTask,
+    CaseType,
     DigestSubscription,
     StandardLine,
     Team,
@@ -100,6 +102,9 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     party_schemas.InvoiceLineIn: (table_of(Invoice), {}),  # into its lines (jsonb)
     party_schemas.TransactionPost: (table_of(LeadTransaction), {}),
     party_schemas.TransactionReverse: (table_of(LeadTransaction), {"reason": "note"}),
+    type_schemas.CaseTypeCreate: (table_of(CaseType), {"team": "default_team"}),
+    type_schemas.CaseTypeUpdate: (table_of(CaseType), {"team": "default_team"}),
+    type_schemas.StageIn: (table_of(CaseType), {}),  # into its stages (jsonb)
 }
 
 
