@@ -24,6 +24,7 @@ from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
+from casework.reference_lists.models import ReferenceValue
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -40,6 +41,7 @@ STAGE_2_PLAN = StagePlan(
         StageSpec("qa", StageKind.QA, "Senior quality assurance"),
         StageSpec("send", StageKind.SEND, "Send final response"),
         StageSpec("outcome", StageKind.OUTCOME, "Stage 2 outcome"),
+        StageSpec("manager", StageKind.MANAGER, "Workflow manager", optional=True),
         StageSpec("closure", StageKind.CLOSURE, "Close case"),
     )
 )
@@ -64,6 +66,15 @@ CASE_TYPES: list[dict[str, Any]] = [
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
          escalation_type="COMP2", default_team="CONDUCT", deadline_policy=DEMO_POLICY),
 ]
+
+# Reference lists a complaint is registered with (administered at /admin/lists).
+LISTS: dict[str, list[tuple[str, str]]] = {
+    "complaint_categories": [(c, c) for c in ("Billing", "Service", "Delays", "Staff conduct", "Policy",
+                                              "Data protection", "General")],
+    "complaint_channels": [("email", "Email"), ("letter", "Letter"), ("phone", "Telephone"), ("web", "Web form"),
+                           ("in_person", "In person")],
+    "complaint_severities": [("low", "Low"), ("medium", "Medium"), ("high", "High")],
+}
 
 TEAMS = [
     dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
@@ -124,6 +135,11 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
         stmt = insert(CaseType).values(active=True, **case_type)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
+    for name, listed in LISTS.items():
+        for position, (code, label) in enumerate(listed):
+            stmt = insert(ReferenceValue).values(list_name=name, code=code, label=label, position=position,
+                                                 active=True, updated_by="Demo data")
+            await session.execute(stmt.on_conflict_do_nothing())
     await demo_records.load(session)
     return printed
 

@@ -73,6 +73,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+    ("POST", "/refer-to-manager"): Rule(ACTION_ROLES[Action.REFER_TO_MANAGER]),
+    ("POST", "/return-to-triage"): Rule(ACTION_ROLES[Action.RETURN_TO_TRIAGE]),
+    ("POST", "/manager/send-to-drafting"): Rule(ACTION_ROLES[Action.SEND_TO_DRAFTING]),
+    ("POST", "/correspondents/{correspondent_id}/authority"): Rule(ACTION_ROLES[Action.RECORD_AUTHORITY]),
 }
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")

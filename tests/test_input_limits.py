@@ -173,6 +173,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
     assert not_stored <= {
         "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
+        "SendBackRequest", "AuthorityRequest",
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
