@@ -2,6 +2,7 @@
 route depends on, so /docs documents 401/403/404/409/503/504 where they can happen and a new route
 is documented like its neighbours without anyone remembering to.
 
+- 400: the route reads a body, which may not be readable at all (not UTF-8 JSON, broken multipart).
 - 401 and 403: the route authenticates the caller (`get_current_user`).
 - 404: the route addresses something by a path parameter (a case, a document, a subscription).
 - 409: the route changes a case (a step the case's stage or status does not allow).
@@ -26,6 +27,8 @@ _ERROR = {"content": {"application/json": {"schema": {"type": "object", "propert
 _RETRY = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
                                       "schema": {"type": "integer"}}}}
 ANSWERS: dict[str, dict[str, Any]] = {
+    "400": {"description": "the body could not be read at all (not UTF-8 JSON, or broken multipart); a body "
+                           "that reads but is wrong is a 422", **_ERROR},
     "401": {"description": "no bearer token, or one that is unknown, expired or revoked", **_ERROR},
     "403": {"description": "your roles or permissions do not allow this", **_ERROR},
     "404": {"description": "not found, or not yours to see (the two are never told apart)", **_ERROR},
@@ -52,6 +55,8 @@ def _has_path_params(dependant: Dependant) -> bool:
 def answers_of(route: APIRoute) -> list[str]:
     calls = set(_calls(route.dependant))
     codes = []
+    if route.body_field is not None:
+        codes.append("400")
     if get_current_user in calls:
         codes += ["401", "403"]
     if _has_path_params(route.dependant):

@@ -36,3 +36,9 @@ def test_every_authenticated_operation_documents_401_and_403(schema: dict) -> No
             if path in ("/health", "/health/live", "/digests/unsubscribe"):
                 continue
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_an_operation_with_a_body_documents_that_an_unreadable_one_is_a_400(schema: dict) -> None:
+    assert "400" in answers(schema, CASE + "/notes", "post")
+    assert "400" in answers(schema, "/uploads", "post")
+    assert "400" not in answers(schema, CASE, "get")
