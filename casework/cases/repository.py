@@ -233,9 +233,5 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str], user_id: i
     return [found[i] for i in upload_ids if i in found]
 
 
-async def documents_by_id(session: AsyncSession, ids: list[str]) -> list[CaseDocument]:
-    return list((await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(ids)))).all())
-
-
 async def set_token(session: AsyncSession, user_id: int, token_hash: str) -> None:
     await session.execute(update(AppUser).where(AppUser.id == user_id).values(token_hash=token_hash))
