@@ -12,7 +12,16 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StringConstraints,
+    field_validator,
+)
 
 from casework.calendar.bounds import (
     DEFAULT_EARLIEST_DATE_RECEIVED,
@@ -80,6 +89,23 @@ UploadIds = Annotated[
     list[Annotated[str, StringConstraints(max_length=36)]],
     Field(max_length=20, description="upload_ids from POST /uploads"),
 ]
+
+
+# True or false, nothing else: pydantic would also read 0, 1, "yes" and "off" in a body.
+Flag = StrictBool
+
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+# A date, written YYYY-MM-DD only: pydantic would also read a number as seconds since 1970, so a
+# search from `received_from=20260101` would start in August 1970.
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
 
 
 class Strict(BaseModel):
