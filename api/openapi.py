@@ -24,7 +24,7 @@ from api.deps import get_client, get_current_user, get_session
 
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "detail": {"description": "what is wrong: a message, or for 422 a list naming each field"}}}}}}
-_RETRY = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
+RETRY_AFTER = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
                                       "schema": {"type": "integer"}}}}
 ANSWERS: dict[str, dict[str, Any]] = {
     "400": {"description": "the body could not be read at all (not UTF-8 JSON, or broken multipart); a body "
@@ -35,9 +35,9 @@ ANSWERS: dict[str, dict[str, Any]] = {
     "409": {"description": "not allowed in the case's current stage or status (the answer names it)",
             **_ERROR},
     "503": {"description": "a service the request needs (Temporal, PostgreSQL) is busy or out of reach: "
-                           "nothing was applied", **_ERROR, **_RETRY},
+                           "nothing was applied", **_ERROR, **RETRY_AFTER},
     "504": {"description": "the step was sent but its outcome was not confirmed in time: send it again "
-                           "with the same Idempotency-Key", **_ERROR, **_RETRY},
+                           "with the same Idempotency-Key", **_ERROR, **RETRY_AFTER},
 }
 
 

@@ -42,3 +42,8 @@ def test_an_operation_with_a_body_documents_that_an_unreadable_one_is_a_400(sche
     assert "400" in answers(schema, CASE + "/notes", "post")
     assert "400" in answers(schema, "/uploads", "post")
     assert "400" not in answers(schema, CASE, "get")
+
+
+def test_readiness_documents_its_503(schema: dict) -> None:
+    not_ready = schema["paths"]["/health"]["get"]["responses"]["503"]
+    assert "Retry-After" in not_ready["headers"]
