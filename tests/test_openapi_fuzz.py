@@ -8,7 +8,8 @@ a handler, must answer without a 5xx and only with the status codes, headers and
   PostgreSQL, Temporal and SMTP. Schemathesis's own checks judge each answer.
 - Random path values mostly meet a 404, so each operation is also sent with the references of real
   things: cases at several stages with their notes, clarifications, contributions and documents,
-  digest subscriptions, a standard line, a template version.
+  digest subscriptions, a standard line, a template version. Likewise body and query fields named
+  like real things (a team, a user, a case type, a date) are given real values as examples.
 - It changes shared configuration (closures, deadline policies, templates), so it runs last in a
   session (tests/conftest.py).
 """
