@@ -383,3 +383,11 @@ async def test_a_number_is_neither_a_date_nor_a_flag(api) -> None:
     response = await api.post("/cases", json=body, headers=auth("handler"))
     assert response.status_code == 422, response.text
     assert response.json()["detail"][0]["loc"] == ["body", "correspondents", 0, "is_primary"]
+    # Every body model is held to it (api.schemas.base.Strict), so a new one cannot forget it.
+    line = {"category": "Billing", "topic": "Refunds", "text": "Five days.", "expires_on": 20270101}
+    response = await api.post("/standard-lines", json=line, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "expires_on"]
+    for flag in ("yes", 1):
+        response = await api.post("/digests", headers=auth("admin"), json={
+            "team": "SERVICE", "active": flag, "schedule": {"frequency": "daily", "time": "03:00"}})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "active"]

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Annotated, Any
+from datetime import date, datetime, time, timezone
+from types import NoneType
+from typing import Annotated, Any, get_args, get_origin
 
 from pydantic import (
     AfterValidator,
@@ -18,8 +19,8 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    StrictBool,
     StringConstraints,
+    ValidationInfo,
     field_validator,
 )
 
@@ -91,9 +92,6 @@ UploadIds = Annotated[
 ]
 
 
-# True or false, nothing else: pydantic would also read 0, 1, "yes" and "off" in a body.
-Flag = StrictBool
-
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -118,6 +116,31 @@ class Strict(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return check_storable(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_typed(cls, value: Any, info: ValidationInfo) -> Any:
+        """A flag is true or false, a date YYYY-MM-DD: pydantic would also read 0 or "yes" as a
+        flag, and a number as seconds since 1970."""
+        kinds = _plain_types(cls.model_fields[info.field_name].annotation) if info.field_name else set()
+        if value is None or not kinds:
+            return value
+        if kinds <= {bool, NoneType} and not isinstance(value, bool):
+            raise ValueError("true or false")
+        if kinds <= {date, NoneType}:
+            return _iso_date(value)
+        if kinds <= {datetime, time, NoneType} and isinstance(value, (int, float)):
+            raise ValueError("a time is written as ISO 8601 text")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types a field's annotation allows, through Optional, unions and Annotated."""
+    if get_origin(annotation) is Annotated:
+        return _plain_types(get_args(annotation)[0])
+    if get_args(annotation) and get_origin(annotation) not in (list, dict, tuple, set, frozenset):
+        return set().union(*(_plain_types(arg) for arg in get_args(annotation)))
+    return {annotation}
 
 
 class Read(BaseModel):

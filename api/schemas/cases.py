@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator, model_validator
 
-from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Flag, Read, ShortText, Strict, Text, UploadIds
+from api.schemas.base import DATE_BOUNDS, CategoryText, CodeText, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.documents import DocumentRead
 from casework.calendar.bounds import MAX_EXTENSION_WORKING_DAYS, received_refusal
 from casework.calendar.deadlines import case_today
@@ -25,7 +25,7 @@ POSTCODE = re.compile(r"^[A-Z0-9][A-Z0-9 ]{1,9}[A-Z0-9]$")
 class CorrespondentIn(Strict):
     name: ShortText
     relationship: CodeText = "complainant"
-    is_primary: Flag = False
+    is_primary: bool = False
     email: Annotated[str, StringConstraints(max_length=limits.EMAIL)] | None = None
     phone: Annotated[str, StringConstraints(max_length=limits.PHONE)] | None = None
     address_lines: list[Annotated[str, StringConstraints(max_length=limits.ADDRESS_LINE)]] = Field(

@@ -8,7 +8,7 @@ from zoneinfo import available_timezones
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from api.schemas.base import CodeText, Flag, Strict
+from api.schemas.base import CodeText, Strict
 from casework.cases import limits
 from casework.digests.subscriptions import Frequency, Recipient, Weekday
 
@@ -51,14 +51,14 @@ class DigestCreate(Strict):
     recipient: Recipient = Field(Recipient.ME, description="'me' (your address) or 'team' (its mailbox)")
     case_type: CodeText | None = Field(None, description="only this case type")
     schedule: DigestScheduleIn
-    active: Flag = True
+    active: bool = True
 
 
 class DigestUpdate(Strict):
     recipient: Recipient | None = None
     case_type: CodeText | None = None
     schedule: DigestScheduleIn | None = None
-    active: Flag | None = Field(None, description="false pauses the schedule, true resumes it")
+    active: bool | None = Field(None, description="false pauses the schedule, true resumes it")
 
 
 class DigestScheduleRead(BaseModel):
