@@ -8,6 +8,9 @@ is documented like its neighbours without anyone remembering to.
 - 409: the route changes a case (a step the case's stage or status does not allow).
 - 503 (with Retry-After): the route talks to Temporal (`get_client`) or PostgreSQL.
 - 504: a case step whose outcome Temporal did not confirm in time.
+
+Times of day are documented by the pattern they are written in (JSON Schema's `time` needs a UTC
+offset, which a pydantic `time` is written without).
 """
 
 from __future__ import annotations
@@ -78,6 +81,25 @@ def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
             yield context.path_format, context.original_route
 
 
+# A time of day as pydantic reads and writes it: "14:30" or "14:30:00", no UTC offset.
+TIME_OF_DAY = {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+               "description": "a time of day, HH:MM[:SS], without a UTC offset"}
+
+
+def _times_as_written(node: Any) -> None:
+    """JSON Schema's `format: time` is RFC 3339's, which needs an offset ("14:30:00Z"); a pydantic
+    `time` is written without one, so each is documented by the pattern it is written in."""
+    if isinstance(node, dict):
+        if node.get("format") == "time":
+            node.pop("format")
+            node.update({key: value for key, value in TIME_OF_DAY.items() if key not in node})
+        for value in node.values():
+            _times_as_written(value)
+    elif isinstance(node, list):
+        for value in node:
+            _times_as_written(value)
+
+
 def document_error_answers(app: FastAPI) -> None:
     """Make `app.openapi()` list each operation's error answers (once, then cached as FastAPI does)."""
 
@@ -94,6 +116,7 @@ def document_error_answers(app: FastAPI) -> None:
                         continue
                     for code in answers_of(route):
                         operation["responses"].setdefault(code, ANSWERS[code])
+            _times_as_written(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -3,6 +3,9 @@ documented only 200 and 422): built from what each route depends on, so new rout
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from api.main import create_app
@@ -47,3 +50,9 @@ def test_an_operation_with_a_body_documents_that_an_unreadable_one_is_a_400(sche
 def test_readiness_documents_its_503(schema: dict) -> None:
     not_ready = schema["paths"]["/health"]["get"]["responses"]["503"]
     assert "Retry-After" in not_ready["headers"]
+
+
+def test_a_time_of_day_is_documented_as_it_is_written(schema: dict) -> None:
+    assert '"format": "time"' not in json.dumps(schema)
+    time = schema["components"]["schemas"]["DigestScheduleIn"]["properties"]["time"]
+    assert re.fullmatch(time["pattern"], "07:30") and not re.fullmatch(time["pattern"], "7.30pm")
