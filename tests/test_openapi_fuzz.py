@@ -52,7 +52,7 @@ pytestmark = pytest.mark.runs_last
 USERS = ("admin", "handler")
 # Examples per operation, each mode: with the schema's own path values, and again per real target.
 # OPENAPI_FUZZ_EXAMPLES=50 makes a longer exploration, outside `make test`.
-EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", 6))
+EXAMPLES = int(os.environ.get("OPENAPI_FUZZ_EXAMPLES", 4))
 EXAMPLES_PER_TARGET = max(1, EXAMPLES * 2 // 3)
 MODES = (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)
 # Operations not sent, each with its reason. Nothing else is left out.
