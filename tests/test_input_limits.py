@@ -409,3 +409,25 @@ async def test_admin_bodies_taken_as_json_refuse_nul_and_surrogates(api) -> None
                            headers=auth("admin", **{"Content-Type": "application/json"}),
                            content=json.dumps({"preset": "uk-public-sector", "name": SURROGATE}))
     _named(answer, "name")
+
+
+async def test_a_number_is_neither_a_date_nor_a_flag(api) -> None:
+    # Pydantic would read received_from=20260101 as seconds since 1970, and is_primary: 0 as false.
+    for name in ("received_from", "deadline_to"):
+        response = await api.get("/search/cases", params={name: "20260101"}, headers=auth("admin"))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["query", name]
+    assert (await api.get("/search/cases", params={"received_from": "2026-01-01"},
+                          headers=auth("admin"))).status_code == 200
+    body = complaint(correspondents=[{"name": "Jane Citizen", "is_primary": 0}])
+    response = await api.post("/cases", json=body, headers=auth("handler"))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "correspondents", 0, "is_primary"]
+    # Every body model is held to it (api.schemas.base.Strict), so a new one cannot forget it.
+    line = {"category": "Billing", "topic": "Refunds", "text": "Five days.", "expires_on": 20270101}
+    response = await api.post("/standard-lines", json=line, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "expires_on"]
+    for flag in ("yes", 1):
+        response = await api.post("/digests", headers=auth("admin"), json={
+            "team": "SERVICE", "active": flag, "schedule": {"frequency": "daily", "time": "03:00"}})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "active"]

@@ -147,7 +147,7 @@ async def register_case(
     if unknown is not None:
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
-    await refuse_unclaimed(session, user, body.attachment_ids, uploads)
+    refuse_unclaimed(body.attachment_ids, uploads)
     key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
     if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
         key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
