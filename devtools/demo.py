@@ -20,10 +20,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.kinds.customer_complaint import rules as customer_complaint
 from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
+from casework.reference_lists.models import ReferenceValue
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -55,7 +57,14 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="COMP", name="Complaint", reference_prefix="COMP",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
          close_reasons=CLOSE_REASONS, escalation_type="COMP2", deadline_policy=DEMO_POLICY),
+    # Customer complaints (F3): an ERP's complaint document, with sales adjustments.
+    dict(code="CUST", kind=customer_complaint.KIND, name="Customer complaint", reference_prefix="CUST",
+         stages=customer_complaint.CUSTOMER_COMPLAINT_PLAN.to_data(), outcome_options=[],
+         close_reasons=customer_complaint.CLOSE_REASONS, escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
+# The customer complaint reasons an administrator would set up (GET /lists/customer_complaint_reasons).
+COMPLAINT_REASONS = [("damaged_goods", "Goods arrived damaged"), ("wrong_goods", "Wrong goods delivered"),
+                     ("late_delivery", "Late delivery"), ("invoice_error", "Invoice error")]
 
 TEAMS = [
     dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
@@ -116,6 +125,10 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
         for code in teams:
             await session.execute(insert(TeamMember).values(team_code=code, user_id=ids[username]))
     await demo_records.load(session)
+    for position, (code, label) in enumerate(COMPLAINT_REASONS):
+        await session.execute(insert(ReferenceValue).values(
+            list_name=customer_complaint.REASONS, code=code, label=label, position=position,
+            updated_by="demo").on_conflict_do_nothing())
     return printed
 
 
