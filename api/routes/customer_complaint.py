@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
-from sqlalchemy import delete, literal, select
+from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
 from temporalio.client import WorkflowUpdateFailedError
@@ -67,7 +67,7 @@ from casework.kinds.customer_complaint.rules import (
     RULES,
 )
 from casework.parties.models import Contract, Customer, Invoice
-from casework.parties.money import amount_refusal, in_minor_units
+from casework.parties.money import amount_refusal, in_minor_units, shown
 from casework.platform.db import AppUser, CaseRecord, driver_connection
 from casework.reference_lists import ListValueError, require_value
 from casework.reference_lists.models import ReferenceValue
@@ -171,6 +171,18 @@ async def _claim_of(session: SessionDep, body: CustomerComplaintCreate, customer
                                 amount=body.amount, currency=body.currency, invoice=body.invoice)
 
 
+async def _over_claim(session: SessionDep, claim: SalesAdjustmentClaim) -> str:
+    """What the refused claim could have been (PostgreSQL refused it; this only words the answer)."""
+    invoice = await session.get(Invoice, claim.invoice)
+    assert invoice is not None
+    claimed = await session.scalar(select(func.sum(InvoiceClaim.amount)).where(
+        InvoiceClaim.invoice == invoice.external_id)) or Decimal(0)
+    left = max(invoice.total - claimed, Decimal(0))
+    return (f"invoice {invoice.number} totals {shown(invoice.total, invoice.currency)} and "
+            f"{shown(claimed, invoice.currency)} is already claimed on it, so at most "
+            f"{shown(left, invoice.currency)} can be claimed")
+
+
 async def _reason(session: SessionDep, user: AppUser, body: _Common) -> None:
     """The reason must be on the admin list; with `new_reason_label`, a user who may adds it."""
     try:
@@ -246,9 +258,8 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
         await session.rollback()
         async with driver_connection(request.app.state.engine) as conn:
             await repository.release_registration(conn, key, reference)
-        if getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == OVER_CLAIM:
-            message = str(exc.orig.diag.message_primary)  # type: ignore[union-attr]
-            raise errors.unprocessable("amount", message) from exc
+        if claim is not None and getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == OVER_CLAIM:
+            raise errors.unprocessable("amount", await _over_claim(session, claim)) from exc
         raise
     start = CustomerComplaintStart(
         reference=reference, case_type=case_type_config(case_type), correspondents=people,
