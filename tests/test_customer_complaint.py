@@ -8,13 +8,24 @@ import asyncio
 import csv
 import io
 import uuid
-from datetime import date, timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 
+import httpx
 from sqlalchemy import func, select
+from temporalio import activity
+from temporalio.worker import Worker
 
+from activities import build_activities
+from activities.customer_complaint import AdjustmentActivities
+from api.main import create_app
+from casework.calendar.deadlines import case_today
+from casework.platform.db import make_sessionmaker
+from casework.platform.workflow_runner import build_workflow_runner
 from casework.tables.customer_complaint import InvoiceClaim, SalesAdjustment
 from tests.casefixtures import auth, case_path, step
+from worker import build_worker
+from workflows.registry import WORKFLOWS
 
 SYNC = auth("integration")
 
@@ -23,8 +34,12 @@ def tag() -> str:
     return uuid.uuid4().hex[:8]
 
 
+def today() -> str:
+    return case_today(datetime.now(timezone.utc)).isoformat()
+
+
 def tomorrow() -> str:
-    return (date.today() + timedelta(days=3)).isoformat()
+    return (case_today(datetime.now(timezone.utc)) + timedelta(days=3)).isoformat()
 
 
 async def put(api, path: str, body: dict) -> None:
@@ -121,8 +136,8 @@ async def test_from_an_invoice_to_a_posted_adjustment_exactly_once(api, sessionm
     assert fields(refused) == {"amount"}
     case = await step(api, ref, "decide-claim", "manager", {"outcome": "partly_accepted", "amount": "20.00"})
     assert case["details"]["decision"]["amount"] == "20.00"
-    case = await step(api, ref, "fulfil", "handler", {"end_date": date.today().isoformat()})
-    assert case["stage_label"] == "Fulfilled" and case["details"]["end_date"] == date.today().isoformat()
+    case = await step(api, ref, "fulfil", "handler", {"end_date": today()})
+    assert case["stage_label"] == "Fulfilled" and case["details"]["end_date"] == today()
 
     key = {"Idempotency-Key": f"post-{tag()}"}
     posted = await step(api, ref, "post", "manager", {}, **key)
@@ -280,3 +295,51 @@ async def test_a_rejection_emails_its_feedback_and_a_complaint_can_end_not_fulfi
     closed = await step(api, ref, "close", "manager", {"reason": "not fulfilled", "note": "Claim rejected"})
     assert closed["status"] == "closed" and closed["close_reason"] == "not fulfilled"
     assert all(t["status"] == "cancelled" for t in closed["tasks"])
+
+
+async def test_posting_happens_once_when_the_worker_dies_mid_post(settings, temporal, engine):
+    """The first worker posts the adjustment in PostgreSQL and dies before telling Temporal; the
+    next one retries the post, which finds it posted: one adjustment, one posted event."""
+    own = settings.model_copy(update={"task_queue": f"f3-post-{tag()}"})
+    sessions = make_sessionmaker(engine)
+    posting = AdjustmentActivities(sessions)
+    posted_in_db = asyncio.Event()
+
+    @activity.defn(name="post_sales_adjustment")
+    async def post_then_die(adjustment_id: str):
+        result = await posting.post_sales_adjustment(adjustment_id)
+        posted_in_db.set()
+        await asyncio.Event().wait()  # the worker dies here, before the result reaches Temporal
+        return result
+
+    real = build_activities(sessions, own)
+    dying = [a for a in real if getattr(a, "__name__", "") != "post_sales_adjustment"] + [post_then_die]
+    app = create_app(own, temporal=temporal, engine=engine)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=120) as api:
+        first = Worker(temporal, task_queue=own.task_queue, workflows=WORKFLOWS, activities=dying,
+                       workflow_runner=build_workflow_runner(own))
+        async with first:
+            ids = await records(api)
+            ref = (await file_from_invoice(api, ids["invoice"], amount="40.00"))["reference"]
+            await add_task(api, ref)
+            await step(api, ref, "plan", "handler", {})
+            case = (await api.get(case_path(ref), headers=auth("handler"))).json()
+            await step(api, ref, f"tasks/{case['tasks'][0]['id']}/complete", "handler", {"result": "done"})
+            await step(api, ref, "decide-claim", "manager", {"outcome": "accepted"})
+            await step(api, ref, "fulfil", "handler", {})
+            pending = asyncio.create_task(api.post(f"{case_path(ref)}/post", json={},
+                                                   headers=auth("manager", **{"Idempotency-Key": "post-once"})))
+            await asyncio.wait_for(posted_in_db.wait(), 60)
+        second = build_worker(temporal, own, sessions, max_cached_workflows=0)
+        async with second:
+            answer = await pending
+            assert answer.status_code == 200, answer.text
+            retried = await step(api, ref, "post", "manager", {}, **{"Idempotency-Key": "post-once"})
+            kinds = [e["kind"] for e in await timeline(api, ref)]
+    assert answer.json()["details"]["adjustment"]["status"] == "posted"
+    assert retried["details"]["adjustment"] == answer.json()["details"]["adjustment"]
+    assert kinds.count("posted") == 1
+    async with sessions() as session:
+        rows = (await session.scalars(select(SalesAdjustment).where(SalesAdjustment.case_reference == ref))).all()
+    assert [(r.status, r.amount) for r in rows] == [("posted", Decimal("40.0000"))]
