@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlalchemy import exists, false, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -92,7 +93,8 @@ from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.parties import records
 from casework.parties.models import CaseParty
 from casework.people.permissions import declare
-from casework.platform.db import CaseRecord, driver_connection
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseRecord, driver_connection
 from casework.reporting.search import not_overdue_cases, overdue_cases
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine import CaseWorkflow
@@ -132,12 +134,7 @@ async def register_case(
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    today = case_today(datetime.now(timezone.utc))
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -149,17 +146,42 @@ async def register_case(
         parties=records.party_links(reference, about),
         actor=actor_of(user),
     )
+    return await start_registered(request, session, client, settings, start, key)
+
+
+async def reserve_reference(request: Request, user: AppUser, idempotency_key: str | None,
+                            prefix: str) -> tuple[str, str]:
+    """The registration's key and the reference reserved for it: the same one again for a request
+    repeated with the same Idempotency-Key."""
+    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
+        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    today = case_today(datetime.now(timezone.utc))
+    async with driver_connection(request.app.state.engine) as conn:
+        return key, await repository.reserve_registration(conn, key, prefix, today)
+
+
+async def release_reference(request: Request, key: str, reference: str) -> None:
+    async with driver_connection(request.app.state.engine) as conn:
+        await repository.release_registration(conn, key, reference)
+
+
+async def start_registered(request: Request, session: AsyncSession, client: TemporalDep, settings: Settings,
+                           start: Any, key: str, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
+                           undo: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """Start a reserved case (`start_case`) and answer it, 201. If the workflow refuses it
+    (PostgreSQL would not store it), nothing was registered: `undo` takes back what the route
+    wrote for it, and the reference is not kept reserved."""
     try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start)
+        state = await start_case(client, request.app.state.engine, settings.task_queue, start, workflow_class)
     except WorkflowUpdateFailedError as exc:
-        # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
-        # and the reference is not kept reserved for it.
         refused = errors.from_update_failure(exc)
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        if undo is not None:
+            await undo()
+        await release_reference(request, key, start.reference)
         raise refused from exc
     if state is None:
-        return await read_case(request, session, reference)
+        return await read_case(request, session, start.reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
 
 

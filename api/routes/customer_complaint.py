@@ -6,7 +6,6 @@ every case's routes (api/routes/cases.py, api/routes/tasks.py)."""
 
 from __future__ import annotations
 
-import hashlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +18,9 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from sqlalchemy import delete, func, literal, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import IntegrityError
-from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors
-from api.casesteps import CaseStep, authorised_step, case_from_state, case_json, case_type_config, read_case
+from api.casesteps import CaseStep, authorised_step, case_type_config
 from api.deps import (
     CurrentUser,
     IdempotencyKey,
@@ -33,16 +31,16 @@ from api.deps import (
     get_viewer,
     require_permission,
 )
-from api.routes.cases import start_case
+from api.routes.cases import release_reference, reserve_reference, start_registered
 from api.schemas.cases import CaseListItem, CaseRead
 from api.schemas.customer_complaint import (
+    ComplaintCommon,
     CustomerComplaintCreate,
     DecideRequest,
     FromInvoiceCreate,
     FulfilRequest,
     PlanRequest,
     ReviewRequest,
-    _Common,
 )
 from api.uploads import document_ref, refuse_unclaimed
 from casework.calendar.deadlines import case_today
@@ -68,7 +66,7 @@ from casework.kinds.customer_complaint.rules import (
 )
 from casework.parties.models import Contract, Customer, Invoice
 from casework.parties.money import amount_refusal, in_minor_units, shown
-from casework.platform.db import AppUser, CaseRecord, driver_connection
+from casework.platform.db import AppUser, CaseRecord
 from casework.reference_lists import ListValueError, require_value
 from casework.reference_lists.models import ReferenceValue
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
@@ -183,7 +181,7 @@ async def _over_claim(session: SessionDep, claim: SalesAdjustmentClaim) -> str:
             f"{shown(left, invoice.currency)} can be claimed")
 
 
-async def _reason(session: SessionDep, user: AppUser, body: _Common) -> None:
+async def _reason(session: SessionDep, user: AppUser, body: ComplaintCommon) -> None:
     """The reason must be on the admin list; with `new_reason_label`, a user who may adds it."""
     try:
         await require_value(session, REASONS, body.reason, field="reason")
@@ -200,7 +198,7 @@ async def _reason(session: SessionDep, user: AppUser, body: _Common) -> None:
     ).on_conflict_do_nothing())
 
 
-async def _parties(session: SessionDep, body: _Common, reference: str,
+async def _parties(session: SessionDep, body: ComplaintCommon, reference: str,
                    customer: Customer) -> tuple[list[PartyLink], list[Correspondent]]:
     """The complaint's parties: its customer, and the further partners and contact persons listed."""
     links = [_link(reference, customer.external_id, "subject")]
@@ -232,7 +230,7 @@ def _link(reference: str, external_id: str, role: str) -> PartyLink:
 
 
 async def _register(request: Request, session: SessionDep, client: TemporalDep, settings: SettingsDep,
-                    user: AppUser, idempotency_key: str | None, body: _Common, customer: Customer,
+                    user: AppUser, idempotency_key: str | None, body: ComplaintCommon, customer: Customer,
                     claim: SalesAdjustmentClaim | None, working_name: str | None = None) -> Any:
     case_type_code = body.case_type
     case_type = await repository.get_case_type(session, case_type_code)
@@ -242,11 +240,7 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
     today = case_today(datetime.now(timezone.utc))
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
     links, people = await _parties(session, body, reference, customer)
     if claim is not None and claim.invoice is not None:
         # The trigger locks the invoice's row and refuses a claim past its total (migration 0018).
@@ -256,8 +250,7 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
         await session.commit()  # the new reason and the claim, together
     except IntegrityError as exc:
         await session.rollback()
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        await release_reference(request, key, reference)
         if claim is not None and getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == OVER_CLAIM:
             raise errors.unprocessable("amount", await _over_claim(session, claim)) from exc
         raise
@@ -266,19 +259,12 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
         attachments=[document_ref(u, "attachment") for u in uploads], parties=links, actor=actor_of(user),
         customer=customer.external_id, working_name=working_name or body.working_name or "",
         issued_on=body.issued_on or today, description=body.description, reason=body.reason, claim=claim)
-    try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start,
-                                 CustomerComplaintWorkflow)
-    except WorkflowUpdateFailedError as exc:
-        refused = errors.from_update_failure(exc)
+
+    async def undo() -> None:  # the claim goes with the complaint the workflow refused
         await session.execute(delete(InvoiceClaim).where(InvoiceClaim.case_reference == reference))
         await session.commit()
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
-        raise refused from exc
-    if state is None:
-        return await read_case(request, session, reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+
+    return await start_registered(request, session, client, settings, start, key, CustomerComplaintWorkflow, undo)
 
 
 # ---- search ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from api.schemas.base import CategoryText, CodeText, ExternalId, PastDate, ShortText, Strict, Text, UploadIds
+from api.schemas.base import CategoryText, CodeText, ExternalId, PastDate, Read, ShortText, Strict, Text, UploadIds
 from api.schemas.parties import Currency, Money, _in_currency
 from casework.cases.contracts import Channel
 
@@ -20,7 +20,7 @@ class PartyIn(Strict):
                                              description="names or external ids of that partner's contacts")
 
 
-class _Common(Strict):
+class ComplaintCommon(Strict):
     case_type: CodeText = "CUST"
     working_name: ShortText | None = None
     issued_on: PastDate | None = Field(None, description="the complaint's date of issue (today if left out)")
@@ -35,7 +35,7 @@ class _Common(Strict):
     company: ShortText | None = Field(None, description="the company (legal entity) the adjustment is booked in")
 
 
-class CustomerComplaintCreate(_Common):
+class CustomerComplaintCreate(ComplaintCommon):
     customer: ExternalId
     working_name: ShortText  # required here
     sales_adjustment_required: bool = False
@@ -49,7 +49,7 @@ class CustomerComplaintCreate(_Common):
     _amount_in_currency = field_validator("amount")(_in_currency)
 
 
-class FromInvoiceCreate(_Common):
+class FromInvoiceCreate(ComplaintCommon):
     amount: Money | None = Field(None, description="the amount claimed (the invoice's total if left out)")
 
 
@@ -73,7 +73,7 @@ class FulfilRequest(Strict):
     end_date: PastDate | None = Field(None, description="today if left out")
 
 
-class AdjustmentRead(Strict):
+class AdjustmentRead(Read):
     number: str
     case_reference: str
     customer: str
