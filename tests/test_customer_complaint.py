@@ -22,6 +22,8 @@ from activities import build_activities
 from activities.customer_complaint import AdjustmentActivities
 from api.main import create_app
 from casework.calendar.deadlines import case_today
+from casework.cases.stages import Rejection, Route, destination, route_action
+from casework.kinds.customer_complaint.rules import CUSTOMER_COMPLAINT_PLAN, RULES, Action
 from casework.platform.db import make_sessionmaker
 from casework.platform.workflow_runner import build_workflow_runner
 from casework.tables.customer_complaint import InvoiceClaim, SalesAdjustment
@@ -356,3 +358,43 @@ async def test_posting_happens_once_when_the_worker_dies_mid_post(settings, temp
     async with sessions() as session:
         rows = (await session.scalars(select(SalesAdjustment).where(SalesAdjustment.case_reference == ref))).all()
     assert [(r.status, r.amount) for r in rows] == [("posted", Decimal("40.0000"))]
+
+
+def test_the_rule_table_as_a_table():
+    """Where each of the kind's own steps may be taken, and where it leads."""
+    plan = CUSTOMER_COMPLAINT_PLAN
+    expected = {  # action: {stage it may be taken at: stage it leads to}
+        Action.PLAN: {"registered": "planned"},
+        Action.DECIDE: {"planned": "planned"},
+        Action.FULFIL: {"planned": "fulfilled"},
+        Action.POST: {"fulfilled": "closure"},
+    }
+    # At any stage (posting closes the case at its closure stage, so nothing is taken there).
+    for action in (Action.RECORD_REVIEW, Action.ALLOCATE, Action.ADD_TASK, Action.CLOSE):
+        expected[action] = {s: s for s in ("registered", "planned", "fulfilled", "closure")}
+    for action, where in expected.items():
+        for stage in ("registered", "planned", "fulfilled", "closure"):
+            route = route_action(RULES, plan, stage, action)
+            if stage in where:
+                assert isinstance(route, Route), (action, stage, route)
+                assert (destination(RULES, plan, stage, action) or plan.get(stage)).key == where[stage]
+            else:
+                assert isinstance(route, Rejection) and route.code == "wrong_stage", (action, stage)
+
+
+async def test_attachments_and_team_statistics(api):
+    ids = await records(api)
+    upload = await api.post("/uploads", files={"file": ("photo.pdf", b"%PDF-1.4 fake", "application/pdf")},
+                            headers=auth("handler"))
+    assert upload.status_code == 201, upload.text
+    case = await file_from_invoice(api, ids["invoice"], amount="1.00", attachment_ids=[upload.json()["upload_id"]])
+    assert [(d["filename"], d["kind"]) for d in case["documents"]] == [("photo.pdf", "attachment")]
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "SERVICE", "assignee": "handler"})
+    await add_task(api, ref)
+    await step(api, ref, "plan", "handler", {})
+    stats = (await api.get("/statistics/teams", params={"case_type": "CUST", "team": "SERVICE"},
+                           headers=auth("manager"))).json()
+    [service] = stats["teams"]
+    assert service["open"] >= 1
+    assert any(s["stage"] == "planned" and s["open"] >= 1 for s in service["by_stage"]), service["by_stage"]
