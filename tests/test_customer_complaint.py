@@ -236,9 +236,37 @@ async def test_claims_on_one_invoice_never_exceed_its_total_even_filed_at_once(a
         claimed = await session.scalar(select(func.sum(InvoiceClaim.amount)).where(
             InvoiceClaim.invoice == ids["invoice"]))
     assert claimed == Decimal("90.0000")
-    # What is left can still be claimed; a cent more cannot.
+    # What is left can still be claimed, once however often the request is retried; a cent more cannot.
     await file_from_invoice(api, ids["invoice"], amount="10.01", expect=422)
-    await file_from_invoice(api, ids["invoice"], amount="10.00")
+    retried = [await api.post(f"/customer-complaints/from-invoice/{ids['invoice']}", json=from_invoice(amount="10.00"),
+                              headers=auth("handler", **{"Idempotency-Key": f"claim-{ids['invoice']}"}))
+               for _ in range(2)]
+    assert [r.status_code for r in retried] == [201, 201], [r.text for r in retried]
+    assert retried[0].json()["reference"] == retried[1].json()["reference"]
+    async with sessionmaker() as session:
+        claims = (await session.scalars(select(InvoiceClaim.amount).where(
+            InvoiceClaim.invoice == ids["invoice"]))).all()
+    assert sum(claims) == Decimal("100.0000") and len(claims) == 4
+
+
+async def test_the_manuals_walk_through_on_the_demo_invoice(api):
+    """docs/customer-complaints.md's curl walk, step by step: a demo invoice to an exported adjustment."""
+    case = await file_from_invoice(api, "INV-3001", description="The call-out was never made.",
+                                   reason="invoice_error", amount="250.00")
+    ref = case["reference"]
+    await step(api, ref, "allocate", "coordinator", {"team": "SERVICE", "assignee": "handler"})
+    task = await add_task(api, ref, "Check the engineer log")
+    await step(api, ref, "plan", "handler", {"comment": "Check the log, then credit"})
+    await step(api, ref, f"tasks/{task['id']}/complete", "handler", {"result": "No call-out on record"})
+    await step(api, ref, "review-results", "handler", {"text": "No call-out was made; the customer is owed 250.00."})
+    await step(api, ref, "decide-claim", "manager", {"outcome": "accepted"})
+    await step(api, ref, "fulfil", "handler")
+    posted = await step(api, ref, "post", "manager")
+    number = posted["details"]["adjustment"]["number"]
+    export = await api.get("/sales-adjustments/export", params={"format": "csv"}, headers=auth("manager"))
+    rows = [r for r in csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"))) if r["case_reference"] == ref]
+    assert [(r["number"], r["customer"], r["invoice"], r["amount"], r["currency"]) for r in rows] == [
+        (number, "CUST-1001", "INV-3001", "250.00", "GBP")]
 
 
 async def test_a_reason_is_picked_from_the_list_or_created_by_who_may(api):

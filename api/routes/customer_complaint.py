@@ -241,17 +241,20 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
     key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
-    links, people = await _parties(session, body, reference, customer)
-    if claim is not None and claim.invoice is not None:
-        # The trigger locks the invoice's row and refuses a claim past its total (migration 0018).
-        session.add(InvoiceClaim(case_reference=reference, invoice=claim.invoice, amount=claim.amount,
-                                 currency=claim.currency))
     try:
+        links, people = await _parties(session, body, reference, customer)
+        if claim is not None and claim.invoice is not None:
+            # The trigger locks the invoice's row and refuses a claim past its total (migration
+            # 0018). A retried registration (same Idempotency-Key, same reference) finds its claim.
+            await session.execute(insert(InvoiceClaim).values(
+                case_reference=reference, invoice=claim.invoice, amount=claim.amount, currency=claim.currency,
+            ).on_conflict_do_nothing(index_elements=["case_reference"]))
         await session.commit()  # the new reason and the claim, together
-    except IntegrityError as exc:
-        await session.rollback()
+    except (IntegrityError, HTTPException) as exc:
+        await session.rollback()  # nothing is written, and the reference is not kept reserved
         await release_reference(request, key, reference)
-        if claim is not None and getattr(getattr(exc.orig, "diag", None), "constraint_name", None) == OVER_CLAIM:
+        orig = getattr(exc, "orig", None)
+        if claim is not None and getattr(getattr(orig, "diag", None), "constraint_name", None) == OVER_CLAIM:
             raise errors.unprocessable("amount", await _over_claim(session, claim)) from exc
         raise
     start = CustomerComplaintStart(
