@@ -26,6 +26,7 @@ from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
 from casework.reference_lists.models import ReferenceValue
+from casework.tables import customer_complaint as customer_complaint_tables
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -127,7 +128,7 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     await demo_records.load(session)
     for position, (code, label) in enumerate(COMPLAINT_REASONS):
         await session.execute(insert(ReferenceValue).values(
-            list_name=customer_complaint.REASONS, code=code, label=label, position=position,
+            list_name=customer_complaint_tables.REASONS, code=code, label=label, position=position,
             updated_by="demo").on_conflict_do_nothing())
     return printed
 

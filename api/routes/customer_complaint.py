@@ -56,14 +56,7 @@ from casework.kinds.customer_complaint.contracts import (
     ReviewInput,
     SalesAdjustmentClaim,
 )
-from casework.kinds.customer_complaint.rules import (
-    CREATE_REASON,
-    EXPORT_ADJUSTMENTS,
-    KIND,
-    REASONS,
-    REGISTER,
-    RULES,
-)
+from casework.kinds.customer_complaint.rules import CREATE_REASON, EXPORT_ADJUSTMENTS, KIND, REGISTER, RULES
 from casework.parties.models import Contract, Customer, Invoice
 from casework.parties.money import amount_refusal, in_minor_units, shown
 from casework.platform.db import AppUser, CaseRecord
@@ -71,7 +64,7 @@ from casework.reference_lists import ListValueError, require_value
 from casework.reference_lists.models import ReferenceValue
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
 from casework.reporting.search import Column
-from casework.tables.customer_complaint import InvoiceClaim, SalesAdjustment
+from casework.tables.customer_complaint import REASONS, InvoiceClaim, SalesAdjustment
 from workflows.customer_complaint import CustomerComplaintWorkflow
 
 router = APIRouter(tags=["customer complaints"])
@@ -124,8 +117,8 @@ async def register_from_invoice(
         raise errors.unprocessable("invoice", f"invoice {invoice.number} has no contract to adjust")
     customer = await session.get(Customer, invoice.customer)
     assert customer is not None  # a foreign key
-    amount = body.amount if body.amount is not None else in_minor_units(invoice.total, invoice.currency)
-    why = amount_refusal(amount, invoice.currency)
+    amount = in_minor_units(body.amount if body.amount is not None else invoice.total, invoice.currency)
+    why = amount_refusal(body.amount, invoice.currency) if body.amount is not None else None
     if why is None and amount <= 0:
         why = "the amount claimed must be more than 0"
     if why is not None:
@@ -166,7 +159,8 @@ async def _claim_of(session: SessionDep, body: CustomerComplaintCreate, customer
         raise _refused(*wrong)
     assert body.company and body.counterparty and body.contract and body.amount is not None and body.currency
     return SalesAdjustmentClaim(company=body.company, counterparty=body.counterparty, contract=body.contract,
-                                amount=body.amount, currency=body.currency, invoice=body.invoice)
+                                amount=in_minor_units(body.amount, body.currency), currency=body.currency,
+                                invoice=body.invoice)
 
 
 async def _over_claim(session: SessionDep, claim: SalesAdjustmentClaim) -> str:
@@ -331,6 +325,10 @@ async def decide(case: Annotated[CaseStep, authorised_step(CustomerComplaintWork
     row = await repository.get_case(session, case.reference)
     claim = (row.details or {}).get("claim") if row is not None else None
     above = False
+    if claim is not None and body.amount is not None:
+        why = amount_refusal(body.amount, claim["currency"])
+        if why is not None:
+            raise errors.unprocessable("amount", why)
     if claim is not None and body.outcome != "rejected":
         amount = body.amount if body.amount is not None else Decimal(claim["amount"])
         limit = settings.customer_complaint_decision_limits.get(claim["currency"])

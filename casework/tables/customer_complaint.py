@@ -14,6 +14,10 @@ from casework.cases import limits
 from casework.cases.collections import Collection, register_collections
 from casework.parties.models import CURRENCY, EXTERNAL_ID, MONEY
 from casework.platform.db import Base, table_of
+from casework.reference_lists import declare_list
+
+# The reasons a complaint picks from, maintained by administrators (GET /lists/customer_complaint_reasons).
+REASONS = declare_list("customer_complaint_reasons", "customer complaint reasons")
 
 
 class ComplaintReview(Base):

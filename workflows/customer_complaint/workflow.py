@@ -11,6 +11,7 @@ complaint says so). Update names are what recorded histories hold: keep them.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from decimal import Decimal
 
 from temporalio import workflow
 
@@ -32,7 +33,6 @@ with workflow.unsafe.imports_passed_through():
         VoidAdjustmentJob,
     )
     from casework.kinds.customer_complaint.rules import DECIDE_ABOVE_LIMIT, RULES, Action
-    from casework.parties.money import amount_refusal, shown
 
 from workflows.engine import CaseWorkflow, conflict, forbidden, invalid, shared_type
 from workflows.engine.activity_options import PATIENT_RETRY
@@ -66,7 +66,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
         claim = self.state.claim
         summary = f"Customer complaint registered: {start.working_name} ({start.reason})"
         if claim is not None:
-            summary += f"; sales adjustment of {shown(claim.amount, claim.currency)} claimed"
+            summary += f"; sales adjustment of {_money(claim.amount, claim.currency)} claimed"
             if claim.invoice:
                 summary += f" against invoice {claim.invoice}"
         return [self._event("registered", summary, start.actor,
@@ -77,7 +77,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
         s = self.state
         lines = [f"Customer {s.customer} · {s.working_name} · reason {s.reason}"]
         if s.claim is not None:
-            lines.append(f"Claimed {shown(s.claim.amount, s.claim.currency)}")
+            lines.append(f"Claimed {_money(s.claim.amount, s.claim.currency)}")
         return lines
 
     # ---- the action plan --------------------------------------------------------------------
@@ -135,7 +135,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
             words = {"accepted": "Claim accepted", "partly_accepted": "Claim partly accepted",
                      "rejected": "Claim rejected"}[inp.outcome]
             if amount is not None and claim is not None and inp.outcome != "rejected":
-                words += f": {shown(amount, claim.currency)}"
+                words += f": {_money(amount, claim.currency)}"
             data: dict = {"outcome": inp.outcome, "amount": str(amount) if amount is not None else None}
             if inp.channel is not None and inp.feedback:
                 sent = await self._correspond("complaint_decision", inp.channel, inp.actor,
@@ -161,10 +161,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
                 raise invalid("amount", "a partly accepted claim needs the amount accepted")
             if not 0 < inp.amount < claim.amount:
                 raise invalid("amount", f"the amount accepted must be more than 0 and less than the "
-                                        f"{shown(claim.amount, claim.currency)} claimed")
-            why = amount_refusal(inp.amount, claim.currency)
-            if why is not None:
-                raise invalid("amount", why)
+                                        f"{_money(claim.amount, claim.currency)} claimed")
         elif inp.amount is not None and (claim is None or inp.amount != claim.amount):
             raise invalid("amount", "a fully accepted claim is for the amount claimed: leave the amount out, "
                                     "or decide partly_accepted")
@@ -236,7 +233,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
                                                amount=decision.amount, currency=claim.currency,
                                                posted_at=posted.posted_at)
             events.append(self._event(
-                "posted", f"Posted: sales adjustment {posted.number} of {shown(decision.amount, claim.currency)}",
+                "posted", f"Posted: sales adjustment {posted.number} of {_money(decision.amount, claim.currency)}",
                 inp.actor, data={"adjustment_id": posted.id, "number": posted.number}))
             self._finish(inp, events)
         return self.state
@@ -252,3 +249,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
         self.state.closed_at = workflow.now()
         events.append(self._event("closed", "Case closed: posted", inp.actor, data={"close_reason": "posted"}))
 
+
+def _money(amount: Decimal, currency: str) -> str:
+    """An amount as the case holds it (in its currency's minor units, the API saw to it): 20.00 GBP."""
+    return f"{amount} {currency}"

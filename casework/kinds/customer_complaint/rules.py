@@ -21,10 +21,8 @@ from casework.cases.stages import (
     StageSpec,
     register_rules,
 )
-from casework.reference_lists import declare_list
 
 KIND = "customer_complaint"
-REASONS = declare_list("customer_complaint_reasons", "customer complaint reasons")
 
 
 class StageKind(StrEnum):
