@@ -244,6 +244,7 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
 
     def _finish(self, inp: PostInput, events: list[TimelineEvent]) -> None:
         self._advance(inp.actor, events)
+        self._cancel_open_tasks("the complaint was posted", inp.actor)  # any added after fulfilment
         self.state.status = CaseStatus.CLOSED
         self.state.close_reason = "posted"
         self.state.closed_at = workflow.now()
