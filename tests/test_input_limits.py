@@ -23,6 +23,7 @@ from api.errors import from_update_failure
 from api.schemas import case_types as type_schemas
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
+from api.schemas import customer_complaint as cc_schemas
 from api.schemas import digests as digest_schemas
 from api.schemas import parties as party_schemas
 from api.schemas import people as people_schemas
@@ -33,7 +34,7 @@ from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
-from casework.parties.models import Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
+from casework.parties.models import CaseParty, Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
 from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (
     AppUser,
@@ -52,6 +53,7 @@ from casework.platform.db import (
     table_of,
 )
 from casework.reference_lists.models import ReferenceValue
+from casework.tables.customer_complaint import ComplaintReview
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -105,6 +107,15 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     type_schemas.CaseTypeCreate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.CaseTypeUpdate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.StageIn: (table_of(CaseType), {}),  # into its stages (jsonb)
+    # Customer complaints: their fields land in the row's details (jsonb); a new reason in its list.
+    cc_schemas.CustomerComplaintCreate: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.FromInvoiceCreate: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.ComplaintCommon: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.PartyIn: (table_of(CaseParty), {"customer": "external_id"}),
+    cc_schemas.PlanRequest: (table_of(CaseRecord), {}),
+    cc_schemas.ReviewRequest: (table_of(ComplaintReview), {}),
+    cc_schemas.DecideRequest: (table_of(CaseRecord), {}),
+    cc_schemas.FulfilRequest: (table_of(CaseRecord), {}),
 }
 
 
@@ -386,9 +397,9 @@ async def test_a_registration_the_workflow_refuses_releases_its_reservation(api,
 
     real_start = case_routes.start_case
 
-    async def poisoned(client, engine, task_queue, start):
+    async def poisoned(client, engine, task_queue, start, *workflow_class):
         start.details.channel = "c" * 41
-        return await real_start(client, engine, task_queue, start)
+        return await real_start(client, engine, task_queue, start, *workflow_class)
 
     monkeypatch.setattr(case_routes, "start_case", poisoned)
     before = await _counts(sessionmaker)
