@@ -62,6 +62,11 @@ class Settings(BaseSettings):
 
     # The case type a registration that names none gets; empty: every registration must name one.
     default_case_type: str = "COMP"
+    # Lead complaints: the team taking one assigns it to; the teams a dispute escalates through, in
+    # order; the working days each has to pick it up before it escalates to the next by itself.
+    lead_complaint_team: str = "COMPLIANCE"
+    lead_dispute_chain: str = "LEADMGMT,EXEC"
+    lead_dispute_pickup_days: int = Field(2, ge=1, le=60)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
