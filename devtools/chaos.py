@@ -134,6 +134,25 @@ async def complaint_walk(case: CaseClient) -> None:
     await case.step("close", "manager", {"reason": "withdrawn", "note": "Withdrawn by phone"})
 
 
+LEAD_LISTS = (("lead_complaint_types", "service_issue", {"label": "Service Issue"}),
+              ("lead_resolution_types", "upheld", {"label": "Upheld"}),
+              ("lead_resolutions", "apology", {"label": "Apology given", "parent": "upheld"}))
+
+
+@walk("lead_complaint", emails=({"task_assigned": 1},), requests=10)
+async def lead_complaint_walk(case: CaseClient) -> None:
+    for name, code, body in LEAD_LISTS:  # what an administrator sets up first (idempotent)
+        await case.put(f"/admin/lists/{name}/{code}", "admin", body)
+    await case.register("agent", {"lead": "L-5001", "complaint_type": "service_issue",
+                                  "description": "Called five times in one day."}, path="/lead-complaints")
+    await case.step("notes", "agent", {"text": "The lead called back."})
+    await case.step("take", "compliance", {})
+    await case.step("dispute", "compliance", {"reason": "Needs a manager's decision."})
+    await case.step("dispute/take", "manager")
+    await case.step("dispute/change", "manager", {"resolution_type": "upheld", "resolution": "apology"})
+    await case.step("close", "compliance", {"reason": "resolved"})
+
+
 # ---- the client ---------------------------------------------------------------------------------
 
 
@@ -173,8 +192,8 @@ class CaseClient:
     def reference(self) -> str | None:
         return self.references[-1] if self.references else None
 
-    async def register(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
-        case = await self._send("POST", "/cases", user, json=body, expect=201)
+    async def register(self, user: str, body: dict[str, Any], path: str = "/cases") -> dict[str, Any]:
+        case = await self._send("POST", path, user, json=body, expect=201)
         self.references.append(case["reference"])
         return case
 
@@ -190,6 +209,10 @@ class CaseClient:
         await self._settle_deliveries(case, user)
         self.closed = case.get("status") == "closed"
         return case
+
+    async def put(self, path: str, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PUT that creates or replaces (an administrator's setting): 200 or 201 both do."""
+        return await self._send("PUT", path, user, json=body, expect=(200, 201))
 
     async def upload_draft(self, user: str, filename: str, content: bytes) -> dict[str, Any]:
         files = {"file": (filename, content, DOCX)}
@@ -208,7 +231,9 @@ class CaseClient:
                 await self._send("POST", f"{path}/resend", user, json={"reason": "not in the mail server's log"})
                 self.tally.deliveries_resent += 1
 
-    async def _send(self, method: str, path: str, user: str, *, expect: int = 200, **kwargs: Any) -> dict[str, Any]:
+    async def _send(self, method: str, path: str, user: str, *, expect: int | tuple[int, ...] = 200,
+                    **kwargs: Any) -> dict[str, Any]:
+        expected = (expect,) if isinstance(expect, int) else expect
         await asyncio.sleep(random.uniform(0, self.think))
         headers = {"Authorization": f"Bearer {demo.demo_token(user)}", "Idempotency-Key": str(uuid.uuid4())}
         while True:
@@ -219,7 +244,7 @@ class CaseClient:
                 self.tally.dropped[type(exc).__name__] += 1
                 await asyncio.sleep(DEFAULT_RETRY_SECONDS)
                 continue
-            if answer.status_code == expect:
+            if answer.status_code in expected:
                 self.tally.answered += 1
                 self.tally.progressed.set()
                 return answer.json()

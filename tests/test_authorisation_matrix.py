@@ -38,6 +38,7 @@ READ = None  # anyone who may see the case
 @dataclass(frozen=True)
 class Rule:
     roles: frozenset[str] | None  # who may, on a case they see (READ: anyone)
+    other_kind: bool = False  # another kind's step: nobody may take it on these (complaint) cases
 
 
 # (method, path after /cases/{ref}) -> who may. Every case route must have a row.
@@ -73,6 +74,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+    # A lead complaint's steps (tests/test_lead_complaints.py checks who may take them): on the
+    # complaint cases this matrix walks, nobody's, admin included (no such complaint.* permission).
+    **{("POST", path): Rule(frozenset(), other_kind=True) for path in (
+        "/take", "/resolve", "/dispute", "/dispute/take", "/dispute/uphold", "/dispute/change", "/dispute/send-back")},
 }
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
@@ -154,6 +159,8 @@ def expected(key: tuple[str, str], username: str, which: str) -> set[int]:
     if key == DOWNLOAD:
         return {200}
     rule = EXPECTED[key]
+    if rule.other_kind:
+        return {403}
     if rule.roles is not None and not role_allows(roles, rule.roles):
         return {403}
     return ALLOWED

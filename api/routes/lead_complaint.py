@@ -73,7 +73,6 @@ from casework.platform.db import CaseRecord, driver_connection
 from casework.reference_lists import declare_list, require_value
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
 from casework.reporting.search import Column, overdue_cases
-from workflows.engine import CaseWorkflow
 from workflows.lead_complaint import LeadComplaintWorkflow
 
 router = APIRouter(tags=["lead complaints"])
@@ -263,9 +262,10 @@ async def queue_xlsx(params: QueueDep) -> StreamingResponse:
 
 
 @router.post(CASE + "/take", response_model=CaseRead)
-async def take(case: Annotated[CaseStep, authorised_step(CaseWorkflow.allocate)], body: OptionalNote,
+async def take(case: Annotated[CaseStep, authorised_step(LeadComplaintWorkflow.take)], body: OptionalNote,
                request: Request, user: CurrentUser, settings: SettingsDep) -> Any:
-    """Take the complaint: assigned to you, in the compliance team."""
+    """Take the complaint (compliance): assigned to you, in the compliance team (LEAD_COMPLAINT_TEAM). A
+    manager assigns it to someone else with POST /cases/{ref}/allocate."""
     payload = AllocateInput(actor=case.actor(), team=settings.lead_complaint_team, assignee_id=user.id,
                             assignee_name=user.display_name, reason=body.note)
     return await case.take(payload)

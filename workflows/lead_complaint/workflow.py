@@ -19,7 +19,14 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from casework.calendar.deadlines import format_day
-    from casework.cases.contracts import Actor, CaseSummary, TaskAssignee, TaskStatus, TimelineEvent
+    from casework.cases.contracts import (
+        Actor,
+        AllocateInput,
+        CaseSummary,
+        TaskAssignee,
+        TaskStatus,
+        TimelineEvent,
+    )
     from casework.kinds.lead_complaint.contracts import (
         DecideDisputeInput,
         Dispute,
@@ -76,6 +83,24 @@ class LeadComplaintWorkflow(CaseWorkflow[LeadComplaintState]):
         if s.resolution is not None:
             lines.append(f"Resolution: {s.resolution.resolution_type.label} — {s.resolution.resolution.label}")
         return lines
+
+    # ---- taking it (assigning it to oneself) ------------------------------------------------
+
+    @workflow.update
+    async def take(self, inp: AllocateInput) -> LeadComplaintState:
+        async with self._step(Action.TAKE, inp.actor) as events:
+            self.state.team, self.state.assignee_id, self.state.assignee_name = (
+                inp.team, inp.assignee_id, inp.assignee_name)
+            events.append(self._event("lead_complaint_taken", f"Taken by {inp.assignee_name} (team {inp.team})",
+                                      inp.actor, reason=inp.reason,
+                                      data={"team": inp.team, "assignee_id": inp.assignee_id}))
+        return self.state
+
+    @take.validator
+    def _validate_take(self, inp: AllocateInput) -> None:
+        self._validate(Action.TAKE, inp.actor)
+        if self.state.assignee_id == inp.actor.user_id:
+            raise conflict(f"you have already taken {self.state.reference}", self.state.stage)
 
     # ---- resolve ----------------------------------------------------------------------------
 

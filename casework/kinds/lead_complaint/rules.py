@@ -43,6 +43,7 @@ class StageKind(StrEnum):
 
 class Action(StrEnum):
     ALLOCATE = "allocate"
+    TAKE = "take"
     RESOLVE = "resolve"
     DISPUTE = "dispute"
     TAKE_DISPUTE = "take_dispute"
@@ -77,7 +78,7 @@ RULES = register_rules(KindRules(
     actions=tuple(Action),
     stage_kinds=frozenset(StageKind),
     stage_actions={
-        StageKind.TRIAGE: frozenset({Action.ALLOCATE, Action.RESOLVE, Action.DISPUTE}) | _UNRESOLVED,
+        StageKind.TRIAGE: frozenset({Action.ALLOCATE, Action.TAKE, Action.RESOLVE, Action.DISPUTE}) | _UNRESOLVED,
         StageKind.DISPUTED: frozenset({Action.TAKE_DISPUTE, Action.UPHOLD_RESOLUTION, Action.CHANGE_RESOLUTION,
                                        Action.SEND_BACK}) | _UNRESOLVED,
         # Resolved: read-only, but for comments, a dispute, and closing the record.
@@ -87,6 +88,7 @@ RULES = register_rules(KindRules(
     any_open_stage=frozenset({Action.ADD_NOTE, Action.EDIT_NOTE}),
     action_roles={
         Action.ALLOCATE: _WORKERS,
+        Action.TAKE: _WORKERS,
         Action.RESOLVE: _WORKERS,
         Action.DISPUTE: _INVOLVED,
         Action.TAKE_DISPUTE: frozenset({Role.MANAGER}),
