@@ -79,6 +79,8 @@ async def test_an_agent_files_compliance_takes_and_resolves_and_the_lead_history
     edited = (await api.patch(f"{case_path(ref)}/notes/{note_id}", json={"text": "The lead called back twice."},
                               headers=auth("agent"))).json()
     assert edited["notes"][0]["edited_by"] == "Alex Agent"
+    others = await api.patch(f"{case_path(ref)}/notes/{note_id}", json={"text": "Not mine."}, headers=auth("compliance"))
+    assert others.status_code == 403 and "only its author (Alex Agent)" in others.text
     await step(api, ref, "notes", "compliance", {"text": "Checking the dialler logs."})
 
     taken = await step(api, ref, "take", "compliance", {})

@@ -113,6 +113,7 @@ RULES = register_rules(KindRules(
         Action.SEND_BACK: Leads(to=StageKind.TRIAGE),
     },
     early_close_roles=frozenset({Role.MANAGER}),
+    notes_edited_by_author_only=True,  # a comment is its writer's
     # A partner's users may file on their own leads (and follow them in the lead's activity history).
     permissions={FILE: KindPermission(frozenset({AGENT, Role.HANDLER, Role.MANAGER, Role.PARTNER}),
                                       "file a complaint against a lead")},
