@@ -131,12 +131,8 @@ async def register_case(
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    today = case_today(datetime.now(timezone.utc))
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    key, reference = await reserve_reference(request, "register", user.id, idempotency_key,
+                                             case_type.reference_prefix)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -149,17 +145,36 @@ async def register_case(
         actor=actor_of(user),
         team=case_type.default_team,
     )
+    return await register_started(request, session, client, settings.task_queue, key, start)
+
+
+async def reserve_reference(request: Request, purpose: str, user_id: int, idempotency_key: str | None,
+                            prefix: str) -> tuple[str, str]:
+    """The registration's key (its Idempotency-Key, by user and purpose) and the reference reserved
+    for it: a retried request gets the same one."""
+    key = f"{purpose}:{user_id}:{idempotency_key or uuid.uuid4()}"
+    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
+        key = f"{purpose}:{user_id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    today = case_today(datetime.now(timezone.utc))
+    async with driver_connection(request.app.state.engine) as conn:
+        return key, await repository.reserve_registration(conn, key, prefix, today)
+
+
+async def register_started(request: Request, session: SessionDep, client: TemporalDep, task_queue: str, key: str,
+                           start: CaseStartCore, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
+                           ) -> Any:
+    """Start the new case (start_case) and answer it, 201; a refused case releases its reference."""
     try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start)
+        state = await start_case(client, request.app.state.engine, task_queue, start, workflow_class)
     except WorkflowUpdateFailedError as exc:
         # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
         # and the reference is not kept reserved for it.
         refused = errors.from_update_failure(exc)
         async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+            await repository.release_registration(conn, key, start.reference)
         raise refused from exc
     if state is None:
-        return await read_case(request, session, reference)
+        return await read_case(request, session, start.reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
 
 

@@ -7,7 +7,6 @@ activity history are the core routes'."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
@@ -19,10 +18,9 @@ from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors
-from api.casesteps import CaseStep, authorised_step, case_from_state, case_json, case_type_config, read_case
+from api.casesteps import CaseStep, authorised_step, case_type_config
 from api.deps import (
     CASE_PATH,
     CurrentUser,
@@ -35,7 +33,7 @@ from api.deps import (
     cached_lookup,
     require_permission,
 )
-from api.routes.cases import start_case
+from api.routes.cases import register_started, reserve_reference
 from api.routes.parties import found
 from api.schemas.cases import CaseRead, OptionalNote
 from api.schemas.lead_complaint import (
@@ -101,12 +99,8 @@ async def file_complaint(body: LeadComplaintCreate, request: Request, session: S
                                     "administrator must add it", "not_set_up")
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"lead-complaint:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:
-        key = f"lead-complaint:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    today = case_today(datetime.now(timezone.utc))
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    key, reference = await reserve_reference(request, "lead-complaint", user.id, idempotency_key,
+                                             case_type.reference_prefix)
     start = LeadComplaintStart(
         reference=reference, case_type=case_type_config(case_type),
         correspondents=[Correspondent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/lead")), is_primary=True,
@@ -117,18 +111,9 @@ async def file_complaint(body: LeadComplaintCreate, request: Request, session: S
         parties=records.party_links(reference, {"lead": lead.external_id}),
         actor=actor_of(user), team=case_type.default_team,
         lead_id=lead.external_id, complaint_type=Picked(code=kind.code, label=kind.label),
-        description=body.description, received_on=today,
+        description=body.description, received_on=case_today(datetime.now(timezone.utc)),
     )
-    try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start, LeadComplaintWorkflow)
-    except WorkflowUpdateFailedError as exc:
-        refused = errors.from_update_failure(exc)
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
-        raise refused from exc
-    if state is None:
-        return await read_case(request, session, reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+    return await register_started(request, session, client, settings.task_queue, key, start, LeadComplaintWorkflow)
 
 
 # ---- the compliance queue -------------------------------------------------------------------
