@@ -174,6 +174,8 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
+        # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
+        "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
         with pytest.raises(ValueError) as refused:
@@ -385,9 +387,9 @@ async def test_a_registration_the_workflow_refuses_releases_its_reservation(api,
 
     real_start = case_routes.start_case
 
-    async def poisoned(client, engine, task_queue, start):
+    async def poisoned(client, engine, task_queue, start, *workflow_class):
         start.details.channel = "c" * 41
-        return await real_start(client, engine, task_queue, start)
+        return await real_start(client, engine, task_queue, start, *workflow_class)
 
     monkeypatch.setattr(case_routes, "start_case", poisoned)
     before = await _counts(sessionmaker)
