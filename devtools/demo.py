@@ -98,7 +98,6 @@ USERS = [
     ("manager", "Mo Manager", ["manager"], ["CENTRAL", "BILLING", "SERVICE", "LEADMGMT"]),
     ("agent", "Alex Agent", ["agent"], []),  # files complaints against leads
     ("compliance", "Cass Compliance", ["compliance"], ["COMPLIANCE"]),
-    ("executive", "Eve Executive", ["manager"], ["EXEC"]),
     ("admin", "Ada Admin", ["admin"], []),
     ("ops", "Oli Operations", ["operations"], []),
     ("integration", "Ina Integration", ["integration"], []),  # the CRM's sync (records, ledger)

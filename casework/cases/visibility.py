@@ -17,9 +17,11 @@ A case outside these rules is "not found" (404), so its existence does not leak.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, cast, exists, false, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
@@ -88,7 +90,8 @@ def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
             CaseContribution.assignee_id == viewer.user_id),
     )
     # A kind names the people who follow its case in its details (the agent who filed a lead complaint).
-    involves_me = case.details.contains({"involved_user_ids": [viewer.user_id]})
+    # (The document as a JSON text cast in SQL: a plain string parameter, as every other here.)
+    involves_me = case.details.op("@>")(cast(literal(json.dumps({"involved_user_ids": [viewer.user_id]})), JSONB))
     by_team = or_(case.team.in_(teams) if teams else false(), case.team.is_(None), mine, asked_of_me, involves_me)
     return and_(by_type, by_team)
 
