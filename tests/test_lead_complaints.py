@@ -197,6 +197,13 @@ async def test_the_queue_filters_sorts_pages_and_exports(api):
     assert (await queue(sort="reference", limit=1))[0] <= sorted(await queue(sort="reference"))[0]
     assert (await api.get("/lead-complaints", params={"status": "closedish"}, headers=auth("compliance"))).status_code == 422
 
+    # Team statistics (and digests) count open lead complaints by status (the stage) and type.
+    stats = (await api.get("/statistics/teams", params={"case_type": "LEADCOMP", "team": "COMPLIANCE"},
+                           headers=auth("compliance"))).json()
+    [team] = stats["teams"]
+    assert {s["label"] for s in team["by_stage"]} >= {"Open"}
+    assert {c["category"] for c in team["by_category"]} >= {"Incorrect Information", "Service Issue"}
+
     csv = await api.get("/lead-complaints.csv", params={"lead": lead, "complaint_type": "incorrect_info"},
                         headers=auth("compliance"))
     assert csv.status_code == 200 and first in csv.text and "Incorrect Information" in csv.text and other not in csv.text

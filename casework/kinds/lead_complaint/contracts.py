@@ -99,6 +99,7 @@ class LeadComplaintState(CaseCore):
             "lead_id": self.lead_id,
             "complaint_type": self.complaint_type.code,
             "complaint_type_label": self.complaint_type.label,
+            "category": self.complaint_type.label,  # what statistics count open cases by
             "description": self.description,
             "status": self.complaint_status,
             "filed_by_id": self.filed_by_id,
