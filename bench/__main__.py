@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 
 import psutil
 
-from bench import letters, memory, readside, steps
+from bench import lead_complaints, letters, memory, readside, steps
 from bench.stack import start_app, start_stack, unwind_on_sigterm
 from bench.stats import HEADER, Result, row
 from casework.platform.config import PROJECT_ROOT
 
-SCENARIOS = ["letters", "memory", "steps", "readside"]
+SCENARIOS = ["letters", "memory", "steps", "lead_complaints", "readside"]
 RESULTS = PROJECT_ROOT / "bench" / "results"  # one .md and one .json per run; not in version control
 
 
@@ -37,6 +37,8 @@ async def run_stack_scenarios(stack, chosen: list[str], quick: bool) -> list[Res
         results += await memory.run(stack, quick=quick)
     if "steps" in chosen:
         results += await steps.run(stack, quick=quick)
+    if "lead_complaints" in chosen:
+        results += await lead_complaints.run(stack, quick=quick)
     if "readside" in chosen:  # last: it loads the big table the others need not wait behind
         results += await readside.run(stack, quick=quick)
     return results
@@ -54,7 +56,7 @@ def main() -> int:
     results: list[Result] = []
     if "letters" in chosen:
         results += letters.run(quick=args.quick)
-    if set(chosen) & {"memory", "steps", "readside"}:
+    if set(chosen) & {"memory", "steps", "lead_complaints", "readside"}:
         with ExitStack() as running:
             stack = start_stack(running)
             max_cached = (500 if args.quick else 5000) + 1000

@@ -63,15 +63,15 @@ async def walk_case(api: LeanClient, latencies: list[float]) -> None:
 STEPS = 9
 
 
-async def walk_bare(client: Client, task_queue: str, latencies: list[float]) -> None:
+async def walk_bare(client: Client, task_queue: str, latencies: list[float], steps: int = STEPS) -> None:
     """The same number of steps: start + first update, then updates, the last finishing the run."""
     started = time.perf_counter()
     handle = await client.start_workflow(BareWorkflow.run, id=f"bare-{uuid.uuid4()}", task_queue=task_queue)
     await handle.execute_update(BareWorkflow.step, 0)
     latencies.append(time.perf_counter() - started)
-    for n in range(1, STEPS):
+    for n in range(1, steps):
         started = time.perf_counter()
-        await handle.execute_update(BareWorkflow.finish if n == STEPS - 1 else BareWorkflow.step, n)
+        await handle.execute_update(BareWorkflow.finish if n == steps - 1 else BareWorkflow.step, n)
         latencies.append(time.perf_counter() - started)
 
 

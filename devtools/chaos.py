@@ -155,6 +155,25 @@ async def customer_complaint_walk(case: CaseClient) -> None:
     await case.step("post", "manager")
 
 
+LEAD_LISTS = (("lead_complaint_types", "service_issue", {"label": "Service Issue"}),
+              ("lead_resolution_types", "upheld", {"label": "Upheld"}),
+              ("lead_resolutions", "apology", {"label": "Apology given", "parent": "upheld"}))
+
+
+@walk("lead_complaint", emails=({"task_assigned": 1},), requests=10)
+async def lead_complaint_walk(case: CaseClient) -> None:
+    for name, code, body in LEAD_LISTS:  # what an administrator sets up first (idempotent)
+        await case.put(f"/admin/lists/{name}/{code}", "admin", body)
+    await case.register("agent", {"lead": "L-5001", "complaint_type": "service_issue",
+                                  "description": "Called five times in one day."}, path="/lead-complaints")
+    await case.step("notes", "agent", {"text": "The lead called back."})
+    await case.step("take", "compliance", {})
+    await case.step("dispute", "compliance", {"reason": "Needs a manager's decision."})
+    await case.step("dispute/take", "manager")
+    await case.step("dispute/change", "manager", {"resolution_type": "upheld", "resolution": "apology"})
+    await case.step("close", "compliance", {"reason": "resolved"})
+
+
 # ---- the client ---------------------------------------------------------------------------------
 
 
@@ -213,6 +232,10 @@ class CaseClient:
         self.closed = case.get("status") == "closed"
         return case
 
+    async def put(self, path: str, user: str, body: dict[str, Any]) -> dict[str, Any]:
+        """A PUT that creates or replaces (an administrator's setting): 200 or 201 both do."""
+        return await self._send("PUT", path, user, json=body, expect=(200, 201))
+
     async def upload_draft(self, user: str, filename: str, content: bytes) -> dict[str, Any]:
         files = {"file": (filename, content, DOCX)}
         return await self._send("POST", f"/cases/{self.reference}/documents", user, files=files,
@@ -232,7 +255,9 @@ class CaseClient:
                 self.tally.deliveries_resent += 1
                 await self._settle_deliveries(resent, user)  # the resend may have been cut short too
 
-    async def _send(self, method: str, path: str, user: str, *, expect: int = 200, **kwargs: Any) -> dict[str, Any]:
+    async def _send(self, method: str, path: str, user: str, *, expect: int | tuple[int, ...] = 200,
+                    **kwargs: Any) -> dict[str, Any]:
+        expected = (expect,) if isinstance(expect, int) else expect
         await asyncio.sleep(random.uniform(0, self.think))
         headers = {"Authorization": f"Bearer {demo.demo_token(user)}", "Idempotency-Key": str(uuid.uuid4())}
         while True:
@@ -243,7 +268,7 @@ class CaseClient:
                 self.tally.dropped[type(exc).__name__] += 1
                 await asyncio.sleep(DEFAULT_RETRY_SECONDS)
                 continue
-            if answer.status_code == expect:
+            if answer.status_code in expected:
                 self.tally.answered += 1
                 self.tally.progressed.set()
                 return answer.json()

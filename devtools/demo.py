@@ -21,6 +21,14 @@ from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
 from casework.kinds.customer_complaint import rules as customer_complaint
+from casework.kinds.lead_complaint.rules import (
+    CASE_TYPE as LEAD_COMPLAINT_TYPE,
+)
+from casework.kinds.lead_complaint.rules import (
+    LEAD_COMPLAINT_CLOSE_REASONS,
+    LEAD_COMPLAINT_PLAN,
+    LEAD_COMPLAINT_POLICY,
+)
 from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
@@ -71,6 +79,10 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="CUST", kind=customer_complaint.KIND, name="Customer complaint", reference_prefix="CUST",
          stages=customer_complaint.CUSTOMER_COMPLAINT_PLAN.to_data(), outcome_options=[],
          close_reasons=customer_complaint.CLOSE_REASONS, escalation_type=None, deadline_policy=DEMO_POLICY),
+    # Complaints against leads (docs/lead-complaints.md): filed into the compliance team's queue.
+    dict(code=LEAD_COMPLAINT_TYPE, name="Lead complaint", reference_prefix="LC", kind="lead_complaint",
+         stages=LEAD_COMPLAINT_PLAN.to_data(), outcome_options=[], close_reasons=LEAD_COMPLAINT_CLOSE_REASONS,
+         escalation_type=None, default_team="COMPLIANCE", deadline_policy=LEAD_COMPLAINT_POLICY),
 ]
 # The customer complaint reasons an administrator would set up (GET /lists/customer_complaint_reasons).
 COMPLAINT_REASONS = [("damaged_goods", "Goods arrived damaged"), ("wrong_goods", "Wrong goods delivered"),
@@ -90,6 +102,10 @@ TEAMS = [
     dict(code="BILLING", name="Billing Complaints", email="billing@example.org"),
     dict(code="SERVICE", name="Customer Service", email="service@example.org"),
     dict(code="CONDUCT", name="Professional Standards", email="standards@example.org"),
+    # Lead complaints: the compliance queue, and the dispute chain's two levels.
+    dict(code="COMPLIANCE", name="Lead Compliance", email="compliance@example.org"),
+    dict(code="LEADMGMT", name="Lead Management", email="lead-managers@example.org"),
+    dict(code="EXEC", name="Executive Escalations", email="executive@example.org"),
 ]
 
 # username, display name, roles, teams
@@ -99,7 +115,9 @@ USERS = [
     ("drafter", "Dev Drafter", ["drafter"], ["CENTRAL", "BILLING"]),
     ("drafter2", "Dina Drafter", ["drafter"], ["CENTRAL"]),
     ("qa", "Quinn Reviewer", ["qa_reviewer"], ["CENTRAL"]),
-    ("manager", "Mo Manager", ["manager"], ["CENTRAL", "BILLING", "SERVICE"]),
+    ("manager", "Mo Manager", ["manager"], ["CENTRAL", "BILLING", "SERVICE", "LEADMGMT"]),
+    ("agent", "Alex Agent", ["agent"], []),  # files complaints against leads
+    ("compliance", "Cass Compliance", ["compliance"], ["COMPLIANCE"]),
     ("admin", "Ada Admin", ["admin"], []),
     ("ops", "Oli Operations", ["operations"], []),
     ("integration", "Ina Integration", ["integration"], []),  # the CRM's sync (records, ledger)

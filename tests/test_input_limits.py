@@ -186,6 +186,8 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
         "SendBackRequest", "AuthorityRequest",
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
+        # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
+        "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
         with pytest.raises(ValueError) as refused:

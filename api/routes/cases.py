@@ -12,7 +12,7 @@ import hashlib
 import uuid
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlalchemy import and_, exists, false, func, select
@@ -153,7 +153,7 @@ async def register_case(
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     refuse_unclaimed(body.attachment_ids, uploads)
-    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
+    key, reference = await reserve_reference(request, "register", user, idempotency_key, case_type.reference_prefix)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -169,13 +169,13 @@ async def register_case(
     return await start_registered(request, session, client, settings, start, key)
 
 
-async def reserve_reference(request: Request, user: AppUser, idempotency_key: str | None,
+async def reserve_reference(request: Request, purpose: str, user: AppUser, idempotency_key: str | None,
                             prefix: str) -> tuple[str, str]:
-    """The registration's key and the reference reserved for it: the same one again for a request
-    repeated with the same Idempotency-Key."""
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    """The registration's key (its Idempotency-Key, by user and purpose: each kind's registration
+    its own) and the reference reserved for it: the same one again for a repeated request."""
+    key = f"{purpose}:{user.id}:{idempotency_key or uuid.uuid4()}"
     if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+        key = f"{purpose}:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     today = case_today(datetime.now(timezone.utc))
     async with driver_connection(request.app.state.engine) as conn:
         return key, await repository.reserve_registration(conn, key, prefix, today)
@@ -230,7 +230,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     # One request starts the workflow and waits for registration, which the first workflow task
     # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
     operation = WithStartWorkflowOperation(
-        workflow_class.run,  # type: ignore[attr-defined]  # each kind's workflow class defines run
+        cast(Any, workflow_class).run,  # each kind's own @workflow.run
         start,
         id=start.reference,
         task_queue=task_queue,

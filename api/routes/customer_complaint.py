@@ -234,7 +234,8 @@ async def _register(request: Request, session: SessionDep, client: TemporalDep, 
     today = case_today(datetime.now(timezone.utc))
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
     refuse_unclaimed(body.attachment_ids, uploads)
-    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
+    key, reference = await reserve_reference(request, "customer-complaint", user, idempotency_key,
+                                             case_type.reference_prefix)
     try:
         links, people = await _parties(session, body, reference, customer)
         if claim is not None and claim.invoice is not None:

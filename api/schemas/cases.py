@@ -331,7 +331,7 @@ class CaseRead(Read):
     close_note: str | None
     closed_at: datetime | None
     escalated_from: str | None
-    escalated_to: str | None
+    escalated_to: str | None = None
     submitted_draft_id: str | None = None
     approved_by: str | None = None
     allowed_actions: list[str]

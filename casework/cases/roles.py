@@ -16,4 +16,6 @@ class Role(StrEnum):
     ADMIN = "admin"  # may take every action (casework.cases.stages.ADMIN)
     OPERATIONS = "operations"
     INTEGRATION = "integration"  # a CRM or ERP keeping records in sync (casework.parties.access)
+    AGENT = "agent"  # raises complaints against leads (casework/kinds/lead_complaint)
+    COMPLIANCE = "compliance"  # works the lead complaints queue (casework/kinds/lead_complaint)
     PARTNER = "partner"  # a user of a partner organisation: its own leads only (casework.parties.access)

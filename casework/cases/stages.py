@@ -73,6 +73,8 @@ class KindRules:
     # Optional stages with outstanding work, which cannot be skipped, from the plan, today and the
     # case's collections by name (the workflow's state and a case read from PostgreSQL alike).
     blocked: Callable[[StagePlan, date, Mapping[str, Sequence[Any]]], frozenset[str]] | None = None
+    # Whether only a note's author may edit it (a comment signed by its writer); else anyone who may.
+    notes_edited_by_author_only: bool = False
 
     def __post_init__(self) -> None:
         unknown = (set(self.stage_actions) | {TRIAGE, CLOSURE}) - self.stage_kinds

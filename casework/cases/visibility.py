@@ -6,7 +6,8 @@ lists, search, export, statistics and digests).
 - Teams: coordinators, managers, admins and operations see every team's cases (they allocate and
   oversee). Everyone else sees the cases of their own teams, cases assigned to them, cases on
   which a contribution was asked of them or of one of their teams, and unallocated cases (the
-  triage queue, which the person who registered a case must be able to find).
+  triage queue, which the person who registered a case must be able to find), and cases whose kind
+  names them as involved (`involved_user_ids` in the case's details, e.g. the agent who filed it).
 
 - Partners: a user who belongs to a partner organisation (rows in ``partner_member``) sees only
   the cases about that partner's leads (casework.parties.access.partner_leads), whatever else.
@@ -16,9 +17,11 @@ A case outside these rules is "not found" (404), so its existence does not leak.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, exists, false, or_, select, true
+from sqlalchemy import ColumnElement, and_, cast, exists, false, literal, or_, select, true
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.cases.contracts import Sight
@@ -86,7 +89,10 @@ def visible_cases(viewer: Viewer) -> ColumnElement[bool]:
         or_(CaseContribution.team.in_(teams) if teams else false(),
             CaseContribution.assignee_id == viewer.user_id),
     )
-    by_team = or_(case.team.in_(teams) if teams else false(), case.team.is_(None), mine, asked_of_me)
+    # A kind names the people who follow its case in its details (the agent who filed a lead complaint).
+    # (The document as a JSON text cast in SQL: a plain string parameter, as every other here.)
+    involves_me = case.details.op("@>")(cast(literal(json.dumps({"involved_user_ids": [viewer.user_id]})), JSONB))
+    by_team = or_(case.team.in_(teams) if teams else false(), case.team.is_(None), mine, asked_of_me, involves_me)
     return and_(by_type, by_team)
 
 

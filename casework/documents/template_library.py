@@ -159,6 +159,8 @@ DIGEST_FIELDS: Fields = {
         "due_soon_until": Placeholder(date(2026, 1, 19), "the end of that window (a date)"),
         "by_stage": Placeholder([{"stage": "draft", "label": "Draft response", "open": 5}],
                                 "open cases per stage: a list of {stage, label, open}"),
+        "by_category": Placeholder([{"category": "Billing", "open": 3}],
+                                   "open cases per category (a lead complaint's type): a list of {category, open}"),
         "members": Placeholder(
             [{"username": "drafter", "display_name": "Dev Drafter", "member": True, "open": 3,
               "overdue": 1}],

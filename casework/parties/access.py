@@ -13,7 +13,7 @@ from casework.parties.models import Lead
 from casework.people.permissions import declare
 
 STAFF = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER, Role.ADMIN,
-                   Role.OPERATIONS})
+                   Role.OPERATIONS, Role.AGENT, Role.COMPLIANCE})
 
 RECORDS_READ = declare("records.read", "read customers, partners, lead groups, contracts, invoices and "
                        "their activity history", STAFF | {Role.INTEGRATION})

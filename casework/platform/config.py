@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     # Env: CUSTOMER_COMPLAINT_DECISION_LIMITS='{"GBP": "1000.00"}'
     customer_complaint_decision_limits: dict[str, Decimal] = {"GBP": Decimal("1000"), "EUR": Decimal("1000"),
                                                               "USD": Decimal("1000")}
+    # Lead complaints: the team taking one assigns it to; the teams a dispute escalates through, in
+    # order; the working days each has to pick it up before it escalates to the next by itself.
+    lead_complaint_team: str = "COMPLIANCE"
+    lead_dispute_chain: str = "LEADMGMT,EXEC"
+    lead_dispute_pickup_days: int = Field(2, ge=1, le=60)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -41,6 +41,11 @@ class StageCount(BaseModel):
     open: int
 
 
+class CategoryCount(BaseModel):
+    category: str  # what the cases are about: a complaint's category, a lead complaint's type
+    open: int
+
+
 class TeamStatistics(BaseModel):
     code: str
     name: str
@@ -50,6 +55,7 @@ class TeamStatistics(BaseModel):
     due_soon: int = 0
     unconfirmed_deliveries: int = 0  # open, with an email awaiting confirmation or a resend
     by_stage: list[StageCount] = []
+    by_category: list[CategoryCount] = []
     members: list[MemberStatistics] = []
 
 
@@ -122,6 +128,14 @@ async def team_statistics(
         .where(in_teams, *scope).group_by(case.team, case.stage, case.stage_label)
     ):
         stages[team].append((stage, label, count))
+    # A complaint's category is a column of its own; another kind names it in its details.
+    category = func.coalesce(case.category, case.details["category"].astext)
+    categories: dict[str, list[CategoryCount]] = defaultdict(list)
+    for team, name, count in await session.execute(
+        select(case.team, category, _count()).where(in_teams, category.is_not(None), *scope)
+        .group_by(case.team, category).order_by(case.team, _count().desc(), category)
+    ):
+        categories[team].append(CategoryCount(category=name, open=count))
     held: dict[str, dict[int, tuple[int, int]]] = defaultdict(dict)
     for team, assignee_id, count, late in await session.execute(
         select(case.team, case.assignee_id, _count(), _count(overdue))
@@ -160,6 +174,7 @@ async def team_statistics(
             unconfirmed_deliveries=total.unconfirmed_deliveries if total else 0,
             by_stage=[StageCount(stage=s, label=label, open=n) for s, label, n in
                       sorted(stages.get(team.code, []), key=lambda x: (order.get(x[0], 99), x[1]))],
+            by_category=categories.get(team.code, []),
             members=member_stats,
         ))
 

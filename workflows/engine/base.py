@@ -330,8 +330,11 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
     @edit_note.validator
     def _validate_edit_note(self, inp: NoteEditInput) -> None:
         self._validate(EDIT_NOTE, inp.actor)
-        if not any(n.id == inp.note_id for n in self.state.notes):
+        note = next((n for n in self.state.notes if n.id == inp.note_id), None)
+        if note is None:
             raise invalid("note_id", f"no note with id {inp.note_id} on this case")
+        if self.RULES.notes_edited_by_author_only and note.created_by_id != inp.actor.user_id:
+            raise forbidden(f"only its author ({note.created_by}) may edit this note")
 
     # ---- deadlines: extensions, type changes, calendar changes ------------------------------
 

@@ -304,7 +304,10 @@ class DeadlineClock(CaseParts):
                     return
                 events = await self._apply_calendar_changes()
                 events += await self._fire_due_clock_events()
-                events += self._flag_overdue_tasks()
+                flagged = self._flag_overdue_tasks()
+                events += flagged
+                if flagged:
+                    events += await self._tasks_fell_overdue(flagged)
                 if events:
                     await self._commit(events)
 

@@ -86,6 +86,12 @@ class CaseParts:
     def _flag_overdue_tasks(self) -> list[TimelineEvent]:
         return []
 
+    async def _tasks_fell_overdue(self, flagged: list[TimelineEvent]) -> list[TimelineEvent]:
+        """A kind's hook: the case's timer has just flagged these tasks overdue (their events, each
+        naming its `task_id`); what the kind does about it (e.g. escalate further), as more events,
+        committed with them. The kind may open and finish tasks here. None by default."""
+        return []
+
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
                data: dict[str, Any] | None = None, case_reference: str | None = None) -> TimelineEvent:
         return TimelineEvent(
