@@ -31,7 +31,7 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
-        kinds += importlib.import_module(f"activities.{kind}").activities()
+        kinds += importlib.import_module(f"activities.{kind}").activities(sessionmaker, settings)
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
             tasks.notify_task_assignee, *kinds]
