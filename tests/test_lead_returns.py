@@ -95,3 +95,112 @@ async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox)
     # Deciding again is 409 naming the return's status.
     refused = await decide(api, ref, decision="decline", expect=409)
     assert "closed" in str(refused["detail"])
+
+
+async def test_other_reasons_only_where_allowed_and_a_group_overrides_the_global_settings(api):
+    await put_settings(api, "global", enabled=True, allow_other=False, reasons=["duplicate"], window_days=0)
+    lead, group = await a_lead(api)
+    # The group allows "other" and more reasons; the global settings fill in what it leaves unset.
+    effective = (await api.get(f"/leads/{lead}/return-settings", headers=auth(HANDLER))).json()
+    assert effective["settings"]["allow_other"] is True and effective["sources"]["allow_other"] == f"lead_group:{group}"
+    assert effective["sources"]["window_days"] == "global"
+    assert effective["sources"]["cap_count"] == "default"
+
+    await put_settings(api, group, enabled=True, allow_other=False, reasons=["duplicate"], notify_user=MANAGER)
+    refused = await ask(api, lead, HANDLER, expect=422, reason="other", other_reason="Didn't close")
+    assert refused["detail"][0]["loc"] == ["body", "reason"] and "not allowed" in refused["detail"][0]["msg"]
+    refused = await ask(api, lead, HANDLER, expect=422, reason="wrong_number")
+    assert refused["detail"][0]["loc"] == ["body", "reason"]
+    # Back to the global rule for "other" (the group no longer sets it): still refused.
+    await put_settings(api, group, enabled=True, reasons=["duplicate", "wrong_number"])
+    await ask(api, lead, HANDLER, expect=422, reason="other", other_reason="x")
+    await put_settings(api, "global", enabled=True, allow_other=True)
+    case = await ask(api, lead, HANDLER, reason="other", other_reason="Already a customer")
+    assert case["details"]["reason_text"] == "Already a customer"
+    await put_settings(api, "global", enabled=True)  # leave the global settings plain for other tests
+
+
+async def test_returns_disabled_or_outside_the_window_are_refused(api):
+    lead, group = await a_lead(api, referred_at=datetime.now(timezone.utc) - timedelta(days=20))
+    await put_settings(api, group, enabled=True, reasons=["duplicate"], window_days=14, notify_user=MANAGER)
+    refused = await ask(api, lead, HANDLER, expect=409, reason="duplicate")
+    assert "return window of 14 days" in refused["detail"]["message"]
+    await put_settings(api, group, enabled=False, reasons=["duplicate"])
+    refused = await ask(api, lead, HANDLER, expect=409, reason="duplicate")
+    assert "not enabled" in refused["detail"]["message"]
+    await put_settings(api, group, enabled=True, reasons=["duplicate"], window_days=30)
+    await ask(api, lead, HANDLER, reason="duplicate")
+
+
+async def test_a_partner_returns_only_its_own_leads_and_never_decides(api):
+    lead, group = await a_lead(api)  # referred to P-CEDAR, introduced by P-ACME
+    # Acme introduced it and may read it, but it is not Acme's to return; Cedar's lead is 404 to Acme.
+    await ask(api, lead, ACME_USER, expect=404, reason="duplicate")
+    other, _ = await a_lead(api, partner="P-BRIGHT", introducer=None, group=group)
+    await ask(api, other, CEDAR_USER, expect=404, reason="duplicate")
+    assert (await api.get(f"/leads/{other}/returns", headers=auth(CEDAR_USER))).status_code == 404
+    await put_settings(api, group, enabled=True, partners_may_start=False, reasons=["duplicate"], notify_user=MANAGER)
+    assert "partners may not" in (await ask(api, lead, CEDAR_USER, expect=403, reason="duplicate"))["detail"]
+    await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate"], notify_user=MANAGER)
+    ref = (await ask(api, lead, CEDAR_USER, reason="duplicate"))["reference"]
+    assert (await api.post(f"/cases/{ref}/decide", json={"decision": "accept"},
+                           headers=auth(CEDAR_USER))).status_code in (403, 404)
+    # Staff without the permission to decide: 403 naming it.
+    refused = await decide(api, ref, "drafter", expect=403, decision="accept")  # sees the team's cases
+    assert "lead_return.decide" in refused["detail"]
+    found = (await api.get("/lead-returns", params={"status": "open"}, headers=auth(ACME_USER))).json()
+    assert ref in {r["reference"] for r in found}  # Acme introduced the lead: it sees its return
+    assert other not in {r["lead"] for r in found}
+
+
+async def test_a_declined_return_leaves_the_ledger_and_emails_only_whom_it_is_told(api, mailbox):
+    lead, _ = await a_lead(api)
+    ref = (await ask(api, lead, HANDLER, reason="duplicate"))["reference"]
+    refused = await decide(api, ref, expect=422, decision="decline", lead_status="new")
+    assert refused["detail"][0]["loc"][-1] == "lead_status"
+    decided = await decide(api, ref, decision="decline", notes="Not a duplicate", email_introducer=False)
+    assert decided["details"]["return_status"] == "declined" and decided["details"]["colour"] == "red"
+    ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
+    assert not [t for t in ledger if t["reverses"]]
+    assert [m for m in mailbox.to("desk@cedar.example") if lead in m.as_string()]
+    assert not [m for m in mailbox.to("leads@acme.example") if lead in m.as_string()]
+    # The lead can be returned again once the return is decided.
+    await ask(api, lead, HANDLER, reason="duplicate")
+
+
+async def test_two_returns_accepted_at_once_cannot_both_slip_under_the_cap(api):
+    partner = f"P-{uuid.uuid4().hex[:6]}"
+    assert (await api.put(f"/partners/{partner}", json={"name": "Capped Ltd", "email": f"{partner}@example.net",
+                                                         "is_referral_partner": True},
+                          headers=auth(INTEGRATION))).status_code in (200, 201)
+    first, group = await a_lead(api, partner=partner, introducer=None)
+    second, _ = await a_lead(api, partner=partner, introducer=None, group=group)
+    await put_settings(api, group, enabled=True, reasons=["duplicate"], cap_count=1, notify_user=MANAGER)
+    refs = [(await ask(api, lead, HANDLER, reason="duplicate"))["reference"] for lead in (first, second)]
+    answers = await asyncio.gather(*(api.post(f"/cases/{ref}/decide", json={"decision": "accept"},
+                                              headers=auth(MANAGER)) for ref in refs))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    refused = next(a for a in answers if a.status_code == 409).json()
+    assert "the cap is 1 a month" in refused["detail"]["message"]
+    statuses = sorted(r["return_status"] for r in (await api.get(
+        "/lead-returns", params={"partner": partner}, headers=auth(MANAGER))).json())
+    assert statuses == ["accepted", "open"]
+
+
+async def test_returns_are_found_by_status_and_dates(api):
+    lead, _ = await a_lead(api)
+    ref = (await ask(api, lead, HANDLER, reason="duplicate"))["reference"]
+    today = uk_today().isoformat()
+    async def found(**params) -> set[str]:
+        return {r["reference"] for r in (await api.get("/lead-returns", params={"limit": 500, **params},
+                                                       headers=auth(MANAGER))).json()}
+    assert ref in await found(status="open", requested_from=today, requested_to=today)
+    assert ref not in await found(status="accepted")
+    assert ref not in await found(decided_from=today)
+    await decide(api, ref, decision="accept", email_partner=False, email_introducer=False)
+    assert ref in await found(status="accepted", decided_from=today, decided_to=today)
+    assert ref not in await found(status="open")
+    yesterday = (uk_today() - timedelta(days=1)).isoformat()
+    assert ref not in await found(requested_to=yesterday)
+    bad = await api.get("/lead-returns", params={"status": "maybe"}, headers=auth(MANAGER))
+    assert bad.status_code == 422
