@@ -55,12 +55,21 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="COMP", name="Complaint", reference_prefix="COMP",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
          close_reasons=CLOSE_REASONS, escalation_type="COMP2", deadline_policy=DEMO_POLICY),
+    # Types a service runs beside it (case types are administered at /admin/case-types).
+    dict(code="EXGRATIA", name="Ex-gratia payment claim", reference_prefix="EXG",
+         stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=["paid in full", "paid in part", "refused"],
+         close_reasons=CLOSE_REASONS, escalation_type="COMP2", default_team="BILLING",
+         deadline_policy={**DEMO_POLICY, "name": "Ex-gratia claims (60 working days)", "response_days": 60}),
+    dict(code="MISCONDUCT", name="Serious misconduct allegation", reference_prefix="MISC",
+         stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
+         escalation_type="COMP2", default_team="CONDUCT", deadline_policy=DEMO_POLICY),
 ]
 
 TEAMS = [
     dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
     dict(code="BILLING", name="Billing Complaints", email="billing@example.org"),
     dict(code="SERVICE", name="Customer Service", email="service@example.org"),
+    dict(code="CONDUCT", name="Professional Standards", email="standards@example.org"),
 ]
 
 # username, display name, roles, teams
@@ -87,10 +96,6 @@ def demo_token(username: str) -> str:
 
 async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     """Upsert the demo configuration. Returns (username, roles, token) rows."""
-    for case_type in CASE_TYPES:
-        stmt = insert(CaseType).values(active=True, **case_type)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
     printed = []
     for username, display, roles, _ in USERS:
         values = dict(username=username, display_name=display, email=f"{username}@example.org",
@@ -115,6 +120,10 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     for username, _, _, teams in USERS:
         for code in teams:
             await session.execute(insert(TeamMember).values(team_code=code, user_id=ids[username]))
+    for case_type in CASE_TYPES:  # after the teams they route to
+        stmt = insert(CaseType).values(active=True, **case_type)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
     await demo_records.load(session)
     return printed
 

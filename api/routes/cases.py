@@ -147,6 +147,7 @@ async def register_case(
         attachments=[document_ref(u, "attachment") for u in uploads],
         parties=records.party_links(reference, about),
         actor=actor_of(user),
+        team=case_type.default_team,
     )
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start)
@@ -417,6 +418,7 @@ async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ES
         actor=case.actor(),
         escalated_from=reference,
         escalation_reason=body.reason,
+        team=stage2.default_team,
     )
     state = await start_case(client, request.app.state.engine, settings.task_queue, start)
     if state is None:  # a late retry: the stage-2 case has already finished

@@ -378,6 +378,8 @@ class CaseStartCore(BaseModel):
     actor: Actor
     escalated_from: str | None = None
     escalation_reason: str | None = None
+    # The team the case is routed to on registration: its type's (None: the triage queue).
+    team: str | None = None
     pending_calendar_changes: list[CalendarChange] = Field(default_factory=list)
     # The case's first deadlines, calculated by whoever starts it from the case type's policy and
     # the calendar as it is (casework.calendar.schedules; the API does). None: the workflow asks the

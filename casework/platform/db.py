@@ -90,6 +90,8 @@ class CaseType(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # casework.calendar.policies.DeadlinePolicy data; NULL means the default preset (UK public sector).
     deadline_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The team a new case of the type is routed to on registration (None: the triage queue).
+    default_team: Mapped[str | None] = mapped_column(ForeignKey("team.code"))
 
 
 class CalendarClosure(Base):

@@ -136,6 +136,15 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         finally:
             self._step_events = None
 
+    def _route_to_team(self, start: Any) -> list[TimelineEvent]:
+        """A case whose type routes its new cases to a team is that team's from registration
+        (still to be allocated to a person); without one it waits in the triage queue."""
+        if start.team is None or self.state.team is not None:
+            return []
+        self.state.team = start.team
+        return [self._event("routed", f"Routed to team {start.team}, the {self.state.case_type.name} team",
+                            start.actor, data={"team": start.team})]
+
     def _blocked(self) -> frozenset[str]:
         """Optional stages with outstanding work, which cannot be skipped (the kind's rule)."""
         collections = {name: getattr(self.state, name) for name in self.state.COLLECTIONS}
@@ -154,6 +163,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         if not self._registered:
             async with self._lock:
                 events = self._registration_events(start)
+                events += self._route_to_team(start)
                 try:
                     if clocks:
                         events.append(await self._start_clock())

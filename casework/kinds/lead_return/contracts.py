@@ -108,7 +108,7 @@ class LeadReturnStart(CaseStartCore):
     email_partner_default: bool = True
     auto_accept_at: datetime | None = None
     cap: ReturnCap | None = None
-    team: str | None = None  # who is told: the notified user, in their team
+    # `team` (the core's) and the assignee: who is told, the notified user in their team
     assignee_id: int | None = None
     assignee_name: str | None = None
     carried_state: LeadReturnState | None = None
