@@ -14,7 +14,13 @@ from tests.casefixtures import auth, uk_today
 INTEGRATION, MANAGER, HANDLER, CEDAR_USER, ACME_USER = "integration", "manager", "handler", "partner-cedar", "partner-acme"
 
 
+REASONS = {"duplicate": "Duplicate lead", "wrong_number": "Wrong number", "no_contact": "Could not contact"}
+
+
 async def put_settings(api, scope: str, **values) -> dict:
+    for code, label in REASONS.items():  # the shared list of return reasons, as an administrator keeps it
+        assert (await api.put(f"/admin/lists/lead_return_reasons/{code}", json={"label": label},
+                              headers=auth("admin"))).status_code in (200, 201)
     response = await api.put(f"/lead-returns/settings/{scope}", json=values, headers=auth(MANAGER))
     assert response.status_code == 200, response.text
     return response.json()
@@ -111,6 +117,8 @@ async def test_other_reasons_only_where_allowed_and_a_group_overrides_the_global
     assert refused["detail"][0]["loc"] == ["body", "reason"] and "not allowed" in refused["detail"][0]["msg"]
     refused = await ask(api, lead, HANDLER, expect=422, reason="wrong_number")
     assert refused["detail"][0]["loc"] == ["body", "reason"]
+    refused = await ask(api, lead, HANDLER, expect=422, reason="didnt_close")  # not on the shared list
+    assert refused["detail"][0]["loc"][-1] == "reason" and "not on the list" in refused["detail"][0]["msg"]
     # Back to the global rule for "other" (the group no longer sets it): still refused.
     await put_settings(api, group, enabled=True, reasons=["duplicate", "wrong_number"])
     await ask(api, lead, HANDLER, expect=422, reason="other", other_reason="x")

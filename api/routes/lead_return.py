@@ -49,8 +49,9 @@ from casework.parties.models import Lead, Partner
 from casework.parties.records import RECORD_TYPES
 from casework.people.permissions import declare
 from casework.platform.db import AppUser, CaseRecord, TeamMember, driver_connection
+from casework.reference_lists import require_value
 from casework.tables import lead_return as return_settings
-from casework.tables.lead_return import GLOBAL, LeadReturnSettings
+from casework.tables.lead_return import GLOBAL, REASONS, LeadReturnSettings
 from workflows.lead_return import LeadReturnWorkflow
 
 router = APIRouter(tags=["lead returns"])
@@ -96,6 +97,10 @@ async def put_settings(scope: Annotated[str, Path(max_length=limits.EXTERNAL_REF
         raise errors.not_found(f"lead group {scope}")
     if body.notify_user is not None and await _user(session, body.notify_user) is None:
         raise errors.unprocessable("notify_user", f"no active user '{body.notify_user}'")
+    for field in ("reasons", "auto_accept_reasons"):
+        for code in getattr(body, field) or []:
+            if code != OTHER:
+                await require_value(session, REASONS, code, field=field)
     await return_settings.save(session, _scope(scope), body.model_dump(), user.display_name)
     await session.commit()
     row = await session.get(LeadReturnSettings, _scope(scope), populate_existing=True)
@@ -198,10 +203,11 @@ async def _reason(session: SessionDep, body: ReturnRequest, allowed: list[str] |
         return body.other_reason
     if body.other_reason is not None:
         raise errors.unprocessable("other_reason", "only a reason 'other' takes words of its own")
+    value = await require_value(session, REASONS, body.reason, field="reason")
     if allowed is not None and body.reason not in allowed:
-        raise errors.unprocessable("reason", f"'{body.reason}' is not a return reason here (one of: "
-                                   f"{', '.join(allowed) or 'none set up'})")
-    return body.reason
+        raise errors.unprocessable("reason", f"'{body.reason}' is not a return reason for this lead's group "
+                                   f"(one of: {', '.join(allowed) or 'none'})")
+    return value.label
 
 
 async def _correspondents(session: SessionDep, lead: Lead) -> list[Correspondent]:

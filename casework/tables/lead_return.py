@@ -18,8 +18,11 @@ from casework.cases import limits
 from casework.cases.collections import register_collections
 from casework.kinds.lead_return.settings import FIELDS, EffectiveSettings, effective
 from casework.platform.db import Base
+from casework.reference_lists import declare_list
 
 GLOBAL = "*"  # the scope of the global settings; any other scope is a lead group's external id
+# The global list of return reasons, kept by an administrator; a lead group may narrow it.
+REASONS = declare_list("lead_return_reasons", "lead return reasons")
 
 
 class LeadReturnSettings(Base):

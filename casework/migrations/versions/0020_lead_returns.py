@@ -2,7 +2,7 @@
 monthly cap, one open return per lead, and the lead return case type
 
 Revision ID: 0020
-Revises: 0016
+Revises: 0018
 Create Date: 2026-12-05 04:30:00
 """
 import json
@@ -11,7 +11,7 @@ from typing import Sequence, Union
 from alembic import op
 
 revision: str = '0020'
-down_revision: Union[str, None] = '0016'
+down_revision: Union[str, None] = '0018'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
