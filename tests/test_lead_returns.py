@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 
+from casework.calendar.deadlines import breach_instant
+from casework.calendar.workdays import Region
 from tests.casefixtures import auth, uk_today
+from tests.test_deadline_clocks import Clock, clock  # noqa: F401 (the time-skipping fixture)
 
 INTEGRATION, MANAGER, HANDLER, CEDAR_USER, ACME_USER = "integration", "manager", "handler", "partner-cedar", "partner-acme"
 
@@ -212,3 +215,27 @@ async def test_returns_are_found_by_status_and_dates(api):
     assert ref not in await found(requested_to=yesterday)
     bad = await api.get("/lead-returns", params={"status": "maybe"}, headers=auth(MANAGER))
     assert bad.status_code == 422
+
+
+async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock: Clock, mailbox):
+    api = clock.api
+    lead, group = await a_lead(api)
+    await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate", "wrong_number"],
+                       notify_user=MANAGER,
+                       auto_accept_reasons=["duplicate"], auto_accept_hours=48)
+    auto = (await ask(api, lead, CEDAR_USER, reason="duplicate"))["reference"]
+    other, _ = await a_lead(api, group=group)
+    waiting = await ask(api, other, CEDAR_USER, reason="wrong_number")  # not auto-accepted: waits for a person
+
+    await clock.skip_to(await clock.now() + timedelta(hours=49))
+    accepted = await clock.case_when(auto, lambda c: c["details"]["return_status"] == "accepted", "auto-accepted")
+    assert accepted["status"] == "closed" and len(accepted["details"]["reversals"]) == 2
+    assert (await clock.event(auto, "return_accepted"))["actor_name"] == "Auto-accept rule"
+    assert (await clock.case(waiting["reference"]))["details"]["return_status"] == "open"
+
+    # Past its decision deadline (working days, from the case type), the open return escalates to
+    # the notified user's team manager.
+    deadline = date.fromisoformat(waiting["deadline"])
+    await clock.skip_to(breach_instant(deadline, Region.ENGLAND_AND_WALES))
+    escalated = await clock.event(waiting["reference"], "escalated_to_manager")
+    assert escalated["summary"] == "Escalated to Mo Manager"

@@ -58,11 +58,13 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
 
     @workflow.run
     async def run(self, start: LeadReturnStart) -> CaseSummary:
-        duties = asyncio.create_task(self._auto_accept())
+        auto_accept = asyncio.create_task(self._auto_accept())
         try:
-            return await self._run_case(start)
+            summary = await self._run_case(start)
+            await auto_accept  # an auto-accept that closed the case finishes its step first
+            return summary
         finally:
-            duties.cancel()
+            auto_accept.cancel()
 
     @classmethod
     def _initial_state(cls, start: LeadReturnStart, now: datetime) -> LeadReturnState:
