@@ -5,9 +5,11 @@ window, auto-accept, and reading returns by status and dates."""
 from __future__ import annotations
 
 import asyncio
+import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
+from pathlib import Path
 
 from casework.calendar.deadlines import breach_instant
 from casework.calendar.workdays import Region
@@ -18,6 +20,13 @@ INTEGRATION, MANAGER, HANDLER, CEDAR_USER, ACME_USER = "integration", "manager",
 
 
 REASONS = {"duplicate": "Duplicate lead", "wrong_number": "Wrong number", "no_contact": "Could not contact"}
+
+
+async def keep_history(client, reference: str, name: str) -> None:
+    """With RECORD_HISTORIES=1, keep this run's history for tests/test_replay.py to replay."""
+    if os.environ.get("RECORD_HISTORIES"):
+        history = await client.get_workflow_handle(reference).fetch_history()
+        (Path(__file__).parent / "histories" / f"{name}.json").write_text(history.to_json())
 
 
 async def put_settings(api, scope: str, **values) -> dict:
@@ -66,7 +75,7 @@ async def decide(api, reference: str, user: str = MANAGER, expect: int = 200, **
     return response.json()
 
 
-async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox):
+async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox, temporal):
     lead, _ = await a_lead(api)
     case = await ask(api, lead, CEDAR_USER, reason="other", other_reason="The number was never in service")
     ref = case["reference"]
@@ -104,6 +113,7 @@ async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox)
     # Deciding again is 409 naming the return's status.
     refused = await decide(api, ref, decision="decline", expect=409)
     assert "closed" in str(refused["detail"])
+    await keep_history(temporal, ref, "lead-return-accepted")
 
 
 async def test_other_reasons_only_where_allowed_and_a_group_overrides_the_global_settings(api):
@@ -239,3 +249,4 @@ async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock
     await clock.skip_to(breach_instant(deadline, Region.ENGLAND_AND_WALES))
     escalated = await clock.event(waiting["reference"], "escalated_to_manager")
     assert escalated["summary"] == "Escalated to Mo Manager"
+    await keep_history(clock.env.client, auto, "lead-return-auto-accepted")
