@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.casesteps import AuthorisedCase, authorised_case
 from api.deps import CASE_PATH, case_reference
 from api.main import create_app, refuse_unauthorised_case_routes
+from api.routes.lead_return import REQUEST as RETURN_REQUEST
 from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
@@ -73,6 +74,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+    # A lead return's decision (tests/test_lead_returns.py), tried on a complaint case: nobody gets
+    # past the check, as a complaint has no 'decide' step (complaint.decide is no one's permission).
+    ("POST", "/decide"): Rule(frozenset()),
 }
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
@@ -154,6 +158,8 @@ def expected(key: tuple[str, str], username: str, which: str) -> set[int]:
     if key == DOWNLOAD:
         return {200}
     rule = EXPECTED[key]
+    if rule.roles == frozenset():
+        return {403}
     if rule.roles is not None and not role_allows(roles, rule.roles):
         return {403}
     return ALLOWED
@@ -277,6 +283,10 @@ RECORD_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/leads/{external_id}/transactions"): LEADS_READ,
     ("POST", "/leads/{external_id}/transactions"): LEDGER_POST,
     ("POST", "/leads/{external_id}/transactions/{transaction_id}/reverse"): LEDGER_REVERSE,
+    # Lead returns (tests/test_lead_returns.py): partners' users on their own leads too.
+    ("GET", "/leads/{external_id}/returns"): LEADS_READ,
+    ("POST", "/leads/{external_id}/returns"): RETURN_REQUEST,
+    ("GET", "/leads/{external_id}/return-settings"): RETURN_REQUEST,
 }
 
 

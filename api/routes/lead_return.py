@@ -28,7 +28,7 @@ from api.deps import (
     require_permission,
 )
 from api.routes.cases import start_case
-from api.routes.parties import found, seen_by
+from api.routes.parties import LeadReader, found, permitted, seen_by
 from api.schemas.cases import CaseRead
 from api.schemas.lead_return import (
     DecideRequest,
@@ -62,6 +62,7 @@ CONFIGURE = declare("lead_returns.configure", "set the lead return settings, glo
                     {Role.MANAGER})
 REQUEST = declare("lead_returns.request", "ask to return a lead (a partner's users: their own leads, "
                   "where the settings let partners start returns)", STAFF - {Role.OPERATIONS} | {Role.PARTNER})
+Requester = Annotated[AppUser, permitted(REQUEST)]
 LEADS = RECORD_TYPES["leads"]
 LeadId = Annotated[str, Path(max_length=limits.EXTERNAL_REFERENCE, pattern=r"^[^/\s]+$")]
 
@@ -109,10 +110,9 @@ async def put_settings(scope: Annotated[str, Path(max_length=limits.EXTERNAL_REF
 
 
 @router.get("/leads/{external_id}/return-settings", response_model=EffectiveSettingsRead)
-async def effective_settings(external_id: LeadId, session: SessionDep, user: CurrentUser,
+async def effective_settings(external_id: LeadId, session: SessionDep, user: Requester,
                              viewer: ViewerDep) -> Any:
     """The settings that apply to returns of this lead, with where each value came from."""
-    require_permission(user, REQUEST, "reading a lead's return settings")
     lead = await found(session, LEADS, external_id, viewer)
     settings = await return_settings.effective_for(session, lead.lead_group)
     values = settings.model_dump(mode="json", exclude={"sources"})
@@ -129,11 +129,10 @@ async def _user(session: SessionDep, username: str) -> AppUser | None:
 
 @router.post("/leads/{external_id}/returns", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
 async def request_return(external_id: LeadId, body: ReturnRequest, request: Request, session: SessionDep,
-                         client: TemporalDep, settings: SettingsDep, user: CurrentUser, viewer: ViewerDep,
+                         client: TemporalDep, settings: SettingsDep, user: Requester, viewer: ViewerDep,
                          idempotency_key: IdempotencyKey = None) -> Any:
     """Ask to return a lead: a member of staff, or a partner's user on a lead referred to their
     partner (where the settings let partners start returns). Opens the decider's task."""
-    require_permission(user, REQUEST, "asking to return a lead")
     lead: Lead = await found(session, LEADS, external_id, viewer)
     by_partner = viewer.partners is not None
     if by_partner and lead.referral_partner not in (viewer.partners or frozenset()):
@@ -254,10 +253,9 @@ def _summary(row: CaseRecord) -> dict[str, Any]:
 
 
 @router.get("/leads/{external_id}/returns", response_model=list[ReturnSummary])
-async def lead_returns(external_id: LeadId, session: SessionDep, user: CurrentUser, viewer: ViewerDep) -> Any:
+async def lead_returns(external_id: LeadId, session: SessionDep, user: LeadReader, viewer: ViewerDep) -> Any:
     """The returns of a lead, newest first, with their status and colour (orange open, red
     declined, green accepted): what a partner sees on its lead's summary."""
-    require_permission(user, LEADS_READ, "reading leads")
     await found(session, LEADS, external_id, viewer)
     rows = (await session.scalars(select(CaseRecord).where(
         CaseRecord.kind == "lead_return", CaseRecord.details["lead_id"].astext == external_id)
