@@ -24,6 +24,8 @@ from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
+from casework.reference_lists.models import ReferenceValue
+from casework.tables.lead_return import GLOBAL, REASONS, LeadReturnSettings
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -125,7 +127,29 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
     await demo_records.load(session)
+    await load_lead_returns(session)
     return printed
+
+
+# Lead returns (docs/lead-returns.md): the shared list of return reasons, returns enabled
+# everywhere with a manager told, and the solar group letting partners return leads in their own words.
+RETURN_REASONS = [("duplicate", "Duplicate lead"), ("wrong_number", "Wrong or dead number"),
+                  ("not_in_area", "Outside the partner's area"), ("no_consent", "Did not consent to contact")]
+RETURN_SETTINGS = [
+    dict(scope=GLOBAL, enabled=True, partners_may_start=False, allow_other=False, notify_user=TEAM_MANAGER,
+         email_introducer=True, email_partner=True, window_days=30),
+    dict(scope="LG-SOLAR", partners_may_start=True, allow_other=True),
+]
+
+
+async def load_lead_returns(session: AsyncSession) -> None:
+    for position, (code, label) in enumerate(RETURN_REASONS):
+        stmt = insert(ReferenceValue).values(list_name=REASONS, code=code, label=label, position=position,
+                                             updated_by="Demo data")
+        await session.execute(stmt.on_conflict_do_nothing())
+    for values in RETURN_SETTINGS:
+        stmt = insert(LeadReturnSettings).values(updated_by="Demo data", **values)
+        await session.execute(stmt.on_conflict_do_nothing())
 
 
 async def main() -> None:
