@@ -250,3 +250,17 @@ async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock
     escalated = await clock.event(waiting["reference"], "escalated_to_manager")
     assert escalated["summary"] == "Escalated to Mo Manager"
     await keep_history(clock.env.client, auto, "lead-return-auto-accepted")
+
+
+async def test_the_demo_walk_through_a_partner_returns_a_demo_lead_and_a_manager_accepts(api, mailbox):
+    """docs/lead-returns.md's curl walk-through, on the demo data as `make run` loads it."""
+    effective = (await api.get("/leads/L-5002/return-settings", headers=auth(CEDAR_USER))).json()
+    assert effective["sources"]["allow_other"] == "lead_group:LG-SOLAR" and effective["settings"]["allow_other"]
+    ref = (await ask(api, "L-5002", CEDAR_USER, reason="other", other_reason="The number was never in service"))[
+        "reference"]
+    decided = await decide(api, ref, decision="accept", notes="Confirmed", lead_status="returned")
+    assert decided["details"]["return_status"] == "accepted"
+    ledger = (await api.get("/leads/L-5002/transactions", headers=auth(CEDAR_USER))).json()["transactions"]
+    assert {t["reverses"] for t in ledger if t["reverses"]} == {t["id"] for t in ledger if not t["reverses"]}
+    email = [m for m in mailbox.to("desk@cedar.example") if "L-5002" in m.as_string()][-1]
+    assert "accepted" in email.get_body(preferencelist=("plain",)).get_content()
