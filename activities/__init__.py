@@ -6,7 +6,7 @@ which registers its projection tables and whose `activities()` lists its own act
 from __future__ import annotations
 
 import importlib
-from typing import Callable
+from typing import Any, Callable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -21,9 +21,11 @@ from casework.platform.config import Settings
 
 def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
                      after_smtp_send: AfterSmtpSend | None = None,
-                     after_task_email: AfterTaskEmail | None = None) -> list[Callable]:
+                     after_task_email: AfterTaskEmail | None = None,
+                     kind_hooks: dict[str, dict[str, Any]] | None = None) -> list[Callable]:
     """``after_smtp_send`` and ``after_task_email`` are fault-injection hooks for tests; see
-    activities.correspondence and activities.tasks."""
+    activities.correspondence and activities.tasks. ``kind_hooks``: a kind's own, by kind, passed
+    to its ``activities()``."""
     projection = ProjectionActivities(sessionmaker)
     correspondence = CorrespondenceActivities(sessionmaker, settings, after_smtp_send=after_smtp_send)
     digests = DigestActivities(sessionmaker, settings)
@@ -31,7 +33,8 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
-        kinds += importlib.import_module(f"activities.{kind}").activities(sessionmaker, settings)
+        hooks = (kind_hooks or {}).get(kind, {})
+        kinds += importlib.import_module(f"activities.{kind}").activities(sessionmaker, settings, **hooks)
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
             tasks.notify_task_assignee, *kinds]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import zlib
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from sqlalchemy import delete, func, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -53,9 +53,15 @@ def cap_refusal(claim: CapClaim, accepted: int, referred: int) -> str:
     return ""
 
 
+# Called after the reversals are committed and before the activity answers: a test's crash (the
+# worker dying there), after which Temporal runs the activity again.
+AfterReversal = Callable[[ReversalJob], None]
+
+
 class LeadReturnActivities:
-    def __init__(self, sessionmaker: async_sessionmaker) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker, *, after_reversal: AfterReversal | None = None) -> None:
         self._sessionmaker = sessionmaker
+        self._after_reversal = after_reversal
 
     @activity.defn
     async def claim_return_cap(self, claim: CapClaim) -> str:
@@ -110,6 +116,12 @@ class LeadReturnActivities:
 
     @activity.defn
     async def reverse_returned_lead(self, job: ReversalJob) -> list[ReversalPosted]:
+        posted = await self._reverse(job)
+        if self._after_reversal is not None:
+            self._after_reversal(job)
+        return posted
+
+    async def _reverse(self, job: ReversalJob) -> list[ReversalPosted]:
         who = Who(name=job.who, user_id=job.who_id)
         with refused_for_good(f"lead return {job.reference}"):
             async with self._sessionmaker() as session, session.begin():
@@ -130,6 +142,7 @@ class LeadReturnActivities:
                 return posted
 
 
-def activities(sessionmaker: async_sessionmaker, settings: Settings) -> list:
-    acts = LeadReturnActivities(sessionmaker)
+def activities(sessionmaker: async_sessionmaker, settings: Settings, *,
+               after_reversal: AfterReversal | None = None) -> list:
+    acts = LeadReturnActivities(sessionmaker, after_reversal=after_reversal)
     return [acts.claim_return_cap, acts.release_return_cap, acts.reset_returned_lead, acts.reverse_returned_lead]

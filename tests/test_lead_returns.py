@@ -11,12 +11,18 @@ from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 
+import httpx
+
+from api.main import create_app
 from casework.calendar.deadlines import breach_instant
 from casework.calendar.workdays import Region
+from casework.platform.db import make_sessionmaker
 from tests.casefixtures import auth, uk_today
 from tests.test_deadline_clocks import Clock, clock  # noqa: F401 (the time-skipping fixture)
+from worker import build_worker
 
-INTEGRATION, MANAGER, HANDLER, CEDAR_USER, ACME_USER = "integration", "manager", "handler", "partner-cedar", "partner-acme"
+INTEGRATION, MANAGER, HANDLER = "integration", "manager", "handler"
+CEDAR_USER, ACME_USER = "partner-cedar", "partner-acme"  # users of P-CEDAR and P-ACME
 
 
 REASONS = {"duplicate": "Duplicate lead", "wrong_number": "Wrong number", "no_contact": "Could not contact"}
@@ -227,7 +233,7 @@ async def test_returns_are_found_by_status_and_dates(api):
     assert bad.status_code == 422
 
 
-async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock: Clock, mailbox):
+async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock: Clock, mailbox):  # noqa: F811
     api = clock.api
     lead, group = await a_lead(api)
     await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate", "wrong_number"],
@@ -264,3 +270,31 @@ async def test_the_demo_walk_through_a_partner_returns_a_demo_lead_and_a_manager
     assert {t["reverses"] for t in ledger if t["reverses"]} == {t["id"] for t in ledger if not t["reverses"]}
     email = [m for m in mailbox.to("desk@cedar.example") if "L-5002" in m.as_string()][-1]
     assert "accepted" in email.get_body(preferencelist=("plain",)).get_content()
+
+
+async def test_reversals_are_posted_once_when_the_worker_dies_after_posting_them(settings, temporal, engine):
+    """The worker dies after the reversals are committed and before it reports them: the activity
+    runs again and finds them, so the ledger has one reversal per transaction."""
+    crashes: list[str] = []
+
+    def die_once(job) -> None:
+        if not crashes:
+            crashes.append(job.reference)
+            raise RuntimeError("worker killed after posting the reversals")
+
+    own = settings.model_copy(update={"task_queue": f"returns-{uuid.uuid4().hex[:8]}"})
+    app = create_app(own, temporal=temporal, engine=engine)
+    hooks = {"lead_return": {"after_reversal": die_once}}
+    async with app.router.lifespan_context(app), build_worker(temporal, own, make_sessionmaker(engine),
+                                                              kind_hooks=hooks):
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                                     timeout=120) as api:
+            lead, _ = await a_lead(api)
+            ref = (await ask(api, lead, HANDLER, reason="duplicate"))["reference"]
+            decided = await decide(api, ref, decision="accept", email_partner=False, email_introducer=False)
+            ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
+    assert crashes == [ref]
+    originals = [t for t in ledger if not t["reverses"]]
+    reversals = [t for t in ledger if t["reverses"]]
+    assert len(originals) == 2 and sorted(t["reverses"] for t in reversals) == sorted(t["id"] for t in originals)
+    assert sorted(r["id"] for r in decided["details"]["reversals"]) == sorted(t["id"] for t in reversals)
