@@ -287,6 +287,7 @@ RECORD_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/leads/{external_id}/returns"): LEADS_READ,
     ("POST", "/leads/{external_id}/returns"): RETURN_REQUEST,
     ("GET", "/leads/{external_id}/return-settings"): RETURN_REQUEST,
+    ("POST", "/leads/{external_id}/unrefer"): "lead_return.decide",
 }
 
 

@@ -298,3 +298,20 @@ async def test_reversals_are_posted_once_when_the_worker_dies_after_posting_them
     reversals = [t for t in ledger if t["reverses"]]
     assert len(originals) == 2 and sorted(t["reverses"] for t in reversals) == sorted(t["id"] for t in originals)
     assert sorted(r["id"] for r in decided["details"]["reversals"]) == sorted(t["id"] for t in reversals)
+
+
+async def test_a_manager_unrefers_a_lead_without_a_return_request(api, mailbox):
+    lead, _ = await a_lead(api)
+    refused = await api.post(f"/leads/{lead}/unrefer", json={}, headers=auth(HANDLER))
+    assert refused.status_code == 403 and "lead_return.decide" in refused.text
+    response = await api.post(f"/leads/{lead}/unrefer", json={"notes": "Partner closed", "lead_status": "new"},
+                              headers=auth(MANAGER, **{"Idempotency-Key": f"unrefer-{lead}"}))
+    assert response.status_code == 200, response.text
+    case = response.json()
+    assert case["details"]["reason"] == "unrefer" and case["details"]["return_status"] == "accepted"
+    again = await api.post(f"/leads/{lead}/unrefer", json={"notes": "Partner closed", "lead_status": "new"},
+                           headers=auth(MANAGER, **{"Idempotency-Key": f"unrefer-{lead}"}))
+    assert again.status_code == 200 and again.json()["reference"] == case["reference"]  # one effect
+    ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
+    assert len([t for t in ledger if t["reverses"]]) == 2
+    assert (await api.get(f"/leads/{lead}", headers=auth(MANAGER))).json()["status"] == "new"

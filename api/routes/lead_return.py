@@ -12,7 +12,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import Date, cast, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.service import RPCError
 
 from api import errors
 from api.casesteps import CaseStep, authorised_step, case_from_state, case_json, case_type_config, read_case
@@ -37,12 +38,15 @@ from api.schemas.lead_return import (
     ReturnSettingsRead,
     ReturnSettingsWrite,
     ReturnSummary,
+    UnreferRequest,
 )
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
-from casework.cases.contracts import Correspondent
+from casework.cases.contracts import CaseCore, Correspondent
 from casework.cases.roles import Role
-from casework.kinds.lead_return.contracts import OTHER, DecideInput, LeadReturnStart, ReturnStatus
+from casework.kinds.lead_return.contracts import OTHER, UNREFER, DecideInput, LeadReturnStart, ReturnCap, ReturnStatus
+from casework.kinds.lead_return.rules import DECIDE_PERMISSION
+from casework.kinds.lead_return.settings import EffectiveSettings
 from casework.parties import records
 from casework.parties.access import LEADS_READ, STAFF
 from casework.parties.models import Lead, Partner
@@ -63,6 +67,7 @@ CONFIGURE = declare("lead_returns.configure", "set the lead return settings, glo
 REQUEST = declare("lead_returns.request", "ask to return a lead (a partner's users: their own leads, "
                   "where the settings let partners start returns)", STAFF - {Role.OPERATIONS} | {Role.PARTNER})
 Requester = Annotated[AppUser, permitted(REQUEST)]
+Decider = Annotated[AppUser, permitted(DECIDE_PERMISSION)]
 LEADS = RECORD_TYPES["leads"]
 LeadId = Annotated[str, Path(max_length=limits.EXTERNAL_REFERENCE, pattern=r"^[^/\s]+$")]
 
@@ -150,6 +155,22 @@ async def request_return(external_id: LeadId, body: ReturnRequest, request: Requ
     if too_late:
         raise errors.stage_conflict(f"lead {external_id} cannot be returned: {too_late}", lead.status)
     reason_text = await _reason(session, body, rules.reasons, rules.allow_other)
+    state, reference = await _open_return(
+        request, session, client, settings, user, lead, rules, idempotency_key, reason=body.reason,
+        reason_text=reason_text, by_partner=by_partner, cap=rules.cap(),
+        auto_accept_at=rules.auto_accept_at(body.reason, now))
+    if state is None:
+        return await read_case(request, session, reference)
+    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+
+
+async def _open_return(request: Request, session: SessionDep, client: TemporalDep, settings: SettingsDep,
+                       user: AppUser, lead: Lead, rules: EffectiveSettings, idempotency_key: str | None, *,
+                       reason: str, reason_text: str, by_partner: bool, cap: ReturnCap | None,
+                       auto_accept_at: datetime | None) -> tuple[CaseCore | None, str]:
+    """Start the return's workflow (once per Idempotency-Key): its state (None for a late retry)
+    and reference. 409 when a return of the lead is already open."""
+    external_id = lead.external_id
     already = await session.scalar(select(CaseRecord.reference).where(
         CaseRecord.kind == "lead_return", CaseRecord.status == "open",
         CaseRecord.details["lead_id"].astext == external_id))
@@ -166,18 +187,18 @@ async def request_return(external_id: LeadId, body: ReturnRequest, request: Requ
     key = f"return:{user.id}:{idempotency_key or uuid.uuid4()}"
     if len(key) > limits.IDEMPOTENCY_KEY:
         key = f"return:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    now = datetime.now(timezone.utc)
     async with driver_connection(request.app.state.engine) as conn:
         reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, case_today(now))
     start = LeadReturnStart(
         reference=reference, case_type=case_type_config(case_type), actor=actor_of(user),
         correspondents=await _correspondents(session, lead),
-        parties=records.party_links(reference, {"lead": lead.external_id}),
-        lead_id=lead.external_id, lead_name=lead.name, lead_group=lead.lead_group,
-        partner=lead.referral_partner, introducer=lead.introducer, reason=body.reason, reason_text=reason_text,
+        parties=records.party_links(reference, {"lead": external_id}),
+        lead_id=external_id, lead_name=lead.name, lead_group=lead.lead_group,
+        partner=lead.referral_partner, introducer=lead.introducer, reason=reason, reason_text=reason_text,
         requested_on=case_today(now), requested_by_partner=by_partner,
         email_introducer_default=rules.email_introducer, email_partner_default=rules.email_partner,
-        auto_accept_at=rules.auto_accept_at(body.reason, now), cap=rules.cap(),
-        team=team, assignee_id=notified.id if notified else None,
+        auto_accept_at=auto_accept_at, cap=cap, team=team, assignee_id=notified.id if notified else None,
         assignee_name=notified.display_name if notified else None)
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start, LeadReturnWorkflow)
@@ -187,9 +208,42 @@ async def request_return(external_id: LeadId, body: ReturnRequest, request: Requ
         if OPEN_RETURN_INDEX in str(exc.cause):  # another request opened one a moment before
             raise errors.stage_conflict(f"a return of lead {external_id} is already open", "open") from exc
         raise errors.from_update_failure(exc) from exc
-    if state is None:
-        return await read_case(request, session, reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+    return state, reference
+
+
+# ---- unreferring: taking a lead back without a return request -------------------------------
+
+
+@router.post("/leads/{external_id}/unrefer", response_model=CaseRead)
+async def unrefer(external_id: LeadId, body: UnreferRequest, request: Request, session: SessionDep,
+                  client: TemporalDep, settings: SettingsDep, user: Decider,
+                  idempotency_key: IdempotencyKey = None) -> Any:
+    """Take a lead back from its partner without a return request (lead_return.decide): a return
+    opened and accepted at once, by the same saga (reversals, billing point, status, emails), not
+    counted against the partner's cap."""
+    lead: Lead = await found(session, LEADS, external_id, None)
+    if lead.referral_partner is None:
+        raise errors.stage_conflict(f"lead {external_id} is not referred to a partner", lead.status)
+    rules = await return_settings.effective_for(session, lead.lead_group)
+    state, reference = await _open_return(
+        request, session, client, settings, user, lead, rules, idempotency_key, reason=UNREFER,
+        reason_text=f"Unreferred by {user.display_name}", by_partner=False, cap=None, auto_accept_at=None)
+    payload = DecideInput(actor=actor_of(user), accept=True, notes=body.notes, lead_status=body.lead_status,
+                          email_introducer=body.email_introducer, email_partner=body.email_partner,
+                          reverse_transactions=body.reverse_transactions)
+    handle = client.get_workflow_handle(reference)
+    try:
+        decided = await handle.execute_update(LeadReturnWorkflow.decide, payload,
+                                              id=f"unrefer:{idempotency_key}" if idempotency_key else None)
+    except WorkflowUpdateFailedError as exc:
+        raise errors.from_update_failure(exc) from exc
+    except RPCError as exc:
+        raise errors.from_rpc_error(exc, reference) from exc
+    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
+        raise errors.update_unconfirmed(reference) from exc
+    if decided.return_status is ReturnStatus.OPEN:
+        raise errors.stage_conflict(f"lead {external_id} was not unreferred: {decided.saga_log[-1]}", "decision")
+    return case_json(case_from_state(request, decided))
 
 
 async def _reason(session: SessionDep, body: ReturnRequest, allowed: list[str] | None, allow_other: bool) -> str:

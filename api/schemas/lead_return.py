@@ -53,13 +53,18 @@ class ReturnRequest(Strict):
     other_reason: Text | None = Field(None, description="the requester's own words (reason 'other' only)")
 
 
-class DecideRequest(Strict):
-    decision: Annotated[str, StringConstraints(pattern="^(accept|decline)$")]
+class UnreferRequest(Strict):
+    """What accepting does besides the reversals (a decision, or unreferring a lead)."""
+
     notes: Text | None = None
     email_introducer: bool | None = Field(None, description="null: the settings' default")
     email_partner: bool | None = Field(None, description="null: the settings' default")
     reverse_transactions: bool = True
     lead_status: CodeText | None = Field(None, description="set the lead to this status (accepting only)")
+
+
+class DecideRequest(UnreferRequest):
+    decision: Annotated[str, StringConstraints(pattern="^(accept|decline)$")]
 
 
 class ReturnSummary(BaseModel):

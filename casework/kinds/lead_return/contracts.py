@@ -16,6 +16,7 @@ from casework.cases.contracts import CaseCore, CaseStartCore, StepInput, registe
 
 KIND = "lead_return"
 OTHER = "other"  # the reason code of a reason in the requester's own words
+UNREFER = "unrefer"  # the reason code of a lead taken back without a return request
 
 
 class ReturnStatus(StrEnum):
