@@ -12,17 +12,50 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import pytest_asyncio
+from sqlalchemy.dialects.postgresql import insert
 
 from api.main import create_app
 from casework.calendar.deadlines import breach_instant
 from casework.calendar.workdays import Region
-from casework.platform.db import make_sessionmaker
+from casework.parties import records
+from casework.parties.models import PartnerMember
+from casework.parties.records import RECORD_TYPES, Who
+from casework.people.models import ApiToken
+from casework.platform.db import AppUser, make_sessionmaker
+from casework.platform.security import hash_token
+from devtools import demo
 from tests.casefixtures import auth, uk_today
 from tests.test_deadline_clocks import Clock, clock  # noqa: F401 (the time-skipping fixture)
 from worker import build_worker
 
 INTEGRATION, MANAGER, HANDLER = "integration", "manager", "handler"
-CEDAR_USER, ACME_USER = "partner-cedar", "partner-acme"  # users of P-CEDAR and P-ACME
+# This module's own partners and their users (the demo's, P-ACME and P-CEDAR, are
+# tests/test_partner_access.py's): the referral partner returning leads, and their introducer.
+PARTNER, INTRODUCER, OTHER_PARTNER = "P-RET-REF", "P-RET-INTRO", "P-RET-OTHER"
+PARTNER_USER, INTRODUCER_USER = "ret-partner", "ret-introducer"
+PARTNER_EMAIL, INTRODUCER_EMAIL = "returns-partner@example.net", "returns-introducer@example.net"
+
+
+@pytest_asyncio.fixture(scope="session", autouse=True)
+async def return_partners(engine) -> None:
+    who = Who(name="tests", user_id=None)
+    async with make_sessionmaker(engine)() as session, session.begin():
+        for partner, email, introduces in ((PARTNER, PARTNER_EMAIL, False), (INTRODUCER, INTRODUCER_EMAIL, True),
+                                           (OTHER_PARTNER, "returns-other@example.net", False)):
+            await records.upsert(session, RECORD_TYPES["partners"], partner,
+                                 {"name": f"{partner} Ltd", "email": email, "is_introducer": introduces,
+                                  "is_referral_partner": not introduces}, who)
+        for username, partner in ((PARTNER_USER, PARTNER), (INTRODUCER_USER, INTRODUCER)):
+            user_id = await session.scalar(insert(AppUser).values(
+                username=username, display_name=username, email=f"{username}@example.org", roles=["partner"],
+                active=True).on_conflict_do_update(index_elements=["username"], set_={"active": True})
+                .returning(AppUser.id))
+            await session.execute(insert(ApiToken).values(
+                id=str(uuid.uuid4()), user_id=user_id, name="tests", token_hash=hash_token(demo.demo_token(username)))
+                .on_conflict_do_nothing())
+            await session.execute(insert(PartnerMember).values(partner=partner, user_id=user_id)
+                                  .on_conflict_do_nothing())
 
 
 REASONS = {"duplicate": "Duplicate lead", "wrong_number": "Wrong number", "no_contact": "Could not contact"}
@@ -44,7 +77,7 @@ async def put_settings(api, scope: str, **values) -> dict:
     return response.json()
 
 
-async def a_lead(api, *, partner: str = "P-CEDAR", introducer: str | None = "P-ACME", group: str | None = None,
+async def a_lead(api, *, partner: str = PARTNER, introducer: str | None = INTRODUCER, group: str | None = None,
                  referred_at: datetime | None = None, fees: bool = True) -> tuple[str, str]:
     """A fresh lead group (allowing returns, with 'other') and a lead in it, referred to `partner`,
     with a referral fee and an introducer's commission on its ledger. Returns (lead, group)."""
@@ -83,7 +116,7 @@ async def decide(api, reference: str, user: str = MANAGER, expect: int = 200, **
 
 async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox, temporal):
     lead, _ = await a_lead(api)
-    case = await ask(api, lead, CEDAR_USER, reason="other", other_reason="The number was never in service")
+    case = await ask(api, lead, PARTNER_USER, reason="other", other_reason="The number was never in service")
     ref = case["reference"]
     assert case["details"]["return_status"] == "open" and case["details"]["colour"] == "orange"
     assert case["assignee"]["name"] if isinstance(case.get("assignee"), dict) else True
@@ -93,7 +126,7 @@ async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox,
     again = await ask(api, lead, HANDLER, expect=409, reason="duplicate")
     assert "already open" in again["detail"]["message"]
     # The partner sees its return, orange.
-    seen = (await api.get(f"/leads/{lead}/returns", headers=auth(CEDAR_USER))).json()
+    seen = (await api.get(f"/leads/{lead}/returns", headers=auth(PARTNER_USER))).json()
     assert [(r["reference"], r["return_status"], r["colour"]) for r in seen] == [(ref, "open", "orange")]
 
     decided = await decide(api, ref, decision="accept", notes="Confirmed dead number", lead_status="returned")
@@ -109,12 +142,12 @@ async def test_a_partner_returns_its_lead_and_a_manager_accepts_it(api, mailbox,
     read = (await api.get(f"/leads/{lead}", headers=auth(MANAGER))).json()
     assert read["status"] == "returned" and read["billing_point"] is None
 
-    emails = mailbox.to("desk@cedar.example")
+    emails = mailbox.to(PARTNER_EMAIL)
     mine = [m for m in emails if lead in m.as_string()]
     assert mine, "the partner is emailed the decision"
     body = mine[-1].get_body(preferencelist=("plain",)).get_content()
     assert "accepted" in body and "The number was never in service" in body
-    assert mailbox.to("leads@acme.example"), "the introducer is emailed by default"
+    assert mailbox.to(INTRODUCER_EMAIL), "the introducer is emailed by default"
 
     # Deciding again is 409 naming the return's status.
     refused = await decide(api, ref, decision="decline", expect=409)
@@ -160,23 +193,23 @@ async def test_returns_disabled_or_outside_the_window_are_refused(api):
 
 
 async def test_a_partner_returns_only_its_own_leads_and_never_decides(api):
-    lead, group = await a_lead(api)  # referred to P-CEDAR, introduced by P-ACME
-    # Acme introduced it and may read it, but it is not Acme's to return; Cedar's lead is 404 to Acme.
-    await ask(api, lead, ACME_USER, expect=404, reason="duplicate")
-    other, _ = await a_lead(api, partner="P-BRIGHT", introducer=None, group=group)
-    await ask(api, other, CEDAR_USER, expect=404, reason="duplicate")
-    assert (await api.get(f"/leads/{other}/returns", headers=auth(CEDAR_USER))).status_code == 404
+    lead, group = await a_lead(api)  # referred to PARTNER, introduced by INTRODUCER
+    # The introducer may read it, but it is not theirs to return; another partner's lead is 404.
+    await ask(api, lead, INTRODUCER_USER, expect=404, reason="duplicate")
+    other, _ = await a_lead(api, partner=OTHER_PARTNER, introducer=None, group=group)
+    await ask(api, other, PARTNER_USER, expect=404, reason="duplicate")
+    assert (await api.get(f"/leads/{other}/returns", headers=auth(PARTNER_USER))).status_code == 404
     await put_settings(api, group, enabled=True, partners_may_start=False, reasons=["duplicate"], notify_user=MANAGER)
-    assert "partners may not" in (await ask(api, lead, CEDAR_USER, expect=403, reason="duplicate"))["detail"]
+    assert "partners may not" in (await ask(api, lead, PARTNER_USER, expect=403, reason="duplicate"))["detail"]
     await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate"], notify_user=MANAGER)
-    ref = (await ask(api, lead, CEDAR_USER, reason="duplicate"))["reference"]
+    ref = (await ask(api, lead, PARTNER_USER, reason="duplicate"))["reference"]
     assert (await api.post(f"/cases/{ref}/decide", json={"decision": "accept"},
-                           headers=auth(CEDAR_USER))).status_code in (403, 404)
+                           headers=auth(PARTNER_USER))).status_code in (403, 404)
     # Staff without the permission to decide: 403 naming it.
     refused = await decide(api, ref, "drafter", expect=403, decision="accept")  # sees the team's cases
     assert "lead_return.decide" in refused["detail"]
-    found = (await api.get("/lead-returns", params={"status": "open"}, headers=auth(ACME_USER))).json()
-    assert ref in {r["reference"] for r in found}  # Acme introduced the lead: it sees its return
+    found = (await api.get("/lead-returns", params={"status": "open"}, headers=auth(INTRODUCER_USER))).json()
+    assert ref in {r["reference"] for r in found}  # its introducer sees the return too
     assert other not in {r["lead"] for r in found}
 
 
@@ -189,8 +222,8 @@ async def test_a_declined_return_leaves_the_ledger_and_emails_only_whom_it_is_to
     assert decided["details"]["return_status"] == "declined" and decided["details"]["colour"] == "red"
     ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
     assert not [t for t in ledger if t["reverses"]]
-    assert [m for m in mailbox.to("desk@cedar.example") if lead in m.as_string()]
-    assert not [m for m in mailbox.to("leads@acme.example") if lead in m.as_string()]
+    assert [m for m in mailbox.to(PARTNER_EMAIL) if lead in m.as_string()]
+    assert not [m for m in mailbox.to(INTRODUCER_EMAIL) if lead in m.as_string()]
     # The lead can be returned again once the return is decided.
     await ask(api, lead, HANDLER, reason="duplicate")
 
@@ -239,9 +272,9 @@ async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock
     await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate", "wrong_number"],
                        notify_user=MANAGER,
                        auto_accept_reasons=["duplicate"], auto_accept_hours=48)
-    auto = (await ask(api, lead, CEDAR_USER, reason="duplicate"))["reference"]
+    auto = (await ask(api, lead, PARTNER_USER, reason="duplicate"))["reference"]
     other, _ = await a_lead(api, group=group)
-    waiting = await ask(api, other, CEDAR_USER, reason="wrong_number")  # not auto-accepted: waits for a person
+    waiting = await ask(api, other, PARTNER_USER, reason="wrong_number")  # not auto-accepted: waits for a person
 
     await clock.skip_to(await clock.now() + timedelta(hours=49))
     accepted = await clock.case_when(auto, lambda c: c["details"]["return_status"] == "accepted", "auto-accepted")
@@ -258,17 +291,19 @@ async def test_auto_accept_and_the_decision_deadline_run_on_durable_timers(clock
     await keep_history(clock.env.client, auto, "lead-return-auto-accepted")
 
 
-async def test_the_demo_walk_through_a_partner_returns_a_demo_lead_and_a_manager_accepts(api, mailbox):
-    """docs/lead-returns.md's curl walk-through, on the demo data as `make run` loads it."""
-    effective = (await api.get("/leads/L-5002/return-settings", headers=auth(CEDAR_USER))).json()
+async def test_the_demo_walk_through_a_partner_returns_a_solar_lead_and_a_manager_accepts(api, mailbox):
+    """docs/lead-returns.md's curl walk-through on the demo's settings (the solar group lets
+    partners return leads in their own words), with this module's partner in Cedar's place."""
+    lead, _ = await a_lead(api, group="LG-SOLAR")
+    effective = (await api.get(f"/leads/{lead}/return-settings", headers=auth(PARTNER_USER))).json()
     assert effective["sources"]["allow_other"] == "lead_group:LG-SOLAR" and effective["settings"]["allow_other"]
-    ref = (await ask(api, "L-5002", CEDAR_USER, reason="other", other_reason="The number was never in service"))[
+    ref = (await ask(api, lead, PARTNER_USER, reason="other", other_reason="The number was never in service"))[
         "reference"]
     decided = await decide(api, ref, decision="accept", notes="Confirmed", lead_status="returned")
     assert decided["details"]["return_status"] == "accepted"
-    ledger = (await api.get("/leads/L-5002/transactions", headers=auth(CEDAR_USER))).json()["transactions"]
+    ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(PARTNER_USER))).json()["transactions"]
     assert {t["reverses"] for t in ledger if t["reverses"]} == {t["id"] for t in ledger if not t["reverses"]}
-    email = [m for m in mailbox.to("desk@cedar.example") if "L-5002" in m.as_string()][-1]
+    email = [m for m in mailbox.to(PARTNER_EMAIL) if lead in m.as_string()][-1]
     assert "accepted" in email.get_body(preferencelist=("plain",)).get_content()
 
 

@@ -13,7 +13,7 @@ from api.schemas.base import CodeText, ShortText, Strict, Text
 Codes = Annotated[list[CodeText], Field(max_length=100)]
 
 
-class ReturnSettingsWrite(Strict):
+class ReturnSettingsFields(BaseModel):
     """The settings of one scope (global, or a lead group): a field left out or null is not set
     here (a lead group's falls back to the global one, the global one to the default)."""
 
@@ -35,7 +35,11 @@ class ReturnSettingsWrite(Strict):
                                           "automatically after this many hours; 0: never")
 
 
-class ReturnSettingsRead(ReturnSettingsWrite):
+class ReturnSettingsWrite(Strict, ReturnSettingsFields):
+    pass
+
+
+class ReturnSettingsRead(ReturnSettingsFields):
     scope: str
     updated_by: str
     updated_at: datetime
