@@ -245,6 +245,16 @@ async def test_two_returns_accepted_at_once_cannot_both_slip_under_the_cap(api):
     statuses = sorted(r["return_status"] for r in (await api.get(
         "/lead-returns", params={"partner": partner}, headers=auth(MANAGER))).json())
     assert statuses == ["accepted", "open"]
+    # In the statistics: a return rate of 1 accepted in 2 leads referred, both returns for one reason.
+    around = {"since": (uk_today() - timedelta(days=1)).isoformat(),
+              "until": (uk_today() + timedelta(days=1)).isoformat()}
+    stats = (await api.get("/lead-returns/statistics", params=around, headers=auth(MANAGER))).json()
+    [row] = [r for r in stats["by_partner"] if r["partner"] == partner]
+    assert (row["returns"], row["accepted"], row["open"], row["leads_referred"]) == (2, 1, 1, 2)
+    assert Decimal(row["return_rate_percent"]) == Decimal("50.0")
+    assert [(r["reason"], r["returns"]) for r in stats["by_partner_and_reason"] if r["partner"] == partner] == [
+        ("duplicate", 2)]
+    assert (await api.get("/lead-returns/statistics", params=around, headers=auth(PARTNER_USER))).status_code == 403
 
 
 async def test_returns_are_found_by_status_and_dates(api):

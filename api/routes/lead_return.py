@@ -8,10 +8,11 @@ import hashlib
 import json
 import uuid
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import Date, cast, select
+from sqlalchemy import Date, cast, func, select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -37,6 +38,7 @@ from api.schemas.lead_return import (
     ReturnRequest,
     ReturnSettingsRead,
     ReturnSettingsWrite,
+    ReturnStatistics,
     ReturnSummary,
     UnreferRequest,
 )
@@ -48,7 +50,7 @@ from casework.kinds.lead_return.contracts import OTHER, UNREFER, DecideInput, Le
 from casework.kinds.lead_return.rules import DECIDE_PERMISSION
 from casework.kinds.lead_return.settings import EffectiveSettings
 from casework.parties import records
-from casework.parties.access import LEADS_READ, STAFF
+from casework.parties.access import LEADS_READ, RECORDS_READ, STAFF
 from casework.parties.models import Lead, Partner
 from casework.parties.records import RECORD_TYPES
 from casework.people.permissions import declare
@@ -346,3 +348,37 @@ async def search_returns(
     rows = (await session.scalars(stmt.order_by(CaseRecord.registered_at.desc(), CaseRecord.reference)
                                   .limit(limit).offset(offset))).all()
     return [_summary(r) for r in rows]
+
+
+# ---- statistics ------------------------------------------------------------------------------
+
+
+@router.get("/lead-returns/statistics", response_model=ReturnStatistics)
+async def return_statistics(session: SessionDep, user: CurrentUser, since: date, until: date) -> Any:
+    """Returns asked for from `since` to `until` (inclusive): by referral partner, with the return
+    rate (returns accepted per lead referred to them in those dates), and by reason."""
+    require_permission(user, RECORDS_READ, "reading return statistics")
+    if until < since:
+        raise errors.unprocessable("until", "must not be before since", location="query")
+    details = CaseRecord.details
+    requested = cast(details["requested_on"].astext, Date)
+    status_of = details["return_status"].astext
+
+    def counted(*group: Any) -> Any:
+        return (select(*group, func.count().label("returns"),
+                       *(func.count().filter(status_of == s.value).label(s.value) for s in ReturnStatus))
+                .where(CaseRecord.kind == "lead_return", requested >= since, requested <= until)
+                .group_by(*group).order_by(*group))
+
+    partner, reason = details["partner"].astext.label("partner"), details["reason"].astext.label("reason")
+    referred = dict((await session.execute(
+        select(Lead.referral_partner, func.count()).where(
+            Lead.referral_partner.is_not(None), cast(Lead.referred_at, Date) >= since,
+            cast(Lead.referred_at, Date) <= until).group_by(Lead.referral_partner))).all())
+    by_partner = []
+    for row in (await session.execute(counted(partner))).mappings():
+        leads = referred.get(row["partner"], 0)
+        rate = (Decimal(row["accepted"] * 100) / leads).quantize(Decimal("0.1")) if leads else None
+        by_partner.append({**row, "leads_referred": leads, "return_rate_percent": rate})
+    by_reason = [dict(row) for row in (await session.execute(counted(partner, reason))).mappings()]
+    return {"since": since, "until": until, "by_partner": by_partner, "by_partner_and_reason": by_reason}

@@ -82,3 +82,28 @@ class ReturnSummary(BaseModel):
     requested_on: date
     decided_on: date | None = None
     decision_notes: str | None = None
+
+
+class ReturnCounts(BaseModel):
+    partner: str
+    returns: int
+    open: int
+    declined: int
+    accepted: int
+
+
+class PartnerReturns(ReturnCounts):
+    leads_referred: int = Field(description="leads referred to the partner in the dates (by referred_at)")
+    return_rate_percent: Decimal | None = Field(description="returns accepted per 100 leads referred; "
+                                                "null when none were referred")
+
+
+class ReasonReturns(ReturnCounts):
+    reason: str
+
+
+class ReturnStatistics(BaseModel):
+    since: date
+    until: date
+    by_partner: list[PartnerReturns]
+    by_partner_and_reason: list[ReasonReturns]
