@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest_asyncio
+from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
 
 from api.main import create_app
@@ -360,3 +361,44 @@ async def test_a_manager_unrefers_a_lead_without_a_return_request(api, mailbox):
     ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
     assert len([t for t in ledger if t["reverses"]]) == 2
     assert (await api.get(f"/leads/{lead}", headers=auth(MANAGER))).json()["status"] == "new"
+
+
+async def test_an_accept_whose_reversal_fails_for_good_is_undone_and_says_so(api, engine):
+    """PostgreSQL refuses the lead's reversal rows for good (a trigger, standing in for any
+    permanent refusal): the lead is put back, the cap released, the return stays open and says why."""
+    lead, _ = await a_lead(api)
+    ref = (await ask(api, lead, HANDLER, reason="duplicate"))["reference"]
+    trigger = f"refuse_{uuid.uuid4().hex[:8]}"
+    async with engine.begin() as conn:
+        await conn.execute(text(f"""
+            CREATE FUNCTION {trigger}() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'reversals of this lead are refused' USING ERRCODE = 'check_violation'; END $$"""))
+        await conn.execute(text(f"CREATE TRIGGER {trigger} BEFORE INSERT ON lead_transaction FOR EACH ROW WHEN "
+                                f"(NEW.lead = '{lead}' AND NEW.reverses IS NOT NULL) EXECUTE FUNCTION {trigger}()"))
+    try:
+        refused = await decide(api, ref, expect=409, decision="accept", lead_status="returned")
+    finally:
+        async with engine.begin() as conn:
+            await conn.execute(text(f"DROP TRIGGER {trigger} ON lead_transaction"))
+            await conn.execute(text(f"DROP FUNCTION {trigger}()"))
+    assert "failed and undone" in refused["detail"]["message"]
+    case = (await api.get(f"/cases/{ref}", headers=auth(MANAGER))).json()
+    assert case["status"] == "open" and case["details"]["return_status"] == "open"
+    assert case["details"]["saga_log"][-1].startswith("failed and undone")
+    read = (await api.get(f"/leads/{lead}", headers=auth(MANAGER))).json()
+    assert (read["status"], read["billing_point"]) == ("referred", "referral")  # put back
+    ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
+    assert not [t for t in ledger if t["reverses"]]
+    # Nothing was left half-done: accepting again, now the ledger takes the rows, completes the saga.
+    decided = await decide(api, ref, decision="accept", lead_status="returned")
+    assert decided["details"]["return_status"] == "accepted" and len(decided["details"]["reversals"]) == 2
+
+
+async def test_a_request_retried_with_its_idempotency_key_opens_one_return(api):
+    lead, _ = await a_lead(api)
+    headers = auth(PARTNER_USER, **{"Idempotency-Key": f"return-{lead}"})
+    first = await api.post(f"/leads/{lead}/returns", json={"reason": "duplicate"}, headers=headers)
+    assert first.status_code == 201, first.text
+    again = await api.post(f"/leads/{lead}/returns", json={"reason": "duplicate"}, headers=headers)
+    assert again.status_code in (200, 201) and again.json()["reference"] == first.json()["reference"], again.text
+    assert len((await api.get(f"/leads/{lead}/returns", headers=auth(MANAGER))).json()) == 1

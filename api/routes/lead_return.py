@@ -173,11 +173,6 @@ async def _open_return(request: Request, session: SessionDep, client: TemporalDe
     """Start the return's workflow (once per Idempotency-Key): its state (None for a late retry)
     and reference. 409 when a return of the lead is already open."""
     external_id = lead.external_id
-    already = await session.scalar(select(CaseRecord.reference).where(
-        CaseRecord.kind == "lead_return", CaseRecord.status == "open",
-        CaseRecord.details["lead_id"].astext == external_id))
-    if already:
-        raise errors.stage_conflict(f"a return of lead {external_id} is already open: {already}", "open")
     case_type = await repository.get_case_type(session, RETURN_TYPE)
     if case_type is None or not case_type.active:
         raise errors.stage_conflict("lead returns are not set up: the RETURN case type is missing", None)
@@ -192,6 +187,15 @@ async def _open_return(request: Request, session: SessionDep, client: TemporalDe
     now = datetime.now(timezone.utc)
     async with driver_connection(request.app.state.engine) as conn:
         reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, case_today(now))
+    already = await session.scalar(select(CaseRecord.reference).where(
+        CaseRecord.kind == "lead_return", CaseRecord.status == "open",
+        CaseRecord.details["lead_id"].astext == external_id))
+    if already == reference:
+        return None, reference  # this request's return, asked for again with its Idempotency-Key
+    if already:
+        async with driver_connection(request.app.state.engine) as conn:
+            await repository.release_registration(conn, key, reference)
+        raise errors.stage_conflict(f"a return of lead {external_id} is already open: {already}", "open")
     start = LeadReturnStart(
         reference=reference, case_type=case_type_config(case_type), actor=actor_of(user),
         correspondents=await _correspondents(session, lead),
@@ -227,7 +231,7 @@ async def unrefer(external_id: LeadId, body: UnreferRequest, request: Request, s
     if lead.referral_partner is None:
         raise errors.stage_conflict(f"lead {external_id} is not referred to a partner", lead.status)
     rules = await return_settings.effective_for(session, lead.lead_group)
-    state, reference = await _open_return(
+    _, reference = await _open_return(
         request, session, client, settings, user, lead, rules, idempotency_key, reason=UNREFER,
         reason_text=f"Unreferred by {user.display_name}", by_partner=False, cap=None, auto_accept_at=None)
     payload = DecideInput(actor=actor_of(user), accept=True, notes=body.notes, lead_status=body.lead_status,
