@@ -1,11 +1,13 @@
 """Activities: every side effect (case projection, letters, emails, digest emails).
 
 Each kind of case may add a module here named as in the kinds registry (`casework.kinds.KINDS`)
-which registers its projection tables and whose `activities()` lists its own activities."""
+which registers its projection tables and whose `activities()` (or `activities(sessionmaker, settings)`)
+lists its own activities."""
 
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Any, Callable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -33,8 +35,11 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
+        # A kind's activities() takes the sessionmaker and settings when its activities need them
+        # (and the test's fault-injection hooks for that kind, if any).
+        make = importlib.import_module(f"activities.{kind}").activities
         hooks = (kind_hooks or {}).get(kind, {})
-        kinds += importlib.import_module(f"activities.{kind}").activities(sessionmaker, settings, **hooks)
+        kinds += make(sessionmaker, settings, **hooks) if inspect.signature(make).parameters else make()
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
             tasks.notify_task_assignee, *kinds]

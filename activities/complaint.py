@@ -4,6 +4,6 @@ declared in casework/tables/complaint.py). Imported by the kinds registry's name
 from __future__ import annotations
 
 
-def activities(*_: object) -> list:
+def activities() -> list:
     """The kind's own activities: none beyond the engine's."""
     return []

@@ -134,6 +134,27 @@ async def complaint_walk(case: CaseClient) -> None:
     await case.step("close", "manager", {"reason": "withdrawn", "note": "Withdrawn by phone"})
 
 
+@walk("customer_complaint", emails=({"task_assigned": 1},), requests=9)
+async def customer_complaint_walk(case: CaseClient) -> None:
+    """A demo customer's complaint with a sales adjustment (no invoice: walks run side by side, and
+    one invoice's claims are capped at its total), planned, decided, fulfilled and posted."""
+    await case.register("handler", {
+        "customer": "CUST-1001", "working_name": "Chaos chairs", "description": "Two chairs broken.",
+        "reason": "damaged_goods", "sales_adjustment_required": True, "company": "Casework Ltd",
+        "counterparty": "CUST-1001", "contract": "CON-2001", "amount": "10.00", "currency": "GBP",
+    }, path="/customer-complaints")
+    await case.step("allocate", "coordinator", {"team": "SERVICE", "assignee": "handler"})
+    due = (case_today(datetime.now(timezone.utc)) + timedelta(days=3)).isoformat()
+    planned = await case.step("tasks", "handler", {"title": "Inspect the chairs", "assignee": "handler",
+                                                   "team": "SERVICE", "due_date": due})
+    await case.step("plan", "handler", {"comment": "Inspect, then refund"})
+    await case.step(f"tasks/{planned['tasks'][0]['id']}/complete", "handler", {"result": "Two broken"})
+    await case.step("review-results", "handler", {"text": "Inspected: two chairs broken in transit."})
+    await case.step("decide-claim", "manager", {"outcome": "accepted"})
+    await case.step("fulfil", "handler", {})
+    await case.step("post", "manager")
+
+
 SYNCED = (200, 201)  # created, or (a retry) found as it was
 
 
@@ -197,7 +218,7 @@ class CaseClient:
         return self.references[-1] if self.references else None
 
     async def register(self, user: str, body: dict[str, Any], path: str = "/cases") -> dict[str, Any]:
-        """Register a case (a kind registered elsewhere names its path: a lead's /returns)."""
+        """Register a case (`path`: the kind's registration route, /cases for a complaint)."""
         case = await self._send("POST", path, user, json=body, expect=201)
         self.references.append(case["reference"])
         return case
@@ -229,8 +250,10 @@ class CaseClient:
                 await self._send("POST", f"{path}/confirm", user, json={"note": "in the mail server's log"})
                 self.tally.deliveries_confirmed += 1
             else:
-                await self._send("POST", f"{path}/resend", user, json={"reason": "not in the mail server's log"})
+                resent = await self._send("POST", f"{path}/resend", user,
+                                          json={"reason": "not in the mail server's log"})
                 self.tally.deliveries_resent += 1
+                await self._settle_deliveries(resent, user)  # the resend may have been cut short too
 
     async def _send(self, method: str, path: str, user: str, *, expect: int | tuple[int, ...] = 200,
                     **kwargs: Any) -> dict[str, Any]:

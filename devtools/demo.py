@@ -20,11 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.kinds.customer_complaint import rules as customer_complaint
 from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
 from casework.reference_lists.models import ReferenceValue
+from casework.tables import customer_complaint as customer_complaint_tables
 from casework.tables.lead_return import GLOBAL, REASONS, LeadReturnSettings
 from devtools import demo_records
 
@@ -42,6 +44,7 @@ STAGE_2_PLAN = StagePlan(
         StageSpec("qa", StageKind.QA, "Senior quality assurance"),
         StageSpec("send", StageKind.SEND, "Send final response"),
         StageSpec("outcome", StageKind.OUTCOME, "Stage 2 outcome"),
+        StageSpec("manager", StageKind.MANAGER, "Workflow manager", optional=True),
         StageSpec("closure", StageKind.CLOSURE, "Close case"),
     )
 )
@@ -65,7 +68,25 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="MISCONDUCT", name="Serious misconduct allegation", reference_prefix="MISC",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
          escalation_type="COMP2", default_team="CONDUCT", deadline_policy=DEMO_POLICY),
+    # Customer complaints (F3): an ERP's complaint document, with sales adjustments.
+    dict(code="CUST", kind=customer_complaint.KIND, name="Customer complaint", reference_prefix="CUST",
+         stages=customer_complaint.CUSTOMER_COMPLAINT_PLAN.to_data(), outcome_options=[],
+         close_reasons=customer_complaint.CLOSE_REASONS, escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
+# The customer complaint reasons an administrator would set up (GET /lists/customer_complaint_reasons).
+COMPLAINT_REASONS = [("damaged_goods", "Goods arrived damaged"), ("wrong_goods", "Wrong goods delivered"),
+                     ("late_delivery", "Late delivery"), ("invoice_error", "Invoice error")]
+
+# Reference lists a complaint is registered with (administered at /admin/lists).
+LISTS: dict[str, list[tuple[str, str]]] = {
+    "complaint_categories": [(c, c) for c in ("Billing", "Service", "Delays", "Staff conduct", "Policy",
+                                              "Data protection", "General")],
+    "complaint_channels": [("email", "Email"), ("letter", "Letter"), ("phone", "Telephone"), ("web", "Web form"),
+                           ("in_person", "In person")],
+    "complaint_severities": [("low", "Low"), ("medium", "Medium"), ("high", "High")],
+    REASONS: [("duplicate", "Duplicate lead"), ("wrong_number", "Wrong or dead number"),
+              ("not_in_area", "Outside the partner's area"), ("no_consent", "Did not consent to contact")],
+}
 
 TEAMS = [
     dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
@@ -126,15 +147,22 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
         stmt = insert(CaseType).values(active=True, **case_type)
         await session.execute(stmt.on_conflict_do_update(
             index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
+    for name, listed in LISTS.items():
+        for position, (code, label) in enumerate(listed):
+            stmt = insert(ReferenceValue).values(list_name=name, code=code, label=label, position=position,
+                                                 active=True, updated_by="Demo data")
+            await session.execute(stmt.on_conflict_do_nothing())
     await demo_records.load(session)
+    for position, (code, label) in enumerate(COMPLAINT_REASONS):
+        await session.execute(insert(ReferenceValue).values(
+            list_name=customer_complaint_tables.REASONS, code=code, label=label, position=position,
+            updated_by="demo").on_conflict_do_nothing())
     await load_lead_returns(session)
     return printed
 
 
-# Lead returns (docs/lead-returns.md): the shared list of return reasons, returns enabled
-# everywhere with a manager told, and the solar group letting partners return leads in their own words.
-RETURN_REASONS = [("duplicate", "Duplicate lead"), ("wrong_number", "Wrong or dead number"),
-                  ("not_in_area", "Outside the partner's area"), ("no_consent", "Did not consent to contact")]
+# Lead returns (docs/lead-returns.md; their reasons are in LISTS): returns enabled everywhere with a
+# manager told, and the solar group letting partners return leads in their own words.
 RETURN_SETTINGS = [
     dict(scope=GLOBAL, enabled=True, partners_may_start=False, allow_other=False, notify_user=TEAM_MANAGER,
          email_introducer=True, email_partner=True, window_days=30),
@@ -143,10 +171,6 @@ RETURN_SETTINGS = [
 
 
 async def load_lead_returns(session: AsyncSession) -> None:
-    for position, (code, label) in enumerate(RETURN_REASONS):
-        stmt = insert(ReferenceValue).values(list_name=REASONS, code=code, label=label, position=position,
-                                             updated_by="Demo data")
-        await session.execute(stmt.on_conflict_do_nothing())
     for values in RETURN_SETTINGS:
         stmt = insert(LeadReturnSettings).values(updated_by="Demo data", **values)
         await session.execute(stmt.on_conflict_do_nothing())

@@ -28,17 +28,22 @@ from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
+from casework.kinds.customer_complaint.rules import KIND as CC_KIND
+from casework.kinds.customer_complaint.rules import RULES as CC_RULES
+from casework.kinds.customer_complaint.rules import Action as CC
 from casework.parties.access import LEADS_READ, LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC
 from casework.people.permissions import registry
 from devtools import demo
 from tests.casefixtures import auth, register, step
 
 READ = None  # anyone who may see the case
+CC_ROLES = CC_RULES.action_roles
 
 
 @dataclass(frozen=True)
 class Rule:
     roles: frozenset[str] | None  # who may, on a case they see (READ: anyone)
+    kind: str = "complaint"  # the kind of case the route's step is for (tried on a case of that kind)
 
 
 # (method, path after /cases/{ref}) -> who may. Every case route must have a row.
@@ -74,6 +79,16 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+    ("POST", "/refer-to-manager"): Rule(ACTION_ROLES[Action.REFER_TO_MANAGER]),
+    ("POST", "/return-to-triage"): Rule(ACTION_ROLES[Action.RETURN_TO_TRIAGE]),
+    ("POST", "/manager/send-to-drafting"): Rule(ACTION_ROLES[Action.SEND_TO_DRAFTING]),
+    ("POST", "/correspondents/{correspondent_id}/authority"): Rule(ACTION_ROLES[Action.RECORD_AUTHORITY]),
+    # Customer complaints (F3), tried on a customer complaint.
+    ("POST", "/plan"): Rule(CC_ROLES[CC.PLAN], CC_KIND),
+    ("POST", "/review-results"): Rule(CC_ROLES[CC.RECORD_REVIEW], CC_KIND),
+    ("POST", "/decide-claim"): Rule(CC_ROLES[CC.DECIDE], CC_KIND),
+    ("POST", "/fulfil"): Rule(CC_ROLES[CC.FULFIL], CC_KIND),
+    ("POST", "/post"): Rule(CC_ROLES[CC.POST], CC_KIND),
     # A lead return's decision (tests/test_lead_returns.py), tried on a complaint case: nobody gets
     # past the check, as a complaint has no 'decide' step (complaint.decide is no one's permission).
     ("POST", "/decide"): Rule(frozenset()),
@@ -174,26 +189,35 @@ def concrete(path: str, reference: str) -> str:
 async def test_the_authorisation_matrix(api):
     # One case per team: CENTRAL's is hidden from the handler (SERVICE), SERVICE's from CENTRAL's
     # drafters and reviewer; coordinators, managers, admins and operations see both.
-    cases = {}
+    cases: dict[str, dict[str, tuple[str, str]]] = {"complaint": {}, CC_KIND: {}}
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    synced = await api.put(f"/customers/{customer}", json={"kind": "person", "name": "Matrix"},
+                           headers=auth("integration"))
+    assert synced.status_code == 201, synced.text
     for team in ("CENTRAL", "SERVICE"):
         ref = (await register(api))["reference"]
-        await step(api, ref, "allocate", "coordinator", {"team": team})
-        response = await api.post(f"/cases/{ref}/documents", headers=auth("coordinator"),
-                                  files={"file": ("note.txt", b"a note", "text/plain")})
-        assert response.status_code == 200, response.text
-        cases[team] = (ref, response.json()["documents"][-1]["id"])
+        filed = await api.post("/customer-complaints", headers=auth("handler"), json={
+            "customer": customer, "working_name": "Matrix", "description": "d", "reason": "damaged_goods"})
+        assert filed.status_code == 201, filed.text
+        for kind, reference in (("complaint", ref), (CC_KIND, filed.json()["reference"])):
+            await step(api, reference, "allocate", "coordinator", {"team": team})
+            response = await api.post(f"/cases/{reference}/documents", headers=auth("coordinator"),
+                                      files={"file": ("note.txt", b"a note", "text/plain")})
+            assert response.status_code == 200, response.text
+            cases[kind][team] = (reference, response.json()["documents"][-1]["id"])
 
     checks: list[tuple[str, str, str, str, dict[str, Any], set[int]]] = []
     for username in USERS:
-        visible = [t for t in cases if sees(username, t)]
-        hidden = [t for t in cases if not sees(username, t)]
-        targets = [("missing", MISSING, str(uuid.uuid4()))]
-        if visible:  # a user of no team and no all-teams role (integration) sees neither
-            targets.append(("visible", *cases[visible[0]]))
-        if hidden:
-            targets.append(("hidden", *cases[hidden[0]]))
-        for which, ref, document_id in targets:
-            for key in (*EXPECTED, DOWNLOAD, PREVIEW):
+        for key in (*EXPECTED, DOWNLOAD, PREVIEW):
+            of_kind = cases[EXPECTED[key].kind if key in EXPECTED else "complaint"]
+            visible = [t for t in of_kind if sees(username, t)]
+            hidden = [t for t in of_kind if not sees(username, t)]
+            targets = [("missing", MISSING, str(uuid.uuid4()))]
+            if visible:  # a user of no team and no all-teams role (integration) sees neither
+                targets.append(("visible", *of_kind[visible[0]]))
+            if hidden:
+                targets.append(("hidden", *of_kind[hidden[0]]))
+            for which, ref, document_id in targets:
                 method, path = key
                 kwargs: dict[str, Any] = {}
                 if key == DOWNLOAD:

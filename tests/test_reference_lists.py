@@ -79,3 +79,26 @@ async def test_only_who_manages_lists_changes_them_and_an_unknown_list_is_404(ap
     assert (await api.get("/admin/lists", headers=auth("handler"))).status_code == 403
     assert (await api.get("/lists/no_such_list", headers=auth("handler"))).status_code == 404
     assert (await put(api, "no_such_list", "x", {"label": "X"})).status_code == 404
+
+
+async def test_a_complaint_is_registered_with_a_channel_category_and_severity_from_their_lists(api):
+    from tests.casefixtures import complaint, register
+
+    unknown = await api.post("/cases", json=complaint(category="Parking"), headers=auth("handler"))
+    assert unknown.status_code == 422
+    [error] = unknown.json()["detail"]
+    assert error["loc"] == ["body", "category"] and "'Parking' is not on the list" in error["msg"]
+    assert "Billing" in error["msg"]  # what it offers
+    assert (await api.post("/cases", json=complaint(channel="pigeon"), headers=auth("handler"))).status_code == 422
+
+    category = f"Parking {SUFFIX}"
+    assert (await put(api, "complaint_categories", category, {"label": category})).status_code == 201
+    case = await register(api, category=category)  # offered at once
+    assert case["category"] == category
+    await put(api, "complaint_categories", category, {"label": category, "active": False})
+    retired = await api.post("/cases", json=complaint(category=category), headers=auth("handler"))
+    assert retired.status_code == 422 and "is retired" in retired.text
+    kept = await api.get(f"/cases/{case['reference']}", headers=auth("coordinator"))
+    assert kept.json()["category"] == category  # an old case keeps its value
+    offered = (await api.get("/lists/complaint_severities", headers=auth("handler"))).json()
+    assert [v["code"] for v in offered] == ["low", "medium", "high"]

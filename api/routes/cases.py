@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from sqlalchemy import exists, false, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import and_, exists, false, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -75,8 +76,6 @@ from casework.cases.contracts import (
     AddDocumentInput,
     AllocateInput,
     CaseClock,
-    CaseCore,
-    CaseStartCore,
     ChangeTypeInput,
     CloseInput,
     CompleteStageInput,
@@ -94,7 +93,9 @@ from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.parties import records
 from casework.parties.models import CaseParty
 from casework.people.permissions import declare
-from casework.platform.db import CaseRecord, driver_connection
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseRecord, driver_connection
+from casework.reference_lists import active_values, declare_list, require_value
 from casework.reporting.search import not_overdue_cases, overdue_cases
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine import CaseWorkflow
@@ -107,9 +108,25 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = CASE_PATH
 REGISTER = declare("cases.register", "register a case", REGISTER_ROLES)
 ESCALATE = declare("cases.escalate", "escalate a closed case into a linked stage-2 case", ESCALATE_ROLES)
+# What a complaint is registered with, from lists administrators keep (docs/reference-lists.md).
+CHANNELS = declare_list("complaint_channels", "complaint channels (how a complaint came in)")
+CATEGORIES = declare_list("complaint_categories", "complaint categories")
+SEVERITIES = declare_list("complaint_severities", "complaint severities")
 
 
 # ---- registration ---------------------------------------------------------------------------
+
+
+async def on_list(request: Request, session: AsyncSession, list_name: str, code: str, field: str) -> None:
+    """`code` is an active value of the list (its values kept a few seconds in the short-lived
+    cache), else the 422 `require_value` explains."""
+    offered = await cached_lookup(request, ("list", list_name), lambda s: active_codes(s, list_name))
+    if not offered or code not in offered:
+        await require_value(session, list_name, code, field=field)
+
+
+async def active_codes(session: AsyncSession, list_name: str) -> frozenset[str] | None:
+    return frozenset(v.code for v in await active_values(session, list_name)) or None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
@@ -125,18 +142,18 @@ async def register_case(
     case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{code}'")
+    if case_type.kind != "complaint":  # another kind registers through its own route
+        raise errors.unprocessable("case_type", f"'{code}' is a {case_type.kind} type, registered through "
+                                   "its own route (see docs/adding-a-kind-of-case.md)")
+    for field, listed in (("channel", CHANNELS), ("category", CATEGORIES), ("severity", SEVERITIES)):
+        await on_list(request, session, listed, getattr(body, field), field)
     about = {"customer": body.customer, "lead": body.lead}
     unknown = await records.unknown_party(session, about)
     if unknown is not None:
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
-    await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    today = case_today(datetime.now(timezone.utc))
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    refuse_unclaimed(body.attachment_ids, uploads)
+    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -149,22 +166,47 @@ async def register_case(
         actor=actor_of(user),
         team=case_type.default_team,
     )
+    return await start_registered(request, session, client, settings, start, key)
+
+
+async def reserve_reference(request: Request, user: AppUser, idempotency_key: str | None,
+                            prefix: str) -> tuple[str, str]:
+    """The registration's key and the reference reserved for it: the same one again for a request
+    repeated with the same Idempotency-Key."""
+    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
+        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    today = case_today(datetime.now(timezone.utc))
+    async with driver_connection(request.app.state.engine) as conn:
+        return key, await repository.reserve_registration(conn, key, prefix, today)
+
+
+async def release_reference(request: Request, key: str, reference: str) -> None:
+    async with driver_connection(request.app.state.engine) as conn:
+        await repository.release_registration(conn, key, reference)
+
+
+async def start_registered(request: Request, session: AsyncSession, client: TemporalDep, settings: Settings,
+                           start: Any, key: str, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
+                           undo: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """Start a reserved case (`start_case`) and answer it, 201. If the workflow refuses it
+    (PostgreSQL would not store it), nothing was registered: `undo` takes back what the route
+    wrote for it, and the reference is not kept reserved."""
     try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start)
+        state = await start_case(client, request.app.state.engine, settings.task_queue, start, workflow_class)
     except WorkflowUpdateFailedError as exc:
-        # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
-        # and the reference is not kept reserved for it.
         refused = errors.from_update_failure(exc)
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        if undo is not None:
+            await undo()
+        await release_reference(request, key, start.reference)
         raise refused from exc
     if state is None:
-        return await read_case(request, session, reference)
+        return await read_case(request, session, start.reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
 
 
-async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str, start: CaseStartCore,
-                     workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow) -> CaseCore | None:
+async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
+                     start: Any, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow) -> Any:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry); Temporal out
@@ -172,7 +214,8 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str, 
     runs the newest behaviour, named in its input (no patch marker to record), and gets its first
     deadlines calculated here (`engine` reads the calendar's closures): its first workflow task
     then runs no deadline activity, and its deadline is among the search attributes it starts
-    with, so registration upserts none. `workflow_class`: the kind's workflow (a complaint's by default)."""
+    with, so registration upserts none. `workflow_class`: the kind's workflow (a complaint's by
+    default), `start` its start payload."""
     if start.patch_set is None:
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
     now = datetime.now(timezone.utc)
@@ -187,7 +230,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str, 
     # One request starts the workflow and waits for registration, which the first workflow task
     # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
     operation = WithStartWorkflowOperation(
-        workflow_class.run,  # type: ignore[attr-defined]  # each kind defines its own run
+        workflow_class.run,  # type: ignore[attr-defined]  # each kind's workflow class defines run
         start,
         id=start.reference,
         task_queue=task_queue,
@@ -221,6 +264,9 @@ async def list_cases(
     overdue: bool | None = None,
     customer: Annotated[str | None, Query(description="cases about this customer (external_id)")] = None,
     lead: Annotated[str | None, Query(description="cases about this lead (external_id)")] = None,
+    returned: Annotated[bool | None, Query(description="true: the returned cases queue (open cases sent "
+                                                       "back to triage, to re-triage)")] = None,
+    referred: Annotated[bool | None, Query(description="true: open cases referred to a manager")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
@@ -241,6 +287,10 @@ async def list_cases(
         stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
         stmt = stmt.where(overdue_cases(today) if overdue else not_overdue_cases(today))
+    for flag, value in (("returned", returned), ("referred", referred)):
+        if value is not None:
+            sent_back = CaseRecord.details.contains({flag: True})
+            stmt = stmt.where(and_(sent_back, CaseRecord.status == "open") if value else ~sent_back)
     for party_type, external_id in (("customer", customer), ("lead", lead)):
         if external_id:
             stmt = stmt.where(exists().where(CaseParty.case_reference == CaseRecord.reference,

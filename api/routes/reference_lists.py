@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path, Query, Response, status
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
 from sqlalchemy import func, select
 
 from api import errors
@@ -64,7 +64,7 @@ async def values(name: ListName, session: SessionDep, user: Annotated[AppUser, D
 
 @router.put("/admin/lists/{name}/{code}", response_model=ListValueAdminRead,
             responses={201: {"model": ListValueAdminRead, "description": "added"}})
-async def put_value(name: ListName, code: ValueCode, body: ListValueIn, response: Response,
+async def put_value(name: ListName, code: ValueCode, body: ListValueIn, request: Request, response: Response,
                     session: SessionDep, user: Annotated[AppUser, Depends(manager)]) -> Any:
     """Add a value, or change its label, parent, order or whether it is offered. The code is what
     cases keep: it never changes, so renaming or retiring changes no case."""
@@ -94,5 +94,6 @@ async def put_value(name: ListName, code: ValueCode, body: ListValueIn, response
             row.updated_by, row.updated_at = user.username, func.now()
             await audit.record(session, user, "list_value.changed", "list_value", f"{name}/{code}", was, now)
     await session.commit()
+    request.app.state.cache.forget(("list", name))  # checks of the list's values read it afresh
     await session.refresh(row)
     return row

@@ -10,7 +10,7 @@ from pydantic import Field, StringConstraints
 from api.schemas.base import CategoryText, Read, Strict
 from casework.cases import limits
 
-ValueCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CODE,
+ValueCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CATEGORY,
                                              pattern=r"^[^/\s][^/]*$")]
 
 

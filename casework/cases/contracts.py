@@ -77,7 +77,15 @@ class Correspondent(BaseModel):
     address_lines: list[str] = Field(default_factory=list)
     postcode: str | None = None
     external_reference: str | None = None
+    # A representative acts for the complainant only with their letter of authority on file: a
+    # response goes to them once it is received (with its document).
+    authority_required: bool = False
+    authority_received_on: date | None = None
+    authority_document_id: str | None = None
 
+    @property
+    def lacks_authority(self) -> bool:
+        return self.authority_required and self.authority_received_on is None
 
 
 class PartyLink(BaseModel):
@@ -319,6 +327,12 @@ class CaseCore(BaseModel):
             if person.is_primary:
                 return person
         return self.correspondents[0]
+
+    def correspondent(self, correspondent_id: str | None) -> Correspondent | None:
+        """The correspondent with that id (None: the complainant)."""
+        if correspondent_id is None:
+            return self.complainant
+        return next((c for c in self.correspondents if c.id == correspondent_id), None)
 
     def involved(self) -> list[tuple[str | None, int | None]]:
         """Teams and people asked to work on the case besides its owner: they may see it too."""
@@ -576,6 +590,8 @@ class CorrespondenceJob(BaseModel):
     attachment_ids: list[str] = Field(default_factory=list)
     # Email addresses to send to instead of the complainant (e.g. a contributing team).
     recipients: list[str] = Field(default_factory=list)
+    # The correspondent it is addressed to instead of the complainant (their representative).
+    addressee_id: str | None = None
 
 
 class CorrespondenceResult(BaseModel):

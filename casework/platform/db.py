@@ -241,6 +241,9 @@ class CaseCorrespondent(Base):
     address_lines: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     postcode: Mapped[str | None] = mapped_column(String(limits.POSTCODE))
     external_reference: Mapped[str | None] = mapped_column(String(limits.EXTERNAL_REFERENCE))
+    authority_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    authority_received_on: Mapped[date | None] = mapped_column(Date)
+    authority_document_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         Index("ix_case_correspondent_name_trgm", "name", postgresql_using="gin",

@@ -14,9 +14,9 @@ from casework.platform.db import Base
 class ReferenceValue(Base):
     __tablename__ = "reference_value"
     list_name: Mapped[str] = mapped_column(String(60), primary_key=True)
-    code: Mapped[str] = mapped_column(String(limits.CODE), primary_key=True)
+    code: Mapped[str] = mapped_column(String(limits.CATEGORY), primary_key=True)  # a category is a code
     label: Mapped[str] = mapped_column(String(limits.CATEGORY))
-    parent_code: Mapped[str | None] = mapped_column(String(limits.CODE))
+    parent_code: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.engine.activity_options import PATIENT_RETRY, PROJECTION_TIMEOUT
 from workflows.engine.clock import DeadlineClock
 from workflows.engine.correspondence import Correspondence
-from workflows.engine.errors import REJECTION_TYPES, forbidden, invalid, not_visible, refusal, wrong_stage
+from workflows.engine.errors import REJECTION_TYPES, conflict, forbidden, invalid, not_visible, refusal, wrong_stage
 from workflows.engine.search_attributes import upsert_search_attributes
 from workflows.engine.shared import shared_policy, shared_type
 from workflows.engine.step import Step
@@ -284,6 +284,12 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         reasons = self.state.case_type.close_reasons
         if inp.reason not in reasons:
             raise invalid("reason", f"reason must be one of: {', '.join(reasons)}")
+        if self.state.unconfirmed_deliveries:
+            # A closed case takes no more steps: what became of the email is settled first.
+            waiting = self.state.unconfirmed_deliveries[0]
+            raise conflict(f"the {waiting.purpose} email to {waiting.recipient} awaits confirmation: confirm it "
+                           f"arrived or resend it (…/deliveries/{waiting.id}/confirm|resend) before closing",
+                           self.state.stage)
         if self._here.kind != CLOSURE:
             if inp.actor.permissions is None:  # recorded before permissions: the role rule
                 if not role_allows(inp.actor.roles, self.RULES.early_close_roles):

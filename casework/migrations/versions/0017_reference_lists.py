@@ -18,9 +18,9 @@ def upgrade() -> None:
     op.execute("""
         CREATE TABLE reference_value (
             list_name varchar(60) NOT NULL,
-            code varchar(40) NOT NULL,
+            code varchar(100) NOT NULL,
             label varchar(100) NOT NULL,
-            parent_code varchar(40),
+            parent_code varchar(100),
             active boolean NOT NULL DEFAULT true,
             position integer NOT NULL DEFAULT 0,
             updated_at timestamptz NOT NULL DEFAULT now(),

@@ -1,8 +1,8 @@
 """lead returns: settings (global and per lead group), acceptances counted against a partner's
 monthly cap, one open return per lead, and the lead return case type
 
-Revision ID: 0020
-Revises: 0018
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-05 04:30:00
 """
 import json
@@ -10,8 +10,8 @@ from typing import Sequence, Union
 
 from alembic import op
 
-revision: str = '0020'
-down_revision: Union[str, None] = '0018'
+revision: str = '0022'
+down_revision: Union[str, None] = '0021'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
