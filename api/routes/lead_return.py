@@ -7,7 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -31,6 +31,7 @@ from api.deps import (
 )
 from api.routes.cases import start_case
 from api.routes.parties import LeadReader, found, permitted, seen_by
+from api.schemas.base import IsoDate
 from api.schemas.cases import CaseRead
 from api.schemas.lead_return import (
     DecideRequest,
@@ -328,8 +329,8 @@ async def search_returns(
     session: SessionDep, user: CurrentUser, viewer: ViewerDep,
     return_status: Annotated[ReturnStatus | None, Query(alias="status")] = None,
     partner: Annotated[str | None, Query(max_length=limits.EXTERNAL_REFERENCE)] = None,
-    requested_from: date | None = None, requested_to: date | None = None,
-    decided_from: date | None = None, decided_to: date | None = None,
+    requested_from: IsoDate | None = None, requested_to: IsoDate | None = None,
+    decided_from: IsoDate | None = None, decided_to: IsoDate | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Returns by status, return date and decision date (a partner's users: their own leads')."""
@@ -358,7 +359,7 @@ async def search_returns(
 
 
 @router.get("/lead-returns/statistics", response_model=ReturnStatistics)
-async def return_statistics(session: SessionDep, user: CurrentUser, since: date, until: date) -> Any:
+async def return_statistics(session: SessionDep, user: CurrentUser, since: IsoDate, until: IsoDate) -> Any:
     """Returns asked for from `since` to `until` (inclusive): by referral partner, with the return
     rate (returns accepted per lead referred to them in those dates), and by reason."""
     require_permission(user, RECORDS_READ, "reading return statistics")
