@@ -21,16 +21,16 @@ log = logging.getLogger("casework.worker")
 
 
 def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, after_task_email=None,
-                 **kwargs) -> Worker:
-    """``after_smtp_send`` and ``after_task_email`` are fault-injection hooks for tests only (see
-    activities.correspondence and activities.tasks)."""
+                 kind_hooks=None, **kwargs) -> Worker:
+    """``after_smtp_send``, ``after_task_email`` and ``kind_hooks`` are fault-injection hooks for
+    tests only (see activities.correspondence, activities.tasks and activities.build_activities)."""
     sdk_fastpath.install()
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=build_activities(sessionmaker, settings, after_smtp_send=after_smtp_send,
-                                    after_task_email=after_task_email),
+                                    after_task_email=after_task_email, kind_hooks=kind_hooks),
         # Temporal's sandbox unless WORKFLOW_RUNNER opts out (casework.platform.config).
         workflow_runner=build_workflow_runner(settings),
         **kwargs,

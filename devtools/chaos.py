@@ -174,6 +174,29 @@ async def lead_complaint_walk(case: CaseClient) -> None:
     await case.step("close", "compliance", {"reason": "resolved"})
 
 
+SYNCED = (200, 201)  # created, or (a retry) found as it was
+
+
+@walk("lead_return", emails=({"return_decision": 2},), requests=7)
+async def lead_return_walk(case: CaseClient) -> None:
+    """A partner returns a fresh lead of a fresh group with a reason of its own; a manager accepts."""
+    tag = uuid.uuid4().hex[:8]
+    group, lead = f"LG-CHAOS-{tag}", f"L-CHAOS-{tag}"
+    await case._send("PUT", "/admin/lists/lead_return_reasons/duplicate", "admin", json={"label": "Duplicate lead"},
+                     expect=SYNCED)
+    await case._send("PUT", f"/lead-groups/{group}", "integration", json={"name": f"Chaos {tag}"}, expect=SYNCED)
+    await case._send("PUT", f"/lead-returns/settings/{group}", "manager", json={
+        "enabled": True, "partners_may_start": True, "allow_other": True, "notify_user": "manager"})
+    await case._send("PUT", f"/leads/{lead}", "integration", expect=SYNCED, json={
+        "name": f"Chaos Lead {tag}", "lead_group": group, "introducer": "P-ACME", "referral_partner": "P-CEDAR",
+        "status": "referred", "referred_at": datetime.now(timezone.utc).isoformat(), "billing_point": "referral"})
+    await case._send("POST", f"/leads/{lead}/transactions", "integration", expect=SYNCED, json={
+        "partner": "P-CEDAR", "kind": "referral_fee", "currency": "GBP", "amount": "150.00"})
+    await case.register("partner-cedar", {"reason": "other", "other_reason": "Never answered"},
+                        path=f"/leads/{lead}/returns")
+    await case.step("decide", "manager", {"decision": "accept", "notes": "Agreed", "lead_status": "returned"})
+
+
 # ---- the client ---------------------------------------------------------------------------------
 
 

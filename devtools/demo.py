@@ -35,6 +35,7 @@ from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_en
 from casework.platform.security import hash_token
 from casework.reference_lists.models import ReferenceValue
 from casework.tables import customer_complaint as customer_complaint_tables
+from casework.tables.lead_return import GLOBAL, REASONS, LeadReturnSettings
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -95,6 +96,8 @@ LISTS: dict[str, list[tuple[str, str]]] = {
     "complaint_channels": [("email", "Email"), ("letter", "Letter"), ("phone", "Telephone"), ("web", "Web form"),
                            ("in_person", "In person")],
     "complaint_severities": [("low", "Low"), ("medium", "Medium"), ("high", "High")],
+    REASONS: [("duplicate", "Duplicate lead"), ("wrong_number", "Wrong or dead number"),
+              ("not_in_area", "Outside the partner's area"), ("no_consent", "Did not consent to contact")],
 }
 
 TEAMS = [
@@ -172,7 +175,23 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
         await session.execute(insert(ReferenceValue).values(
             list_name=customer_complaint_tables.REASONS, code=code, label=label, position=position,
             updated_by="demo").on_conflict_do_nothing())
+    await load_lead_returns(session)
     return printed
+
+
+# Lead returns (docs/lead-returns.md; their reasons are in LISTS): returns enabled everywhere with a
+# manager told, and the solar group letting partners return leads in their own words.
+RETURN_SETTINGS = [
+    dict(scope=GLOBAL, enabled=True, partners_may_start=False, allow_other=False, notify_user=TEAM_MANAGER,
+         email_introducer=True, email_partner=True, window_days=30),
+    dict(scope="LG-SOLAR", partners_may_start=True, allow_other=True),
+]
+
+
+async def load_lead_returns(session: AsyncSession) -> None:
+    for values in RETURN_SETTINGS:
+        stmt = insert(LeadReturnSettings).values(updated_by="Demo data", **values)
+        await session.execute(stmt.on_conflict_do_nothing())
 
 
 async def main() -> None:

@@ -23,6 +23,7 @@ from fastapi.routing import APIRoute, iter_route_contexts
 from api.casesteps import AuthorisedCase, authorised_case
 from api.deps import CASE_PATH, case_reference
 from api.main import create_app, refuse_unauthorised_case_routes
+from api.routes.lead_return import REQUEST as RETURN_REQUEST
 from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
@@ -93,6 +94,9 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     # complaint cases this matrix walks, nobody's, admin included (no such complaint.* permission).
     **{("POST", path): Rule(frozenset(), other_kind=True) for path in (
         "/take", "/resolve", "/dispute", "/dispute/take", "/dispute/uphold", "/dispute/change", "/dispute/send-back")},
+    # A lead return's decision (tests/test_lead_returns.py), tried on a complaint case: nobody gets
+    # past the check, as a complaint has no 'decide' step (complaint.decide is no one's permission).
+    ("POST", "/decide"): Rule(frozenset(), other_kind=True),
 }
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
@@ -308,6 +312,11 @@ RECORD_ROUTES: dict[tuple[str, str], str] = {
     ("GET", "/leads/{external_id}/transactions"): LEADS_READ,
     ("POST", "/leads/{external_id}/transactions"): LEDGER_POST,
     ("POST", "/leads/{external_id}/transactions/{transaction_id}/reverse"): LEDGER_REVERSE,
+    # Lead returns (tests/test_lead_returns.py): partners' users on their own leads too.
+    ("GET", "/leads/{external_id}/returns"): LEADS_READ,
+    ("POST", "/leads/{external_id}/returns"): RETURN_REQUEST,
+    ("GET", "/leads/{external_id}/return-settings"): RETURN_REQUEST,
+    ("POST", "/leads/{external_id}/unrefer"): "lead_return.decide",
 }
 
 

@@ -27,6 +27,7 @@ from api.schemas import customer_complaint as cc_schemas
 from api.schemas import digests as digest_schemas
 from api.schemas import parties as party_schemas
 from api.schemas import people as people_schemas
+from api.schemas import lead_return as return_schemas
 from api.schemas import reference_lists as list_schemas
 from api.schemas import standard_lines as line_schemas
 from api.schemas import tasks as task_schemas
@@ -54,6 +55,7 @@ from casework.platform.db import (
 )
 from casework.reference_lists.models import ReferenceValue
 from casework.tables.customer_complaint import ComplaintReview
+from casework.tables.lead_return import LeadReturnSettings
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -93,6 +95,7 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     people_schemas.TokenCreate: (table_of(ApiToken), {}),
     people_schemas.GrantCreate: (table_of(RolePermission), {}),
     list_schemas.ListValueIn: (table_of(ReferenceValue), {"parent": "parent_code"}),
+    return_schemas.ReturnSettingsWrite: (table_of(LeadReturnSettings), {}),
     party_schemas.CustomerSync: (table_of(Customer), {}),
     party_schemas.ContactIn: (table_of(Customer), {}),  # into its contacts (jsonb)
     party_schemas.AddressIn: (table_of(Customer), {}),  # into its addresses (jsonb)
@@ -188,6 +191,8 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
         # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
         "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",
+        # A lead return's reason and decision land in the case's details (jsonb) and timeline.
+        "ReturnRequest", "DecideRequest", "UnreferRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
         with pytest.raises(ValueError) as refused:

@@ -60,7 +60,7 @@ def permitted(permission: str) -> Any:
     (casework.parties.access), else 403 naming it."""
 
     async def check(user: CurrentUser) -> AppUser:
-        require_permission(user, permission, DOING[permission])
+        require_permission(user, permission, DOING.get(permission))
         return user
 
     setattr(check, "permission", permission)  # noqa: B010  (read by tests/test_authorisation_matrix.py)

@@ -125,6 +125,17 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         return [self._event("registered", "Case registered", start.actor,
                             data={"attachments": [d.id for d in start.attachments]})]
 
+    async def _registered_work(self, start: Any) -> None:
+        """What a kind does as a case is registered, committed with the registration (a task for
+        someone: `await self._open_task(...)`). Nothing by default."""
+
+    async def _on_registration(self, start: Any, events: list[TimelineEvent]) -> None:
+        self._step_events = events  # what the kind's work adds joins the registration's events
+        try:
+            await self._registered_work(start)
+        finally:
+            self._step_events = None
+
     def _route_to_team(self, start: Any) -> list[TimelineEvent]:
         """A case whose type routes its new cases to a team is that team's from registration
         (still to be allocated to a person); without one it waits in the triage queue."""
@@ -156,6 +167,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
                 try:
                     if clocks:
                         events.append(await self._start_clock())
+                    await self._on_registration(start, events)
                     await self._commit(events)
                 except (ActivityError, ApplicationError) as err:  # a local activity's arrives as itself
                     # PostgreSQL refused the new case for good (non-retryable): nothing was

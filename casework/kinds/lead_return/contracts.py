@@ -1,0 +1,163 @@
+"""Lead returns' payloads: the state of one return, its start, its decision and the saga's jobs.
+
+New fields always get defaults: recorded histories hold these payloads.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from casework.cases.contracts import CaseCore, CaseStartCore, StepInput, register_state
+
+KIND = "lead_return"
+OTHER = "other"  # the reason code of a reason in the requester's own words
+UNREFER = "unrefer"  # the reason code of a lead taken back without a return request
+
+
+class ReturnStatus(StrEnum):
+    OPEN = "open"
+    DECLINED = "declined"
+    ACCEPTED = "accepted"
+
+
+# What partners see next to a lead's progress (the seed's coloured square).
+STATUS_COLOURS = {ReturnStatus.OPEN: "orange", ReturnStatus.DECLINED: "red", ReturnStatus.ACCEPTED: "green"}
+
+
+class ReturnCap(BaseModel):
+    """Returns accepted per referral partner per calendar month: a count, or a percentage of the
+    leads referred to them that month."""
+
+    count: int | None = None
+    percent: Decimal | None = None
+
+
+class ReversalPosted(BaseModel):
+    id: str
+    reverses: str
+    kind: str
+    amount: Decimal
+    currency: str
+
+
+class LeadReturnState(CaseCore):
+    kind: Literal["lead_return"] = "lead_return"
+    lead_id: str
+    lead_name: str
+    lead_group: str | None = None
+    partner: str  # the referral partner returning the lead
+    introducer: str | None = None
+    reason: str  # a code of the return reasons list, or OTHER
+    reason_text: str  # the reason's label, or the requester's own words
+    requested_on: date
+    requested_by_partner: bool = False
+    return_status: ReturnStatus = ReturnStatus.OPEN
+    decided_on: date | None = None
+    decided_by: str | None = None
+    decision_notes: str | None = None
+    reversals: list[ReversalPosted] = Field(default_factory=list)
+    lead_status_set: str | None = None
+    # From the effective settings when the return was asked for.
+    email_introducer_default: bool = True
+    email_partner_default: bool = True
+    auto_accept_at: datetime | None = None
+    cap: ReturnCap | None = None
+    # What the accept saga did, step by step (and what it undid when a step failed for good).
+    saga_log: list[str] = Field(default_factory=list)
+
+    @property
+    def date_received(self) -> date:
+        return self.requested_on
+
+    def letter_fields(self) -> dict[str, str | None]:
+        return {"category": "lead return", "description": self.reason_text, "channel": None}
+
+    def kind_details(self) -> dict[str, Any]:
+        return {
+            "lead_id": self.lead_id, "lead_group": self.lead_group, "partner": self.partner,
+            "introducer": self.introducer, "reason": self.reason, "reason_text": self.reason_text,
+            "requested_on": self.requested_on.isoformat(), "requested_by_partner": self.requested_by_partner,
+            "return_status": self.return_status.value, "colour": STATUS_COLOURS[self.return_status],
+            "decided_on": self.decided_on.isoformat() if self.decided_on else None,
+            "decided_by": self.decided_by, "decision_notes": self.decision_notes,
+            "reversals": [r.model_dump(mode="json") for r in self.reversals],
+            "lead_status_set": self.lead_status_set,
+            "auto_accept_at": self.auto_accept_at.isoformat() if self.auto_accept_at else None,
+            "saga_log": self.saga_log,
+        }
+
+
+register_state(LeadReturnState)
+
+
+class LeadReturnStart(CaseStartCore):
+    lead_id: str
+    lead_name: str
+    lead_group: str | None = None
+    partner: str
+    introducer: str | None = None
+    reason: str
+    reason_text: str
+    requested_on: date
+    requested_by_partner: bool = False
+    email_introducer_default: bool = True
+    email_partner_default: bool = True
+    auto_accept_at: datetime | None = None
+    cap: ReturnCap | None = None
+    # `team` (the core's) and the assignee: who is told, the notified user in their team
+    assignee_id: int | None = None
+    assignee_name: str | None = None
+    carried_state: LeadReturnState | None = None
+
+
+class DecideInput(StepInput):
+    accept: bool
+    notes: str | None = None
+    email_introducer: bool | None = None  # None: the settings' default
+    email_partner: bool | None = None
+    reverse_transactions: bool = True
+    lead_status: str | None = None  # the status to set the lead to (accepting); None: leave it
+
+
+# ---- the accept saga's activities -----------------------------------------------------------
+
+class CapClaim(BaseModel):
+    reference: str
+    partner: str
+    lead_id: str
+    month: date  # the first day of the calendar month the acceptance counts in
+    cap: ReturnCap | None = None
+
+
+class LeadReset(BaseModel):
+    """Set the lead's status (None: leave it) and reset its billing point, so it can be referred
+    and billed again. `restore` undoes a reset (the compensation)."""
+
+    reference: str
+    lead_id: str
+    status: str | None
+    who: str
+    who_id: int | None = None
+    restore: LeadSnapshot | None = None
+
+
+class LeadSnapshot(BaseModel):
+    status: str
+    billing_point: str | None = None
+    referred_at: datetime | None = None
+
+
+class ReversalJob(BaseModel):
+    reference: str
+    lead_id: str
+    reason: str
+    who: str
+    who_id: int | None = None
+
+
+LeadReset.model_rebuild()
