@@ -9,7 +9,7 @@ from __future__ import annotations
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -32,6 +32,7 @@ from api.deps import (
     require_permission,
 )
 from api.routes.cases import release_reference, reserve_reference, start_registered
+from api.schemas.base import IsoDate
 from api.schemas.cases import CaseListItem, CaseRead
 from api.schemas.customer_complaint import (
     ComplaintCommon,
@@ -279,7 +280,7 @@ async def search_customer_complaints(
     stage: Annotated[str | None, Query(max_length=limits.CODE)] = None,
     team: Annotated[str | None, Query(max_length=limits.CODE)] = None,
     assignee_id: int | None = None,
-    issued_from: date | None = None, issued_to: date | None = None,
+    issued_from: IsoDate | None = None, issued_to: IsoDate | None = None,
     limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Annotated[int, Query(ge=0)] = 0,
 ) -> Any:
     """Customer complaints the user may see, by customer, reason, invoice, status, stage, business
@@ -383,7 +384,9 @@ async def list_adjustments(session: SessionDep, user: CurrentUser, status_: Adju
     return [{**row, "amount": str(row["amount"])} for row in await _adjustments(session, user, status_, customer)]
 
 
-@router.get("/sales-adjustments/export")
+@router.get("/sales-adjustments/export", response_class=Response, responses={200: {
+    "description": "the adjustments as CSV or an Excel workbook",
+    "content": {"text/csv": {}, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": {}}}})
 async def export_adjustments(session: SessionDep, user: CurrentUser,
                              format: Literal["csv", "xlsx"] = "csv",  # noqa: A002
                              status_: AdjustmentStatus = "posted",

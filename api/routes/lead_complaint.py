@@ -83,7 +83,8 @@ CASE = "/cases" + CASE_PATH
 # ---- filing ---------------------------------------------------------------------------------
 
 
-@router.post("/lead-complaints", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
+@router.post("/lead-complaints", status_code=status.HTTP_201_CREATED, response_model=CaseRead,
+             responses={404: {"description": "no such lead, or one you may not see"}})
 async def file_complaint(body: LeadComplaintCreate, request: Request, session: SessionDep, client: TemporalDep,
                          settings: SettingsDep, user: CurrentUser, viewer: ViewerDep,
                          idempotency_key: IdempotencyKey = None) -> Any:
