@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.kinds.frontline.rules import FRONTLINE_PLAN
 from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
@@ -55,6 +56,11 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="COMP", name="Complaint", reference_prefix="COMP",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
          close_reasons=CLOSE_REASONS, escalation_type="COMP2", deadline_policy=DEMO_POLICY),
+    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0019.
+    dict(code="FRONT", kind="frontline", name="Frontline complaint", reference_prefix="FRONT",
+         stages=FRONTLINE_PLAN.to_data(), outcome_options=[],
+         close_reasons=["resolved", "withdrawn", "duplicate", "not a complaint", "escalated to a full complaint"],
+         escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
 
 TEAMS = [

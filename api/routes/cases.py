@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from datetime import datetime, timezone
+from importlib import import_module
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
@@ -75,6 +76,8 @@ from casework.cases.contracts import (
     AddDocumentInput,
     AllocateInput,
     CaseClock,
+    CaseCore,
+    CaseStartCore,
     ChangeTypeInput,
     CloseInput,
     CompleteStageInput,
@@ -87,14 +90,13 @@ from casework.cases.contracts import (
 )
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import visible_cases
-from casework.kinds.complaint.contracts import CaseDetails, CaseStart, CaseState
+from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.parties import records
 from casework.parties.models import CaseParty
 from casework.people.permissions import declare
 from casework.platform.db import CaseRecord, driver_connection
 from casework.reporting.search import not_overdue_cases, overdue_cases
-from workflows.complaint import ComplaintCaseWorkflow, initial_state
 from workflows.engine import CaseWorkflow
 from workflows.engine.clock import deadlines_input
 from workflows.engine.search_attributes import search_attributes
@@ -161,7 +163,7 @@ async def register_case(
 
 
 async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
-                     start: CaseStart) -> CaseState | None:
+                     start: CaseStartCore, kind: str = "complaint") -> CaseCore | None:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry); Temporal out
@@ -173,7 +175,8 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     if start.patch_set is None:
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
     now = datetime.now(timezone.utc)
-    state = initial_state(start, now)
+    case_workflow = import_module(f"workflows.{kind}")  # the kind's WORKFLOW and initial_state
+    state = case_workflow.initial_state(start, now)
     if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set or "", ()):
         policy = shared_policy(start.case_type.deadline_policy)
         schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now))
@@ -184,7 +187,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     # One request starts the workflow and waits for registration, which the first workflow task
     # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
     operation = WithStartWorkflowOperation(
-        ComplaintCaseWorkflow.run,
+        case_workflow.WORKFLOW.run,
         start,
         id=start.reference,
         task_queue=task_queue,
@@ -196,7 +199,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     try:
         return await client.execute_update_with_start_workflow(
             # The engine's Update, which the kind's workflow inherits (typed on the base class).
-            ComplaintCaseWorkflow.wait_registered,  # type: ignore[arg-type]
+            CaseWorkflow.wait_registered,
             start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None

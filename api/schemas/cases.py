@@ -301,31 +301,31 @@ class CaseRead(Read):
     team: str | None
     assignee_id: int | None
     assignee_name: str | None
-    channel: str | None
-    category: str | None
-    severity: str | None
-    description: str | None
+    channel: str | None = None  # complaint casework's (F1); None for other kinds
+    category: str | None = None
+    severity: str | None = None
+    description: str | None = None
     date_received: date
     registered_by: str
     registered_at: datetime
-    sent_channel: str | None
-    sent_on: date | None
-    outcome: str | None
-    outcome_detail: str | None
-    redress_amount: Decimal | None
+    sent_channel: str | None = None
+    sent_on: date | None = None
+    outcome: str | None = None
+    outcome_detail: str | None = None
+    redress_amount: Decimal | None = None
     close_reason: str | None
     close_note: str | None
     closed_at: datetime | None
     escalated_from: str | None
     escalated_to: str | None
-    submitted_draft_id: str | None
-    approved_by: str | None
+    submitted_draft_id: str | None = None
+    approved_by: str | None = None
     allowed_actions: list[str]
     unconfirmed_deliveries: list[UnconfirmedDeliveryRead] = []
     correspondents: list[CorrespondentRead]
     documents: list[DocumentRead]
-    clarifications: list[ClarificationRead]
-    contributions: list[ContributionRead]
+    clarifications: list[ClarificationRead] = []  # complaint casework's
+    contributions: list[ContributionRead] = []
     notes: list[NoteRead]
     tasks: list[TaskRead] = Field(default_factory=list, description="tasks for people on the case, open and closed")
     parties: list[PartyRead] = []

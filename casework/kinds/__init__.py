@@ -9,5 +9,6 @@ of those layers, its rules and payloads here, this line, and a migration.
 """
 
 from casework.kinds.complaint import rules as _complaint_rules  # noqa: F401
+from casework.kinds.frontline import rules as _frontline_rules  # noqa: F401
 
-KINDS = ("complaint",)
+KINDS = ("complaint", "frontline")

@@ -304,7 +304,14 @@ class DeadlineClock(CaseParts):
                     return
                 events = await self._apply_calendar_changes()
                 events += await self._fire_due_clock_events()
-                events += self._flag_overdue_tasks()
+                flagged = self._flag_overdue_tasks()
+                events += flagged
+                if flagged:
+                    self._step_events = events  # tasks opened in answer join this commit
+                    try:
+                        events += await self._tasks_fell_overdue(flagged)
+                    finally:
+                        self._step_events = None
                 if events:
                     await self._commit(events)
 

@@ -86,6 +86,12 @@ class CaseParts:
     def _flag_overdue_tasks(self) -> list[TimelineEvent]:
         return []
 
+    async def _tasks_fell_overdue(self, flagged: list[TimelineEvent]) -> list[TimelineEvent]:
+        """What a kind does when the case's timer flags tasks overdue (`flagged`: their
+        task_overdue events), e.g. escalate a missed follow-up. Runs under the case's lock,
+        committed with the flags; tasks may be opened. None by default."""
+        return []
+
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
                data: dict[str, Any] | None = None, case_reference: str | None = None) -> TimelineEvent:
         return TimelineEvent(

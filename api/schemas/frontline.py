@@ -1,0 +1,73 @@
+"""Frontline complaint handling's (F4) request and answer bodies."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from api.schemas.base import CategoryText, CodeText, DueDate, ExternalId, Read, Strict, Text
+from api.schemas.cases import CaseRead, CorrespondentIn
+from casework.kinds.frontline.contracts import ContactChannel
+
+
+class Complainant(CorrespondentIn):
+    """The complainant: a name, and at least one of email, phone (or the customer's id) so a repeat
+    contact finds their case."""
+
+
+class ContactCreate(Strict):
+    channel: Literal[ContactChannel.PHONE, ContactChannel.LIVE_CHAT, ContactChannel.EMAIL]
+    issue: CategoryText = Field(description="what the complaint is about: a repeat matches on it")
+    summary: Text
+    complainant: Complainant
+    customer: ExternalId | None = Field(None, description="external_id of the customer complaining")
+    department: CodeText = Field(description="the taking agent's team (the owner's department)")
+    resolution: Text | None = Field(None, description="resolved in this interaction: the case closes, "
+                                    "resolved at first contact")
+    improvement_idea: Text | None = None
+    new_case_reason: Text | None = Field(None, description="the agent overrides repeat matching "
+                                         "(e.g. 'different issue'): a new case is opened")
+
+
+class ContactOutcome(Read):
+    outcome: Literal["new_case", "resolved_first_contact", "repeat_contact", "repeat_of_closed_case"]
+    reference: str
+    owner_name: str | None
+    message: str
+    case: CaseRead
+
+
+class ResolveRequest(Strict):
+    resolution: Text
+    improvement_idea: Text | None = None
+
+
+class InvestigateRequest(Strict):
+    note: Text | None = None
+
+
+class FollowUpRequest(Strict):
+    satisfied: bool
+    note: Text = Field(description="what the customer said")
+    resolution: Text | None = Field(None, description="required when satisfied")
+    next_follow_up_on: DueDate | None = Field(None, description="not satisfied: when to follow up again")
+    improvement_idea: Text | None = None
+
+
+class ContactRequest(Strict):
+    channel: Literal[ContactChannel.PHONE, ContactChannel.LIVE_CHAT, ContactChannel.EMAIL]
+    summary: Text
+
+
+class RegisterRow(Read):
+    reference: str
+    case_owner: str | None
+    department: str | None
+    date_received: str
+    date_followed_up: str | None
+    resolved_and_followed_up: Literal["Y", "N"]
+    customer_name: str
+    issue: str | None
+    resolution: str | None
+    proposed_improvement_idea: str | None

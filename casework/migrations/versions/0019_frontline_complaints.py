@@ -1,0 +1,45 @@
+"""frontline: the frontline complaint case type (F4)
+
+Frontline complaints keep their own fields in case_record.details (no table of their own); this
+ships the default case type intake registers (FRONTLINE_CASE_TYPE=FRONT): first contact,
+investigation and follow-up, closed. Repeat matching reads details @> {"issue_key": ...} and
+details->'identities' under an advisory lock per identity.
+
+Revision ID: 0019
+Revises: 0016
+Create Date: 2026-12-05 04:30:00
+"""
+import json
+from typing import Sequence, Union
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = '0019'
+down_revision: Union[str, None] = '0016'
+branch_labels: Union[str, Sequence[str], None] = None
+depends_on: Union[str, Sequence[str], None] = None
+
+STAGES = [
+    {"key": "contact", "kind": "triage", "label": "First contact", "optional": False},
+    {"key": "investigation", "kind": "investigation", "label": "Investigation and follow-up", "optional": False},
+    {"key": "closure", "kind": "closure", "label": "Closed", "optional": False},
+]
+CLOSE_REASONS = ["resolved", "withdrawn", "duplicate", "not a complaint", "escalated to a full complaint"]
+
+
+def upgrade() -> None:
+    op.get_bind().execute(sa.text(
+        "INSERT INTO case_type (code, kind, name, reference_prefix, stages, outcome_options, close_reasons, active)"
+        " VALUES ('FRONT', 'frontline', 'Frontline complaint', 'FRONT', CAST(:stages AS jsonb), '[]',"
+        " CAST(:reasons AS jsonb), true) ON CONFLICT (code) DO NOTHING"),
+        {"stages": json.dumps(STAGES), "reasons": json.dumps(CLOSE_REASONS)})
+    # Repeat matching: open or recently closed frontline cases of a complainant.
+    op.execute("CREATE INDEX ix_case_record_frontline_identities ON case_record USING gin ((details->'identities'))"
+               " WHERE kind = 'frontline'")
+
+
+def downgrade() -> None:
+    op.execute("DROP INDEX ix_case_record_frontline_identities")
+    op.execute("DELETE FROM case_type WHERE code = 'FRONT' AND NOT EXISTS"
+               " (SELECT FROM case_record WHERE case_type = 'FRONT')")
