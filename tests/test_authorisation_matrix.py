@@ -11,6 +11,7 @@ has no row in EXPECTED fails the test, so a new route is added here with its rul
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -27,6 +28,8 @@ from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
+from casework.kinds.frontline.rules import RULES as FRONTLINE
+from casework.kinds.frontline.rules import Action as Frontline
 from casework.parties.access import LEADS_READ, LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC
 from casework.people.permissions import registry
 from devtools import demo
@@ -74,6 +77,15 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
 }
+# Frontline complaints' own steps (api/routes/frontline.py), checked on frontline cases.
+FRONTLINE_ROUTES: dict[tuple[str, str], Rule] = {
+    ("POST", "/resolve"): Rule(FRONTLINE.action_roles[Frontline.RESOLVE]),
+    ("POST", "/investigate"): Rule(FRONTLINE.action_roles[Frontline.INVESTIGATE]),
+    ("POST", "/follow-up"): Rule(FRONTLINE.action_roles[Frontline.RECORD_FOLLOW_UP]),
+    ("POST", "/contacts"): Rule(FRONTLINE.action_roles[Frontline.RECORD_CONTACT]),
+    ("POST", "/claim"): Rule(FRONTLINE.action_roles[Frontline.CLAIM]),
+}
+EXPECTED.update(FRONTLINE_ROUTES)
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
 PREVIEW = ("POST", "/admin/templates/{purpose}/{channel}/preview")
@@ -177,17 +189,29 @@ async def test_the_authorisation_matrix(api):
         assert response.status_code == 200, response.text
         cases[team] = (ref, response.json()["documents"][-1]["id"])
 
+    # And one frontline complaint per team, taken by an agent of that team.
+    front = {}
+    for team, agent in (("CENTRAL", "coordinator"), ("SERVICE", "handler")):
+        tag = uuid.uuid4().hex[:8]
+        response = await api.post("/frontline/contacts", headers=auth(agent), json={
+            "channel": "phone", "issue": "Matrix", "summary": "s", "department": team,
+            "complainant": {"name": "Matrix Caller", "email": f"matrix.{tag}@example.net"}})
+        assert response.status_code == 201, response.text
+        front[team] = (response.json()["reference"], str(uuid.uuid4()))
+
     checks: list[tuple[str, str, str, str, dict[str, Any], set[int]]] = []
-    for username in USERS:
-        visible = [t for t in cases if sees(username, t)]
-        hidden = [t for t in cases if not sees(username, t)]
+    by_kind = ((cases, [k for k in EXPECTED if k not in FRONTLINE_ROUTES] + [DOWNLOAD, PREVIEW]),
+               (front, list(FRONTLINE_ROUTES)))
+    for username, (kind_cases, keys) in itertools.product(USERS, by_kind):
+        visible = [t for t in kind_cases if sees(username, t)]
+        hidden = [t for t in kind_cases if not sees(username, t)]
         targets = [("missing", MISSING, str(uuid.uuid4()))]
         if visible:  # a user of no team and no all-teams role (integration) sees neither
-            targets.append(("visible", *cases[visible[0]]))
+            targets.append(("visible", *kind_cases[visible[0]]))
         if hidden:
-            targets.append(("hidden", *cases[hidden[0]]))
+            targets.append(("hidden", *kind_cases[hidden[0]]))
         for which, ref, document_id in targets:
-            for key in (*EXPECTED, DOWNLOAD, PREVIEW):
+            for key in keys:
                 method, path = key
                 kwargs: dict[str, Any] = {}
                 if key == DOWNLOAD:
