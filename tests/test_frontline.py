@@ -9,10 +9,12 @@ import asyncio
 import csv
 import io
 import uuid
+from datetime import datetime, timedelta
 
 from openpyxl import load_workbook
 
 from tests.casefixtures import auth, case_path, step
+from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
 
 REGISTER_HEADINGS = ["Case Owner", "Department", "Date received", "Date followed-up with customer",
                      "Resolved and followed up (Y/N)", "Customer Name", "Issue", "Resolution",
@@ -165,3 +167,33 @@ async def test_intake_refuses_a_complainant_nobody_could_find_again(api):
     assert response.status_code == 422 and "complainant" in response.text
     response = await api.post("/frontline/contacts", json=contact("y", department="CENTRAL"), headers=auth("handler"))
     assert response.status_code == 422 and "department" in response.text
+
+
+async def test_a_missed_same_day_follow_up_escalates_to_the_team_lead_then_is_done(clock: Clock):  # noqa: F811
+    """Time-skipping: the follow-up promised today is not made by the end of the owner's working
+    day; the case's own timer flags it and opens a task for the team lead (SERVICE's manager)."""
+    api, tag = clock.api, uuid.uuid4().hex[:8]
+    ref = (await take(api, contact(tag)))["reference"]
+    case = await step(api, ref, "investigate", "handler", {"note": "Needs the network team"})
+    follow_up = next(t for t in case["tasks"] if t["title"].startswith("Follow up"))
+    due_at = datetime.fromisoformat(follow_up["due_at"])
+    assert due_at.date() <= (await clock.now()).date() + timedelta(days=1)  # today's, not a later day's
+
+    await clock.skip_to(due_at)
+    escalated = await clock.event(ref, "follow_up_escalated")
+    assert escalated["data"]["task_id"] == follow_up["id"] and "Mo Manager" in escalated["summary"]
+    case = await clock.case_when(ref, lambda c: any(t["title"].startswith("Missed follow-up") for t in c["tasks"]),
+                                 "a task for the team lead")
+    lead_task = next(t for t in case["tasks"] if t["title"].startswith("Missed follow-up"))
+    assert lead_task["assignee_name"] == "Mo Manager" and lead_task["status"] == "open"
+    assert case["details"]["escalations"] == 1
+
+    # The customer calls again (another agent): it goes to the owner; then the owner follows up.
+    repeat = await take(api, contact(tag, channel="live_chat", summary="Nobody called me back"), user="manager",
+                        expect=200)
+    assert repeat["reference"] == ref
+    closed = await step(api, ref, "follow-up", "handler", {"satisfied": True, "note": "All fine now",
+                                                          "resolution": "Engineer visit fixed the line"})
+    assert closed["status"] == "closed" and closed["details"]["resolved_and_followed_up"] == "Y"
+    assert {t["status"] for t in closed["tasks"]} == {"done", "cancelled"}
+    await record_history(clock, ref, "frontline-follow-up-escalated")
