@@ -81,7 +81,7 @@ def template_context(job: CorrespondenceJob, team_name: str | None, today: date)
         date_received=state.date_received,
         **state.letter_fields(),
         escalated_from=state.escalated_from,
-        complainant=state.complainant,
+        complainant=state.correspondent(job.addressee_id) or state.complainant,  # whom it is addressed to
         team_name=team_name,
         sender_name=job.sender_name,
         letter_date=today,
@@ -289,7 +289,7 @@ class CorrespondenceActivities:
 
     async def _send_email(self, job: CorrespondenceJob, template: template_library.ResolvedTemplate,
                           context: dict, files: dict[str, Any]) -> CorrespondenceResult:
-        email = job.state.complainant.email
+        email = (job.state.correspondent(job.addressee_id) or job.state.complainant).email
         recipients = job.recipients or ([email] if email else [])
         if not recipients or not all(recipients):
             raise _permanent(f"case {job.state.reference} has no complainant email address",

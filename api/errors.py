@@ -11,7 +11,7 @@ from typing import Any
 
 import psycopg
 import psycopg_pool
-from fastapi import HTTPException, Request, status
+from fastapi import HTTPException, Request, Response, status
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.schemas.base import ECHO_LIMIT, clip
 from casework.documents.rendering import TemplateError
+from casework.reference_lists import ListValueError
 from workflows.engine.errors import CONFLICT, DATA_REFUSED, FORBIDDEN, INVALID, NOT_VISIBLE, WRONG_STAGE
 
 
@@ -29,8 +30,20 @@ def not_found(what: str) -> HTTPException:
     return HTTPException(status.HTTP_404_NOT_FOUND, detail=f"{what} not found")
 
 
+def conflict(message: str) -> HTTPException:
+    """409: the request clashes with what exists (a code or prefix taken, a change no longer allowed)."""
+    return HTTPException(status.HTTP_409_CONFLICT, detail={"message": message})
+
+
 def forbidden(message: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, detail=message)
+
+
+async def list_value_refused(request: Request, exc: Exception) -> Response:
+    """A value not on its reference list (casework.reference_lists.ListValueError): 422 naming it."""
+    assert isinstance(exc, ListValueError)
+    return JSONResponse(status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+                        content={"detail": [{"loc": ["body", exc.field], "msg": exc.message, "type": "value_error"}]})
 
 
 def unprocessable(field: str, message: str, location: str = "body") -> HTTPException:

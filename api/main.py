@@ -20,6 +20,7 @@ from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
 from api.openapi import api_routes, document_error_answers
 from api.routes import (
     admin,
+    case_types,
     cases,
     digests,
     documents,
@@ -28,6 +29,7 @@ from api.routes import (
     parties,
     people,
     reference,
+    reference_lists,
     search,
     standard_lines,
     statistics,
@@ -39,6 +41,7 @@ from casework.kinds import KINDS
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
+from casework.reference_lists import ListValueError
 
 
 def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
@@ -64,6 +67,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_parameters)],
         exception_handlers={RequestValidationError: errors.validation_failed,
+                            ListValueError: errors.list_value_refused,
                             **dict.fromkeys(errors.DATABASE_FAULTS, errors.database_unreachable)},
     )
     app.state.settings = settings
@@ -84,6 +88,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.include_router(people.router)
     app.include_router(parties.router)
     app.include_router(ledger.router)
+    app.include_router(reference_lists.router)
+    app.include_router(case_types.router)
     document_error_answers(app)
 
     refuse_unauthorised_case_routes(app)

@@ -219,8 +219,10 @@ class CaseClient:
                 await self._send("POST", f"{path}/confirm", user, json={"note": "in the mail server's log"})
                 self.tally.deliveries_confirmed += 1
             else:
-                await self._send("POST", f"{path}/resend", user, json={"reason": "not in the mail server's log"})
+                resent = await self._send("POST", f"{path}/resend", user,
+                                          json={"reason": "not in the mail server's log"})
                 self.tally.deliveries_resent += 1
+                await self._settle_deliveries(resent, user)  # the resend may have been cut short too
 
     async def _send(self, method: str, path: str, user: str, *, expect: int = 200, **kwargs: Any) -> dict[str, Any]:
         await asyncio.sleep(random.uniform(0, self.think))

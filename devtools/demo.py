@@ -25,6 +25,7 @@ from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
+from casework.reference_lists.models import ReferenceValue
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -41,6 +42,7 @@ STAGE_2_PLAN = StagePlan(
         StageSpec("qa", StageKind.QA, "Senior quality assurance"),
         StageSpec("send", StageKind.SEND, "Send final response"),
         StageSpec("outcome", StageKind.OUTCOME, "Stage 2 outcome"),
+        StageSpec("manager", StageKind.MANAGER, "Workflow manager", optional=True),
         StageSpec("closure", StageKind.CLOSURE, "Close case"),
     )
 )
@@ -56,17 +58,37 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="COMP", name="Complaint", reference_prefix="COMP",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES,
          close_reasons=CLOSE_REASONS, escalation_type="COMP2", deadline_policy=DEMO_POLICY),
-    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0019.
+    # Types a service runs beside it (case types are administered at /admin/case-types).
+    dict(code="EXGRATIA", name="Ex-gratia payment claim", reference_prefix="EXG",
+         stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=["paid in full", "paid in part", "refused"],
+         close_reasons=CLOSE_REASONS, escalation_type="COMP2", default_team="BILLING",
+         deadline_policy={**DEMO_POLICY, "name": "Ex-gratia claims (60 working days)", "response_days": 60}),
+    dict(code="MISCONDUCT", name="Serious misconduct allegation", reference_prefix="MISC",
+         stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
+         escalation_type="COMP2", default_team="CONDUCT", deadline_policy=DEMO_POLICY),
+    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0021.
     dict(code="FRONT", kind="frontline", name="Frontline complaint", reference_prefix="FRONT",
          stages=FRONTLINE_PLAN.to_data(), outcome_options=[],
          close_reasons=["resolved", "withdrawn", "duplicate", "not a complaint", "escalated to a full complaint"],
          escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
 
+# Reference lists a complaint is registered with (administered at /admin/lists).
+LISTS: dict[str, list[tuple[str, str]]] = {
+    "complaint_categories": [(c, c) for c in ("Billing", "Service", "Delays", "Staff conduct", "Policy",
+                                              "Data protection", "General")],
+    "complaint_channels": [("email", "Email"), ("letter", "Letter"), ("phone", "Telephone"), ("web", "Web form"),
+                           ("in_person", "In person")],
+    "complaint_severities": [("low", "Low"), ("medium", "Medium"), ("high", "High")],
+    # What a frontline complaint is about: a repeat contact matches on it (docs/frontline.md).
+    "frontline_issues": [(c, c) for c in ("Broadband", "Billing", "Mobile", "Service", "General")],
+}
+
 TEAMS = [
     dict(code="CENTRAL", name="Central Complaints Hub", email="central@example.org"),
     dict(code="BILLING", name="Billing Complaints", email="billing@example.org"),
     dict(code="SERVICE", name="Customer Service", email="service@example.org"),
+    dict(code="CONDUCT", name="Professional Standards", email="standards@example.org"),
 ]
 
 # username, display name, roles, teams
@@ -93,10 +115,6 @@ def demo_token(username: str) -> str:
 
 async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     """Upsert the demo configuration. Returns (username, roles, token) rows."""
-    for case_type in CASE_TYPES:
-        stmt = insert(CaseType).values(active=True, **case_type)
-        await session.execute(stmt.on_conflict_do_update(
-            index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
     printed = []
     for username, display, roles, _ in USERS:
         values = dict(username=username, display_name=display, email=f"{username}@example.org",
@@ -121,6 +139,15 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
     for username, _, _, teams in USERS:
         for code in teams:
             await session.execute(insert(TeamMember).values(team_code=code, user_id=ids[username]))
+    for case_type in CASE_TYPES:  # after the teams they route to
+        stmt = insert(CaseType).values(active=True, **case_type)
+        await session.execute(stmt.on_conflict_do_update(
+            index_elements=["code"], set_={k: stmt.excluded[k] for k in case_type if k != "code"}))
+    for name, listed in LISTS.items():
+        for position, (code, label) in enumerate(listed):
+            stmt = insert(ReferenceValue).values(list_name=name, code=code, label=label, position=position,
+                                                 active=True, updated_by="Demo data")
+            await session.execute(stmt.on_conflict_do_nothing())
     await demo_records.load(session)
     return printed
 

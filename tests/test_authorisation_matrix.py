@@ -76,6 +76,10 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/send"): Rule(ACTION_ROLES[Action.SEND_RESPONSE]),
     ("POST", "/holding-response"): Rule(ACTION_ROLES[Action.SEND_HOLDING_RESPONSE]),
     ("POST", "/outcome"): Rule(ACTION_ROLES[Action.RECORD_OUTCOME]),
+    ("POST", "/refer-to-manager"): Rule(ACTION_ROLES[Action.REFER_TO_MANAGER]),
+    ("POST", "/return-to-triage"): Rule(ACTION_ROLES[Action.RETURN_TO_TRIAGE]),
+    ("POST", "/manager/send-to-drafting"): Rule(ACTION_ROLES[Action.SEND_TO_DRAFTING]),
+    ("POST", "/correspondents/{correspondent_id}/authority"): Rule(ACTION_ROLES[Action.RECORD_AUTHORITY]),
 }
 # Frontline complaints' own steps (api/routes/frontline.py), checked on frontline cases.
 FRONTLINE_ROUTES: dict[tuple[str, str], Rule] = {
@@ -194,7 +198,7 @@ async def test_the_authorisation_matrix(api):
     for team, agent in (("CENTRAL", "coordinator"), ("SERVICE", "handler")):
         tag = uuid.uuid4().hex[:8]
         response = await api.post("/frontline/contacts", headers=auth(agent), json={
-            "channel": "phone", "issue": "Matrix", "summary": "s", "department": team,
+            "channel": "phone", "issue": "General", "summary": "s", "department": team,
             "complainant": {"name": "Matrix Caller", "email": f"matrix.{tag}@example.net"}})
         assert response.status_code == 201, response.text
         front[team] = (response.json()["reference"], str(uuid.uuid4()))

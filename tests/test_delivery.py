@@ -232,6 +232,10 @@ async def test_an_unconfirmed_email_is_visible_until_confirmed_or_resent(setting
         assert stats["teams"][0]["unconfirmed_deliveries"] >= 1
 
         deliveries = f"{case_path(ref)}/deliveries/{pending['id']}"
+        # The case does not close with what became of an email unsettled: it could not be settled after.
+        closing = await api.post(f"{case_path(ref)}/close", json={"reason": "withdrawn", "note": "Withdrawn"},
+                                 headers=auth("coordinator"))
+        assert closing.status_code == 409 and "awaits confirmation" in closing.text
         refused = await api.post(f"{deliveries}/confirm", json={"note": "  "}, headers=auth("drafter"))
         assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "note"
         resent = await api.post(f"{deliveries}/resend", json={"reason": "the complainant says nothing came"},

@@ -20,19 +20,21 @@ from temporalio.exceptions import ActivityError, ApplicationError
 import api.schemas
 from activities.projection import write_projection
 from api.errors import from_update_failure
+from api.schemas import case_types as type_schemas
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
-from api.schemas import people as people_schemas
 from api.schemas import parties as party_schemas
+from api.schemas import people as people_schemas
+from api.schemas import reference_lists as list_schemas
 from api.schemas import standard_lines as line_schemas
 from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
-from casework.people.models import ApiToken, RolePermission
 from casework.parties.models import Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
+from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (
     AppUser,
     CalendarClosure,
@@ -43,11 +45,13 @@ from casework.platform.db import (
     CaseRecord,
     CaseRegistration,
     CaseTask,
+    CaseType,
     DigestSubscription,
     StandardLine,
     Team,
     table_of,
 )
+from casework.reference_lists.models import ReferenceValue
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -86,6 +90,7 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     people_schemas.TeamUpdate: (table_of(Team), {}),
     people_schemas.TokenCreate: (table_of(ApiToken), {}),
     people_schemas.GrantCreate: (table_of(RolePermission), {}),
+    list_schemas.ListValueIn: (table_of(ReferenceValue), {"parent": "parent_code"}),
     party_schemas.CustomerSync: (table_of(Customer), {}),
     party_schemas.ContactIn: (table_of(Customer), {}),  # into its contacts (jsonb)
     party_schemas.AddressIn: (table_of(Customer), {}),  # into its addresses (jsonb)
@@ -97,6 +102,9 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     party_schemas.InvoiceLineIn: (table_of(Invoice), {}),  # into its lines (jsonb)
     party_schemas.TransactionPost: (table_of(LeadTransaction), {}),
     party_schemas.TransactionReverse: (table_of(LeadTransaction), {"reason": "note"}),
+    type_schemas.CaseTypeCreate: (table_of(CaseType), {"team": "default_team"}),
+    type_schemas.CaseTypeUpdate: (table_of(CaseType), {"team": "default_team"}),
+    type_schemas.StageIn: (table_of(CaseType), {}),  # into its stages (jsonb)
 }
 
 
@@ -165,6 +173,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
     assert not_stored <= {
         "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
+        "SendBackRequest", "AuthorityRequest",
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):

@@ -40,6 +40,26 @@ def _admin(user: AppUser) -> None:
     require_permission(user, ADMINISTER_DEADLINES, "administering deadlines")
 
 
+def policy_from_body(body: dict[str, Any], *at: str) -> DeadlinePolicy:
+    """A deadline policy as sent: a preset by name, a preset with some fields changed, or every
+    field (a 422 naming what is wrong, under `at` in the body)."""
+    for field, value in body.items():
+        try:
+            check_storable([field, value])
+        except ValueError as exc:
+            raise errors.unprocessable(".".join([*at, clip(field)]), f"{clip(field)} {exc}") from exc
+    preset = body.get("preset")
+    if preset is not None and preset not in PRESETS:
+        raise errors.unprocessable(".".join([*at, "preset"]), f"unknown preset '{clip(str(preset))}'; "
+                                   f"one of {', '.join(PRESETS)}")
+    try:
+        return DeadlinePolicy.model_validate({**(PRESETS[preset].model_dump() if preset else {}), **body})
+    except ValidationError as exc:
+        raise RequestValidationError(
+            [{**e, "loc": ("body", *at, *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
+        ) from None
+
+
 def _policy_read(policy: DeadlinePolicy) -> dict[str, Any]:
     return {**policy.model_dump(mode="json"), "summary": policy.describe()}
 
@@ -71,23 +91,10 @@ async def set_deadline_policy(code: str, request: Request, session: SessionDep, 
     policy they were registered under.
     """
     _admin(user)
-    for field, value in body.items():
-        try:
-            check_storable([field, value])
-        except ValueError as exc:
-            raise errors.unprocessable(clip(field), f"{clip(field)} {exc}") from exc
+    policy = policy_from_body(body)
     row = await repository.get_case_type(session, code)
     if row is None:
         raise errors.not_found(f"case type {code}")
-    preset = body.get("preset")
-    if preset is not None and preset not in PRESETS:
-        raise errors.unprocessable("preset", f"unknown preset '{preset}'; one of {', '.join(PRESETS)}")
-    try:
-        policy = DeadlinePolicy.model_validate({**(PRESETS[preset].model_dump() if preset else {}), **body})
-    except ValidationError as exc:
-        raise RequestValidationError(
-            [{**e, "loc": ("body", *e["loc"])} for e in exc.errors(include_url=False, include_context=False)]
-        ) from None
     row.deadline_policy = policy.model_dump(mode="json")
     await session.commit()
     request.app.state.cache.forget(("case_type", code))  # registrations use it from now

@@ -15,8 +15,8 @@ from importlib import import_module
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
-from sqlalchemy import exists, false, func, select
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import and_, exists, false, func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from temporalio.client import (
     WithStartWorkflowOperation,
     WorkflowUpdateFailedError,
@@ -96,6 +96,7 @@ from casework.parties import records
 from casework.parties.models import CaseParty
 from casework.people.permissions import declare
 from casework.platform.db import CaseRecord, driver_connection
+from casework.reference_lists import active_values, declare_list, require_value
 from casework.reporting.search import not_overdue_cases, overdue_cases
 from workflows.engine import CaseWorkflow
 from workflows.engine.clock import deadlines_input
@@ -107,9 +108,25 @@ router = APIRouter(prefix="/cases", tags=["cases"])
 CASE = CASE_PATH
 REGISTER = declare("cases.register", "register a case", REGISTER_ROLES)
 ESCALATE = declare("cases.escalate", "escalate a closed case into a linked stage-2 case", ESCALATE_ROLES)
+# What a complaint is registered with, from lists administrators keep (docs/reference-lists.md).
+CHANNELS = declare_list("complaint_channels", "complaint channels (how a complaint came in)")
+CATEGORIES = declare_list("complaint_categories", "complaint categories")
+SEVERITIES = declare_list("complaint_severities", "complaint severities")
 
 
 # ---- registration ---------------------------------------------------------------------------
+
+
+async def on_list(request: Request, session: AsyncSession, list_name: str, code: str, field: str) -> None:
+    """`code` is an active value of the list (its values kept a few seconds in the short-lived
+    cache), else the 422 `require_value` explains."""
+    offered = await cached_lookup(request, ("list", list_name), lambda s: active_codes(s, list_name))
+    if not offered or code not in offered:
+        await require_value(session, list_name, code, field=field)
+
+
+async def active_codes(session: AsyncSession, list_name: str) -> frozenset[str] | None:
+    return frozenset(v.code for v in await active_values(session, list_name)) or None
 
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=CaseRead)
@@ -125,6 +142,8 @@ async def register_case(
     case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{code}'")
+    for field, listed in (("channel", CHANNELS), ("category", CATEGORIES), ("severity", SEVERITIES)):
+        await on_list(request, session, listed, getattr(body, field), field)
     about = {"customer": body.customer, "lead": body.lead}
     unknown = await records.unknown_party(session, about)
     if unknown is not None:
@@ -147,6 +166,7 @@ async def register_case(
         attachments=[document_ref(u, "attachment") for u in uploads],
         parties=records.party_links(reference, about),
         actor=actor_of(user),
+        team=case_type.default_team,
     )
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start)
@@ -221,6 +241,9 @@ async def list_cases(
     overdue: bool | None = None,
     customer: Annotated[str | None, Query(description="cases about this customer (external_id)")] = None,
     lead: Annotated[str | None, Query(description="cases about this lead (external_id)")] = None,
+    returned: Annotated[bool | None, Query(description="true: the returned cases queue (open cases sent "
+                                                       "back to triage, to re-triage)")] = None,
+    referred: Annotated[bool | None, Query(description="true: open cases referred to a manager")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
@@ -241,6 +264,10 @@ async def list_cases(
         stmt = stmt.where(CaseRecord.case_type == case_type)
     if overdue is not None:
         stmt = stmt.where(overdue_cases(today) if overdue else not_overdue_cases(today))
+    for flag, value in (("returned", returned), ("referred", referred)):
+        if value is not None:
+            sent_back = CaseRecord.details.contains({flag: True})
+            stmt = stmt.where(and_(sent_back, CaseRecord.status == "open") if value else ~sent_back)
     for party_type, external_id in (("customer", customer), ("lead", lead)):
         if external_id:
             stmt = stmt.where(exists().where(CaseParty.case_reference == CaseRecord.reference,
@@ -418,6 +445,7 @@ async def escalate(case: Annotated[AuthorisedCase, authorised_case(permission=ES
         actor=case.actor(),
         escalated_from=reference,
         escalation_reason=body.reason,
+        team=stage2.default_team,
     )
     state = await start_case(client, request.app.state.engine, settings.task_queue, start)
     if state is None:  # a late retry: the stage-2 case has already finished

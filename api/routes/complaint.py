@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 
 from api import errors
 from api.casesteps import AuthorisedCase, CaseStep, authorised_case, authorised_step, run_step, team_and_person
@@ -27,6 +27,7 @@ from api.deps import (
 from api.schemas.cases import CaseRead, OptionalNote, ReasonBody
 from api.schemas.complaint import (
     AcknowledgeRequest,
+    AuthorityRequest,
     ClarificationReply,
     ClarificationRequest,
     ContributionComplete,
@@ -34,6 +35,7 @@ from api.schemas.complaint import (
     DraftResponseRequest,
     HoldingResponseRequest,
     OutcomeRequest,
+    SendBackRequest,
     SendRequest,
 )
 from api.uploads import reply_attachments
@@ -45,6 +47,7 @@ from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, store_blob
 from casework.kinds.complaint.contracts import (
     AcknowledgeInput,
+    AuthorityInput,
     ClarificationReplyInput,
     ClarificationRequestInput,
     ContributionCancelInput,
@@ -53,6 +56,7 @@ from casework.kinds.complaint.contracts import (
     HoldingResponseInput,
     OutcomeInput,
     QaDecisionInput,
+    SendBackInput,
     SendResponseInput,
     SubmitDraftInput,
 )
@@ -71,6 +75,55 @@ async def acknowledge(
     """Send the acknowledgement by letter (.docx) or email."""
     payload = AcknowledgeInput(actor=case.actor(), channel=body.channel)
     return await case.take(payload)
+
+
+# ---- a representative's letter of authority --------------------------------------------------
+
+
+async def _correspondent_id(correspondent_id: str) -> str:
+    return correspondent_id
+
+
+@router.post(CASE + "/correspondents/{correspondent_id}/authority", response_model=CaseRead)
+async def record_authority(
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.record_authority)],
+    correspondent_id: Annotated[str, Depends(_correspondent_id)], body: AuthorityRequest,
+    session: SessionDep) -> Any:
+    """Record the complainant's letter of authority for a representative, received on a day, with
+    the letter (an upload): the response may then be sent to the representative."""
+    [document] = await reply_attachments(session, case.user, case.reference, [body.upload_id], "authority")
+    return await case.take(AuthorityInput(actor=case.actor(), correspondent_id=correspondent_id,
+                                          received_on=body.received_on, document=document))
+
+
+# ---- out of turn: to a manager, back to triage ------------------------------------------------
+
+
+@router.post(CASE + "/refer-to-manager", response_model=CaseRead)
+async def refer_to_manager(
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.refer_to_manager)],
+    body: SendBackRequest) -> Any:
+    """Send the case up to a workflow manager, with a reason: they send it back to triage, on to
+    drafting, or close it."""
+    return await case.take(SendBackInput(actor=case.actor(), reason=body.reason))
+
+
+@router.post(CASE + "/return-to-triage", response_model=CaseRead)
+async def return_to_triage(
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.return_to_triage)],
+    body: SendBackRequest) -> Any:
+    """Send the case back to triage with a reason (the wrong team; QA: not ours): it waits in the
+    returned cases queue (`GET /cases?returned=true`) until a coordinator re-triages it by
+    allocating it (then it goes on to drafting if acknowledged) or closes it with a note."""
+    return await case.take(SendBackInput(actor=case.actor(), reason=body.reason))
+
+
+@router.post(CASE + "/manager/send-to-drafting", response_model=CaseRead)
+async def send_to_drafting(
+    case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.send_to_drafting)],
+    body: SendBackRequest) -> Any:
+    """A manager sends a referred case on to drafting, with a reason."""
+    return await case.take(SendBackInput(actor=case.actor(), reason=body.reason))
 
 
 # ---- clarifications -------------------------------------------------------------------------
@@ -243,7 +296,7 @@ async def send_response(
     body: SendRequest) -> Any:
     """Send the approved response by email (attached) or letter, or record it given by telephone or
     in person; channel and date are recorded."""
-    payload = SendResponseInput(actor=case.actor(), channel=body.channel,
+    payload = SendResponseInput(actor=case.actor(), channel=body.channel, to=body.to,
                                 sent_on=body.sent_on or case_today(datetime.now(timezone.utc)))
     return await case.take(payload)
 

@@ -51,7 +51,7 @@ from api.deps import (
     cached_lookup,
     require_permission,
 )
-from api.routes.cases import start_case
+from api.routes.cases import on_list, start_case
 from api.schemas.cases import CaseRead
 from api.schemas.frontline import (
     ContactCreate,
@@ -81,6 +81,7 @@ from casework.kinds.frontline.identity import identity_keys
 from casework.kinds.frontline.rules import REGISTER_READ, RULES, TAKE_CONTACT
 from casework.parties import records
 from casework.platform.db import AppUser, CaseRecord, driver_connection
+from casework.reference_lists import declare_list
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
 from casework.reporting.search import Column, stream_batches
 from workflows.frontline import FrontlineWorkflow
@@ -90,6 +91,7 @@ Outcome = Literal["new_case", "resolved_first_contact", "repeat_contact", "repea
 CASE = "/cases" + CASE_PATH
 TAKE = RULES.permission(TAKE_CONTACT)
 READ_REGISTER = RULES.permission(REGISTER_READ)
+ISSUES = declare_list("frontline_issues", "frontline complaint issues (what a complaint is about)")
 
 # The seed's call script; [AGENT NAME] and [BRAND] are filled in on each follow-up task.
 CALL_SCRIPT = (
@@ -141,6 +143,8 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
     if not keys:
         raise errors.unprocessable("complainant", "give the complainant's email or phone (or the customer's "
                                    "id) so a repeat contact finds their case")
+    async with request.app.state.sessionmaker() as session:
+        await on_list(request, session, ISSUES, intake.issue, "issue")
     code = settings.frontline_case_type
     case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active or case_type.kind != "frontline":

@@ -50,6 +50,9 @@ class CorrespondentIn(Strict):
     name: ShortText
     relationship: CodeText = COMPLAINANT
     is_primary: bool = False
+    authority_required: bool | None = Field(
+        None, description="a letter of authority from the complainant is needed before a response goes to "
+        "this person; left out: yes for a representative, no otherwise")
     email: Annotated[str, StringConstraints(max_length=limits.EMAIL)] | None = None
     phone: Annotated[str, StringConstraints(max_length=limits.PHONE)] | None = None
     address_lines: list[Annotated[str, StringConstraints(max_length=limits.ADDRESS_LINE)]] = Field(
@@ -100,6 +103,13 @@ class CaseCreate(Strict):
         if refusal is not None:
             raise ValueError(refusal)
         return value
+
+    @model_validator(mode="after")
+    def _authority(self) -> "CaseCreate":
+        for person in self.correspondents:
+            if person.authority_required is None:
+                person.authority_required = person.relationship == "representative"
+        return self
 
     @model_validator(mode="after")
     def _one_primary(self) -> "CaseCreate":
@@ -175,6 +185,9 @@ class CorrespondentRead(Read):
     address_lines: list[str]
     postcode: str | None
     external_reference: str | None
+    authority_required: bool = False
+    authority_received_on: date | None = None
+    authority_document_id: str | None = None
 
 
 class ClarificationRead(Read):

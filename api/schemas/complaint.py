@@ -67,7 +67,20 @@ class DraftResponseRequest(Strict):
     summary: Text | None = Field(None, description="the drafter's own opening text")
 
 
+class AuthorityRequest(Strict):
+    received_on: PastDate = Field(description="the day the letter of authority arrived")
+    upload_id: Annotated[str, StringConstraints(max_length=36)] = Field(
+        description="the letter itself, uploaded first with POST /uploads")
+
+
+class SendBackRequest(Strict):
+    reason: Text = Field(description="why (on the timeline and in the queue)")
+
+
 class SendRequest(Strict):
+    to: Annotated[str, StringConstraints(max_length=36)] | None = Field(
+        None, description="a correspondent's id to address it to (a representative, whose letter of "
+        "authority must be on file); the complainant if left out")
     channel: ResponseChannel = Field(description="letter or email (sent by the case), or telephone or "
                                      "in_person (given; the approved response document records it)")
     sent_on: PastDate | None = Field(None, description="the day it was sent or given (today if left out); "

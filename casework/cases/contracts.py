@@ -77,7 +77,15 @@ class Correspondent(BaseModel):
     address_lines: list[str] = Field(default_factory=list)
     postcode: str | None = None
     external_reference: str | None = None
+    # A representative acts for the complainant only with their letter of authority on file: a
+    # response goes to them once it is received (with its document).
+    authority_required: bool = False
+    authority_received_on: date | None = None
+    authority_document_id: str | None = None
 
+    @property
+    def lacks_authority(self) -> bool:
+        return self.authority_required and self.authority_received_on is None
 
 
 class PartyLink(BaseModel):
@@ -320,6 +328,12 @@ class CaseCore(BaseModel):
                 return person
         return self.correspondents[0]
 
+    def correspondent(self, correspondent_id: str | None) -> Correspondent | None:
+        """The correspondent with that id (None: the complainant)."""
+        if correspondent_id is None:
+            return self.complainant
+        return next((c for c in self.correspondents if c.id == correspondent_id), None)
+
     def involved(self) -> list[tuple[str | None, int | None]]:
         """Teams and people asked to work on the case besides its owner: they may see it too."""
         return []
@@ -378,6 +392,8 @@ class CaseStartCore(BaseModel):
     actor: Actor
     escalated_from: str | None = None
     escalation_reason: str | None = None
+    # The team the case is routed to on registration: its type's (None: the triage queue).
+    team: str | None = None
     pending_calendar_changes: list[CalendarChange] = Field(default_factory=list)
     # The case's first deadlines, calculated by whoever starts it from the case type's policy and
     # the calendar as it is (casework.calendar.schedules; the API does). None: the workflow asks the
@@ -574,6 +590,8 @@ class CorrespondenceJob(BaseModel):
     attachment_ids: list[str] = Field(default_factory=list)
     # Email addresses to send to instead of the complainant (e.g. a contributing team).
     recipients: list[str] = Field(default_factory=list)
+    # The correspondent it is addressed to instead of the complainant (their representative).
+    addressee_id: str | None = None
 
 
 class CorrespondenceResult(BaseModel):

@@ -90,6 +90,8 @@ class CaseType(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # casework.calendar.policies.DeadlinePolicy data; NULL means the default preset (UK public sector).
     deadline_policy: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
+    # The team a new case of the type is routed to on registration (None: the triage queue).
+    default_team: Mapped[str | None] = mapped_column(ForeignKey("team.code"))
 
 
 class CalendarClosure(Base):
@@ -239,6 +241,9 @@ class CaseCorrespondent(Base):
     address_lines: Mapped[list[str]] = mapped_column(ARRAY(Text), default=list)
     postcode: Mapped[str | None] = mapped_column(String(limits.POSTCODE))
     external_reference: Mapped[str | None] = mapped_column(String(limits.EXTERNAL_REFERENCE))
+    authority_required: Mapped[bool] = mapped_column(Boolean, default=False, server_default="false")
+    authority_received_on: Mapped[date | None] = mapped_column(Date)
+    authority_document_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
         Index("ix_case_correspondent_name_trgm", "name", postgresql_using="gin",

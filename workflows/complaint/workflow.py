@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from casework.cases.contracts import Actor, CaseSummary, Channel, CorrespondenceResult, TimelineEvent
     from casework.kinds.complaint.contracts import (
         AcknowledgeInput,
+        AuthorityInput,
         CaseStart,
         Clarification,
         ClarificationReplyInput,
@@ -33,12 +34,14 @@ with workflow.unsafe.imports_passed_through():
         OutcomeInput,
         QaDecisionInput,
         ResponseChannel,
+        SendBackInput,
         SendResponseInput,
+        SentBack,
         SubmitDraftInput,
     )
     from casework.kinds.complaint.rules import RULES, Action, StageKind
 
-from workflows.engine import CaseWorkflow, forbidden, invalid, shared_type
+from workflows.engine import CaseWorkflow, conflict, forbidden, invalid, shared_type
 from workflows.engine.versioning import CONTRIBUTION_REQUESTS_SENT
 
 
@@ -108,6 +111,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     async def acknowledge(self, inp: AcknowledgeInput) -> ComplaintState:
         async with self._step(Action.ACKNOWLEDGE, inp.actor) as events:
             sent = await self._correspond("acknowledgement", inp.channel, inp.actor)
+            self.state.acknowledged = True
             events.append(self._correspondence_event("acknowledged", "Acknowledgement", sent, inp))
             self._advance(inp.actor, events)
         return self.state
@@ -116,6 +120,106 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     def _validate_acknowledge(self, inp: AcknowledgeInput) -> None:
         self._validate(Action.ACKNOWLEDGE, inp.actor)
         self._validate_channel(inp.channel)
+
+    # ---- a representative's letter of authority ---------------------------------------------
+
+    @workflow.update
+    async def record_authority(self, inp: AuthorityInput) -> ComplaintState:
+        async with self._step(Action.RECORD_AUTHORITY, inp.actor) as events:
+            person = self.state.correspondent(inp.correspondent_id)
+            assert person is not None  # the validator found them
+            person.authority_received_on, person.authority_document_id = inp.received_on, inp.document.id
+            self.state.documents.append(inp.document)
+            received = format_day(inp.received_on)
+            events.append(self._event(
+                "authority_received", f"Letter of authority for {person.name} received on {received}", inp.actor,
+                data={"correspondent_id": person.id, "received_on": inp.received_on.isoformat(),
+                      "document_id": inp.document.id}))
+        return self.state
+
+    @record_authority.validator
+    def _validate_record_authority(self, inp: AuthorityInput) -> None:
+        self._validate(Action.RECORD_AUTHORITY, inp.actor)
+        person = self.state.correspondent(inp.correspondent_id)
+        if person is None or person.is_primary:
+            raise invalid("correspondent_id", f"no representative or third party with id {inp.correspondent_id}")
+        refusal = sent_refusal("received_on", inp.received_on, self._today(), self.state.date_received)
+        if refusal is not None:
+            raise invalid("received_on", refusal)
+        self._validate_new_documents([inp.document])
+
+    # ---- out of turn: to a manager, back to triage -------------------------------------------
+
+    @workflow.update
+    async def refer_to_manager(self, inp: SendBackInput) -> ComplaintState:
+        """Send the case up to a (workflow) manager, who sends it back to triage, on to drafting,
+        or closes it."""
+        async with self._step(Action.REFER_TO_MANAGER, inp.actor) as events:
+            self.state.referred = self._sent_back(inp)
+            events.append(self._event("referred_to_manager", f"Referred to a manager from {self._here.label}",
+                                      inp.actor, reason=inp.reason, data={"from": self.state.stage}))
+            self._advance(inp.actor, events, reason=inp.reason)
+        return self.state
+
+    @refer_to_manager.validator
+    def _validate_refer_to_manager(self, inp: SendBackInput) -> None:
+        self._validate(Action.REFER_TO_MANAGER, inp.actor)
+        self._check_send_back(inp, StageKind.MANAGER)
+
+    @workflow.update
+    async def return_to_triage(self, inp: SendBackInput) -> ComplaintState:
+        """Send the case back to triage (the wrong team; QA: not ours to answer): it waits in the
+        returned cases queue until a coordinator re-triages it (allocates it) or closes it."""
+        async with self._step(Action.RETURN_TO_TRIAGE, inp.actor) as events:
+            self.state.returned, self.state.referred = self._sent_back(inp), None
+            events.append(self._event("returned_to_triage", f"Returned to triage from {self._here.label}",
+                                      inp.actor, reason=inp.reason, data={"from": self.state.stage}))
+            self._advance(inp.actor, events, reason=inp.reason)
+        return self.state
+
+    @return_to_triage.validator
+    def _validate_return_to_triage(self, inp: SendBackInput) -> None:
+        self._validate(Action.RETURN_TO_TRIAGE, inp.actor)
+        self._check_send_back(inp, StageKind.TRIAGE)
+
+    @workflow.update
+    async def send_to_drafting(self, inp: SendBackInput) -> ComplaintState:
+        """A manager sends a referred case on to drafting."""
+        async with self._step(Action.SEND_TO_DRAFTING, inp.actor) as events:
+            self.state.referred = None
+            events.append(self._event("sent_to_drafting", "Sent on to drafting by a manager", inp.actor,
+                                      reason=inp.reason))
+            self._advance(inp.actor, events, reason=inp.reason)
+        return self.state
+
+    @send_to_drafting.validator
+    def _validate_send_to_drafting(self, inp: SendBackInput) -> None:
+        self._validate(Action.SEND_TO_DRAFTING, inp.actor)
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required")
+
+    def _sent_back(self, inp: SendBackInput) -> SentBack:
+        return SentBack(from_stage=self.state.stage, reason=inp.reason, by=inp.actor.display_name,
+                        at=workflow.now())
+
+    def _check_send_back(self, inp: SendBackInput, to: StageKind) -> None:
+        """(Which stages it may be sent from is the rule table's.)"""
+        if not inp.reason.strip():
+            raise invalid("reason", "a reason is required")
+        if not self.plan.has_kind(to):
+            raise conflict(f"the stage plan of {self.state.case_type.name} has no {to} stage", self.state.stage)
+
+    def _advance(self, actor: Actor, events: list[TimelineEvent], reason: str | None = None) -> None:
+        """As every kind's, but a returned case, once re-triaged (allocated), goes on to drafting
+        if it was acknowledged already, and a case leaving the manager stage is no longer referred."""
+        if self._action == Action.ALLOCATE and self.state.returned is not None and self._here.kind == StageKind.TRIAGE:
+            self.state.returned = None
+            events.append(self._event("retriaged", "Re-triaged", actor, reason=reason))
+            drafting = self.plan.first_of_kind(StageKind.DRAFT)
+            if self.state.acknowledged and drafting is not None:
+                self._move_to(drafting, actor, events, reason=reason)
+                return
+        super()._advance(actor, events, reason)
 
     # ---- clarification ----------------------------------------------------------------------
 
@@ -353,7 +457,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                 attachments = [draft_id] if draft_id and channel is Channel.EMAIL else []
                 sent = await self._correspond("response", channel, inp.actor,
                                               extra={"response": {"summary": ""}},
-                                              attachments=attachments)
+                                              attachments=attachments, addressee_id=inp.to)
                 events.append(self._correspondence_event(
                     "response_sent", "Response", sent, inp,
                     data={"sent_on": inp.sent_on.isoformat(), "response_document_id": draft_id}))
@@ -366,7 +470,16 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     @send_response.validator
     def _validate_send(self, inp: SendResponseInput) -> None:
         self._validate(Action.SEND_RESPONSE, inp.actor)
-        if inp.channel.sent is not None:
+        addressee = self.state.correspondent(inp.to)
+        if addressee is None:
+            raise invalid("to", f"no correspondent with id {inp.to} on this case")
+        if addressee.lacks_authority:
+            raise conflict(f"{addressee.name} may be sent the response only once the complainant's letter of "
+                           f"authority is on file: record it (POST …/correspondents/{addressee.id}/authority), "
+                           "or send it to the complainant", self.state.stage)
+        if inp.channel.sent is Channel.EMAIL and inp.to is not None and not addressee.email:
+            raise invalid("channel", f"{addressee.name} has no email address; send by letter")
+        if inp.channel.sent is not None and inp.to is None:
             self._validate_channel(inp.channel.sent)
         if self._response_document_id() is None:
             raise invalid("document", "a response document is required before sending")

@@ -68,7 +68,7 @@ with workflow.unsafe.imports_passed_through():
 from workflows.engine.activity_options import PATIENT_RETRY, PROJECTION_TIMEOUT
 from workflows.engine.clock import DeadlineClock
 from workflows.engine.correspondence import Correspondence
-from workflows.engine.errors import REJECTION_TYPES, forbidden, invalid, not_visible, refusal, wrong_stage
+from workflows.engine.errors import REJECTION_TYPES, conflict, forbidden, invalid, not_visible, refusal, wrong_stage
 from workflows.engine.search_attributes import upsert_search_attributes
 from workflows.engine.shared import shared_policy, shared_type
 from workflows.engine.step import Step
@@ -125,6 +125,15 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         return [self._event("registered", "Case registered", start.actor,
                             data={"attachments": [d.id for d in start.attachments]})]
 
+    def _route_to_team(self, start: Any) -> list[TimelineEvent]:
+        """A case whose type routes its new cases to a team is that team's from registration
+        (still to be allocated to a person); without one it waits in the triage queue."""
+        if start.team is None or self.state.team is not None:
+            return []
+        self.state.team = start.team
+        return [self._event("routed", f"Routed to team {start.team}, the {self.state.case_type.name} team",
+                            start.actor, data={"team": start.team})]
+
     def _blocked(self) -> frozenset[str]:
         """Optional stages with outstanding work, which cannot be skipped (the kind's rule)."""
         collections = {name: getattr(self.state, name) for name in self.state.COLLECTIONS}
@@ -143,6 +152,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         if not self._registered:
             async with self._lock:
                 events = self._registration_events(start)
+                events += self._route_to_team(start)
                 try:
                     if clocks:
                         events.append(await self._start_clock())
@@ -262,6 +272,12 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         reasons = self.state.case_type.close_reasons
         if inp.reason not in reasons:
             raise invalid("reason", f"reason must be one of: {', '.join(reasons)}")
+        if self.state.unconfirmed_deliveries:
+            # A closed case takes no more steps: what became of the email is settled first.
+            waiting = self.state.unconfirmed_deliveries[0]
+            raise conflict(f"the {waiting.purpose} email to {waiting.recipient} awaits confirmation: confirm it "
+                           f"arrived or resend it (…/deliveries/{waiting.id}/confirm|resend) before closing",
+                           self.state.stage)
         if self._here.kind != CLOSURE:
             if inp.actor.permissions is None:  # recorded before permissions: the role rule
                 if not role_allows(inp.actor.roles, self.RULES.early_close_roles):

@@ -43,14 +43,17 @@ class Correspondence(Tasks):
     async def _correspond(self, purpose: str, channel: Channel, actor: Actor, *,
                           extra: dict[str, Any] | None = None,
                           attachments: list[str] | None = None,
-                          recipients: list[str] | None = None) -> CorrespondenceResult:
-        """Send a letter or email of `purpose` (a template purpose) and keep its files on the case."""
+                          recipients: list[str] | None = None,
+                          addressee_id: str | None = None) -> CorrespondenceResult:
+        """Send a letter or email of `purpose` (a template purpose) and keep its files on the case;
+        to `addressee_id` (a correspondent: a representative) instead of the complainant if named."""
         self.state.correspondence_count += 1
         key = f"{self.state.reference}/{purpose}/{self.state.correspondence_count}"
         result = await self._dispatch(
             CorrespondenceJob(business_key=key, purpose=purpose, channel=channel, state=self.state,
                               sender_name=actor.display_name, extra=extra or {},
-                              attachment_ids=attachments or [], recipients=recipients or []))
+                              attachment_ids=attachments or [], recipients=recipients or [],
+                              addressee_id=addressee_id))
         self.state.documents.append(result.document)
         self.state.documents.extend(result.documents)
         if result.message_id and not result.delivery_confirmed:

@@ -84,6 +84,16 @@ class Contribution(BaseModel):
     attachment_ids: list[str] = Field(default_factory=list)
 
 
+class SentBack(BaseModel):
+    """Why and from where a case was sent to another stage out of turn (to a manager, or back to
+    triage): kept until the case moves on from there."""
+
+    from_stage: str
+    reason: str
+    by: str
+    at: datetime
+
+
 class ComplaintState(CaseCore):
     """Everything the workflow knows about a complaint case: the core, plus what was complained
     about, the clarifications and contributions asked for, the draft response and its review, the
@@ -103,6 +113,9 @@ class ComplaintState(CaseCore):
     outcome: str | None = None
     outcome_detail: str | None = None
     redress_amount: Decimal | None = None
+    acknowledged: bool = False  # (False in cases recorded before it was kept: see the timeline)
+    returned: SentBack | None = None  # back in triage: the returned cases queue
+    referred: SentBack | None = None  # with a manager
 
     COLLECTIONS: ClassVar[tuple[str, ...]] = (*CaseCore.COLLECTIONS, "clarifications", "contributions")
 
@@ -119,6 +132,14 @@ class ComplaintState(CaseCore):
 
     def response_document_id(self) -> str | None:
         return self.submitted_draft_id
+
+    def kind_details(self) -> dict[str, Any]:
+        """Where the case was sent out of turn: `returned` (the returned cases queue) and
+        `referred` (with a manager), each with the stage it came from, why, who and when."""
+        return {"returned": self.returned is not None,
+                "returned_from": self.returned.model_dump(mode="json") if self.returned else None,
+                "referred": self.referred is not None,
+                "referred_from": self.referred.model_dump(mode="json") if self.referred else None}
 
     def detail_columns(self) -> dict[str, Any]:
         return {
@@ -192,6 +213,12 @@ class ContributionCancelInput(StepInput):
     reason: str
 
 
+class SendBackInput(StepInput):
+    """Refer the case to a manager, return it to triage, or (a manager) send it on to drafting."""
+
+    reason: str
+
+
 class SubmitDraftInput(StepInput):
     note: str | None = None
 
@@ -204,6 +231,15 @@ class QaDecisionInput(StepInput):
 class SendResponseInput(StepInput):
     channel: ResponseChannel
     sent_on: date
+    to: str | None = None  # a correspondent's id (a representative): None, the complainant
+
+
+class AuthorityInput(StepInput):
+    """A representative's letter of authority from the complainant, received on a day, with its document."""
+
+    correspondent_id: str
+    received_on: date
+    document: DocumentRef
 
 
 class HoldingResponseInput(StepInput):

@@ -46,6 +46,7 @@ class StageKind(StrEnum):
     QA = "qa"
     SEND = "send"
     OUTCOME = "outcome"
+    MANAGER = "manager"  # a case referred to a (workflow) manager, who sends it on or back
     CLOSURE = CLOSURE
 
 
@@ -77,6 +78,10 @@ class Action(StrEnum):
     CANCEL_TASK = "cancel_task"
     REASSIGN_TASK = "reassign_task"
     RESCHEDULE_TASK = "reschedule_task"
+    REFER_TO_MANAGER = "refer_to_manager"
+    RETURN_TO_TRIAGE = "return_to_triage"
+    SEND_TO_DRAFTING = "send_to_drafting"
+    RECORD_AUTHORITY = "record_authority"
 
 
 # A holding response (why the final one is late, and when it will come) may go out from
@@ -89,21 +94,28 @@ _TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REAS
 DRAFT_RESPONSE = "draft_response"
 DRAFT_RESPONSE_ROLES = frozenset({Role.DRAFTER})
 
+# Out of turn: up to a manager from any stage but the manager's own; back to triage (the wrong team,
+# QA's "not ours") from any stage after it.
+_REFER = frozenset({Action.REFER_TO_MANAGER})
+_SEND_BACK = _REFER | {Action.RETURN_TO_TRIAGE}
+
 RULES = register_rules(KindRules(
     kind=KIND,
     actions=tuple(Action),
     stage_kinds=frozenset(StageKind),
     stage_actions={
-        StageKind.TRIAGE: frozenset(),
-        StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}) | _BEFORE_THE_RESPONSE,
-        StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}) | _BEFORE_THE_RESPONSE,
+        StageKind.TRIAGE: _REFER,
+        StageKind.ACKNOWLEDGEMENT: frozenset({Action.ACKNOWLEDGE}) | _BEFORE_THE_RESPONSE | _SEND_BACK,
+        StageKind.CLARIFICATION: frozenset({Action.REQUEST_CLARIFICATION}) | _BEFORE_THE_RESPONSE | _SEND_BACK,
         StageKind.CONTRIBUTIONS: frozenset(
             {Action.REQUEST_CONTRIBUTION, Action.COMPLETE_CONTRIBUTION, Action.CANCEL_CONTRIBUTION}
-        ) | _BEFORE_THE_RESPONSE,
-        StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}) | _BEFORE_THE_RESPONSE,
-        StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}) | _BEFORE_THE_RESPONSE,
-        StageKind.SEND: frozenset({Action.SEND_RESPONSE}) | _BEFORE_THE_RESPONSE,
-        StageKind.OUTCOME: frozenset({Action.RECORD_OUTCOME}),
+        ) | _BEFORE_THE_RESPONSE | _SEND_BACK,
+        StageKind.DRAFT: frozenset({Action.SUBMIT_DRAFT}) | _BEFORE_THE_RESPONSE | _SEND_BACK,
+        StageKind.QA: frozenset({Action.APPROVE_DRAFT, Action.REJECT_DRAFT}) | _BEFORE_THE_RESPONSE | _SEND_BACK,
+        StageKind.SEND: frozenset({Action.SEND_RESPONSE}) | _BEFORE_THE_RESPONSE | _SEND_BACK,
+        StageKind.OUTCOME: frozenset({Action.RECORD_OUTCOME}) | _SEND_BACK,
+        # A referred case: the manager sends it on to drafting, back to triage, or closes it.
+        StageKind.MANAGER: frozenset({Action.SEND_TO_DRAFTING, Action.RETURN_TO_TRIAGE}),
         StageKind.CLOSURE: frozenset(),
     },
     # A complainant's late reply is recorded wherever the case has got to; deadlines can be
@@ -111,7 +123,7 @@ RULES = register_rules(KindRules(
     any_open_stage=frozenset({
         Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
         Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
-        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS}),
+        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, Action.RECORD_AUTHORITY, *_TASKS}),
     action_roles={
         Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
@@ -139,6 +151,11 @@ RULES = register_rules(KindRules(
         Action.RESEND_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         # Tasks on a case: whoever works it.
         **dict.fromkeys(_TASKS, _ANYONE_ON_THE_CASE),
+        Action.REFER_TO_MANAGER: frozenset({Role.HANDLER, Role.DRAFTER, Role.QA_REVIEWER, Role.COORDINATOR}),
+        Action.RETURN_TO_TRIAGE: frozenset({Role.DRAFTER, Role.QA_REVIEWER, Role.COORDINATOR, Role.MANAGER}),
+        Action.SEND_TO_DRAFTING: frozenset({Role.MANAGER}),
+        # A representative's letter of authority arrives whenever it does.
+        Action.RECORD_AUTHORITY: frozenset({Role.HANDLER, Role.DRAFTER, Role.COORDINATOR}),
     },
     leads={
         Action.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
@@ -147,7 +164,11 @@ RULES = register_rules(KindRules(
         Action.APPROVE_DRAFT: Leads(),
         Action.REJECT_DRAFT: Leads(to=StageKind.DRAFT),  # back to drafting, with the reviewer's reason
         Action.SEND_RESPONSE: Leads(),
-        Action.RECORD_OUTCOME: Leads(),
+        # To the closure stage, past the manager's (reached only by a referral).
+        Action.RECORD_OUTCOME: Leads(to=StageKind.CLOSURE),
+        Action.REFER_TO_MANAGER: Leads(to=StageKind.MANAGER),
+        Action.RETURN_TO_TRIAGE: Leads(to=StageKind.TRIAGE),
+        Action.SEND_TO_DRAFTING: Leads(to=StageKind.DRAFT),
     },
     # Closing before the closure stage is a triage decision, not a drafter's.
     early_close_roles=frozenset({Role.COORDINATOR, Role.MANAGER}),
@@ -176,6 +197,8 @@ STANDARD_COMPLAINT_PLAN = StagePlan(
         StageSpec("qa", StageKind.QA, "Quality assurance"),
         StageSpec("send", StageKind.SEND, "Send response"),
         StageSpec("outcome", StageKind.OUTCOME, "Complaint outcome"),
+        # Reached only when someone refers the case to a manager (refer_to_manager).
+        StageSpec("manager", StageKind.MANAGER, "Workflow manager", optional=True),
         StageSpec("closure", StageKind.CLOSURE, "Close case"),
     )
 )
