@@ -134,7 +134,7 @@ async def complaint_walk(case: CaseClient) -> None:
     await case.step("close", "manager", {"reason": "withdrawn", "note": "Withdrawn by phone"})
 
 
-@walk("frontline", emails=({},), requests=4)
+@walk("frontline", emails=({"task_assigned": 2},), requests=4)  # the follow-up and repeat tasks
 async def frontline_walk(case: CaseClient) -> None:
     tag = uuid.uuid4().hex[:8]
     contact = {"channel": "phone", "issue": "Broadband", "summary": "The line keeps dropping.", "department": "SERVICE",

@@ -205,3 +205,20 @@ async def test_a_missed_same_day_follow_up_escalates_to_the_team_lead_then_is_do
     assert closed["status"] == "closed" and closed["details"]["resolved_and_followed_up"] == "Y"
     assert {t["status"] for t in closed["tasks"]} == {"done", "cancelled"}
     await record_history(clock, ref, "frontline-follow-up-escalated")
+
+
+async def test_a_contact_after_the_case_closed_within_the_window_goes_to_its_owner_on_a_linked_case(api):
+    tag = uuid.uuid4().hex[:8]
+    first = await take(api, contact(tag, resolution="Explained the outage"), user="handler")
+    assert first["case"]["status"] == "closed"
+    # A week later (within 30 days) the customer calls about the same issue and reaches Mo.
+    again = await take(api, contact(tag, summary="It is back again"), user="manager")
+    assert again["outcome"] == "repeat_of_closed_case" and again["reference"] != first["reference"]
+    case = again["case"]
+    assert case["details"]["repeat_of"] == first["reference"] and again["owner_name"] == "Hana Handler"
+    assert case["details"]["owner_name"] == "Hana Handler" and case["assignee_name"] == "Hana Handler"
+    task = next(t for t in case["tasks"] if t["title"].startswith("Repeat contact"))
+    assert task["assignee_name"] == "Hana Handler"
+    assert [c["taken_by"] for c in case["details"]["contacts"]] == ["Mo Manager"]
+    timeline = (await api.get(f"{case_path(again['reference'])}/timeline", headers=auth("manager"))).json()
+    assert any(e["kind"] == "repeat_of" and e["data"]["repeat_of"] == first["reference"] for e in timeline)

@@ -56,7 +56,8 @@ def initial_state(start: FrontlineStart, now: datetime) -> FrontlineState:
         owner=start.owner, department=start.department, team_lead=start.team_lead,
         team=start.department, assignee_id=start.owner.id if start.owner else None,
         assignee_name=start.owner.name if start.owner else None,
-        brand=start.brand, script=start.script, identities=start.identities, contacts=[first],
+        brand=start.brand, script=start.script, identities=start.identities,
+        contacts=[] if start.repeat_of else [first],  # a repeat's contact is recorded with the owner's task
         repeat_of=start.repeat_of, new_case_reason=start.new_case_reason,
         improvement_idea=start.improvement_idea,
     )
@@ -93,9 +94,9 @@ class FrontlineWorkflow(CaseWorkflow[FrontlineState]):
                               data={"channel": s.channel.value, "issue": s.issue, "department": s.department,
                                     "owner_id": s.owner.id if s.owner else None})]
         if s.repeat_of:
-            events.append(self._event("repeat_contact", f"Repeat contact: {s.repeat_of} (closed) was about the "
+            events.append(self._event("repeat_of", f"Repeat contact: {s.repeat_of} (closed) was about the "
                                       f"same issue; its owner {owner} owns this one", who,
-                                      case_reference=s.repeat_of))
+                                      data={"repeat_of": s.repeat_of}))
         if s.new_case_reason:
             events.append(self._event("repeat_overridden", "Not routed to an earlier case", who,
                                       reason=s.new_case_reason))
