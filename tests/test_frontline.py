@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from openpyxl import load_workbook
 
 from tests.casefixtures import auth, case_path, step
+from tests.seeding import bearer, make_team, make_user
 from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
 
 REGISTER_HEADINGS = ["Case Owner", "Department", "Date received", "Date followed-up with customer",
@@ -222,3 +223,30 @@ async def test_a_contact_after_the_case_closed_within_the_window_goes_to_its_own
     assert [c["taken_by"] for c in case["details"]["contacts"]] == ["Mo Manager"]
     timeline = (await api.get(f"{case_path(again['reference'])}/timeline", headers=auth("manager"))).json()
     assert any(e["kind"] == "repeat_of" and e["data"]["repeat_of"] == first["reference"] for e in timeline)
+
+
+async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups_by_owner(api, sessionmaker):
+    # A team of its own, so the counts are this test's alone.
+    tag = uuid.uuid4().hex[:8]
+    async with sessionmaker() as session, session.begin():
+        team = await make_team(session, f"FL{tag[:6]}".upper())
+        await make_user(session, f"agent{tag}", ["handler"], [team])
+    agent = f"agent{tag}"
+
+    async def take_as(body: dict, expect: int = 201) -> dict:
+        response = await api.post("/frontline/contacts", json={**body, "department": team}, headers=bearer(agent))
+        assert response.status_code == expect, response.text
+        return response.json()
+
+    await take_as(contact(f"a{tag}", resolution="Sorted on the call"))
+    ref = (await take_as(contact(f"b{tag}")))["reference"]
+    await take_as(contact(f"b{tag}", summary="again"), expect=200)
+    await api.post(f"{case_path(ref)}/investigate", json={}, headers=bearer(agent))
+    await api.post(f"{case_path(ref)}/follow-up", json={"satisfied": True, "note": "ok", "resolution": "Fixed"},
+                   headers=bearer(agent))
+    response = await api.get("/frontline/statistics", params={"by": "department"}, headers=auth("manager"))
+    assert response.status_code == 200, response.text
+    row = next(r for r in response.json() if r["group"] == team)
+    assert (row["complaints"], row["resolved_first_contact"], row["repeat_contacts"]) == (2, 1, 1)
+    assert (row["follow_ups_due"], row["follow_ups_on_time"]) == (1, 1)
+    assert row["first_contact_resolution_rate"] == "50.0" and row["follow_ups_on_time_rate"] == "100.0"

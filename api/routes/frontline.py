@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
+from decimal import Decimal
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -27,7 +28,7 @@ from typing import Annotated, Any, Literal
 import psycopg
 from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
-from sqlalchemy import Date, cast, select
+from sqlalchemy import Date, Integer, and_, cast, func, or_, select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -58,6 +59,7 @@ from api.schemas.frontline import (
     ContactOutcome,
     ContactRequest,
     FollowUpRequest,
+    FrontlineStatistics,
     InvestigateRequest,
     RegisterRow,
     ResolveRequest,
@@ -478,3 +480,45 @@ async def register_xlsx(user: CurrentUser, viewer: ViewerDep, request: Request,
                     yield chunk
 
     return StreamingResponse(body(), media_type=XLSX_MEDIA_TYPE, headers=_register_attachment("xlsx"))
+
+
+# ---- statistics -------------------------------------------------------------------------------
+
+
+def _count_where(condition: Any) -> Any:
+    return func.count().filter(condition)
+
+
+@router.get("/frontline/statistics", response_model=list[FrontlineStatistics])
+async def statistics(user: CurrentUser, viewer: ViewerDep, session: SessionDep,
+                     by: Literal["department", "owner"] = "department", received_from: date | None = None,
+                     received_to: date | None = None) -> Any:
+    """First-contact resolution, repeat contacts and follow-ups on time, by department or by owner,
+    over the complaints received in the period that you may see."""
+    require_permission(user, READ_REGISTER, "reading frontline statistics")
+    f = _register_filter(None, None, received_from, received_to, None)
+    details = CaseRecord.details
+    group = details[by if by == "department" else "owner_name"].astext.label("group")
+    follow_ups = func.jsonb_array_length(details["follow_ups"])
+    escalations = details["escalations"].astext.cast(Integer)
+    stmt = (select(group, func.count().label("complaints"),
+                   _count_where(details.contains({"resolved_first_contact": True})).label("first_contact"),
+                   _count_where(or_(details["repeat_contacts"].astext.cast(Integer) > 0,
+                                    details["repeat_of"].astext.is_not(None))).label("repeats"),
+                   _count_where(or_(follow_ups > 0, escalations > 0)).label("follow_ups_due"),
+                   _count_where(and_(follow_ups > 0, escalations == 0)).label("on_time"))
+            .where(CaseRecord.kind == "frontline", visible_cases(viewer)).group_by(group).order_by(group))
+    if f.received_from:
+        stmt = stmt.where(CaseRecord.date_received >= f.received_from)
+    if f.received_to:
+        stmt = stmt.where(CaseRecord.date_received <= f.received_to)
+
+    def rate(part: int, whole: int) -> Decimal | None:
+        return (Decimal(part * 100) / whole).quantize(Decimal("0.1")) if whole else None
+
+    return [FrontlineStatistics(
+        group=row.group, complaints=row.complaints, resolved_first_contact=row.first_contact,
+        first_contact_resolution_rate=rate(row.first_contact, row.complaints), repeat_contacts=row.repeats,
+        repeat_contact_rate=rate(row.repeats, row.complaints), follow_ups_due=row.follow_ups_due,
+        follow_ups_on_time=row.on_time, follow_ups_on_time_rate=rate(row.on_time, row.follow_ups_due))
+        for row in (await session.execute(stmt)).all()]
