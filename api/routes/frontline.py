@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import psycopg
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import Date, Integer, and_, cast, func, or_, select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
@@ -410,13 +410,17 @@ def _register_statement(viewer: Any, f: RegisterFilter, with_reference: bool = F
     return stmt.order_by(CaseRecord.date_received, CaseRecord.reference)
 
 
-def _register_filter(owner: str | None, department: str | None, received_from: date | None,
-                     received_to: date | None, resolved: Literal["Y", "N"] | None) -> RegisterFilter:
+def _register_filter(owner: Annotated[str | None, Query(max_length=limits.NAME,
+                                                     description="the case owner's name")] = None,
+                     department: Annotated[str | None, Query(max_length=limits.CODE)] = None,
+                     received_from: date | None = None, received_to: date | None = None,
+                     resolved: Literal["Y", "N"] | None = None) -> RegisterFilter:
     if received_from and received_to and received_to < received_from:
         raise errors.unprocessable("received_to", "received_to is before received_from", "query")
     return RegisterFilter(owner, department, received_from, received_to, resolved)
 
 
+RegisterQuery = Annotated[RegisterFilter, Depends(_register_filter)]
 
 
 def _register_attachment(extension: str) -> dict[str, str]:
@@ -425,13 +429,9 @@ def _register_attachment(extension: str) -> dict[str, str]:
 
 
 @router.get("/frontline/register", response_model=list[RegisterRow])
-async def register(user: CurrentUser, viewer: ViewerDep, session: SessionDep,
-                   owner: str | None = Query(None, max_length=limits.NAME), department: str | None = Query(
-                       None, max_length=limits.CODE), received_from: date | None = None,
-                   received_to: date | None = None, resolved: Literal["Y", "N"] | None = None) -> Any:
+async def register(user: CurrentUser, viewer: ViewerDep, session: SessionDep, f: RegisterQuery) -> Any:
     """Every frontline complaint, one row each, with the seed's columns (and the reference)."""
     require_permission(user, READ_REGISTER, "reading the frontline register")
-    f = _register_filter(owner, department, received_from, received_to, resolved)
     rows = (await session.execute(_register_statement(viewer, f, with_reference=True))).all()
     return [RegisterRow(**{**row._asdict(), "date_received": row.date_received.isoformat(),
                            "date_followed_up": row.date_followed_up.isoformat() if row.date_followed_up else None})
@@ -440,13 +440,10 @@ async def register(user: CurrentUser, viewer: ViewerDep, session: SessionDep,
 
 @router.get("/frontline/register.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
-async def register_csv(user: CurrentUser, viewer: ViewerDep, request: Request,
-                       owner: str | None = Query(None, max_length=limits.NAME), department: str | None = Query(
-                           None, max_length=limits.CODE), received_from: date | None = None,
-                       received_to: date | None = None, resolved: Literal["Y", "N"] | None = None) -> Any:
+async def register_csv(user: CurrentUser, viewer: ViewerDep, request: Request, f: RegisterQuery) -> Any:
     """The register as CSV, headed with the seed's column names."""
     require_permission(user, READ_REGISTER, "exporting the frontline register")
-    stmt = _register_statement(viewer, _register_filter(owner, department, received_from, received_to, resolved))
+    stmt = _register_statement(viewer, f)
     sessionmaker = request.app.state.sessionmaker
 
     async def body() -> AsyncIterator[bytes]:
@@ -461,13 +458,10 @@ async def register_csv(user: CurrentUser, viewer: ViewerDep, request: Request,
 
 @router.get("/frontline/register.xlsx", response_class=StreamingResponse,
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
-async def register_xlsx(user: CurrentUser, viewer: ViewerDep, request: Request,
-                        owner: str | None = Query(None, max_length=limits.NAME), department: str | None = Query(
-                            None, max_length=limits.CODE), received_from: date | None = None,
-                        received_to: date | None = None, resolved: Literal["Y", "N"] | None = None) -> Any:
+async def register_xlsx(user: CurrentUser, viewer: ViewerDep, request: Request, f: RegisterQuery) -> Any:
     """The register as an Excel workbook, headed with the seed's column names."""
     require_permission(user, READ_REGISTER, "exporting the frontline register")
-    stmt = _register_statement(viewer, _register_filter(owner, department, received_from, received_to, resolved))
+    stmt = _register_statement(viewer, f)
     sessionmaker = request.app.state.sessionmaker
 
     async def body() -> AsyncIterator[bytes]:
@@ -496,7 +490,7 @@ async def statistics(user: CurrentUser, viewer: ViewerDep, session: SessionDep,
     """First-contact resolution, repeat contacts and follow-ups on time, by department or by owner,
     over the complaints received in the period that you may see."""
     require_permission(user, READ_REGISTER, "reading frontline statistics")
-    f = _register_filter(None, None, received_from, received_to, None)
+    f = _register_filter(received_from=received_from, received_to=received_to)
     details = CaseRecord.details
     group = details[by if by == "department" else "owner_name"].astext.label("group")
     follow_ups = func.jsonb_array_length(details["follow_ups"])
