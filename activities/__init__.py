@@ -6,6 +6,7 @@ which registers its projection tables and whose `activities()` lists its own act
 from __future__ import annotations
 
 import importlib
+import inspect
 from typing import Callable
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -31,7 +32,10 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
-        kinds += importlib.import_module(f"activities.{kind}").activities()
+        kind_activities = importlib.import_module(f"activities.{kind}").activities
+        # A kind's activities that need the database and settings take them.
+        kinds += (kind_activities(sessionmaker, settings) if inspect.signature(kind_activities).parameters
+                  else kind_activities())
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
             tasks.notify_task_assignee, *kinds]

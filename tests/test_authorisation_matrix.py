@@ -93,7 +93,10 @@ EXPECTED.update(FRONTLINE_ROUTES)
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
 PREVIEW = ("POST", "/admin/templates/{purpose}/{channel}/preview")
-OTHER_CASE_ROUTES = {DOWNLOAD, PREVIEW}
+# An improvement idea may name the frontline complaint it came from: one the proposer may see
+# (api/routes/frontline.py checks it; a case they may not see is 422 like a missing one).
+IMPROVEMENT = ("POST", "/frontline/improvements")
+OTHER_CASE_ROUTES = {DOWNLOAD, PREVIEW, IMPROVEMENT}
 
 ALLOWED = {200, 201, 409, 422}  # got past authorisation; the empty body may be refused
 MISSING = "COMP/999999/99"

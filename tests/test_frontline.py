@@ -250,3 +250,56 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
     assert (row["complaints"], row["resolved_first_contact"], row["repeat_contacts"]) == (2, 1, 1)
     assert (row["follow_ups_due"], row["follow_ups_on_time"]) == (1, 1)
     assert row["first_contact_resolution_rate"] == "50.0" and row["follow_ups_on_time_rate"] == "100.0"
+
+
+async def test_an_improvement_idea_goes_through_the_review_and_the_fortnightly_agenda_email_arrives(
+        api, temporal, mailbox):
+    tag = uuid.uuid4().hex[:8]
+    ref = (await take(api, contact(tag, resolution="Sorted")))["reference"]
+    idea = {"title": f"Text customers about outages {tag}", "description": "A text when the area has an outage",
+            "case_reference": ref}
+    proposed = await api.post("/frontline/improvements", json=idea, headers=auth("handler", **{"Idempotency-Key": tag}))
+    assert proposed.status_code == 201, proposed.text
+    again = await api.post("/frontline/improvements", json=idea, headers=auth("handler", **{"Idempotency-Key": tag}))
+    assert again.json()["id"] == proposed.json()["id"]  # a retried request is one idea
+    idea_id = proposed.json()["id"]
+    path = f"/frontline/improvements/{idea_id}"
+    hidden = (await take(api, contact(f"c{tag}", department="CENTRAL"), user="coordinator"))["reference"]
+    unseen = await api.post("/frontline/improvements", json={**idea, "case_reference": hidden}, headers=auth("handler"))
+    assert unseen.status_code == 422 and "case_reference" in unseen.text  # CENTRAL's: not the handler's to see
+
+    refused = await api.post(f"{path}/status", json={"status": "discussed"}, headers=auth("handler"))
+    assert refused.status_code == 403 and "frontline.review_improvements" in refused.text
+    skipped = await api.post(f"{path}/status", json={"status": "agreed"}, headers=auth("manager"))
+    assert skipped.status_code == 409 and "proposed" in skipped.text
+
+    # The agenda: the reviewers are emailed by the schedule's run (triggered now, as at the fortnight).
+    schedule = await api.put("/frontline/review-schedule", json={"reviewers": [f"review.{tag}@example.org"]},
+                             headers=auth("manager"))
+    assert schedule.status_code == 200, schedule.text
+    await temporal.get_schedule_handle(schedule.json()["schedule_id"]).trigger()
+    for _ in range(200):
+        agenda = mailbox.to(f"review.{tag}@example.org")
+        if agenda:
+            break
+        await asyncio.sleep(0.1)
+    assert len(agenda) == 1 and "Service improvement review" in str(agenda[0]["Subject"])
+    text = agenda[0].get_body(preferencelist=("plain",)).get_content()
+    assert f"Text customers about outages {tag} (from {ref})" in text and "Broadband:" in text
+
+    for status, note in (("discussed", "Liked at the review"), ("out_for_comment", "Proposed: SMS via the CRM")):
+        moved = await api.post(f"{path}/status", json={"status": status, "note": note}, headers=auth("manager"))
+        assert moved.status_code == 200 and moved.json()["status"] == status
+    comment = await api.post(f"{path}/comments", json={"text": "Include the fix time"}, headers=auth("handler"))
+    assert comment.status_code == 200
+    bare = await api.post(f"{path}/status", json={"status": "rejected"}, headers=auth("manager"))
+    assert bare.status_code == 422 and "note" in bare.text
+    for status in ("agreed", "implemented"):
+        moved = await api.post(f"{path}/status", json={"status": status, "note": "ok"}, headers=auth("manager"))
+        assert moved.status_code == 200
+    steps = moved.json()["steps"]
+    assert [(s["kind"], s["to_status"]) for s in steps] == [
+        ("status", "proposed"), ("status", "discussed"), ("status", "out_for_comment"),
+        ("comment", "out_for_comment"), ("status", "agreed"), ("status", "implemented")]
+    listed = await api.get("/frontline/improvements", params={"status": "implemented"}, headers=auth("handler"))
+    assert idea_id in [i["id"] for i in listed.json()]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from decimal import Decimal
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
-from api.schemas.base import CategoryText, CodeText, DueDate, ExternalId, Read, Strict, Text
+from api.schemas.base import CategoryText, CodeText, DueDate, ExternalId, Read, ShortText, Strict, Text
 from api.schemas.cases import CaseRead, CorrespondentIn
 from casework.kinds.frontline.contracts import ContactChannel
 
@@ -84,3 +85,57 @@ class FrontlineStatistics(Read):
     follow_ups_due: int = Field(description="complaints investigated with a follow-up promised")
     follow_ups_on_time: int = Field(description="followed up without the same-day promise being missed")
     follow_ups_on_time_rate: Decimal | None
+
+
+ImprovementStatus = Literal["proposed", "discussed", "out_for_comment", "agreed", "implemented", "rejected"]
+
+
+class ImprovementCreate(Strict):
+    title: ShortText
+    description: Text
+    case_reference: CodeText | None = Field(None, description="the frontline complaint it came from")
+
+
+class ImprovementStatusChange(Strict):
+    status: ImprovementStatus = Field(description="where the review moved it: discussed, out_for_comment, "
+                                      "agreed, implemented or rejected")
+    note: Text | None = Field(None, description="the meeting's outcome; required to reject")
+
+
+class ImprovementComment(Strict):
+    text: Text
+
+
+class ImprovementStepRead(Read):
+    at: datetime
+    actor: str
+    kind: str
+    from_status: str | None
+    to_status: str
+    note: str | None
+
+
+class ImprovementRead(Read):
+    id: str
+    case_reference: str | None
+    title: str
+    description: str
+    status: str
+    proposed_by: str
+    proposed_at: datetime
+    steps: list[ImprovementStepRead] = []
+
+
+Reviewer = Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=320,
+                                           pattern=r"^[^@\s]+@[^@\s]+$")]
+
+
+class ReviewScheduleIn(Strict):
+    reviewers: list[Reviewer] = Field(min_length=1, max_length=50)
+    every_days: int = Field(14, ge=1, le=92, description="how often the review meets (a fortnight)")
+
+
+class ReviewScheduleRead(Read):
+    schedule_id: str
+    reviewers: list[str]
+    every_days: int

@@ -172,3 +172,27 @@ class ClaimInput(StepInput):
 
 FOLLOW_UP_SOURCE = "follow_up"  # the source of every follow-up task (finished by the follow-up step)
 REPEAT_SOURCE = "repeat_contact"  # the source of a repeat contact's task for the owner
+
+
+# ---- the fortnightly service improvement review ----------------------------------------------
+
+
+class AgendaRequest(BaseModel):
+    """What the review's Temporal Schedule starts each run with."""
+
+    reviewers: list[str]
+    every_days: int = 14
+
+
+class AgendaJob(BaseModel):
+    run_key: str  # the run's workflow id: the email's outbox key
+    reviewers: list[str]
+    since: datetime  # the previous review: complaints counted from then
+
+
+class AgendaResult(BaseModel):
+    sent: bool
+    message_id: str | None = None
+    new_ideas: int = 0
+    awaiting_decision: int = 0
+    reason: str | None = None

@@ -60,6 +60,17 @@ _AGENTS = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 _TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 TAKE_CONTACT = "take_contact"  # the intake route's own permission: frontline.take_contact
 REGISTER_READ = "read_register"  # the register and its exports: frontline.read_register
+PROPOSE_IMPROVEMENT = "propose_improvement"  # frontline.propose_improvement
+REVIEW_IMPROVEMENTS = "review_improvements"  # the senior-management review: frontline.review_improvements
+
+# A service improvement idea's way through the fortnightly review: where each status may go next.
+IMPROVEMENT_STEPS: dict[str, frozenset[str]] = {
+    "proposed": frozenset({"discussed", "rejected"}),  # discussed at the review meeting
+    "discussed": frozenset({"out_for_comment", "rejected"}),  # the proposed solution goes to the wider team
+    "out_for_comment": frozenset({"agreed", "rejected"}),  # comments in, a final solution agreed
+    "agreed": frozenset({"implemented", "rejected"}),
+}
+IMPROVEMENT_STATUSES = ("proposed", "discussed", "out_for_comment", "agreed", "implemented", "rejected")
 
 RULES = register_rules(KindRules(
     kind=KIND,
@@ -88,6 +99,9 @@ RULES = register_rules(KindRules(
     permissions={
         TAKE_CONTACT: KindPermission(_AGENTS, "take a frontline complaint (phone, live chat or email)"),
         REGISTER_READ: KindPermission(_AGENTS, "read and export the frontline complaint register"),
+        PROPOSE_IMPROVEMENT: KindPermission(_AGENTS, "propose a service improvement idea and comment on one"),
+        REVIEW_IMPROVEMENTS: KindPermission(frozenset({Role.MANAGER}),
+                                            "record the service improvement review's outcomes and set up its schedule"),
     },
 ))
 
