@@ -24,6 +24,7 @@ from api.schemas import case_types as type_schemas
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import digests as digest_schemas
+from api.schemas import frontline as frontline_schemas
 from api.schemas import parties as party_schemas
 from api.schemas import people as people_schemas
 from api.schemas import reference_lists as list_schemas
@@ -52,6 +53,7 @@ from casework.platform.db import (
     table_of,
 )
 from casework.reference_lists.models import ReferenceValue
+from casework.tables.frontline import ServiceImprovement, ServiceImprovementStep
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -105,6 +107,16 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     type_schemas.CaseTypeCreate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.CaseTypeUpdate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.StageIn: (table_of(CaseType), {}),  # into its stages (jsonb)
+    # Frontline complaints: the case row (their own fields into its details, jsonb), the ideas' tables.
+    frontline_schemas.ContactCreate: (table_of(CaseRecord), {"department": "team"}),
+    frontline_schemas.Complainant: (table_of(CaseCorrespondent), {}),
+    frontline_schemas.ContactRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.ResolveRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.InvestigateRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.FollowUpRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.ImprovementCreate: (table_of(ServiceImprovement), {}),
+    frontline_schemas.ImprovementStatusChange: (table_of(ServiceImprovementStep), {"status": "to_status"}),
+    frontline_schemas.ImprovementComment: (table_of(ServiceImprovementStep), {"text": "note"}),
 }
 
 
@@ -174,6 +186,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
         "SendBackRequest", "AuthorityRequest",
+        "ReviewScheduleIn",  # the review's reviewers live in its Temporal Schedule
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
