@@ -1,7 +1,8 @@
 """Activities: every side effect (case projection, letters, emails, digest emails).
 
 Each kind of case may add a module here named as in the kinds registry (`casework.kinds.KINDS`)
-which registers its projection tables and whose `activities()` lists its own activities."""
+which registers its projection tables and whose `activities()` (or `activities(sessionmaker, settings)`)
+lists its own activities."""
 
 from __future__ import annotations
 
@@ -32,10 +33,9 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
     tasks = TaskActivities(sessionmaker, settings, after_send=after_task_email)
     kinds: list[Callable] = []
     for kind in KINDS:
-        kind_activities = importlib.import_module(f"activities.{kind}").activities
-        # A kind's activities that need the database and settings take them.
-        kinds += (kind_activities(sessionmaker, settings) if inspect.signature(kind_activities).parameters
-                  else kind_activities())
+        # A kind's activities() takes the sessionmaker and settings when its activities need them.
+        make = importlib.import_module(f"activities.{kind}").activities
+        kinds += make(sessionmaker, settings) if inspect.signature(make).parameters else make()
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
             tasks.notify_task_assignee, *kinds]

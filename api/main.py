@@ -17,7 +17,7 @@ from sqlalchemy import text
 from api import errors
 from api.casesteps import has_case_authorisation
 from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
-from api.openapi import api_routes, document_error_answers
+from api.openapi import RETRY_AFTER, api_routes, document_error_answers
 from api.routes import (
     admin,
     case_types,
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
 
     refuse_unauthorised_case_routes(app)
 
-    @app.get("/health", tags=["operations"])
+    @app.get("/health", tags=["operations"], responses={503: {
+        "description": "not ready: `checks` names what is out of reach", **RETRY_AFTER}})
     async def health() -> JSONResponse:
         """Readiness: each dependency checked on its own; 503 (with Retry-After) if any is out of reach."""
         checks = {"database": await _check(_database_answers()), "temporal": await _check(_temporal_answers())}

@@ -2,11 +2,15 @@
 route depends on, so /docs documents 401/403/404/409/503/504 where they can happen and a new route
 is documented like its neighbours without anyone remembering to.
 
+- 400: the route reads a body, which may not be readable at all (not UTF-8 JSON, broken multipart).
 - 401 and 403: the route authenticates the caller (`get_current_user`).
 - 404: the route addresses something by a path parameter (a case, a document, a subscription).
 - 409: the route changes a case (a step the case's stage or status does not allow).
 - 503 (with Retry-After): the route talks to Temporal (`get_client`) or PostgreSQL.
 - 504: a case step whose outcome Temporal did not confirm in time.
+
+Times of day are documented by the pattern they are written in (JSON Schema's `time` needs a UTC
+offset, which a pydantic `time` is written without).
 """
 
 from __future__ import annotations
@@ -23,18 +27,20 @@ from api.deps import get_client, get_current_user, get_session
 
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "detail": {"description": "what is wrong: a message, or for 422 a list naming each field"}}}}}}
-_RETRY = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
+RETRY_AFTER = {"headers": {"Retry-After": {"description": "seconds to wait before sending the same request again",
                                       "schema": {"type": "integer"}}}}
 ANSWERS: dict[str, dict[str, Any]] = {
+    "400": {"description": "the body could not be read at all (not UTF-8 JSON, or broken multipart); a body "
+                           "that reads but is wrong is a 422", **_ERROR},
     "401": {"description": "no bearer token, or one that is unknown, expired or revoked", **_ERROR},
     "403": {"description": "your roles or permissions do not allow this", **_ERROR},
     "404": {"description": "not found, or not yours to see (the two are never told apart)", **_ERROR},
     "409": {"description": "not allowed in the case's current stage or status (the answer names it)",
             **_ERROR},
     "503": {"description": "a service the request needs (Temporal, PostgreSQL) is busy or out of reach: "
-                           "nothing was applied", **_ERROR, **_RETRY},
+                           "nothing was applied", **_ERROR, **RETRY_AFTER},
     "504": {"description": "the step was sent but its outcome was not confirmed in time: send it again "
-                           "with the same Idempotency-Key", **_ERROR, **_RETRY},
+                           "with the same Idempotency-Key", **_ERROR, **RETRY_AFTER},
 }
 
 
@@ -52,6 +58,8 @@ def _has_path_params(dependant: Dependant) -> bool:
 def answers_of(route: APIRoute) -> list[str]:
     calls = set(_calls(route.dependant))
     codes = []
+    if route.body_field is not None:
+        codes.append("400")
     if get_current_user in calls:
         codes += ["401", "403"]
     if _has_path_params(route.dependant):
@@ -73,6 +81,25 @@ def api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
             yield context.path_format, context.original_route
 
 
+# A time of day as pydantic reads and writes it: "14:30" or "14:30:00", no UTC offset.
+TIME_OF_DAY = {"type": "string", "pattern": r"^\d{2}:\d{2}(:\d{2}(\.\d+)?)?$",
+               "description": "a time of day, HH:MM[:SS], without a UTC offset"}
+
+
+def _times_as_written(node: Any) -> None:
+    """JSON Schema's `format: time` is RFC 3339's, which needs an offset ("14:30:00Z"); a pydantic
+    `time` is written without one, so each is documented by the pattern it is written in."""
+    if isinstance(node, dict):
+        if node.get("format") == "time":
+            node.pop("format")
+            node.update({key: value for key, value in TIME_OF_DAY.items() if key not in node})
+        for value in node.values():
+            _times_as_written(value)
+    elif isinstance(node, list):
+        for value in node:
+            _times_as_written(value)
+
+
 def document_error_answers(app: FastAPI) -> None:
     """Make `app.openapi()` list each operation's error answers (once, then cached as FastAPI does)."""
 
@@ -89,6 +116,7 @@ def document_error_answers(app: FastAPI) -> None:
                         continue
                     for code in answers_of(route):
                         operation["responses"].setdefault(code, ANSWERS[code])
+            _times_as_written(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

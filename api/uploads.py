@@ -88,19 +88,13 @@ async def store_upload(session: SessionDep, settings: SettingsDep, user: AppUser
                        added_at=datetime.now(timezone.utc))
 
 
-async def refuse_unclaimed(session: SessionDep, user: AppUser, upload_ids: list[str],
-                           claimed: list[CaseDocument]) -> None:
-    """Refuse upload ids that could not be claimed: 404 for one that does not exist for this user
-    (no such upload, or another user's not yet attached), 422 for one already attached."""
+def refuse_unclaimed(upload_ids: list[str], claimed: list[CaseDocument]) -> None:
+    """Refuse upload ids that could not be claimed with one 422 naming `attachment_ids`: no such
+    upload, another user's, and one already attached are told apart by no one."""
     missing = set(upload_ids) - {u.id for u in claimed}
-    if not missing:
-        return
-    rows = {row.id: row for row in await repository.documents_by_id(session, sorted(missing))}
-    unseen = sorted(i for i in missing
-                    if i not in rows or (rows[i].case_reference is None and rows[i].uploaded_by_id != user.id))
-    if unseen:
-        raise errors.not_found(f"upload {', '.join(unseen)}")
-    raise errors.unprocessable("attachment_ids", f"unknown or already attached uploads: {sorted(missing)}")
+    if missing:
+        raise errors.unprocessable("attachment_ids", "no upload of yours, not yet attached, has the id "
+                                   f"{', '.join(sorted(missing))}")
 
 
 def document_ref(row: CaseDocument, kind: str) -> DocumentRef:
@@ -114,5 +108,5 @@ async def reply_attachments(session: SessionDep, user: AppUser, reference: str, 
     """Uploads (the user's own) sent with a reply, as case documents. Uploads already on this case
     are accepted so a retried request (same Idempotency-Key) gets the same answer rather than a 422."""
     uploads = await repository.claim_uploads(session, upload_ids, user.id, also_on_case=reference)
-    await refuse_unclaimed(session, user, upload_ids, uploads)
+    refuse_unclaimed(upload_ids, uploads)
     return [document_ref(u, "attachment").model_copy(update={"purpose": purpose}) for u in uploads]

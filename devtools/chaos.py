@@ -134,6 +134,27 @@ async def complaint_walk(case: CaseClient) -> None:
     await case.step("close", "manager", {"reason": "withdrawn", "note": "Withdrawn by phone"})
 
 
+@walk("customer_complaint", emails=({"task_assigned": 1},), requests=9)
+async def customer_complaint_walk(case: CaseClient) -> None:
+    """A demo customer's complaint with a sales adjustment (no invoice: walks run side by side, and
+    one invoice's claims are capped at its total), planned, decided, fulfilled and posted."""
+    await case.register("handler", {
+        "customer": "CUST-1001", "working_name": "Chaos chairs", "description": "Two chairs broken.",
+        "reason": "damaged_goods", "sales_adjustment_required": True, "company": "Casework Ltd",
+        "counterparty": "CUST-1001", "contract": "CON-2001", "amount": "10.00", "currency": "GBP",
+    }, path="/customer-complaints")
+    await case.step("allocate", "coordinator", {"team": "SERVICE", "assignee": "handler"})
+    due = (case_today(datetime.now(timezone.utc)) + timedelta(days=3)).isoformat()
+    planned = await case.step("tasks", "handler", {"title": "Inspect the chairs", "assignee": "handler",
+                                                   "team": "SERVICE", "due_date": due})
+    await case.step("plan", "handler", {"comment": "Inspect, then refund"})
+    await case.step(f"tasks/{planned['tasks'][0]['id']}/complete", "handler", {"result": "Two broken"})
+    await case.step("review-results", "handler", {"text": "Inspected: two chairs broken in transit."})
+    await case.step("decide-claim", "manager", {"outcome": "accepted"})
+    await case.step("fulfil", "handler", {})
+    await case.step("post", "manager")
+
+
 @walk("frontline", emails=({"task_assigned": 2},), requests=4)  # the follow-up and repeat tasks
 async def frontline_walk(case: CaseClient) -> None:
     tag = uuid.uuid4().hex[:8]
@@ -187,8 +208,9 @@ class CaseClient:
     def reference(self) -> str | None:
         return self.references[-1] if self.references else None
 
-    async def register(self, user: str, body: dict[str, Any]) -> dict[str, Any]:
-        case = await self._send("POST", "/cases", user, json=body, expect=201)
+    async def register(self, user: str, body: dict[str, Any], path: str = "/cases") -> dict[str, Any]:
+        """Register a case (`path`: the kind's registration route, /cases for a complaint)."""
+        case = await self._send("POST", path, user, json=body, expect=201)
         self.references.append(case["reference"])
         return case
 

@@ -20,12 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
+from casework.kinds.customer_complaint import rules as customer_complaint
 from casework.kinds.frontline.rules import FRONTLINE_PLAN
 from casework.people.models import ApiToken
 from casework.platform.config import get_settings
 from casework.platform.db import AppUser, CaseType, Team, TeamMember, dispose_engine, make_engine, make_sessionmaker
 from casework.platform.security import hash_token
 from casework.reference_lists.models import ReferenceValue
+from casework.tables import customer_complaint as customer_complaint_tables
 from devtools import demo_records
 
 OUTCOMES = ["upheld", "partly upheld", "not upheld", "withdrawn", "resolved at first contact"]
@@ -66,12 +68,19 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code="MISCONDUCT", name="Serious misconduct allegation", reference_prefix="MISC",
          stages=STANDARD_COMPLAINT_PLAN.to_data(), outcome_options=OUTCOMES, close_reasons=CLOSE_REASONS,
          escalation_type="COMP2", default_team="CONDUCT", deadline_policy=DEMO_POLICY),
-    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0021.
+    # Customer complaints (F3): an ERP's complaint document, with sales adjustments.
+    dict(code="CUST", kind=customer_complaint.KIND, name="Customer complaint", reference_prefix="CUST",
+         stages=customer_complaint.CUSTOMER_COMPLAINT_PLAN.to_data(), outcome_options=[],
+         close_reasons=customer_complaint.CLOSE_REASONS, escalation_type=None, deadline_policy=DEMO_POLICY),
+    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0022.
     dict(code="FRONT", kind="frontline", name="Frontline complaint", reference_prefix="FRONT",
          stages=FRONTLINE_PLAN.to_data(), outcome_options=[],
          close_reasons=["resolved", "withdrawn", "duplicate", "not a complaint", "escalated to a full complaint"],
          escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
+# The customer complaint reasons an administrator would set up (GET /lists/customer_complaint_reasons).
+COMPLAINT_REASONS = [("damaged_goods", "Goods arrived damaged"), ("wrong_goods", "Wrong goods delivered"),
+                     ("late_delivery", "Late delivery"), ("invoice_error", "Invoice error")]
 
 # Reference lists a complaint is registered with (administered at /admin/lists).
 LISTS: dict[str, list[tuple[str, str]]] = {
@@ -149,6 +158,10 @@ async def load(session: AsyncSession) -> list[tuple[str, str, str]]:
                                                  active=True, updated_by="Demo data")
             await session.execute(stmt.on_conflict_do_nothing())
     await demo_records.load(session)
+    for position, (code, label) in enumerate(COMPLAINT_REASONS):
+        await session.execute(insert(ReferenceValue).values(
+            list_name=customer_complaint_tables.REASONS, code=code, label=label, position=position,
+            updated_by="demo").on_conflict_do_nothing())
     return printed
 
 

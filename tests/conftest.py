@@ -41,6 +41,12 @@ from devtools.embedded import (
 )
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `runs_last` (the OpenAPI fuzz, which changes closures, policies and templates
+    at random) run after every other test of the session, so no other test reads what they changed."""
+    items.sort(key=lambda item: item.get_closest_marker("runs_last") is not None)
+
+
 @dataclass
 class Mailbox:
     """An aiosmtpd handler keeping every message, parsed."""

@@ -11,7 +11,6 @@ has no row in EXPECTED fails the test, so a new route is added here with its rul
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 import uuid
 from dataclasses import dataclass
@@ -28,6 +27,10 @@ from casework.cases.roles import Role
 from casework.cases.stages import role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
+from casework.kinds.customer_complaint.rules import KIND as CC_KIND
+from casework.kinds.customer_complaint.rules import RULES as CC_RULES
+from casework.kinds.customer_complaint.rules import Action as CC
+from casework.kinds.frontline.rules import KIND as FRONT_KIND
 from casework.kinds.frontline.rules import RULES as FRONTLINE
 from casework.kinds.frontline.rules import Action as Frontline
 from casework.parties.access import LEADS_READ, LEDGER_POST, LEDGER_REVERSE, RECORDS_READ, RECORDS_SYNC
@@ -36,11 +39,13 @@ from devtools import demo
 from tests.casefixtures import auth, register, step
 
 READ = None  # anyone who may see the case
+CC_ROLES = CC_RULES.action_roles
 
 
 @dataclass(frozen=True)
 class Rule:
     roles: frozenset[str] | None  # who may, on a case they see (READ: anyone)
+    kind: str = "complaint"  # the kind of case the route's step is for (tried on a case of that kind)
 
 
 # (method, path after /cases/{ref}) -> who may. Every case route must have a row.
@@ -80,16 +85,19 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     ("POST", "/return-to-triage"): Rule(ACTION_ROLES[Action.RETURN_TO_TRIAGE]),
     ("POST", "/manager/send-to-drafting"): Rule(ACTION_ROLES[Action.SEND_TO_DRAFTING]),
     ("POST", "/correspondents/{correspondent_id}/authority"): Rule(ACTION_ROLES[Action.RECORD_AUTHORITY]),
+    # Customer complaints (F3), tried on a customer complaint.
+    ("POST", "/plan"): Rule(CC_ROLES[CC.PLAN], CC_KIND),
+    ("POST", "/review-results"): Rule(CC_ROLES[CC.RECORD_REVIEW], CC_KIND),
+    ("POST", "/decide-claim"): Rule(CC_ROLES[CC.DECIDE], CC_KIND),
+    ("POST", "/fulfil"): Rule(CC_ROLES[CC.FULFIL], CC_KIND),
+    ("POST", "/post"): Rule(CC_ROLES[CC.POST], CC_KIND),
+    # Frontline complaints' own steps (api/routes/frontline.py), tried on frontline cases.
+    ("POST", "/resolve"): Rule(FRONTLINE.action_roles[Frontline.RESOLVE], FRONT_KIND),
+    ("POST", "/investigate"): Rule(FRONTLINE.action_roles[Frontline.INVESTIGATE], FRONT_KIND),
+    ("POST", "/follow-up"): Rule(FRONTLINE.action_roles[Frontline.RECORD_FOLLOW_UP], FRONT_KIND),
+    ("POST", "/contacts"): Rule(FRONTLINE.action_roles[Frontline.RECORD_CONTACT], FRONT_KIND),
+    ("POST", "/claim"): Rule(FRONTLINE.action_roles[Frontline.CLAIM], FRONT_KIND),
 }
-# Frontline complaints' own steps (api/routes/frontline.py), checked on frontline cases.
-FRONTLINE_ROUTES: dict[tuple[str, str], Rule] = {
-    ("POST", "/resolve"): Rule(FRONTLINE.action_roles[Frontline.RESOLVE]),
-    ("POST", "/investigate"): Rule(FRONTLINE.action_roles[Frontline.INVESTIGATE]),
-    ("POST", "/follow-up"): Rule(FRONTLINE.action_roles[Frontline.RECORD_FOLLOW_UP]),
-    ("POST", "/contacts"): Rule(FRONTLINE.action_roles[Frontline.RECORD_CONTACT]),
-    ("POST", "/claim"): Rule(FRONTLINE.action_roles[Frontline.CLAIM]),
-}
-EXPECTED.update(FRONTLINE_ROUTES)
 # Routes of other routers that reach a case: a document of a case, a template previewed against one.
 DOWNLOAD = ("GET", "/documents/{document_id}")
 PREVIEW = ("POST", "/admin/templates/{purpose}/{channel}/preview")
@@ -187,38 +195,43 @@ def concrete(path: str, reference: str) -> str:
 async def test_the_authorisation_matrix(api):
     # One case per team: CENTRAL's is hidden from the handler (SERVICE), SERVICE's from CENTRAL's
     # drafters and reviewer; coordinators, managers, admins and operations see both.
-    cases = {}
+    cases: dict[str, dict[str, tuple[str, str]]] = {"complaint": {}, CC_KIND: {}, FRONT_KIND: {}}
+    customer = f"C-{uuid.uuid4().hex[:8]}"
+    synced = await api.put(f"/customers/{customer}", json={"kind": "person", "name": "Matrix"},
+                           headers=auth("integration"))
+    assert synced.status_code == 201, synced.text
     for team in ("CENTRAL", "SERVICE"):
         ref = (await register(api))["reference"]
-        await step(api, ref, "allocate", "coordinator", {"team": team})
-        response = await api.post(f"/cases/{ref}/documents", headers=auth("coordinator"),
-                                  files={"file": ("note.txt", b"a note", "text/plain")})
-        assert response.status_code == 200, response.text
-        cases[team] = (ref, response.json()["documents"][-1]["id"])
+        filed = await api.post("/customer-complaints", headers=auth("handler"), json={
+            "customer": customer, "working_name": "Matrix", "description": "d", "reason": "damaged_goods"})
+        assert filed.status_code == 201, filed.text
+        for kind, reference in (("complaint", ref), (CC_KIND, filed.json()["reference"])):
+            await step(api, reference, "allocate", "coordinator", {"team": team})
+            response = await api.post(f"/cases/{reference}/documents", headers=auth("coordinator"),
+                                      files={"file": ("note.txt", b"a note", "text/plain")})
+            assert response.status_code == 200, response.text
+            cases[kind][team] = (reference, response.json()["documents"][-1]["id"])
 
     # And one frontline complaint per team, taken by an agent of that team.
-    front = {}
     for team, agent in (("CENTRAL", "coordinator"), ("SERVICE", "handler")):
-        tag = uuid.uuid4().hex[:8]
-        response = await api.post("/frontline/contacts", headers=auth(agent), json={
+        taken = await api.post("/frontline/contacts", headers=auth(agent), json={
             "channel": "phone", "issue": "General", "summary": "s", "department": team,
-            "complainant": {"name": "Matrix Caller", "email": f"matrix.{tag}@example.net"}})
-        assert response.status_code == 201, response.text
-        front[team] = (response.json()["reference"], str(uuid.uuid4()))
+            "complainant": {"name": "Matrix Caller", "email": f"matrix.{uuid.uuid4().hex[:8]}@example.net"}})
+        assert taken.status_code == 201, taken.text
+        cases[FRONT_KIND][team] = (taken.json()["reference"], str(uuid.uuid4()))
 
     checks: list[tuple[str, str, str, str, dict[str, Any], set[int]]] = []
-    by_kind = ((cases, [k for k in EXPECTED if k not in FRONTLINE_ROUTES] + [DOWNLOAD, PREVIEW]),
-               (front, list(FRONTLINE_ROUTES)))
-    for username, (kind_cases, keys) in itertools.product(USERS, by_kind):
-        visible = [t for t in kind_cases if sees(username, t)]
-        hidden = [t for t in kind_cases if not sees(username, t)]
-        targets = [("missing", MISSING, str(uuid.uuid4()))]
-        if visible:  # a user of no team and no all-teams role (integration) sees neither
-            targets.append(("visible", *kind_cases[visible[0]]))
-        if hidden:
-            targets.append(("hidden", *kind_cases[hidden[0]]))
-        for which, ref, document_id in targets:
-            for key in keys:
+    for username in USERS:
+        for key in (*EXPECTED, DOWNLOAD, PREVIEW):
+            of_kind = cases[EXPECTED[key].kind if key in EXPECTED else "complaint"]
+            visible = [t for t in of_kind if sees(username, t)]
+            hidden = [t for t in of_kind if not sees(username, t)]
+            targets = [("missing", MISSING, str(uuid.uuid4()))]
+            if visible:  # a user of no team and no all-teams role (integration) sees neither
+                targets.append(("visible", *of_kind[visible[0]]))
+            if hidden:
+                targets.append(("hidden", *of_kind[hidden[0]]))
+            for which, ref, document_id in targets:
                 method, path = key
                 kwargs: dict[str, Any] = {}
                 if key == DOWNLOAD:

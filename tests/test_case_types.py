@@ -84,3 +84,9 @@ async def test_a_type_is_checked_before_anything_is_written(api):
     assert taken.status_code == 409 and "COMP" in taken.text
     assert (await api.post("/admin/case-types", json=new_type(), headers=auth("manager"))).status_code == 403
     assert (await api.get("/admin/case-types/NOPE", headers=auth("admin"))).status_code == 404
+
+
+async def test_a_field_that_must_have_a_value_cannot_be_set_to_null(api):
+    for field in ("active", "name", "stages", "outcome_options"):
+        answer = await api.patch("/admin/case-types/COMP", json={field: None}, headers=auth("admin"))
+        assert answer.status_code == 422 and field in answer.text, answer.text

@@ -126,8 +126,12 @@ async def test_an_unattached_upload_is_only_its_uploaders(api):
     for other in ("coordinator", "drafter", "manager"):
         assert (await api.get(f"/documents/{upload_id}", headers=auth(other))).status_code == 404, other
     # …or attaches it, to a new case or to a reply.
+    # Refused as a missing upload is, naming the field.
     response = await api.post("/cases", json=complaint(attachment_ids=[upload_id]), headers=auth("coordinator"))
-    assert response.status_code == 404, response.text
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "attachment_ids"]
+    missing = await api.post("/cases", json=complaint(attachment_ids=["no-such-upload"]), headers=auth("coordinator"))
+    assert missing.status_code == 422 and missing.json()["detail"][0]["msg"].replace("no-such-upload", upload_id) \
+        == response.json()["detail"][0]["msg"]
     case = await walk_to_draft(api)
     ref = case["reference"]
     case = await step(api, ref, "clarifications", "drafter",
@@ -136,7 +140,7 @@ async def test_an_unattached_upload_is_only_its_uploaders(api):
     reply = f"clarifications/{case['clarifications'][0]['id']}/reply"
     response = await api.post(f"{case_path(ref)}/{reply}", json={"reply": "x", "attachment_ids": [upload_id]},
                               headers=auth("drafter"))
-    assert response.status_code == 404, response.text
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "attachment_ids"]
     # The uploader reads it and attaches it.
     download = await api.get(f"/documents/{upload_id}", headers=auth("handler"))
     assert download.status_code == 200 and download.content == b"private"

@@ -23,6 +23,7 @@ from api.errors import from_update_failure
 from api.schemas import case_types as type_schemas
 from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
+from api.schemas import customer_complaint as cc_schemas
 from api.schemas import digests as digest_schemas
 from api.schemas import frontline as frontline_schemas
 from api.schemas import parties as party_schemas
@@ -34,7 +35,7 @@ from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
 from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
-from casework.parties.models import Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
+from casework.parties.models import CaseParty, Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
 from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (
     AppUser,
@@ -53,6 +54,7 @@ from casework.platform.db import (
     table_of,
 )
 from casework.reference_lists.models import ReferenceValue
+from casework.tables.customer_complaint import ComplaintReview
 from casework.tables.frontline import ServiceImprovement, ServiceImprovementStep
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
@@ -107,6 +109,15 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     type_schemas.CaseTypeCreate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.CaseTypeUpdate: (table_of(CaseType), {"team": "default_team"}),
     type_schemas.StageIn: (table_of(CaseType), {}),  # into its stages (jsonb)
+    # Customer complaints: their fields land in the row's details (jsonb); a new reason in its list.
+    cc_schemas.CustomerComplaintCreate: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.FromInvoiceCreate: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.ComplaintCommon: (table_of(ReferenceValue), {"reason": "code", "new_reason_label": "label"}),
+    cc_schemas.PartyIn: (table_of(CaseParty), {"customer": "external_id"}),
+    cc_schemas.PlanRequest: (table_of(CaseRecord), {}),
+    cc_schemas.ReviewRequest: (table_of(ComplaintReview), {}),
+    cc_schemas.DecideRequest: (table_of(CaseRecord), {}),
+    cc_schemas.FulfilRequest: (table_of(CaseRecord), {}),
     # Frontline complaints: the case row (their own fields into its details, jsonb), the ideas' tables.
     frontline_schemas.ContactCreate: (table_of(CaseRecord), {"department": "team"}),
     frontline_schemas.Complainant: (table_of(CaseCorrespondent), {}),
@@ -399,9 +410,9 @@ async def test_a_registration_the_workflow_refuses_releases_its_reservation(api,
 
     real_start = case_routes.start_case
 
-    async def poisoned(client, engine, task_queue, start):
+    async def poisoned(client, engine, task_queue, start, *workflow_class):
         start.details.channel = "c" * 41
-        return await real_start(client, engine, task_queue, start)
+        return await real_start(client, engine, task_queue, start, *workflow_class)
 
     monkeypatch.setattr(case_routes, "start_case", poisoned)
     before = await _counts(sessionmaker)
@@ -422,3 +433,25 @@ async def test_admin_bodies_taken_as_json_refuse_nul_and_surrogates(api) -> None
                            headers=auth("admin", **{"Content-Type": "application/json"}),
                            content=json.dumps({"preset": "uk-public-sector", "name": SURROGATE}))
     _named(answer, "name")
+
+
+async def test_a_number_is_neither_a_date_nor_a_flag(api) -> None:
+    # Pydantic would read received_from=20260101 as seconds since 1970, and is_primary: 0 as false.
+    for name in ("received_from", "deadline_to"):
+        response = await api.get("/search/cases", params={name: "20260101"}, headers=auth("admin"))
+        assert response.status_code == 422, response.text
+        assert response.json()["detail"][0]["loc"] == ["query", name]
+    assert (await api.get("/search/cases", params={"received_from": "2026-01-01"},
+                          headers=auth("admin"))).status_code == 200
+    body = complaint(correspondents=[{"name": "Jane Citizen", "is_primary": 0}])
+    response = await api.post("/cases", json=body, headers=auth("handler"))
+    assert response.status_code == 422, response.text
+    assert response.json()["detail"][0]["loc"] == ["body", "correspondents", 0, "is_primary"]
+    # Every body model is held to it (api.schemas.base.Strict), so a new one cannot forget it.
+    line = {"category": "Billing", "topic": "Refunds", "text": "Five days.", "expires_on": 20270101}
+    response = await api.post("/standard-lines", json=line, headers=auth("admin"))
+    assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "expires_on"]
+    for flag in ("yes", 1):
+        response = await api.post("/digests", headers=auth("admin"), json={
+            "team": "SERVICE", "active": flag, "schedule": {"frequency": "daily", "time": "03:00"}})
+        assert response.status_code == 422 and response.json()["detail"][0]["loc"] == ["body", "active"]

@@ -3,6 +3,9 @@ documented only 200 and 422): built from what each route depends on, so new rout
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from api.main import create_app
@@ -36,3 +39,20 @@ def test_every_authenticated_operation_documents_401_and_403(schema: dict) -> No
             if path in ("/health", "/health/live", "/digests/unsubscribe"):
                 continue
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
+
+
+def test_an_operation_with_a_body_documents_that_an_unreadable_one_is_a_400(schema: dict) -> None:
+    assert "400" in answers(schema, CASE + "/notes", "post")
+    assert "400" in answers(schema, "/uploads", "post")
+    assert "400" not in answers(schema, CASE, "get")
+
+
+def test_readiness_documents_its_503(schema: dict) -> None:
+    not_ready = schema["paths"]["/health"]["get"]["responses"]["503"]
+    assert "Retry-After" in not_ready["headers"]
+
+
+def test_a_time_of_day_is_documented_as_it_is_written(schema: dict) -> None:
+    assert '"format": "time"' not in json.dumps(schema)
+    time = schema["components"]["schemas"]["DigestScheduleIn"]["properties"]["time"]
+    assert re.fullmatch(time["pattern"], "07:30") and not re.fullmatch(time["pattern"], "7.30pm")

@@ -76,7 +76,7 @@ def test_allowed_actions_lists_what_the_api_offers():
                                                     "extend_deadline", "change_type",
                                                     "confirm_delivery", "resend_delivery", "add_task",
                                                     "complete_task", "cancel_task", "reassign_task",
-                                                    "reschedule_task", "refer_to_manager"}
+                                                    "reschedule_task", "refer_to_manager", "record_authority"}
     assert "return_to_triage" in allowed_actions(PLAN, "qa")
     assert "approve_draft" in allowed_actions(PLAN, "qa")
     assert "submit_draft" not in allowed_actions(PLAN, "clarification", frozenset({"clarification"}))

@@ -8,7 +8,6 @@ its own timeline when its dates move.
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Body, Request, status
@@ -20,7 +19,7 @@ from sqlalchemy.dialects.postgresql import insert
 from api import errors
 from api.deps import CurrentUser, SessionDep, SettingsDep, TemporalDep, require_permission
 from api.schemas.admin import ClosureCreate
-from api.schemas.base import check_storable, clip, unstorable
+from api.schemas.base import IsoDate, check_storable, clip, unstorable
 from casework.calendar.deadlines import format_day
 from casework.calendar.policies import PRESETS, DeadlinePolicy, policy_from_data
 from casework.calendar.workdays import Region, bank_holiday_names
@@ -159,7 +158,7 @@ async def add_closure(region: Region, body: ClosureCreate, session: SessionDep, 
 
 
 @router.delete("/calendars/{region}/closures/{day}")
-async def remove_closure(region: Region, day: date, session: SessionDep, client: TemporalDep,
+async def remove_closure(region: Region, day: IsoDate, session: SessionDep, client: TemporalDep,
                          settings: SettingsDep, user: CurrentUser) -> dict[str, Any]:
     """Remove a closed day (entered by mistake) and recompute open cases' deadlines."""
     _admin(user)

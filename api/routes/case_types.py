@@ -49,6 +49,9 @@ def _values(row: CaseType) -> dict[str, Any]:
 async def _checked(session: SessionDep, kind: str, body: CaseTypeCreate | CaseTypeUpdate, code: str) -> dict[str, Any]:
     """The columns the body sets, each checked: 422 naming what is wrong."""
     sent = body.model_dump(exclude_unset=True)
+    for field in ("name", "reference_prefix", "stages", "outcome_options", "close_reasons", "active"):
+        if field in sent and sent[field] is None:
+            raise errors.unprocessable(field, f"{field} cannot be null: leave it out to keep it")
     values: dict[str, Any] = {}
     for field in ("name", "reference_prefix", "outcome_options", "close_reasons", "active"):
         if field in sent:
@@ -105,7 +108,8 @@ async def get_case_type(code: TypeCode, session: SessionDep, user: Administrator
     return row
 
 
-@router.post("", response_model=CaseTypeRead, status_code=status.HTTP_201_CREATED)
+@router.post("", response_model=CaseTypeRead, status_code=status.HTTP_201_CREATED,
+             responses={409: {"description": "the code or the reference prefix is taken"}})
 async def create_case_type(body: CaseTypeCreate, request: Request, session: SessionDep, user: Administrator) -> Any:
     """A new case type. Its cases are registered with `POST /cases` (`case_type`: its code), routed
     to its team, on its deadline policy."""
@@ -123,7 +127,8 @@ async def create_case_type(body: CaseTypeCreate, request: Request, session: Sess
     return row
 
 
-@router.patch("/{code}", response_model=CaseTypeRead)
+@router.patch("/{code}", response_model=CaseTypeRead,
+              responses={409: {"description": "the reference prefix is taken, or the type has cases"}})
 async def edit_case_type(code: TypeCode, body: CaseTypeUpdate, request: Request, response: Response,
                          session: SessionDep, user: Administrator) -> Any:
     """Change what the body names. The kind and code never change; the reference prefix only while

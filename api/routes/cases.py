@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
-from importlib import import_module
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
@@ -76,8 +76,6 @@ from casework.cases.contracts import (
     AddDocumentInput,
     AllocateInput,
     CaseClock,
-    CaseCore,
-    CaseStartCore,
     ChangeTypeInput,
     CloseInput,
     CompleteStageInput,
@@ -95,9 +93,11 @@ from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.parties import records
 from casework.parties.models import CaseParty
 from casework.people.permissions import declare
-from casework.platform.db import CaseRecord, driver_connection
+from casework.platform.config import Settings
+from casework.platform.db import AppUser, CaseRecord, driver_connection
 from casework.reference_lists import active_values, declare_list, require_value
 from casework.reporting.search import not_overdue_cases, overdue_cases
+from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine import CaseWorkflow
 from workflows.engine.clock import deadlines_input
 from workflows.engine.search_attributes import search_attributes
@@ -142,6 +142,9 @@ async def register_case(
     case_type = await cached_lookup(request, ("case_type", code), lambda s: repository.get_case_type(s, code))
     if case_type is None or not case_type.active:
         raise errors.unprocessable("case_type", f"unknown case type '{code}'")
+    if case_type.kind != "complaint":  # another kind registers through its own route
+        raise errors.unprocessable("case_type", f"'{code}' is a {case_type.kind} type, registered through "
+                                   "its own route (see docs/adding-a-kind-of-case.md)")
     for field, listed in (("channel", CHANNELS), ("category", CATEGORIES), ("severity", SEVERITIES)):
         await on_list(request, session, listed, getattr(body, field), field)
     about = {"customer": body.customer, "lead": body.lead}
@@ -149,13 +152,8 @@ async def register_case(
     if unknown is not None:
         raise errors.unprocessable(unknown.field, unknown.message)
     uploads = await repository.claim_uploads(session, body.attachment_ids, user.id)
-    await refuse_unclaimed(session, user, body.attachment_ids, uploads)
-    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
-        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
-    today = case_today(datetime.now(timezone.utc))
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+    refuse_unclaimed(body.attachment_ids, uploads)
+    key, reference = await reserve_reference(request, user, idempotency_key, case_type.reference_prefix)
     start = CaseStart(
         reference=reference,
         case_type=case_type_config(case_type),
@@ -168,22 +166,47 @@ async def register_case(
         actor=actor_of(user),
         team=case_type.default_team,
     )
+    return await start_registered(request, session, client, settings, start, key)
+
+
+async def reserve_reference(request: Request, user: AppUser, idempotency_key: str | None,
+                            prefix: str) -> tuple[str, str]:
+    """The registration's key and the reference reserved for it: the same one again for a request
+    repeated with the same Idempotency-Key."""
+    key = f"register:{user.id}:{idempotency_key or uuid.uuid4()}"
+    if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
+        key = f"register:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    today = case_today(datetime.now(timezone.utc))
+    async with driver_connection(request.app.state.engine) as conn:
+        return key, await repository.reserve_registration(conn, key, prefix, today)
+
+
+async def release_reference(request: Request, key: str, reference: str) -> None:
+    async with driver_connection(request.app.state.engine) as conn:
+        await repository.release_registration(conn, key, reference)
+
+
+async def start_registered(request: Request, session: AsyncSession, client: TemporalDep, settings: Settings,
+                           start: Any, key: str, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
+                           undo: Callable[[], Awaitable[None]] | None = None) -> Any:
+    """Start a reserved case (`start_case`) and answer it, 201. If the workflow refuses it
+    (PostgreSQL would not store it), nothing was registered: `undo` takes back what the route
+    wrote for it, and the reference is not kept reserved."""
     try:
-        state = await start_case(client, request.app.state.engine, settings.task_queue, start)
+        state = await start_case(client, request.app.state.engine, settings.task_queue, start, workflow_class)
     except WorkflowUpdateFailedError as exc:
-        # The workflow refused the case (PostgreSQL would not store it): nothing was registered,
-        # and the reference is not kept reserved for it.
         refused = errors.from_update_failure(exc)
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        if undo is not None:
+            await undo()
+        await release_reference(request, key, start.reference)
         raise refused from exc
     if state is None:
-        return await read_case(request, session, reference)
+        return await read_case(request, session, start.reference)
     return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
 
 
 async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
-                     start: CaseStartCore, kind: str = "complaint") -> CaseCore | None:
+                     start: Any, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow) -> Any:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry); Temporal out
@@ -191,12 +214,12 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     runs the newest behaviour, named in its input (no patch marker to record), and gets its first
     deadlines calculated here (`engine` reads the calendar's closures): its first workflow task
     then runs no deadline activity, and its deadline is among the search attributes it starts
-    with, so registration upserts none."""
+    with, so registration upserts none. `workflow_class`: the kind's workflow (a complaint's by
+    default), `start` its start payload."""
     if start.patch_set is None:
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
     now = datetime.now(timezone.utc)
-    case_workflow = import_module(f"workflows.{kind}")  # the kind's WORKFLOW and initial_state
-    state = case_workflow.initial_state(start, now)
+    state = workflow_class._initial_state(start, now)
     if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set or "", ()):
         policy = shared_policy(start.case_type.deadline_policy)
         schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now))
@@ -207,7 +230,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     # One request starts the workflow and waits for registration, which the first workflow task
     # completes; a retry finds the running workflow (USE_EXISTING) and waits on it instead.
     operation = WithStartWorkflowOperation(
-        case_workflow.WORKFLOW.run,
+        workflow_class.run,  # type: ignore[attr-defined]  # each kind's workflow class defines run
         start,
         id=start.reference,
         task_queue=task_queue,
@@ -219,7 +242,7 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     try:
         return await client.execute_update_with_start_workflow(
             # The engine's Update, which the kind's workflow inherits (typed on the base class).
-            CaseWorkflow.wait_registered,
+            workflow_class.wait_registered,
             start_workflow_operation=operation)
     except WorkflowAlreadyStartedError:
         return None

@@ -240,7 +240,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
             improvement_idea=intake.improvement_idea,
             fca=(case_type.deadline_policy or {}).get("name", "").upper().startswith("FCA"))
         try:
-            registered = await start_case(client, engine, settings.task_queue, start, kind="frontline")
+            registered = await start_case(client, engine, settings.task_queue, start, workflow_class=FrontlineWorkflow)
         except WorkflowUpdateFailedError as exc:
             raise errors.from_update_failure(exc) from exc
         if repeat_of is not None:

@@ -172,8 +172,9 @@ async def import_records(record_type: Annotated[str, Path(pattern="^(" + "|".joi
     try:
         rows = read_rows(media_type, await _body_within_limit(request), json_fields)
     except ImportRefused as exc:
-        code = status.HTTP_413_CONTENT_TOO_LARGE if exc.too_large else status.HTTP_422_UNPROCESSABLE_CONTENT
-        raise HTTPException(code, detail=str(exc)) from exc
+        if exc.too_large:
+            raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, detail=str(exc)) from exc
+        raise errors.unprocessable("file", str(exc)) from exc
     results = [await _import_row(session, kind, body_type, row, who(user)) for row in rows]
     await session.commit()
     count = {outcome: sum(r.result == outcome for r in results) for outcome in ("created", "updated", "error")}

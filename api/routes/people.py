@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import errors
 from api.deps import CurrentUser, SessionDep, require_permission
+from api.schemas.base import IsoDateTime
 from api.schemas.people import (
     AuditRead,
     GrantCreate,
@@ -112,7 +113,8 @@ async def list_users(session: SessionDep, admin: Administrator, active: bool | N
                           granted_permissions=granted[u.id]) for u in users]
 
 
-@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserAdminRead)
+@router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserAdminRead,
+             responses={409: {"description": "the username is taken"}})
 async def create_user(body: UserCreate, request: Request, session: SessionDep, admin: Administrator) -> Any:
     """A new user (409 if the username is taken). They sign in with a token issued next."""
     await _check_roles(session, body.roles)
@@ -260,7 +262,8 @@ async def list_teams(session: SessionDep, admin: Administrator) -> Any:
             for t in teams]
 
 
-@router.post("/teams", status_code=status.HTTP_201_CREATED, response_model=TeamRead)
+@router.post("/teams", status_code=status.HTTP_201_CREATED, response_model=TeamRead,
+             responses={409: {"description": "the team code is taken"}})
 async def create_team(body: TeamCreate, request: Request, session: SessionDep, admin: Administrator) -> Any:
     """A new team (409 if the code is taken)."""
     manager = (await _users_named(session, "manager", [body.manager]))[0] if body.manager else None
@@ -404,7 +407,7 @@ async def audit_trail(
     subject_type: Annotated[str | None, Query(max_length=20, description="user, team, token or role")] = None,
     subject: Annotated[str | None, Query(max_length=limits.NAME,
                                          description="a username, team code, token id or role")] = None,
-    since: datetime | None = None, until: datetime | None = None,
+    since: IsoDateTime | None = None, until: IsoDateTime | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Changes to people, teams, tokens and grants, newest first: who, when, what, before and after."""

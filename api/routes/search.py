@@ -24,6 +24,7 @@ from sqlalchemy import Select, select
 
 from api import errors
 from api.deps import SessionDep, ViewerDep
+from api.schemas.base import IsoDate
 from casework.calendar.deadlines import case_today
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
@@ -88,8 +89,8 @@ async def search_request(
     email: Annotated[str | None, Query(max_length=320, description="exact, any case")] = None,
     phone: Annotated[str | None, Query(max_length=40, description="digits compared, spacing ignored")] = None,
     external_reference: Annotated[str | None, Query(max_length=100)] = None,
-    received_from: date | None = None,
-    received_to: date | None = None,
+    received_from: IsoDate | None = None,
+    received_to: IsoDate | None = None,
     case_type: Names = None,
     stage: Names = None,
     team: Names = None,
@@ -98,8 +99,8 @@ async def search_request(
     overdue: bool | None = None,
     unconfirmed_delivery: Annotated[bool | None, Query(
         description="cases with an email whose delivery was not confirmed (true) or none (false)")] = None,
-    deadline_from: date | None = None,
-    deadline_to: date | None = None,
+    deadline_from: IsoDate | None = None,
+    deadline_to: IsoDate | None = None,
     contribution_status: ContributionStatus | None = None,
     sort: Annotated[str | None, Query(description=f"a column, '-' first for descending; "
                                                   f"default {search.DEFAULT_SORT}")] = None,

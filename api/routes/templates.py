@@ -140,7 +140,13 @@ async def download_version(version_id: str, session: SessionDep, user: CurrentUs
     return _download(content, template_library.version_name(row), DOCX)
 
 
-@router.get(PURPOSE + "/shipped")
+def _letter_as(*media_types: str) -> dict[int | str, dict[str, Any]]:
+    """The 200 of a route answering a letter as a file and an email as JSON (which FastAPI documents)."""
+    return {200: {"description": "a letter as a file; an email as JSON",
+                  "content": {media: {"schema": {"type": "string", "format": "binary"}} for media in media_types}}}
+
+
+@router.get(PURPOSE + "/shipped", responses=_letter_as(DOCX))
 async def download_shipped(purpose: str, channel: str, settings: SettingsDep,
                            user: CurrentUser) -> Any:
     """The shipped default: a letter's .docx, or an email's subject, text and HTML."""
@@ -219,7 +225,7 @@ async def upload_email(purpose: str, body: EmailTemplateUpload, session: Session
 # ---- preview ---------------------------------------------------------------------------------
 
 
-@router.post(PURPOSE + "/preview")
+@router.post(PURPOSE + "/preview", responses=_letter_as(DOCX, pdf.PDF))
 async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, request: Request,
                   session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Any:
     """Render a template against a case: the version given, or the one that case would get.

@@ -9,10 +9,20 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
-from typing import Annotated, Any
+from datetime import date, datetime, time, timezone
+from types import NoneType
+from typing import Annotated, Any, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
 from casework.calendar.bounds import (
     DEFAULT_EARLIEST_DATE_RECEIVED,
@@ -85,6 +95,30 @@ UploadIds = Annotated[
 ]
 
 
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _iso_date(value: Any) -> Any:
+    if isinstance(value, date) or (isinstance(value, str) and _ISO_DATE.fullmatch(value)):
+        return value
+    raise ValueError("a date is written YYYY-MM-DD")
+
+
+# A date, written YYYY-MM-DD only: pydantic would also read a number as seconds since 1970, so a
+# search from `received_from=20260101` would start in August 1970.
+IsoDate = Annotated[date, BeforeValidator(_iso_date)]
+
+
+def _iso_datetime(value: Any) -> Any:
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_DATE.match(value)):
+        return value
+    raise ValueError("a time is written YYYY-MM-DDTHH:MM[:SS][+HH:MM]")
+
+
+# A moment, written as ISO 8601 only (not a number of seconds since 1970).
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_datetime)]
+
+
 class Strict(BaseModel):
     """A request body: unknown fields refused, and every text field (nested lists included)
     refused with a 422 naming it when it holds a NUL or a lone surrogate."""
@@ -95,6 +129,31 @@ class Strict(BaseModel):
     @classmethod
     def _storable(cls, value: Any) -> Any:
         return check_storable(value)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _as_typed(cls, value: Any, info: ValidationInfo) -> Any:
+        """A flag is true or false, a date YYYY-MM-DD: pydantic would also read 0 or "yes" as a
+        flag, and a number as seconds since 1970."""
+        kinds = _plain_types(cls.model_fields[info.field_name].annotation) if info.field_name else set()
+        if value is None or not kinds:
+            return value
+        if kinds <= {bool, NoneType} and not isinstance(value, bool):
+            raise ValueError("true or false")
+        if kinds <= {date, NoneType}:
+            return _iso_date(value)
+        if kinds <= {datetime, time, NoneType} and isinstance(value, (int, float)):
+            raise ValueError("a time is written as ISO 8601 text")
+        return value
+
+
+def _plain_types(annotation: Any) -> set[Any]:
+    """The types a field's annotation allows, through Optional, unions and Annotated."""
+    if get_origin(annotation) is Annotated:
+        return _plain_types(get_args(annotation)[0])
+    if get_args(annotation) and get_origin(annotation) not in (list, dict, tuple, set, frozenset):
+        return set().union(*(_plain_types(arg) for arg in get_args(annotation)))
+    return {annotation}
 
 
 class Read(BaseModel):

@@ -314,7 +314,8 @@ class CaseRead(Read):
     team: str | None
     assignee_id: int | None
     assignee_name: str | None
-    channel: str | None = None  # complaint casework's (F1); None for other kinds
+    # The complaint's own columns of the core row (None for other kinds, whose fields are in details).
+    channel: str | None = None
     category: str | None = None
     severity: str | None = None
     description: str | None = None

@@ -231,6 +231,3 @@ async def claim_uploads(session: AsyncSession, upload_ids: list[str], user_id: i
     return [found[i] for i in upload_ids if i in found]
 
 
-async def documents_by_id(session: AsyncSession, ids: list[str]) -> list[CaseDocument]:
-    return list((await session.scalars(select(CaseDocument).where(CaseDocument.id.in_(ids)))).all())
-

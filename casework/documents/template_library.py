@@ -120,6 +120,12 @@ EXTRA_FIELDS: dict[str, Fields] = {
             ),
         },
     },
+    "complaint_decision": {
+        "decision": {
+            "outcome": Placeholder("rejected", "accepted, partly_accepted or rejected"),
+            "feedback": Placeholder("The goods were damaged after delivery.", "the decision's feedback"),
+        },
+    },
     "holding_response": {
         "holding": {
             "reason": Placeholder("We are waiting for information from another team.",
@@ -208,6 +214,8 @@ PURPOSES: dict[str, Purpose] = {
         Purpose("response", "Response", BOTH, {**CASE_FIELDS, **EXTRA_FIELDS["response"]}),
         Purpose("holding_response", "Holding response", BOTH,
                 {**CASE_FIELDS, **EXTRA_FIELDS["holding_response"]}),
+        Purpose("complaint_decision", "Customer complaint decision", (Channel.EMAIL,),
+                {**CASE_FIELDS, **EXTRA_FIELDS["complaint_decision"]}),
         Purpose("stage2_acknowledgement", "Stage 2 acknowledgement", BOTH, {**CASE_FIELDS}),
         Purpose("digest", "Digest", (Channel.EMAIL,), DIGEST_FIELDS),
         Purpose("return_decision", "Lead return decision", (Channel.EMAIL,), RETURN_DECISION_FIELDS),

@@ -9,6 +9,7 @@ of those layers, its rules and payloads here, this line, and a migration.
 """
 
 from casework.kinds.complaint import rules as _complaint_rules  # noqa: F401
+from casework.kinds.customer_complaint import rules as _customer_complaint_rules  # noqa: F401
 from casework.kinds.frontline import rules as _frontline_rules  # noqa: F401
 
-KINDS = ("complaint", "frontline")
+KINDS = ("complaint", "customer_complaint", "frontline")

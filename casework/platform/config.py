@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, time
+from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -62,6 +63,11 @@ class Settings(BaseSettings):
 
     # The case type a registration that names none gets; empty: every registration must name one.
     default_case_type: str = "COMP"
+    # Customer complaints: accepting a sales adjustment above this amount in its currency needs the
+    # customer_complaint.decide_above_limit permission; in a currency not listed, any amount does.
+    # Env: CUSTOMER_COMPLAINT_DECISION_LIMITS='{"GBP": "1000.00"}'
+    customer_complaint_decision_limits: dict[str, Decimal] = {"GBP": Decimal("1000"), "EUR": Decimal("1000"),
+                                                              "USD": Decimal("1000")}
 
     # Frontline complaint handling (docs/frontline.md): the case type intake registers, how long
     # after closing a complaint a contact about the same issue is still a repeat, when an agent's

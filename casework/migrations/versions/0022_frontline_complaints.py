@@ -5,8 +5,8 @@ ships the default case type intake registers (FRONTLINE_CASE_TYPE=FRONT): first 
 investigation and follow-up, closed. Repeat matching reads details @> {"issue_key": ...} and
 details->'identities' under an advisory lock per identity.
 
-Revision ID: 0021
-Revises: 0020
+Revision ID: 0022
+Revises: 0021
 Create Date: 2026-12-05 04:30:00
 """
 import json
@@ -15,8 +15,8 @@ from typing import Sequence, Union
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = '0021'
-down_revision: Union[str, None] = '0020'
+revision: str = '0022'
+down_revision: Union[str, None] = '0021'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
