@@ -66,6 +66,7 @@ from api.deps import (
     require_permission,
 )
 from api.routes.cases import on_list, start_case
+from api.schemas.base import IsoDate
 from api.schemas.cases import CaseRead
 from api.schemas.frontline import (
     ContactCreate,
@@ -445,7 +446,7 @@ def _register_statement(viewer: Any, f: RegisterFilter, with_reference: bool = F
 def _register_filter(owner: Annotated[str | None, Query(max_length=limits.NAME,
                                                      description="the case owner's name")] = None,
                      department: Annotated[str | None, Query(max_length=limits.CODE)] = None,
-                     received_from: date | None = None, received_to: date | None = None,
+                     received_from: IsoDate | None = None, received_to: IsoDate | None = None,
                      resolved: Literal["Y", "N"] | None = None) -> RegisterFilter:
     if received_from and received_to and received_to < received_from:
         raise errors.unprocessable("received_to", "received_to is before received_from", "query")
@@ -517,8 +518,8 @@ def _count_where(condition: Any) -> Any:
 
 @router.get("/frontline/statistics", response_model=list[FrontlineStatistics])
 async def statistics(user: CurrentUser, viewer: ViewerDep, session: SessionDep,
-                     by: Literal["department", "owner"] = "department", received_from: date | None = None,
-                     received_to: date | None = None) -> Any:
+                     by: Literal["department", "owner"] = "department", received_from: IsoDate | None = None,
+                     received_to: IsoDate | None = None) -> Any:
     """First-contact resolution, repeat contacts and follow-ups on time, by department or by owner,
     over the complaints received in the period that you may see."""
     require_permission(user, READ_REGISTER, "reading frontline statistics")

@@ -19,7 +19,7 @@ class Complainant(CorrespondentIn):
 
 
 class ContactCreate(Strict):
-    channel: Literal[ContactChannel.PHONE, ContactChannel.LIVE_CHAT, ContactChannel.EMAIL]
+    channel: ContactChannel
     issue: CategoryText = Field(description="what the complaint is about: a repeat matches on it")
     summary: Text
     complainant: Complainant
@@ -58,7 +58,7 @@ class FollowUpRequest(Strict):
 
 
 class ContactRequest(Strict):
-    channel: Literal[ContactChannel.PHONE, ContactChannel.LIVE_CHAT, ContactChannel.EMAIL]
+    channel: ContactChannel
     summary: Text
 
 
