@@ -5,18 +5,12 @@ written `pending` before the SMTP hand-off and `sent` after it (as digests are).
 
 from __future__ import annotations
 
-import asyncio
-import smtplib
-from datetime import datetime, timezone
-from email.message import Message
-
-from sqlalchemy import func, select, update
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
+from activities.digest import send_run_email
 from casework.kinds.frontline.contracts import AgendaJob, AgendaResult
 from casework.platform import mail
 from casework.platform.config import Settings
@@ -64,22 +58,7 @@ class ImprovementActivities:
         message_id = message_id_for(job.run_key)
         message = mail.build_message(sender=self._settings.mail_from, to=job.reviewers, message_id=message_id,
                                      subject="Service improvement review: agenda", text="\n".join(lines), html=None)
-        await self._send(job, message, message_id)
+        await send_run_email(self._sessionmaker, self._settings, message, business_key=job.run_key,
+                             purpose="improvement_review", recipient=", ".join(job.reviewers)[:320],
+                             message_id=message_id, what="the review agenda")
         return AgendaResult(sent=True, message_id=message_id, new_ideas=len(new), awaiting_decision=len(awaiting))
-
-    async def _send(self, job: AgendaJob, message: Message, message_id: str) -> None:
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(insert(OutboxMessage).values(
-                business_key=job.run_key, case_reference=None, purpose="improvement_review", channel="email",
-                recipient=", ".join(job.reviewers)[:320], message_id=message_id, status="pending",
-            ).on_conflict_do_nothing(index_elements=["business_key"]))
-        try:
-            await asyncio.to_thread(mail.send_message, self._settings, message)
-        except smtplib.SMTPException as exc:
-            if mail.is_permanent_failure(exc):
-                raise ApplicationError(f"SMTP refused the agenda: {exc}", type="MailRefused",
-                                       non_retryable=True) from exc
-            raise
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(update(OutboxMessage).where(OutboxMessage.business_key == job.run_key)
-                                  .values(status="sent", sent_at=datetime.now(timezone.utc)))
