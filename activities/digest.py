@@ -11,6 +11,7 @@ import asyncio
 import logging
 import smtplib
 from datetime import datetime, timezone
+from email.message import Message
 
 from sqlalchemy import update
 from sqlalchemy.dialects.postgresql import insert
@@ -67,23 +68,29 @@ class DigestActivities:
         # One-click unsubscribe (RFC 8058): mail clients POST to the link without a login.
         message["List-Unsubscribe"] = f"<{unsubscribe_url(self._settings, sub.id)}>"
         message["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                insert(OutboxMessage)
-                .values(business_key=job.run_key, case_reference=None, purpose="digest",
-                        channel="email", recipient=digest.recipient, message_id=message_id,
-                        status="pending")
-                .on_conflict_do_nothing(index_elements=["business_key"])
-            )
-        try:
-            await asyncio.to_thread(mail.send_message, self._settings, message)
-        except smtplib.SMTPException as exc:
-            if mail.is_permanent_failure(exc):
-                raise ApplicationError(f"SMTP refused the digest: {exc}", type="MailRefused",
-                                       non_retryable=True) from exc
-            raise
-        async with self._sessionmaker() as session, session.begin():
-            await session.execute(
-                update(OutboxMessage).where(OutboxMessage.business_key == job.run_key)
-                .values(status="sent", sent_at=datetime.now(timezone.utc))
-            )
+        await send_run_email(self._sessionmaker, self._settings, message, business_key=job.run_key,
+                             purpose="digest", recipient=digest.recipient, message_id=message_id, what="the digest")
+
+
+async def send_run_email(sessionmaker: async_sessionmaker, settings: Settings, message: Message, *,
+                         business_key: str, purpose: str, recipient: str, message_id: str, what: str) -> None:
+    """Send a scheduled run's email once: its outbox row (keyed by the run) is written `pending`
+    before the SMTP hand-off and `sent` after it; a permanent SMTP refusal is not retried."""
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            insert(OutboxMessage)
+            .values(business_key=business_key, case_reference=None, purpose=purpose, channel="email",
+                    recipient=recipient, message_id=message_id, status="pending")
+            .on_conflict_do_nothing(index_elements=["business_key"])
+        )
+    try:
+        await asyncio.to_thread(mail.send_message, settings, message)
+    except smtplib.SMTPException as exc:
+        if mail.is_permanent_failure(exc):
+            raise ApplicationError(f"SMTP refused {what}: {exc}", type="MailRefused", non_retryable=True) from exc
+        raise
+    async with sessionmaker() as session, session.begin():
+        await session.execute(
+            update(OutboxMessage).where(OutboxMessage.business_key == business_key)
+            .values(status="sent", sent_at=datetime.now(timezone.utc))
+        )

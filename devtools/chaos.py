@@ -197,6 +197,20 @@ async def lead_return_walk(case: CaseClient) -> None:
     await case.step("decide", "manager", {"decision": "accept", "notes": "Agreed", "lead_status": "returned"})
 
 
+@walk("frontline", emails=({"task_assigned": 2},), requests=4)  # the follow-up and repeat tasks
+async def frontline_walk(case: CaseClient) -> None:
+    tag = uuid.uuid4().hex[:8]
+    contact = {"channel": "phone", "issue": "Broadband", "summary": "The line keeps dropping.", "department": "SERVICE",
+               "complainant": {"name": f"Chaos Caller {tag}", "email": f"caller.{tag}@example.net"}}
+    first = await case._send("POST", "/frontline/contacts", "handler", json=contact, expect=201)
+    case.references.append(first["reference"])
+    await case.step("investigate", "handler", {"note": "Needs the network team"})
+    # The customer rings again and reaches another agent: the contact goes to the owner's case.
+    await case._send("POST", "/frontline/contacts", "manager", json={**contact, "channel": "live_chat"})
+    await case.step("follow-up", "handler", {"satisfied": True, "note": "Working now",
+                                             "resolution": "Line fault fixed"})
+
+
 # ---- the client ---------------------------------------------------------------------------------
 
 

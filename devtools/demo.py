@@ -21,6 +21,7 @@ from casework.calendar.policies import UK_PUBLIC_SECTOR
 from casework.cases.stages import StagePlan, StageSpec
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
 from casework.kinds.customer_complaint import rules as customer_complaint
+from casework.kinds.frontline.rules import FRONTLINE_PLAN
 from casework.kinds.lead_complaint.rules import (
     CASE_TYPE as LEAD_COMPLAINT_TYPE,
 )
@@ -84,6 +85,11 @@ CASE_TYPES: list[dict[str, Any]] = [
     dict(code=LEAD_COMPLAINT_TYPE, name="Lead complaint", reference_prefix="LC", kind="lead_complaint",
          stages=LEAD_COMPLAINT_PLAN.to_data(), outcome_options=[], close_reasons=LEAD_COMPLAINT_CLOSE_REASONS,
          escalation_type=None, default_team="COMPLIANCE", deadline_policy=LEAD_COMPLAINT_POLICY),
+    # Frontline complaint handling (docs/frontline.md); also shipped by migration 0024.
+    dict(code="FRONT", kind="frontline", name="Frontline complaint", reference_prefix="FRONT",
+         stages=FRONTLINE_PLAN.to_data(), outcome_options=[],
+         close_reasons=["resolved", "withdrawn", "duplicate", "not a complaint", "escalated to a full complaint"],
+         escalation_type=None, deadline_policy=DEMO_POLICY),
 ]
 # The customer complaint reasons an administrator would set up (GET /lists/customer_complaint_reasons).
 COMPLAINT_REASONS = [("damaged_goods", "Goods arrived damaged"), ("wrong_goods", "Wrong goods delivered"),
@@ -98,6 +104,8 @@ LISTS: dict[str, list[tuple[str, str]]] = {
     "complaint_severities": [("low", "Low"), ("medium", "Medium"), ("high", "High")],
     REASONS: [("duplicate", "Duplicate lead"), ("wrong_number", "Wrong or dead number"),
               ("not_in_area", "Outside the partner's area"), ("no_consent", "Did not consent to contact")],
+    # What a frontline complaint is about: a repeat contact matches on it (docs/frontline.md).
+    "frontline_issues": [(c, c) for c in ("Broadband", "Billing", "Mobile", "Service", "General")],
 }
 
 TEAMS = [

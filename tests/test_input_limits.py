@@ -25,6 +25,7 @@ from api.schemas import cases as case_schemas
 from api.schemas import complaint as complaint_schemas
 from api.schemas import customer_complaint as cc_schemas
 from api.schemas import digests as digest_schemas
+from api.schemas import frontline as frontline_schemas
 from api.schemas import parties as party_schemas
 from api.schemas import people as people_schemas
 from api.schemas import lead_return as return_schemas
@@ -56,6 +57,7 @@ from casework.platform.db import (
 from casework.reference_lists.models import ReferenceValue
 from casework.tables.customer_complaint import ComplaintReview
 from casework.tables.lead_return import LeadReturnSettings
+from casework.tables.frontline import ServiceImprovement, ServiceImprovementStep
 from tests.casefixtures import auth, case_path, complaint, register, step
 from workflows.complaint import ComplaintCaseWorkflow
 from workflows.engine.errors import DATA_REFUSED, INVALID
@@ -119,6 +121,16 @@ LANDS_IN: dict[type[BaseModel], tuple[Table, dict[str, str]]] = {
     cc_schemas.ReviewRequest: (table_of(ComplaintReview), {}),
     cc_schemas.DecideRequest: (table_of(CaseRecord), {}),
     cc_schemas.FulfilRequest: (table_of(CaseRecord), {}),
+    # Frontline complaints: the case row (their own fields into its details, jsonb), the ideas' tables.
+    frontline_schemas.ContactCreate: (table_of(CaseRecord), {"department": "team"}),
+    frontline_schemas.Complainant: (table_of(CaseCorrespondent), {}),
+    frontline_schemas.ContactRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.ResolveRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.InvestigateRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.FollowUpRequest: (table_of(CaseRecord), {}),
+    frontline_schemas.ImprovementCreate: (table_of(ServiceImprovement), {}),
+    frontline_schemas.ImprovementStatusChange: (table_of(ServiceImprovementStep), {"status": "to_status"}),
+    frontline_schemas.ImprovementComment: (table_of(ServiceImprovementStep), {"text": "note"}),
 }
 
 
@@ -188,6 +200,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "ReasonBody", "OptionalNote", "DeliveryConfirmation", "EscalateRequest", "ExtendRequest", "ChangeTypeRequest",
         "AcknowledgeRequest", "DraftResponseRequest", "SendRequest", "HoldingResponseRequest",
         "SendBackRequest", "AuthorityRequest",
+        "ReviewScheduleIn",  # the review's reviewers live in its Temporal Schedule
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
         # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
         "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",

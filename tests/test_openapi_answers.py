@@ -56,3 +56,17 @@ def test_a_time_of_day_is_documented_as_it_is_written(schema: dict) -> None:
     assert '"format": "time"' not in json.dumps(schema)
     time = schema["components"]["schemas"]["DigestScheduleIn"]["properties"]["time"]
     assert re.fullmatch(time["pattern"], "07:30") and not re.fullmatch(time["pattern"], "7.30pm")
+
+
+def test_no_two_routes_share_a_method_and_path():
+    """Each kind's steps live under /cases/{ref}/: two kinds naming a step alike would leave one
+    of them unreachable (the first router included answers), so names must differ."""
+    from collections import Counter
+
+    from fastapi.routing import APIRoute
+
+    from api.main import create_app
+
+    seen = Counter((method, route.path) for route in create_app().routes if isinstance(route, APIRoute)
+                   for method in route.methods)
+    assert [key for key, count in seen.items() if count > 1] == []

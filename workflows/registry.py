@@ -10,6 +10,9 @@ from workflows.complaint import ComplaintCaseWorkflow
 from workflows.digest import DigestWorkflow
 
 KIND_WORKFLOWS = {kind: importlib.import_module(f"workflows.{kind}").WORKFLOW for kind in KINDS}
-WORKFLOWS = [*KIND_WORKFLOWS.values(), DigestWorkflow, CalendarChangeWorkflow]
+# Workflows a kind's schedules start besides its cases' (a kind's package may list them as SCHEDULED).
+SCHEDULED_WORKFLOWS = [workflow for kind in KINDS
+                       for workflow in getattr(importlib.import_module(f"workflows.{kind}"), "SCHEDULED", [])]
+WORKFLOWS = [*KIND_WORKFLOWS.values(), *SCHEDULED_WORKFLOWS, DigestWorkflow, CalendarChangeWorkflow]
 
 __all__ = ["CalendarChangeWorkflow", "ComplaintCaseWorkflow", "DigestWorkflow", "KIND_WORKFLOWS", "WORKFLOWS"]

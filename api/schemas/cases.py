@@ -338,8 +338,8 @@ class CaseRead(Read):
     unconfirmed_deliveries: list[UnconfirmedDeliveryRead] = []
     correspondents: list[CorrespondentRead]
     documents: list[DocumentRead]
-    clarifications: list[ClarificationRead]
-    contributions: list[ContributionRead]
+    clarifications: list[ClarificationRead] = []  # complaint casework's
+    contributions: list[ContributionRead] = []
     notes: list[NoteRead]
     tasks: list[TaskRead] = Field(default_factory=list, description="tasks for people on the case, open and closed")
     parties: list[PartyRead] = []

@@ -10,7 +10,8 @@ of those layers, its rules and payloads here, this line, and a migration.
 
 from casework.kinds.complaint import rules as _complaint_rules  # noqa: F401
 from casework.kinds.customer_complaint import rules as _customer_complaint_rules  # noqa: F401
+from casework.kinds.frontline import rules as _frontline_rules  # noqa: F401
 from casework.kinds.lead_complaint import rules as _lead_complaint_rules  # noqa: F401
 from casework.kinds.lead_return import rules as _lead_return_rules  # noqa: F401
 
-KINDS = ("complaint", "customer_complaint", "lead_complaint", "lead_return")
+KINDS = ("complaint", "customer_complaint", "lead_complaint", "lead_return", "frontline")

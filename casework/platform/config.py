@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
@@ -73,6 +73,14 @@ class Settings(BaseSettings):
     lead_complaint_team: str = "COMPLIANCE"
     lead_dispute_chain: str = "LEADMGMT,EXEC"
     lead_dispute_pickup_days: int = Field(2, ge=1, le=60)
+
+    # Frontline complaint handling (docs/frontline.md): the case type intake registers, how long
+    # after closing a complaint a contact about the same issue is still a repeat, when an agent's
+    # working day ends (a same-day follow-up is due then), and the brand the call script names.
+    frontline_case_type: str = "FRONT"
+    frontline_repeat_window_days: int = Field(30, ge=0, le=3650)
+    frontline_day_ends: time = time(17, 30)
+    frontline_brand: str = "Casework"
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -307,7 +307,11 @@ class DeadlineClock(CaseParts):
                 flagged = self._flag_overdue_tasks()
                 events += flagged
                 if flagged:
-                    events += await self._tasks_fell_overdue(flagged)
+                    self._step_events = events  # tasks opened in answer join this commit
+                    try:
+                        events += await self._tasks_fell_overdue(flagged)
+                    finally:
+                        self._step_events = None
                 if events:
                     await self._commit(events)
 

@@ -87,9 +87,9 @@ class CaseParts:
         return []
 
     async def _tasks_fell_overdue(self, flagged: list[TimelineEvent]) -> list[TimelineEvent]:
-        """A kind's hook: the case's timer has just flagged these tasks overdue (their events, each
-        naming its `task_id`); what the kind does about it (e.g. escalate further), as more events,
-        committed with them. The kind may open and finish tasks here. None by default."""
+        """What a kind does when the case's timer flags tasks overdue (`flagged`: their
+        task_overdue events), e.g. escalate a missed follow-up. Runs under the case's lock,
+        committed with the flags; tasks may be opened. None by default."""
         return []
 
     def _event(self, kind: str, summary: str, actor: Actor, *, reason: str | None = None,
