@@ -293,16 +293,24 @@ async def run_step(request: Request, client: TemporalDep, case: AuthorisedCase, 
         raise RuntimeError(f"{case.reference} was authorised for {case.action!r}, not {action_of(step)!r}")
     payload.actor.sight = case.viewer.sight()
     update_id = f"{update_name(step)}:{idempotency_key}" if idempotency_key else None
-    handle = client.get_workflow_handle(case.reference)
+    state = await apply_update(client, case.reference, step, payload, update_id)
+    return case_json(case_from_state(request, state))
+
+
+async def apply_update(client: TemporalDep, reference: str, step: Step[StepIn], payload: StepIn,
+                       update_id: str | None) -> Any:
+    """Send the Update and answer the case's state, its failures as the API answers them: the
+    workflow's refusal (409/422/403/404), Temporal out of reach (503), no answer in time (504).
+    For a route that applies a step it authorised itself (a kind's own registration paths)."""
+    handle = client.get_workflow_handle(reference)
     try:
-        state = await handle.execute_update(step, payload, id=update_id)
+        return await handle.execute_update(step, payload, id=update_id)
     except WorkflowUpdateFailedError as exc:
         raise errors.from_update_failure(exc) from exc
     except RPCError as exc:
-        raise errors.from_rpc_error(exc, case.reference) from exc
+        raise errors.from_rpc_error(exc, reference) from exc
     except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise errors.update_unconfirmed(case.reference) from exc
-    return case_json(case_from_state(request, state))
+        raise errors.update_unconfirmed(reference) from exc
 
 
 # ---- who a case or a request goes to --------------------------------------------------------

@@ -41,13 +41,13 @@ from temporalio.client import (
     ScheduleState,
     ScheduleUpdate,
     WorkflowUpdateFailedError,
-    WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.service import RPCError
 
 from api import errors
 from api.casesteps import (
     CaseStep,
+    apply_update,
     authorised_step,
     case_from_state,
     case_type_config,
@@ -271,17 +271,8 @@ async def _is_member(request: Request, team: str, user_id: int) -> bool:
 
 async def _record_contact(client: TemporalDep, reference: str, contact: ContactInput,
                           idempotency_key: str | None) -> FrontlineState:
-    handle = client.get_workflow_handle(reference)
-    try:
-        state = await handle.execute_update(FrontlineWorkflow.record_contact, contact,
-                                            id=f"record_contact:{idempotency_key}" if idempotency_key else None)
-    except WorkflowUpdateFailedError as exc:
-        raise errors.from_update_failure(exc) from exc
-    except RPCError as exc:
-        raise errors.from_rpc_error(exc, reference) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise errors.update_unconfirmed(reference) from exc
-    return state
+    return await apply_update(client, reference, FrontlineWorkflow.record_contact, contact,
+                              f"record_contact:{idempotency_key}" if idempotency_key else None)
 
 
 def _outcome(request: Request, state: FrontlineState, outcome: Outcome, message: str, code: int) -> JSONResponse:

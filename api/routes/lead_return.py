@@ -13,11 +13,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response, status
 from sqlalchemy import Date, cast, func, select
-from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
-from temporalio.service import RPCError
+from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors
-from api.casesteps import CaseStep, authorised_step, case_from_state, case_json, case_type_config, read_case
+from api.casesteps import (
+    CaseStep,
+    apply_update,
+    authorised_step,
+    case_from_state,
+    case_json,
+    case_type_config,
+    read_case,
+)
 from api.deps import (
     CASE_PATH,
     CurrentUser,
@@ -238,16 +245,8 @@ async def unrefer(external_id: LeadId, body: UnreferRequest, request: Request, s
     payload = DecideInput(actor=actor_of(user), accept=True, notes=body.notes, lead_status=body.lead_status,
                           email_introducer=body.email_introducer, email_partner=body.email_partner,
                           reverse_transactions=body.reverse_transactions)
-    handle = client.get_workflow_handle(reference)
-    try:
-        decided = await handle.execute_update(LeadReturnWorkflow.decide, payload,
-                                              id=f"unrefer:{idempotency_key}" if idempotency_key else None)
-    except WorkflowUpdateFailedError as exc:
-        raise errors.from_update_failure(exc) from exc
-    except RPCError as exc:
-        raise errors.from_rpc_error(exc, reference) from exc
-    except WorkflowUpdateRPCTimeoutOrCancelledError as exc:
-        raise errors.update_unconfirmed(reference) from exc
+    decided = await apply_update(client, reference, LeadReturnWorkflow.decide, payload,
+                                 f"unrefer:{idempotency_key}" if idempotency_key else None)
     if decided.return_status is ReturnStatus.OPEN:
         raise errors.stage_conflict(f"lead {external_id} was not unreferred: {decided.saga_log[-1]}", "decision")
     return case_json(case_from_state(request, decided))
