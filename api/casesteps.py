@@ -43,7 +43,7 @@ from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput,
 from casework.cases.stages import KindRules, StagePlan, allowed_actions, rules_of
 from casework.cases.visibility import Viewer, may_see_case
 from casework.platform.db import AppUser, CaseType, Team, reading
-from workflows.engine.correspondence import CONFIRM_DELIVERY, RESEND_DELIVERY
+from workflows.engine.correspondence import DELIVERY_ACTIONS
 from workflows.engine.tasks import ADD_TASK, TASK_ACTIONS
 
 StepIn = TypeVar("StepIn", bound=StepInput)
@@ -74,7 +74,6 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
     return rules_of(case_type.kind)
 
 
-DELIVERY_ACTIONS = frozenset({CONFIRM_DELIVERY, RESEND_DELIVERY})
 OPEN_TASK_ACTIONS = frozenset(TASK_ACTIONS) - {ADD_TASK}
 
 
@@ -134,7 +133,10 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
     rules = rules_of(core.get("kind") or "complaint")
     collections = {"clarifications": clarifications, "contributions": contributions, **kind_collections}
     blocked = rules.blocked_stages(plan, today, collections)
-    actions = [] if core["status"] == "closed" else allowed_actions(rules, plan, core["stage"], blocked)
+    if core["status"] == "closed":  # only what became of an email may still be settled
+        actions = sorted(DELIVERY_ACTIONS) if core.get("unconfirmed_deliveries") else []
+    else:
+        actions = allowed_actions(rules, plan, core["stage"], blocked)
     if not core.get("unconfirmed_deliveries"):  # nothing to confirm or resend
         actions = [a for a in actions if a not in DELIVERY_ACTIONS]
     if not any(t.status == TaskStatus.OPEN for t in tasks):  # no task to close, reassign or reschedule

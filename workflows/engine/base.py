@@ -67,12 +67,18 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.engine.activity_options import PATIENT_RETRY, PROJECTION_TIMEOUT
 from workflows.engine.clock import DeadlineClock
-from workflows.engine.correspondence import Correspondence
+from workflows.engine.correspondence import DELIVERY_ACTIONS, Correspondence
 from workflows.engine.errors import REJECTION_TYPES, conflict, forbidden, invalid, not_visible, refusal, wrong_stage
 from workflows.engine.search_attributes import upsert_search_attributes
 from workflows.engine.shared import shared_policy, shared_type
 from workflows.engine.step import Step
-from workflows.engine.versioning import CHANGED_SEARCH_ATTRIBUTES, CLOCK_PATCH, LOCAL_PROJECTION, patches_of
+from workflows.engine.versioning import (
+    CHANGED_SEARCH_ATTRIBUTES,
+    CLOCK_PATCH,
+    LOCAL_PROJECTION,
+    SETTLED_BEFORE_ENDING,
+    patches_of,
+)
 
 S = TypeVar("S", bound=CaseCore)
 
@@ -187,8 +193,15 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
             await self._keep_time()
         else:
             await workflow.wait_condition(self._run_ends)
+        settling = self.state.status is CaseStatus.CLOSED and self._patched(SETTLED_BEFORE_ENDING)
+        if settling:
+            # Closed (by a step that closes it, or a kind's decision) with an email whose delivery
+            # is not confirmed: the case takes confirm and resend until none is left, or the run
+            # would end with it unsettled for ever.
+            await workflow.wait_condition(lambda: not self.state.unconfirmed_deliveries
+                                          or workflow.info().is_continue_as_new_suggested())
         await workflow.wait_condition(workflow.all_handlers_finished)
-        if self.state.status is not CaseStatus.CLOSED:
+        if self.state.status is not CaseStatus.CLOSED or (settling and self.state.unconfirmed_deliveries):
             workflow.continue_as_new(start.model_copy(update={
                 "carried_state": self.state, "pending_calendar_changes": self._calendar_changes}))
         return CaseSummary(reference=self.state.reference, status=self.state.status,
@@ -415,7 +428,8 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         return self.plan.get(self.state.stage)
 
     def _route(self, action: str) -> Route:
-        if self.state.status is CaseStatus.CLOSED:
+        if self.state.status is CaseStatus.CLOSED and not (
+                action in DELIVERY_ACTIONS and self.state.unconfirmed_deliveries):
             raise wrong_stage(f"case {self.state.reference} is closed; '{action}' is not allowed", "closed")
         route = route_action(self.RULES, self.plan, self.state.stage, action, self._blocked())
         if isinstance(route, Rejection):

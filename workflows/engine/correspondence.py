@@ -34,6 +34,7 @@ from workflows.engine.versioning import LOCAL_CORRESPONDENCE
 
 # The actions of this part's steps; every kind's rule table declares them.
 CONFIRM_DELIVERY, RESEND_DELIVERY = "confirm_delivery", "resend_delivery"
+DELIVERY_ACTIONS = frozenset({CONFIRM_DELIVERY, RESEND_DELIVERY})
 
 
 class Correspondence(Tasks):

@@ -22,6 +22,8 @@ LOCAL_DEADLINES = "deadlines-as-local-activity"
 CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
 # Letters and emails go out through a local activity first (see engine.correspondence).
 LOCAL_CORRESPONDENCE = "correspondence-as-local-activity"
+# A case closed with an email awaiting confirmation keeps running until it is confirmed or resent.
+SETTLED_BEFORE_ENDING = "settle-deliveries-before-ending"
 
 # One marker standing for a set of patches. Each patch costs a run a marker event and the
 # TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
@@ -30,6 +32,7 @@ LOCAL_CORRESPONDENCE = "correspondence-as-local-activity"
 _PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
                          CONTRIBUTION_REQUESTS_SENT})
 PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
+    "case-patches-v3": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING},
     "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},
     "case-patches-v1": _PATCHES_V1,
 }
