@@ -160,6 +160,50 @@ async def test_an_assignment_email_is_sent_once_though_the_worker_dies_after_sen
     assert len(task_mail(mailbox, "drafter@example.org", ref)) == 1
 
 
+async def test_a_task_email_whose_send_was_cut_short_waits_on_the_case_until_confirmed_or_resent(
+        settings, temporal, engine, mailbox):
+    crashed: list[str] = []
+
+    def crash_after_each_first_task_email(job) -> None:
+        if job.business_key not in crashed:
+            crashed.append(job.business_key)
+            raise RuntimeError("injected: the worker died after the SMTP server took the task email")
+
+    own = settings.model_copy(update={"task_queue": f"tasks-{uuid.uuid4().hex[:8]}"})
+    async with own_stack(own, temporal, engine, after_task_email=crash_after_each_first_task_email) as api:
+        ref = await allocated_case(api)
+        case = await step(api, ref, "tasks", "drafter", {"title": "Check the refund", "assignee": "drafter2",
+                                                         "due_date": due(2)})
+        [task] = case["tasks"]
+        [pending] = case["unconfirmed_deliveries"]
+        assert (pending["purpose"], pending["recipient"], pending["task_id"]) == (
+            "task_assigned", "drafter2@example.org", task["id"])
+        listed = await api.get("/search/cases", params={"unconfirmed_delivery": "true", "reference": ref},
+                               headers=auth("drafter"))
+        assert [c["reference"] for c in listed.json()["items"]] == [ref]
+
+        resent = await step(api, ref, f"deliveries/{pending['id']}/resend", "drafter", {"reason": "not in the log"})
+        [again] = resent["unconfirmed_deliveries"]  # the resend was cut short too: a new email to settle
+        assert again["id"] != pending["id"] and again["message_id"] != pending["message_id"]
+        assert len(task_mail(mailbox, "drafter2@example.org", ref)) == 2
+        confirmed = await step(api, ref, f"deliveries/{again['id']}/confirm", "drafter",
+                               {"note": "drafter2 has it"})
+        assert confirmed["unconfirmed_deliveries"] == []
+
+        # Reassigned, then cancelled: whether an earlier email arrived no longer matters.
+        moved = await step(api, ref, f"tasks/{task['id']}/reassign", "drafter", {"assignee": "drafter",
+                                                                                  "team": "CENTRAL"})
+        [for_new] = moved["unconfirmed_deliveries"]
+        assert for_new["recipient"] == "drafter@example.org"
+        cancelled = await step(api, ref, f"tasks/{task['id']}/cancel", "drafter", {"reason": "done by phone"})
+        assert cancelled["unconfirmed_deliveries"] == []
+        timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+
+    resend_event = next(e for e in timeline if e["kind"] == "delivery_resent")
+    assert resend_event["data"]["task_id"] == task["id"] and resend_event["data"]["delivery_confirmed"] is False
+    assert len(task_mail(mailbox, "drafter@example.org", ref)) == 1
+
+
 async def test_an_unconfirmed_email_opens_a_task_for_the_case_owner_which_resending_or_confirming_completes(
         settings, temporal, engine, mailbox):
     crashed: list[str] = []

@@ -292,6 +292,7 @@ class UnconfirmedDeliveryRead(Read):
     recipient: str | None
     message_id: str | None
     sent_at: datetime
+    task_id: str | None = Field(None, description="the task this email told its assignee of (`task_assigned`)")
 
 
 class PartyRead(Read):

@@ -231,6 +231,8 @@ class UnconfirmedDelivery(BaseModel):
     extra: dict[str, Any] = Field(default_factory=dict)
     attachment_ids: list[str] = Field(default_factory=list)
     recipients: list[str] = Field(default_factory=list)
+    # The task whose assignee this email told (a task notice); None: a letter or email of the case.
+    task_id: str | None = None
 
 
 class TaskStatus(StrEnum):

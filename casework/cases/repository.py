@@ -26,7 +26,7 @@ from casework.platform.db import (
 )
 
 # What the case row keeps of an unconfirmed email (what a person needs to check it).
-UNCONFIRMED_COLUMNS = {"id", "purpose", "channel", "recipient", "message_id", "sent_at"}
+UNCONFIRMED_COLUMNS = {"id", "purpose", "channel", "recipient", "message_id", "sent_at", "task_id"}
 
 
 def case_row(state: CaseCore) -> dict:

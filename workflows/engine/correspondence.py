@@ -111,6 +111,17 @@ class Correspondence(Tasks):
             delivery = self._take_unconfirmed(inp.delivery_id)
             self._finish_tasks_from(f"delivery:{delivery.id}", TaskStatus.DONE, f"Sent again: {inp.reason}",
                                     inp.actor)
+            if delivery.task_id is not None:  # a task's email: told to its assignee again
+                task = next(t for t in self.state.tasks if t.id == delivery.task_id)
+                notice = await self._notify_assignee(task, inp.actor, again=True)
+                how = (f"emailed to {notice.recipient}" if notice.delivery_confirmed else
+                       f"emailed to {notice.recipient} (delivery not confirmed)") if notice.message_id else "not sent"
+                events.append(self._event(
+                    "delivery_resent", f"The {delivery.purpose} email {how} again", inp.actor, reason=inp.reason,
+                    data={"task_id": task.id, "message_id": notice.message_id, "recipient": notice.recipient,
+                          "delivery_confirmed": notice.delivery_confirmed, "email_refused": notice.refused,
+                          "resent_delivery_id": delivery.id}))
+                return self.state
             sent = await self._correspond(delivery.purpose, delivery.channel, inp.actor, extra=delivery.extra,
                                           attachments=delivery.attachment_ids, recipients=delivery.recipients)
             events.append(self._event(

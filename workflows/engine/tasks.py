@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         AddTaskInput,
         AnyCaseState,
         CancelTaskInput,
+        Channel,
         CompleteTaskInput,
         ReassignTaskInput,
         RescheduleTaskInput,
@@ -27,18 +28,21 @@ with workflow.unsafe.imports_passed_through():
         TaskNoticeResult,
         TaskStatus,
         TimelineEvent,
+        UnconfirmedDelivery,
     )
     from casework.tasks.due import due_refusal, task_due_at
 
 from workflows.engine.activity_options import NOTICE_TIMEOUT, PATIENT_RETRY
 from workflows.engine.errors import conflict, invalid
 from workflows.engine.parts import CaseParts
+from workflows.engine.versioning import TASK_NOTICES_SETTLED
 
 # The actions of this part's steps; every kind's rule table declares them.
 ADD_TASK, COMPLETE_TASK, CANCEL_TASK = "add_task", "complete_task", "cancel_task"
 REASSIGN_TASK, RESCHEDULE_TASK = "reassign_task", "reschedule_task"
 TASK_ACTIONS = (ADD_TASK, COMPLETE_TASK, CANCEL_TASK, REASSIGN_TASK, RESCHEDULE_TASK)
 CASE_ACTOR = "Casework"  # who opens a task the case itself needs (an email to confirm)
+TASK_NOTICE_PURPOSE = "task_assigned"  # the template of the email telling an assignee
 
 
 class Tasks(CaseParts):
@@ -68,6 +72,7 @@ class Tasks(CaseParts):
     def _finish_task(self, task: Task, status: TaskStatus, why: str, actor: Actor | None) -> None:
         """Complete (`why` is the result) or cancel (`why` is the reason) an open task."""
         task.status, task.closed_at = status, workflow.now()
+        self._forget_notices(task)
         task.closed_by, task.closed_by_id = (actor.display_name, actor.user_id) if actor else (CASE_ACTOR, None)
         if status is TaskStatus.DONE:
             task.result = why
@@ -138,6 +143,7 @@ class Tasks(CaseParts):
             before = self._who(task)
             task.team, task.assignee_id, task.assignee_name = (
                 inp.assignee.team, inp.assignee.assignee_id, inp.assignee.assignee_name)
+            self._forget_notices(task)
             task.assignment += 1
             notice = await self._notify_assignee(task, inp.actor)
             self._task_event("task_reassigned", f"Task reassigned from {before} to {self._who(task)}: {task.title}",
@@ -239,13 +245,28 @@ class Tasks(CaseParts):
         assert self._step_events is not None, "tasks change inside a step"
         self._step_events.append(event)
 
-    async def _notify_assignee(self, task: Task, actor: Actor | None) -> TaskNoticeResult:
-        """Email the task's assignee (the person, else the team's address), once per assignment."""
+    async def _notify_assignee(self, task: Task, actor: Actor | None, *, again: bool = False) -> TaskNoticeResult:
+        """Email the task's assignee (the person, else the team's address), once per assignment
+        (`again`: a new email for the same assignment, its first one unconfirmed). An email whose
+        send was interrupted waits on the case until someone confirms or resends it."""
         if task.team is None and task.assignee_id is None:
             return TaskNoticeResult()
-        job = TaskNoticeJob(business_key=f"{self.state.reference}/task/{task.id}/{task.assignment}",
-                            reference=self.state.reference, case_type_name=self.state.case_type.name,
+        key = f"{self.state.reference}/task/{task.id}/{task.assignment}"
+        if again:
+            key += f"/again/{workflow.uuid4().hex[:12]}"
+        job = TaskNoticeJob(business_key=key, reference=self.state.reference,
+                            case_type_name=self.state.case_type.name,
                             task=task, sender_name=actor.display_name if actor else CASE_ACTOR)
-        return await workflow.execute_activity(
+        notice = await workflow.execute_activity(
             "notify_task_assignee", job, start_to_close_timeout=NOTICE_TIMEOUT, retry_policy=PATIENT_RETRY,
             result_type=TaskNoticeResult)
+        if notice.message_id and not notice.delivery_confirmed and self._patched(TASK_NOTICES_SETTLED):
+            self.state.unconfirmed_deliveries.append(UnconfirmedDelivery(
+                id=str(workflow.uuid4()), business_key=key, purpose=TASK_NOTICE_PURPOSE, channel=Channel.EMAIL,
+                recipient=notice.recipient, message_id=notice.message_id, sent_at=workflow.now(), task_id=task.id))
+        return notice
+
+    def _forget_notices(self, task: Task) -> None:
+        """The task is closed or assigned afresh: whether its earlier email arrived no longer
+        matters to anyone."""
+        self.state.unconfirmed_deliveries = [d for d in self.state.unconfirmed_deliveries if d.task_id != task.id]

@@ -24,6 +24,9 @@ CONTRIBUTION_REQUESTS_SENT = "contribution-requests-sent"
 LOCAL_CORRESPONDENCE = "correspondence-as-local-activity"
 # A case closed with an email awaiting confirmation keeps running until it is confirmed or resent.
 SETTLED_BEFORE_ENDING = "settle-deliveries-before-ending"
+# A task's email whose send was interrupted waits on the case to be confirmed or resent, like a
+# letter's; older runs only noted it on the timeline.
+TASK_NOTICES_SETTLED = "task-notices-settled"
 
 # One marker standing for a set of patches. Each patch costs a run a marker event and the
 # TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
@@ -32,6 +35,7 @@ SETTLED_BEFORE_ENDING = "settle-deliveries-before-ending"
 _PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
                          CONTRIBUTION_REQUESTS_SENT})
 PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
+    "case-patches-v4": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED},
     "case-patches-v3": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING},
     "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},
     "case-patches-v1": _PATCHES_V1,
