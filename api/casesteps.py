@@ -40,11 +40,17 @@ from api.schemas.cases import CaseRead
 from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Actor, CaseCore, CaseTypeConfig, StepInput, TaskStatus
-from casework.cases.stages import KindRules, StagePlan, allowed_actions, rules_of
+from casework.cases.stages import (
+    DELIVERY_ACTIONS,
+    TASK_ACTIONS,
+    EngineAction,
+    KindRules,
+    StagePlan,
+    allowed_actions,
+    rules_of,
+)
 from casework.cases.visibility import Viewer, may_see_case
 from casework.platform.db import AppUser, CaseType, Team, reading
-from workflows.engine.correspondence import DELIVERY_ACTIONS
-from workflows.engine.tasks import ADD_TASK, TASK_ACTIONS
 
 StepIn = TypeVar("StepIn", bound=StepInput)
 # A case workflow's step: an Update method taking the step's input and answering the case's state.
@@ -74,7 +80,7 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
     return rules_of(case_type.kind)
 
 
-OPEN_TASK_ACTIONS = frozenset(TASK_ACTIONS) - {ADD_TASK}
+OPEN_TASK_ACTIONS = frozenset(TASK_ACTIONS) - {EngineAction.ADD_TASK}
 
 
 def case_type_config(row: CaseType) -> CaseTypeConfig:
@@ -134,9 +140,9 @@ def assemble_case_read(request: Request, core: dict[str, Any], case_type_name: s
     collections = {"clarifications": clarifications, "contributions": contributions, **kind_collections}
     blocked = rules.blocked_stages(plan, today, collections)
     if core["status"] == "closed":  # only what became of an email may still be settled
-        actions = sorted(DELIVERY_ACTIONS) if core.get("unconfirmed_deliveries") else []
+        actions: list[str] = sorted(DELIVERY_ACTIONS) if core.get("unconfirmed_deliveries") else []
     else:
-        actions = allowed_actions(rules, plan, core["stage"], blocked)
+        actions = list(allowed_actions(rules, plan, core["stage"], blocked))
     if not core.get("unconfirmed_deliveries"):  # nothing to confirm or resend
         actions = [a for a in actions if a not in DELIVERY_ACTIONS]
     if not any(t.status == TaskStatus.OPEN for t in tasks):  # no task to close, reassign or reschedule

@@ -25,7 +25,7 @@ from api.deps import CASE_PATH, case_reference
 from api.main import create_app, refuse_unauthorised_case_routes
 from api.routes.lead_return import REQUEST as RETURN_REQUEST
 from casework.cases.roles import Role
-from casework.cases.stages import role_allows
+from casework.cases.stages import EngineAction, role_allows
 from casework.cases.visibility import ALL_TEAMS_ROLES
 from casework.kinds.complaint.rules import ACTION_ROLES, DRAFT_RESPONSE_ROLES, ESCALATE_ROLES, Action
 from casework.kinds.customer_complaint.rules import KIND as CC_KIND
@@ -54,22 +54,22 @@ class Rule:
 EXPECTED: dict[tuple[str, str], Rule] = {
     ("GET", ""): Rule(READ),
     ("GET", "/timeline"): Rule(READ),
-    ("POST", "/allocate"): Rule(ACTION_ROLES[Action.ALLOCATE]),
-    ("POST", "/documents"): Rule(ACTION_ROLES[Action.ADD_DOCUMENT]),
-    ("POST", "/close"): Rule(ACTION_ROLES[Action.CLOSE]),
-    ("POST", "/complete-stage"): Rule(ACTION_ROLES[Action.COMPLETE_STAGE]),
-    ("POST", "/notes"): Rule(ACTION_ROLES[Action.ADD_NOTE]),
-    ("PATCH", "/notes/{note_id}"): Rule(ACTION_ROLES[Action.EDIT_NOTE]),
-    ("POST", "/extend"): Rule(ACTION_ROLES[Action.EXTEND_DEADLINE]),
-    ("POST", "/change-type"): Rule(ACTION_ROLES[Action.CHANGE_TYPE]),
-    ("POST", "/deliveries/{delivery_id}/confirm"): Rule(ACTION_ROLES[Action.CONFIRM_DELIVERY]),
-    ("POST", "/deliveries/{delivery_id}/resend"): Rule(ACTION_ROLES[Action.RESEND_DELIVERY]),
+    ("POST", "/allocate"): Rule(ACTION_ROLES[EngineAction.ALLOCATE]),
+    ("POST", "/documents"): Rule(ACTION_ROLES[EngineAction.ADD_DOCUMENT]),
+    ("POST", "/close"): Rule(ACTION_ROLES[EngineAction.CLOSE]),
+    ("POST", "/complete-stage"): Rule(ACTION_ROLES[EngineAction.COMPLETE_STAGE]),
+    ("POST", "/notes"): Rule(ACTION_ROLES[EngineAction.ADD_NOTE]),
+    ("PATCH", "/notes/{note_id}"): Rule(ACTION_ROLES[EngineAction.EDIT_NOTE]),
+    ("POST", "/extend"): Rule(ACTION_ROLES[EngineAction.EXTEND_DEADLINE]),
+    ("POST", "/change-type"): Rule(ACTION_ROLES[EngineAction.CHANGE_TYPE]),
+    ("POST", "/deliveries/{delivery_id}/confirm"): Rule(ACTION_ROLES[EngineAction.CONFIRM_DELIVERY]),
+    ("POST", "/deliveries/{delivery_id}/resend"): Rule(ACTION_ROLES[EngineAction.RESEND_DELIVERY]),
     ("POST", "/escalate"): Rule(ESCALATE_ROLES),
-    ("POST", "/tasks"): Rule(ACTION_ROLES[Action.ADD_TASK]),
-    ("POST", "/tasks/{task_id}/complete"): Rule(ACTION_ROLES[Action.COMPLETE_TASK]),
-    ("POST", "/tasks/{task_id}/cancel"): Rule(ACTION_ROLES[Action.CANCEL_TASK]),
-    ("POST", "/tasks/{task_id}/reassign"): Rule(ACTION_ROLES[Action.REASSIGN_TASK]),
-    ("POST", "/tasks/{task_id}/reschedule"): Rule(ACTION_ROLES[Action.RESCHEDULE_TASK]),
+    ("POST", "/tasks"): Rule(ACTION_ROLES[EngineAction.ADD_TASK]),
+    ("POST", "/tasks/{task_id}/complete"): Rule(ACTION_ROLES[EngineAction.COMPLETE_TASK]),
+    ("POST", "/tasks/{task_id}/cancel"): Rule(ACTION_ROLES[EngineAction.CANCEL_TASK]),
+    ("POST", "/tasks/{task_id}/reassign"): Rule(ACTION_ROLES[EngineAction.REASSIGN_TASK]),
+    ("POST", "/tasks/{task_id}/reschedule"): Rule(ACTION_ROLES[EngineAction.RESCHEDULE_TASK]),
     ("POST", "/acknowledge"): Rule(ACTION_ROLES[Action.ACKNOWLEDGE]),
     ("POST", "/clarifications"): Rule(ACTION_ROLES[Action.REQUEST_CLARIFICATION]),
     ("POST", "/clarifications/{clarification_id}/reply"): Rule(ACTION_ROLES[Action.RECORD_CLARIFICATION_REPLY]),

@@ -22,7 +22,7 @@ from activities import build_activities
 from activities.customer_complaint import AdjustmentActivities
 from api.main import create_app
 from casework.calendar.deadlines import case_today
-from casework.cases.stages import Rejection, Route, destination, route_action
+from casework.cases.stages import EngineAction, Rejection, Route, destination, route_action
 from casework.kinds.customer_complaint.rules import CUSTOMER_COMPLAINT_PLAN, RULES, Action
 from casework.platform.db import make_sessionmaker
 from casework.platform.workflow_runner import build_workflow_runner
@@ -398,7 +398,7 @@ def test_the_rule_table_as_a_table():
         Action.POST: {"fulfilled": "closure"},
     }
     # At any stage (posting closes the case at its closure stage, so nothing is taken there).
-    for action in (Action.RECORD_REVIEW, Action.ALLOCATE, Action.ADD_TASK, Action.CLOSE):
+    for action in (Action.RECORD_REVIEW, EngineAction.ALLOCATE, EngineAction.ADD_TASK, EngineAction.CLOSE):
         expected[action] = {s: s for s in ("registered", "planned", "fulfilled", "closure")}
     for action, where in expected.items():
         for stage in ("registered", "planned", "fulfilled", "closure"):

@@ -11,7 +11,7 @@ from casework.kinds.complaint.rules import (
     allowed_actions,
     route_action,
 )
-from casework.cases.stages import Rejection, Route, StagePlan, StageSpec, role_allows
+from casework.cases.stages import EngineAction, Rejection, Route, StagePlan, StageSpec, role_allows
 from casework.cases.roles import Role
 
 OWN_ACTIONS = {
@@ -32,9 +32,9 @@ def test_each_stage_allows_its_own_action(stage, action):
 
 
 @pytest.mark.parametrize("stage", [s.key for s in PLAN.stages])
-@pytest.mark.parametrize("action", [Action.ALLOCATE, Action.CLOSE, Action.ADD_NOTE, Action.ADD_DOCUMENT,
-                                    Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE,
-                                    Action.CHANGE_TYPE])
+@pytest.mark.parametrize("action", [EngineAction.ALLOCATE, EngineAction.CLOSE, EngineAction.ADD_NOTE, EngineAction.ADD_DOCUMENT,
+                                    Action.RECORD_CLARIFICATION_REPLY, EngineAction.EXTEND_DEADLINE,
+                                    EngineAction.CHANGE_TYPE])
 def test_any_open_stage_actions(stage, action):
     assert isinstance(route_action(PLAN, stage, action), Route)
 
@@ -43,7 +43,7 @@ def test_any_open_stage_actions(stage, action):
     ("triage", Action.ACKNOWLEDGE), ("acknowledgement", Action.SUBMIT_DRAFT),
     ("draft", Action.APPROVE_DRAFT), ("qa", Action.SEND_RESPONSE), ("send", Action.RECORD_OUTCOME),
     ("outcome", Action.SUBMIT_DRAFT), ("contributions", Action.REQUEST_CLARIFICATION),
-    ("draft", Action.COMPLETE_STAGE), ("qa", Action.SUBMIT_DRAFT),
+    ("draft", EngineAction.COMPLETE_STAGE), ("qa", Action.SUBMIT_DRAFT),
 ])
 def test_wrong_stage_is_rejected_naming_the_stage(stage, action):
     result = route_action(PLAN, stage, action)
@@ -63,9 +63,9 @@ def test_outstanding_work_blocks_skipping_and_completing():
     blocked = frozenset({"contributions"})
     assert isinstance(route_action(PLAN, "contributions", Action.SUBMIT_DRAFT, blocked), Rejection)
     assert isinstance(route_action(PLAN, "clarification", Action.SUBMIT_DRAFT, blocked), Rejection)
-    result = route_action(PLAN, "contributions", Action.COMPLETE_STAGE, blocked)
+    result = route_action(PLAN, "contributions", EngineAction.COMPLETE_STAGE, blocked)
     assert isinstance(result, Rejection) and result.code == "conflict"
-    assert isinstance(route_action(PLAN, "contributions", Action.COMPLETE_STAGE), Route)
+    assert isinstance(route_action(PLAN, "contributions", EngineAction.COMPLETE_STAGE), Route)
 
 
 def test_allowed_actions_lists_what_the_api_offers():

@@ -20,13 +20,41 @@ import functools
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
+from enum import StrEnum
 from typing import Any
 
 # Every plan starts with an intake stage where the case is allocated, and ends with its closure.
 TRIAGE = "triage"
 CLOSURE = "closure"
-# Actions the engine itself offers in every kind of case.
-COMPLETE_STAGE = "complete_stage"  # finish an optional stage with nothing outstanding
+
+
+class EngineAction(StrEnum):
+    """The steps the engine (workflows/engine/) gives every kind of case. A kind's rule table says
+    where each is offered and who may take it; the kind's own `Action` enum names only its own."""
+
+    ALLOCATE = "allocate"
+    ADD_NOTE = "add_note"
+    EDIT_NOTE = "edit_note"
+    ADD_DOCUMENT = "add_document"
+    CLOSE = "close"
+    COMPLETE_STAGE = "complete_stage"  # finish an optional stage with nothing outstanding
+    EXTEND_DEADLINE = "extend_deadline"
+    CHANGE_TYPE = "change_type"
+    CONFIRM_DELIVERY = "confirm_delivery"  # an email whose send was interrupted arrived after all
+    RESEND_DELIVERY = "resend_delivery"
+    ADD_TASK = "add_task"
+    COMPLETE_TASK = "complete_task"
+    CANCEL_TASK = "cancel_task"
+    REASSIGN_TASK = "reassign_task"
+    RESCHEDULE_TASK = "reschedule_task"
+
+
+COMPLETE_STAGE = EngineAction.COMPLETE_STAGE
+TASK_ACTIONS = (EngineAction.ADD_TASK, EngineAction.COMPLETE_TASK, EngineAction.CANCEL_TASK,
+                EngineAction.REASSIGN_TASK, EngineAction.RESCHEDULE_TASK)
+DELIVERY_ACTIONS = frozenset({EngineAction.CONFIRM_DELIVERY, EngineAction.RESEND_DELIVERY})
+# The engine's steps a kind usually allows at every open stage (its `any_open_stage`, plus its own).
+OPEN_CASE_ACTIONS = frozenset(EngineAction) - {EngineAction.COMPLETE_STAGE}
 ADMIN = "admin"  # the role that may take every action
 NEXT = "next"  # `Leads.to`: the stage after the one the action was taken in
 CLOSE_EARLY = "close_early"  # the permission to close a case before its closure stage

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
     from casework.calendar.bounds import MAX_HORIZON_DAYS, ahead_refusal, sent_refusal
     from casework.calendar.deadlines import format_day
     from casework.cases.contracts import Actor, CaseSummary, Channel, CorrespondenceResult, TimelineEvent
+    from casework.cases.stages import EngineAction
     from casework.kinds.complaint.contracts import (
         AcknowledgeInput,
         AuthorityInput,
@@ -212,7 +213,8 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
     def _advance(self, actor: Actor, events: list[TimelineEvent], reason: str | None = None) -> None:
         """As every kind's, but a returned case, once re-triaged (allocated), goes on to drafting
         if it was acknowledged already, and a case leaving the manager stage is no longer referred."""
-        if self._action == Action.ALLOCATE and self.state.returned is not None and self._here.kind == StageKind.TRIAGE:
+        if (self._action == EngineAction.ALLOCATE and self.state.returned is not None
+                and self._here.kind == StageKind.TRIAGE):
             self.state.returned = None
             events.append(self._event("retriaged", "Re-triaged", actor, reason=reason))
             drafting = self.plan.first_of_kind(StageKind.DRAFT)

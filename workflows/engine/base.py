@@ -54,6 +54,8 @@ with workflow.unsafe.imports_passed_through():
         CLOSE_EARLY,
         CLOSURE,
         COMPLETE_STAGE,
+        DELIVERY_ACTIONS,
+        EngineAction,
         KindRules,
         Rejection,
         Route,
@@ -67,7 +69,7 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.engine.activity_options import PATIENT_RETRY, PROJECTION_TIMEOUT
 from workflows.engine.clock import DeadlineClock
-from workflows.engine.correspondence import DELIVERY_ACTIONS, Correspondence
+from workflows.engine.correspondence import Correspondence
 from workflows.engine.errors import REJECTION_TYPES, conflict, forbidden, invalid, not_visible, refusal, wrong_stage
 from workflows.engine.search_attributes import upsert_search_attributes
 from workflows.engine.shared import shared_policy, shared_type
@@ -83,8 +85,9 @@ from workflows.engine.versioning import (
 S = TypeVar("S", bound=CaseCore)
 
 # The actions the engine's own steps are routed as; every kind's rule table declares them.
-ALLOCATE, ADD_DOCUMENT, CLOSE, ADD_NOTE, EDIT_NOTE = "allocate", "add_document", "close", "add_note", "edit_note"
-EXTEND_DEADLINE, CHANGE_TYPE = "extend_deadline", "change_type"
+ALLOCATE, ADD_DOCUMENT, CLOSE = EngineAction.ALLOCATE, EngineAction.ADD_DOCUMENT, EngineAction.CLOSE
+ADD_NOTE, EDIT_NOTE = EngineAction.ADD_NOTE, EngineAction.EDIT_NOTE
+EXTEND_DEADLINE, CHANGE_TYPE = EngineAction.EXTEND_DEADLINE, EngineAction.CHANGE_TYPE
 
 
 class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):

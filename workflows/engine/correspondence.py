@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         UnconfirmedDelivery,
     )
+    from casework.cases.stages import EngineAction
 
 from workflows.engine.activity_options import (
     CORRESPONDENCE_TIMEOUT,
@@ -33,8 +34,7 @@ from workflows.engine.tasks import Tasks
 from workflows.engine.versioning import LOCAL_CORRESPONDENCE
 
 # The actions of this part's steps; every kind's rule table declares them.
-CONFIRM_DELIVERY, RESEND_DELIVERY = "confirm_delivery", "resend_delivery"
-DELIVERY_ACTIONS = frozenset({CONFIRM_DELIVERY, RESEND_DELIVERY})
+CONFIRM_DELIVERY, RESEND_DELIVERY = EngineAction.CONFIRM_DELIVERY, EngineAction.RESEND_DELIVERY
 
 
 class Correspondence(Tasks):

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         UnconfirmedDelivery,
     )
+    from casework.cases.stages import TASK_ACTIONS
     from casework.tasks.due import due_refusal, task_due_at
 
 from workflows.engine.activity_options import NOTICE_TIMEOUT, PATIENT_RETRY
@@ -37,10 +38,8 @@ from workflows.engine.errors import conflict, invalid
 from workflows.engine.parts import CaseParts
 from workflows.engine.versioning import TASK_NOTICES_SETTLED
 
-# The actions of this part's steps; every kind's rule table declares them.
-ADD_TASK, COMPLETE_TASK, CANCEL_TASK = "add_task", "complete_task", "cancel_task"
-REASSIGN_TASK, RESCHEDULE_TASK = "reassign_task", "reschedule_task"
-TASK_ACTIONS = (ADD_TASK, COMPLETE_TASK, CANCEL_TASK, REASSIGN_TASK, RESCHEDULE_TASK)
+# The actions of this part's steps (casework.cases.stages.TASK_ACTIONS); every kind's rule table declares them.
+ADD_TASK, COMPLETE_TASK, CANCEL_TASK, REASSIGN_TASK, RESCHEDULE_TASK = TASK_ACTIONS
 CASE_ACTOR = "Casework"  # who opens a task the case itself needs (an email to confirm)
 TASK_NOTICE_PURPOSE = "task_assigned"  # the template of the email telling an assignee
 

@@ -12,8 +12,10 @@ from enum import StrEnum
 from casework.cases.roles import Role
 from casework.cases.stages import (
     CLOSURE,
-    COMPLETE_STAGE,
+    OPEN_CASE_ACTIONS,
+    TASK_ACTIONS,
     TRIAGE,
+    EngineAction,
     KindPermission,
     KindRules,
     Leads,
@@ -51,33 +53,18 @@ class StageKind(StrEnum):
 
 
 class Action(StrEnum):
-    ALLOCATE = "allocate"
     ACKNOWLEDGE = "acknowledge"
     REQUEST_CLARIFICATION = "request_clarification"
     RECORD_CLARIFICATION_REPLY = "record_clarification_reply"
     REQUEST_CONTRIBUTION = "request_contribution"
     COMPLETE_CONTRIBUTION = "complete_contribution"
     CANCEL_CONTRIBUTION = "cancel_contribution"
-    ADD_DOCUMENT = "add_document"
     SUBMIT_DRAFT = "submit_draft"
     APPROVE_DRAFT = "approve_draft"
     REJECT_DRAFT = "reject_draft"
     SEND_RESPONSE = "send_response"
     SEND_HOLDING_RESPONSE = "send_holding_response"
     RECORD_OUTCOME = "record_outcome"
-    CLOSE = "close"
-    COMPLETE_STAGE = COMPLETE_STAGE
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
-    CONFIRM_DELIVERY = "confirm_delivery"
-    RESEND_DELIVERY = "resend_delivery"
-    ADD_TASK = "add_task"
-    COMPLETE_TASK = "complete_task"
-    CANCEL_TASK = "cancel_task"
-    REASSIGN_TASK = "reassign_task"
-    RESCHEDULE_TASK = "reschedule_task"
     REFER_TO_MANAGER = "refer_to_manager"
     RETURN_TO_TRIAGE = "return_to_triage"
     SEND_TO_DRAFTING = "send_to_drafting"
@@ -88,7 +75,6 @@ class Action(StrEnum):
 # acknowledgement until the final response is sent.
 _BEFORE_THE_RESPONSE = frozenset({Action.SEND_HOLDING_RESPONSE})
 _ANYONE_ON_THE_CASE = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER})
-_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 # Generating the draft response adds a draft version (ADD_DOCUMENT), but only a drafter writes one:
 # the route's own permission, held by default within ADD_DOCUMENT's roles so the workflow's check agrees.
 DRAFT_RESPONSE = "draft_response"
@@ -101,7 +87,7 @@ _SEND_BACK = _REFER | {Action.RETURN_TO_TRIAGE}
 
 RULES = register_rules(KindRules(
     kind=KIND,
-    actions=tuple(Action),
+    actions=(*Action, *EngineAction),
     stage_kinds=frozenset(StageKind),
     stage_actions={
         StageKind.TRIAGE: _REFER,
@@ -120,37 +106,34 @@ RULES = register_rules(KindRules(
     },
     # A complainant's late reply is recorded wherever the case has got to; deadlines can be
     # extended and a case re-typed at any open stage.
-    any_open_stage=frozenset({
-        Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE, Action.ADD_NOTE, Action.EDIT_NOTE,
-        Action.RECORD_CLARIFICATION_REPLY, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
-        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, Action.RECORD_AUTHORITY, *_TASKS}),
+    any_open_stage=OPEN_CASE_ACTIONS | {Action.RECORD_CLARIFICATION_REPLY, Action.RECORD_AUTHORITY},
     action_roles={
-        Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ACKNOWLEDGE: frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER}),
         Action.REQUEST_CLARIFICATION: frozenset({Role.DRAFTER}),
         Action.RECORD_CLARIFICATION_REPLY: frozenset({Role.DRAFTER, Role.HANDLER}),
         Action.REQUEST_CONTRIBUTION: frozenset({Role.DRAFTER}),
         Action.COMPLETE_CONTRIBUTION: frozenset({Role.DRAFTER, Role.HANDLER, Role.MANAGER}),
         Action.CANCEL_CONTRIBUTION: frozenset({Role.DRAFTER, Role.MANAGER}),
-        Action.ADD_DOCUMENT: frozenset({Role.DRAFTER, Role.HANDLER, Role.COORDINATOR}),
+        EngineAction.ADD_DOCUMENT: frozenset({Role.DRAFTER, Role.HANDLER, Role.COORDINATOR}),
         Action.SUBMIT_DRAFT: frozenset({Role.DRAFTER}),
         Action.APPROVE_DRAFT: frozenset({Role.QA_REVIEWER}),
         Action.REJECT_DRAFT: frozenset({Role.QA_REVIEWER}),
         Action.SEND_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR}),
         Action.SEND_HOLDING_RESPONSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         Action.RECORD_OUTCOME: frozenset({Role.DRAFTER, Role.MANAGER}),
-        Action.CLOSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-        Action.COMPLETE_STAGE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-        Action.ADD_NOTE: _ANYONE_ON_THE_CASE,
-        Action.EDIT_NOTE: _ANYONE_ON_THE_CASE,
-        Action.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.CLOSE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.COMPLETE_STAGE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.ADD_NOTE: _ANYONE_ON_THE_CASE,
+        EngineAction.EDIT_NOTE: _ANYONE_ON_THE_CASE,
+        EngineAction.EXTEND_DEADLINE: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         # A new type brings new deadlines: a triage decision.
-        Action.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.CHANGE_TYPE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         # An email that may not have arrived: whoever answers for the case's correspondence.
-        Action.CONFIRM_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
-        Action.RESEND_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.CONFIRM_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.RESEND_DELIVERY: frozenset({Role.DRAFTER, Role.COORDINATOR, Role.MANAGER}),
         # Tasks on a case: whoever works it.
-        **dict.fromkeys(_TASKS, _ANYONE_ON_THE_CASE),
+        **dict.fromkeys(TASK_ACTIONS, _ANYONE_ON_THE_CASE),
         Action.REFER_TO_MANAGER: frozenset({Role.HANDLER, Role.DRAFTER, Role.QA_REVIEWER, Role.COORDINATOR}),
         Action.RETURN_TO_TRIAGE: frozenset({Role.DRAFTER, Role.QA_REVIEWER, Role.COORDINATOR, Role.MANAGER}),
         Action.SEND_TO_DRAFTING: frozenset({Role.MANAGER}),
@@ -158,7 +141,7 @@ RULES = register_rules(KindRules(
         Action.RECORD_AUTHORITY: frozenset({Role.HANDLER, Role.DRAFTER, Role.COORDINATOR}),
     },
     leads={
-        Action.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
+        EngineAction.ALLOCATE: Leads(from_kinds=frozenset({StageKind.TRIAGE})),  # re-allocation stays put
         Action.ACKNOWLEDGE: Leads(),
         Action.SUBMIT_DRAFT: Leads(),
         Action.APPROVE_DRAFT: Leads(),
@@ -183,7 +166,7 @@ RULES = register_rules(KindRules(
 ACTION_ROLES = RULES.action_roles
 REGISTER_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 ESCALATE_ROLES = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
-assert DRAFT_RESPONSE_ROLES <= ACTION_ROLES[Action.ADD_DOCUMENT]
+assert DRAFT_RESPONSE_ROLES <= ACTION_ROLES[EngineAction.ADD_DOCUMENT]
 EARLY_CLOSE_ROLES = RULES.early_close_roles
 
 

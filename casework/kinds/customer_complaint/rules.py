@@ -12,8 +12,10 @@ from enum import StrEnum
 from casework.cases.roles import Role
 from casework.cases.stages import (
     CLOSURE,
-    COMPLETE_STAGE,
+    OPEN_CASE_ACTIONS,
+    TASK_ACTIONS,
     TRIAGE,
+    EngineAction,
     KindPermission,
     KindRules,
     Leads,
@@ -33,29 +35,13 @@ class StageKind(StrEnum):
 
 
 class Action(StrEnum):
-    ALLOCATE = "allocate"  # the business unit and employee in charge
     PLAN = "set_planned"
     RECORD_REVIEW = "record_review"
     DECIDE = "decide"
     FULFIL = "fulfil"
     POST = "post"
-    ADD_DOCUMENT = "add_document"
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    CLOSE = "close"
-    COMPLETE_STAGE = COMPLETE_STAGE
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
-    CONFIRM_DELIVERY = "confirm_delivery"
-    RESEND_DELIVERY = "resend_delivery"
-    ADD_TASK = "add_task"
-    COMPLETE_TASK = "complete_task"
-    CANCEL_TASK = "cancel_task"
-    REASSIGN_TASK = "reassign_task"
-    RESCHEDULE_TASK = "reschedule_task"
 
 
-_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 _WORKERS = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
 _LEADERS = frozenset({Role.COORDINATOR, Role.MANAGER})
 # The kind's own permissions besides one per action.
@@ -67,7 +53,7 @@ REGISTER_ROLES = _WORKERS
 
 RULES = register_rules(KindRules(
     kind=KIND,
-    actions=tuple(Action),
+    actions=(*Action, *EngineAction),
     stage_kinds=frozenset(StageKind),
     stage_actions={
         StageKind.TRIAGE: frozenset({Action.PLAN}),
@@ -75,27 +61,24 @@ RULES = register_rules(KindRules(
         StageKind.FULFILLED: frozenset({Action.POST}),
         StageKind.CLOSURE: frozenset(),
     },
-    any_open_stage=frozenset({
-        Action.ALLOCATE, Action.RECORD_REVIEW, Action.ADD_DOCUMENT, Action.ADD_NOTE, Action.EDIT_NOTE,
-        Action.CLOSE, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE, Action.CONFIRM_DELIVERY,
-        Action.RESEND_DELIVERY, *_TASKS}),
+    any_open_stage=OPEN_CASE_ACTIONS | {Action.RECORD_REVIEW},
     action_roles={
-        Action.ALLOCATE: _LEADERS,
+        EngineAction.ALLOCATE: _LEADERS,
         Action.PLAN: _WORKERS,
         Action.RECORD_REVIEW: _WORKERS,
         Action.DECIDE: _LEADERS,
         Action.FULFIL: _WORKERS,
         Action.POST: _LEADERS,
-        Action.ADD_DOCUMENT: _WORKERS,
-        Action.ADD_NOTE: _WORKERS,
-        Action.EDIT_NOTE: _WORKERS,
-        Action.CLOSE: _LEADERS,
-        Action.COMPLETE_STAGE: _LEADERS,
-        Action.EXTEND_DEADLINE: _LEADERS,
-        Action.CHANGE_TYPE: _LEADERS,
-        Action.CONFIRM_DELIVERY: _WORKERS,
-        Action.RESEND_DELIVERY: _WORKERS,
-        **dict.fromkeys(_TASKS, _WORKERS),
+        EngineAction.ADD_DOCUMENT: _WORKERS,
+        EngineAction.ADD_NOTE: _WORKERS,
+        EngineAction.EDIT_NOTE: _WORKERS,
+        EngineAction.CLOSE: _LEADERS,
+        EngineAction.COMPLETE_STAGE: _LEADERS,
+        EngineAction.EXTEND_DEADLINE: _LEADERS,
+        EngineAction.CHANGE_TYPE: _LEADERS,
+        EngineAction.CONFIRM_DELIVERY: _WORKERS,
+        EngineAction.RESEND_DELIVERY: _WORKERS,
+        **dict.fromkeys(TASK_ACTIONS, _WORKERS),
     },
     # Assigning stays in Registered (and re-assigning wherever the complaint is).
     leads={Action.PLAN: Leads(), Action.FULFIL: Leads(), Action.POST: Leads()},

@@ -13,8 +13,9 @@ from enum import StrEnum
 from casework.cases.roles import Role
 from casework.cases.stages import (
     CLOSURE,
-    COMPLETE_STAGE,
+    OPEN_CASE_ACTIONS,
     TRIAGE,
+    EngineAction,
     KindPermission,
     KindRules,
     Leads,
@@ -38,26 +39,10 @@ class Action(StrEnum):
     RECORD_CONTACT = "record_contact"
     RECORD_FOLLOW_UP = "record_follow_up"
     CLAIM = "claim"
-    ALLOCATE = "allocate"
-    ADD_DOCUMENT = "add_document"
-    CLOSE = "close"
-    COMPLETE_STAGE = COMPLETE_STAGE
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
-    CONFIRM_DELIVERY = "confirm_delivery"
-    RESEND_DELIVERY = "resend_delivery"
-    ADD_TASK = "add_task"
-    COMPLETE_TASK = "complete_task"
-    CANCEL_TASK = "cancel_task"
-    REASSIGN_TASK = "reassign_task"
-    RESCHEDULE_TASK = "reschedule_task"
 
 
 # The contact centre's agents are handlers; their team leads are managers.
 _AGENTS = frozenset({Role.HANDLER, Role.COORDINATOR, Role.MANAGER})
-_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 TAKE_CONTACT = "take_contact"  # the intake route's own permission: frontline.take_contact
 REGISTER_READ = "read_register"  # the register and its exports: frontline.read_register
 PROPOSE_IMPROVEMENT = "propose_improvement"  # frontline.propose_improvement
@@ -74,21 +59,18 @@ IMPROVEMENT_STATUSES = ("proposed", "discussed", "out_for_comment", "agreed", "i
 
 RULES = register_rules(KindRules(
     kind=KIND,
-    actions=tuple(Action),
+    actions=(*Action, *EngineAction),
     stage_kinds=frozenset(StageKind),
     stage_actions={
         StageKind.TRIAGE: frozenset({Action.RESOLVE, Action.INVESTIGATE}),
         StageKind.INVESTIGATION: frozenset({Action.RECORD_FOLLOW_UP}),
         StageKind.CLOSURE: frozenset(),
     },
-    any_open_stage=frozenset({
-        Action.RECORD_CONTACT, Action.CLAIM, Action.ALLOCATE, Action.ADD_DOCUMENT, Action.CLOSE,
-        Action.ADD_NOTE, Action.EDIT_NOTE, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
-        Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS}),
+    any_open_stage=OPEN_CASE_ACTIONS | {Action.RECORD_CONTACT, Action.CLAIM},
     action_roles={
-        **dict.fromkeys(Action, _AGENTS),
-        Action.CHANGE_TYPE: frozenset({Role.MANAGER}),
-        Action.EXTEND_DEADLINE: frozenset({Role.MANAGER}),
+        **dict.fromkeys((*Action, *EngineAction), _AGENTS),
+        EngineAction.CHANGE_TYPE: frozenset({Role.MANAGER}),
+        EngineAction.EXTEND_DEADLINE: frozenset({Role.MANAGER}),
     },
     leads={
         Action.INVESTIGATE: Leads(to=StageKind.INVESTIGATION),

@@ -13,7 +13,9 @@ from enum import StrEnum
 from casework.cases.roles import Role
 from casework.cases.stages import (
     CLOSURE,
+    TASK_ACTIONS,
     TRIAGE,
+    EngineAction,
     KindPermission,
     KindRules,
     Leads,
@@ -42,7 +44,6 @@ class StageKind(StrEnum):
 
 
 class Action(StrEnum):
-    ALLOCATE = "allocate"
     TAKE = "take"
     RESOLVE = "resolve"
     DISPUTE = "dispute"
@@ -50,44 +51,29 @@ class Action(StrEnum):
     UPHOLD_RESOLUTION = "uphold_resolution"
     CHANGE_RESOLUTION = "change_resolution"
     SEND_BACK = "send_back"
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    ADD_DOCUMENT = "add_document"
-    CLOSE = "close"
-    COMPLETE_STAGE = "complete_stage"
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
-    CONFIRM_DELIVERY = "confirm_delivery"
-    RESEND_DELIVERY = "resend_delivery"
-    ADD_TASK = "add_task"
-    COMPLETE_TASK = "complete_task"
-    CANCEL_TASK = "cancel_task"
-    REASSIGN_TASK = "reassign_task"
-    RESCHEDULE_TASK = "reschedule_task"
 
 
 FILE = "file"  # the registration route's own permission
-_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 _WORKERS = frozenset({COMPLIANCE, Role.MANAGER})
 _INVOLVED = frozenset({AGENT, COMPLIANCE, Role.HANDLER, Role.MANAGER})
-_UNRESOLVED = frozenset({Action.ADD_DOCUMENT, Action.EXTEND_DEADLINE, Action.CHANGE_TYPE,
-                         Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS})
+_UNRESOLVED = frozenset({EngineAction.ADD_DOCUMENT, EngineAction.EXTEND_DEADLINE, EngineAction.CHANGE_TYPE,
+                         EngineAction.CONFIRM_DELIVERY, EngineAction.RESEND_DELIVERY, *TASK_ACTIONS})
 
 RULES = register_rules(KindRules(
     kind=KIND,
-    actions=tuple(Action),
+    actions=(*Action, *EngineAction),
     stage_kinds=frozenset(StageKind),
     stage_actions={
-        StageKind.TRIAGE: frozenset({Action.ALLOCATE, Action.TAKE, Action.RESOLVE, Action.DISPUTE}) | _UNRESOLVED,
+        StageKind.TRIAGE: frozenset({EngineAction.ALLOCATE, Action.TAKE, Action.RESOLVE, Action.DISPUTE}) | _UNRESOLVED,
         StageKind.DISPUTED: frozenset({Action.TAKE_DISPUTE, Action.UPHOLD_RESOLUTION, Action.CHANGE_RESOLUTION,
                                        Action.SEND_BACK}) | _UNRESOLVED,
         # Resolved: read-only, but for comments, a dispute, and closing the record.
-        StageKind.CLOSURE: frozenset({Action.DISPUTE, Action.CLOSE}),
+        StageKind.CLOSURE: frozenset({Action.DISPUTE, EngineAction.CLOSE}),
     },
     # Comments from anyone involved, whatever the status.
-    any_open_stage=frozenset({Action.ADD_NOTE, Action.EDIT_NOTE}),
+    any_open_stage=frozenset({EngineAction.ADD_NOTE, EngineAction.EDIT_NOTE}),
     action_roles={
-        Action.ALLOCATE: _WORKERS,
+        EngineAction.ALLOCATE: _WORKERS,
         Action.TAKE: _WORKERS,
         Action.RESOLVE: _WORKERS,
         Action.DISPUTE: _INVOLVED,
@@ -95,15 +81,15 @@ RULES = register_rules(KindRules(
         Action.UPHOLD_RESOLUTION: frozenset({Role.MANAGER}),
         Action.CHANGE_RESOLUTION: frozenset({Role.MANAGER}),
         Action.SEND_BACK: frozenset({Role.MANAGER}),
-        Action.ADD_NOTE: _INVOLVED,
-        Action.EDIT_NOTE: _INVOLVED,
-        Action.ADD_DOCUMENT: _INVOLVED,
-        Action.CLOSE: _WORKERS,
-        Action.EXTEND_DEADLINE: _WORKERS,
-        Action.CHANGE_TYPE: _WORKERS,
-        Action.CONFIRM_DELIVERY: _WORKERS,
-        Action.RESEND_DELIVERY: _WORKERS,
-        **dict.fromkeys(_TASKS, _WORKERS),
+        EngineAction.ADD_NOTE: _INVOLVED,
+        EngineAction.EDIT_NOTE: _INVOLVED,
+        EngineAction.ADD_DOCUMENT: _INVOLVED,
+        EngineAction.CLOSE: _WORKERS,
+        EngineAction.EXTEND_DEADLINE: _WORKERS,
+        EngineAction.CHANGE_TYPE: _WORKERS,
+        EngineAction.CONFIRM_DELIVERY: _WORKERS,
+        EngineAction.RESEND_DELIVERY: _WORKERS,
+        **dict.fromkeys(TASK_ACTIONS, _WORKERS),
     },
     leads={
         Action.RESOLVE: Leads(to=StageKind.CLOSURE),

@@ -9,7 +9,18 @@ from __future__ import annotations
 from enum import StrEnum
 
 from casework.cases.roles import Role
-from casework.cases.stages import CLOSURE, TRIAGE, KindRules, Leads, StagePlan, StageSpec, register_rules
+from casework.cases.stages import (
+    CLOSURE,
+    OPEN_CASE_ACTIONS,
+    TASK_ACTIONS,
+    TRIAGE,
+    EngineAction,
+    KindRules,
+    Leads,
+    StagePlan,
+    StageSpec,
+    register_rules,
+)
 
 KIND = "lead_return"
 
@@ -21,48 +32,30 @@ class StageKind(StrEnum):
 
 class Action(StrEnum):
     DECIDE = "decide"  # accept or decline: "unrefer, return and reverse leads"
-    ALLOCATE = "allocate"
-    ADD_DOCUMENT = "add_document"
-    ADD_NOTE = "add_note"
-    EDIT_NOTE = "edit_note"
-    CLOSE = "close"
-    COMPLETE_STAGE = "complete_stage"
-    EXTEND_DEADLINE = "extend_deadline"
-    CHANGE_TYPE = "change_type"
-    CONFIRM_DELIVERY = "confirm_delivery"
-    RESEND_DELIVERY = "resend_delivery"
-    ADD_TASK = "add_task"
-    COMPLETE_TASK = "complete_task"
-    CANCEL_TASK = "cancel_task"
-    REASSIGN_TASK = "reassign_task"
-    RESCHEDULE_TASK = "reschedule_task"
 
 
 DECIDERS = frozenset({Role.MANAGER})
 _STAFF = frozenset({Role.HANDLER, Role.COORDINATOR, Role.DRAFTER, Role.QA_REVIEWER, Role.MANAGER})
-_TASKS = (Action.ADD_TASK, Action.COMPLETE_TASK, Action.CANCEL_TASK, Action.REASSIGN_TASK, Action.RESCHEDULE_TASK)
 
 RULES = register_rules(KindRules(
     kind=KIND,
-    actions=tuple(Action),
+    actions=(*Action, *EngineAction),
     stage_kinds=frozenset(StageKind),
     stage_actions={StageKind.TRIAGE: frozenset({Action.DECIDE}), StageKind.CLOSURE: frozenset()},
-    any_open_stage=frozenset({
-        Action.ALLOCATE, Action.ADD_DOCUMENT, Action.ADD_NOTE, Action.EDIT_NOTE, Action.CLOSE,
-        Action.EXTEND_DEADLINE, Action.CHANGE_TYPE, Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS}),
+    any_open_stage=OPEN_CASE_ACTIONS,
     action_roles={
         Action.DECIDE: DECIDERS,
-        Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
-        Action.ADD_DOCUMENT: _STAFF,
-        Action.ADD_NOTE: _STAFF,
-        Action.EDIT_NOTE: _STAFF,
-        Action.CLOSE: DECIDERS,
-        Action.COMPLETE_STAGE: DECIDERS,
-        Action.EXTEND_DEADLINE: DECIDERS,
-        Action.CHANGE_TYPE: DECIDERS,
-        Action.CONFIRM_DELIVERY: DECIDERS,
-        Action.RESEND_DELIVERY: DECIDERS,
-        **dict.fromkeys(_TASKS, _STAFF),
+        EngineAction.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
+        EngineAction.ADD_DOCUMENT: _STAFF,
+        EngineAction.ADD_NOTE: _STAFF,
+        EngineAction.EDIT_NOTE: _STAFF,
+        EngineAction.CLOSE: DECIDERS,
+        EngineAction.COMPLETE_STAGE: DECIDERS,
+        EngineAction.EXTEND_DEADLINE: DECIDERS,
+        EngineAction.CHANGE_TYPE: DECIDERS,
+        EngineAction.CONFIRM_DELIVERY: DECIDERS,
+        EngineAction.RESEND_DELIVERY: DECIDERS,
+        **dict.fromkeys(TASK_ACTIONS, _STAFF),
     },
     leads={Action.DECIDE: Leads(to=StageKind.CLOSURE)},
     early_close_roles=DECIDERS,
