@@ -102,3 +102,26 @@ async def test_a_complaint_is_registered_with_a_channel_category_and_severity_fr
     assert kept.json()["category"] == category  # an old case keeps its value
     offered = (await api.get("/lists/complaint_severities", headers=auth("handler"))).json()
     assert [v["code"] for v in offered] == ["low", "medium", "high"]
+
+
+async def test_a_contribution_request_names_its_kind_from_the_list(api):
+    from tests.casefixtures import case_path, step, walk_to_draft
+
+    offered = (await api.get("/lists/complaint_contribution_kinds", headers=auth("drafter"))).json()
+    assert [v["code"] for v in offered] == ["business_area", "legal", "finance", "external"]
+    case = await walk_to_draft(api)
+    ref = case["reference"]
+    ask = {"team": "CENTRAL", "request": "Was the meter read?", "channel": None, "due_date": case["date_received"]}
+    unknown = await api.post(f"{case_path(ref)}/contributions", json={**ask, "kind": "astrology"},
+                             headers=auth("drafter"))
+    assert unknown.status_code == 422
+    [error] = unknown.json()["detail"]
+    assert error["loc"] == ["body", "kind"] and "'astrology' is not on the list" in error["msg"]
+    case = await step(api, ref, "contributions", "drafter", {**ask, "kind": "legal"})
+    [asked] = case["contributions"]
+    assert asked["kind"] == "legal"
+    timeline = (await api.get(f"{case_path(ref)}/timeline", headers=auth("drafter"))).json()
+    requested = next(e for e in timeline if e["kind"] == "contribution_requested")
+    assert requested["data"]["kind"] == "legal" and "(legal)" in requested["summary"]
+    kept = (await api.get(case_path(ref), headers=auth("drafter"))).json()  # read back from PostgreSQL
+    assert kept["contributions"][0]["kind"] == "legal"

@@ -24,6 +24,7 @@ from api.deps import (
     SettingsDep,
     TemporalDep,
 )
+from api.routes.cases import on_list
 from api.schemas.cases import CaseRead, OptionalNote, ReasonBody
 from api.schemas.complaint import (
     AcknowledgeRequest,
@@ -61,9 +62,12 @@ from casework.kinds.complaint.contracts import (
     SubmitDraftInput,
 )
 from casework.kinds.complaint.rules import DRAFT_RESPONSE, RULES
+from casework.reference_lists import declare_list
 from workflows.complaint import ComplaintCaseWorkflow
 
 router = APIRouter(prefix="/cases", tags=["cases"])
+CONTRIBUTION_KINDS = declare_list("complaint_contribution_kinds",
+                                  "kinds of contribution a complaint asks for (business area, legal, ...)")
 DRAFT_RESPONSE_PERMISSION = RULES.permission(DRAFT_RESPONSE)
 CASE = CASE_PATH
 
@@ -162,9 +166,11 @@ async def record_clarification_reply(
 @router.post(CASE + "/contributions", response_model=CaseRead)
 async def request_contribution(
     case: Annotated[CaseStep, authorised_step(ComplaintCaseWorkflow.request_contribution)],
-    body: ContributionRequest, request: Request) -> Any:
+    body: ContributionRequest, request: Request, session: SessionDep) -> Any:
     """Ask another team or person for input, with a due date. The request goes by email to the
     person asked (or the team's address), by letter, or (channel null) is only recorded."""
+    if body.kind is not None:
+        await on_list(request, session, CONTRIBUTION_KINDS, body.kind, "kind")
     team, person = await team_and_person(request, body.team, body.assignee)
     person_name = person.display_name if person else None
     recipient_email = (person.email if person else None) or team.email
@@ -174,7 +180,7 @@ async def request_contribution(
     payload = ContributionRequestInput(actor=case.actor(), team=team.code,
                                        assignee_id=person.id if person else None,
                                        assignee_name=person_name, request=body.request,
-                                       due_date=body.due_date, channel=body.channel,
+                                       due_date=body.due_date, kind=body.kind, channel=body.channel,
                                        team_name=team.name,
                                        recipient_name=person_name or team.name,
                                        recipient_email=recipient_email)

@@ -221,6 +221,7 @@ class ContributionRead(Read):
     closed_by: str | None
     closed_at: datetime | None
     received_on: date | None = Field(None, description="the day the contribution actually came in")
+    kind: str | None = Field(None, description="what kind of contribution (the complaint_contribution_kinds list)")
     channel: str | None = None
     recipient: str | None = None
     attachment_ids: list[str] = []

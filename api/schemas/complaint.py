@@ -48,6 +48,8 @@ class ContributionRequest(Strict):
     request: Text
     due_date: DueOrPastDate = Field(description="when it is due; a date already past (recording a "
                                     "request made earlier) makes it overdue at once")
+    kind: CodeText | None = Field(None, description="what kind of contribution: a code of the "
+                                  "complaint_contribution_kinds list (GET /lists/complaint_contribution_kinds)")
     channel: Channel | None = Field(
         Channel.EMAIL,
         description="email (to the person asked, else the team's address), letter, or null to "

@@ -317,6 +317,7 @@ class CaseContribution(Base):
     closed_by: Mapped[str | None] = mapped_column(String(200))
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_on: Mapped[date | None] = mapped_column(Date)
+    kind: Mapped[str | None] = mapped_column(String(limits.CODE))
     channel: Mapped[str | None] = mapped_column(String(20))
     recipient: Mapped[str | None] = mapped_column(String(320))
     attachment_ids: Mapped[list[Any]] = mapped_column(JSONB, default=list, server_default="[]")

@@ -320,6 +320,7 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
                 assignee_name=inp.assignee_name,
                 request=inp.request,
                 due_date=inp.due_date,
+                kind=inp.kind,
                 requested_by=inp.actor.display_name,
                 requested_at=workflow.now(),
             )
@@ -327,9 +328,10 @@ class ComplaintCaseWorkflow(CaseWorkflow[ComplaintState]):
             sent = await self._send_contribution_request(item, inp)
             events.append(
                 self._event("contribution_requested",
-                            f"Contribution requested from team {inp.team}, due {inp.due_date}"
+                            f"Contribution{f' ({inp.kind})' if inp.kind else ''} requested from team "
+                            f"{inp.team}, due {inp.due_date}"
                             + (f", {self._how_sent(sent)}" if sent else ""),
-                            inp.actor, data={"contribution_id": item.id, "request": inp.request,
+                            inp.actor, data={"contribution_id": item.id, "request": inp.request, "kind": inp.kind,
                                              **self._sent_data(sent, inp.channel)})
             )
         return self.state

@@ -78,6 +78,7 @@ class Contribution(BaseModel):
     closed_by: str | None = None
     closed_at: datetime | None = None
     received_on: date | None = None  # the day the contribution actually came in, when recorded
+    kind: str | None = None  # from the complaint_contribution_kinds list (business area, legal, ...)
     # How the request went out (None: recorded only) and to whom; documents sent with the reply.
     channel: Channel | None = None
     recipient: str | None = None
@@ -194,6 +195,7 @@ class ContributionRequestInput(StepInput):
     assignee_name: str | None = None
     request: str
     due_date: date
+    kind: str | None = None  # from the complaint_contribution_kinds list
     # None: the request is only recorded. Otherwise it goes out by this channel to the recipient.
     channel: Channel | None = None
     team_name: str | None = None
