@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from contextlib import asynccontextmanager
+from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +25,19 @@ from devtools.embedded import free_port
 from tests.casefixtures import auth, case_path, register, step
 from tests.conftest import Mailbox
 from worker import build_worker
+
+
+def crash_after_each_first(what: str) -> tuple[list[str], Callable[[Any], None]]:
+    """A worker fault hook: each business key's first attempt dies right after `what` (the keys it
+    killed are listed)."""
+    crashed: list[str] = []
+
+    def hook(job: Any) -> None:
+        if job.business_key not in crashed:
+            crashed.append(job.business_key)
+            raise RuntimeError(f"injected: the worker died after {what}")
+
+    return crashed, hook
 
 
 @asynccontextmanager
@@ -206,13 +221,7 @@ async def test_a_reading_session_hands_its_connection_back_transactional(setting
 async def test_an_unconfirmed_email_is_visible_until_confirmed_or_resent(settings, temporal, engine, mailbox):
     """An email whose send was interrupted is never sent again on its own: the case shows it
     awaiting confirmation (the case, search), offers confirm or resend, and records either."""
-    crashed: list[int] = []
-
-    def crash_after_each_first_send(job) -> None:
-        if job.business_key not in crashed:
-            crashed.append(job.business_key)
-            raise RuntimeError("injected: the worker died after the SMTP server took the message")
-
+    _, crash_after_each_first_send = crash_after_each_first("the SMTP server took the message")
     own = settings.model_copy(update={"task_queue": f"delivery-{uuid.uuid4().hex[:8]}"})
     async with own_stack(own, temporal, engine, after_smtp_send=crash_after_each_first_send) as api:
         case = await register(api)

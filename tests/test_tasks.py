@@ -12,7 +12,7 @@ from casework.calendar.deadlines import breach_instant
 from casework.calendar.workdays import Region
 from tests.casefixtures import auth, case_path, register, step, uk_today
 from tests.test_deadline_clocks import Clock, clock, open_case, record_history  # noqa: F401 (the fixture)
-from tests.test_delivery import own_stack
+from tests.test_delivery import crash_after_each_first, own_stack
 
 
 def due(days: int) -> str:
@@ -162,12 +162,7 @@ async def test_an_assignment_email_is_sent_once_though_the_worker_dies_after_sen
 
 async def test_a_task_email_whose_send_was_cut_short_waits_on_the_case_until_confirmed_or_resent(
         settings, temporal, engine, mailbox):
-    crashed: list[str] = []
-
-    def crash_after_each_first_task_email(job) -> None:
-        if job.business_key not in crashed:
-            crashed.append(job.business_key)
-            raise RuntimeError("injected: the worker died after the SMTP server took the task email")
+    _, crash_after_each_first_task_email = crash_after_each_first("the SMTP server took the task email")
 
     own = settings.model_copy(update={"task_queue": f"tasks-{uuid.uuid4().hex[:8]}"})
     async with own_stack(own, temporal, engine, after_task_email=crash_after_each_first_task_email) as api:
@@ -206,12 +201,7 @@ async def test_a_task_email_whose_send_was_cut_short_waits_on_the_case_until_con
 
 async def test_an_unconfirmed_email_opens_a_task_for_the_case_owner_which_resending_or_confirming_completes(
         settings, temporal, engine, mailbox):
-    crashed: list[str] = []
-
-    def crash_after_each_first_send(job) -> None:
-        if job.business_key not in crashed:
-            crashed.append(job.business_key)
-            raise RuntimeError("injected: the worker died after the SMTP server took the message")
+    _, crash_after_each_first_send = crash_after_each_first("the SMTP server took the message")
 
     own = settings.model_copy(update={"task_queue": f"tasks-{uuid.uuid4().hex[:8]}"})
     async with own_stack(own, temporal, engine, after_smtp_send=crash_after_each_first_send) as api:
