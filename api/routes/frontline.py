@@ -42,7 +42,7 @@ from temporalio.client import (
     ScheduleUpdate,
     WorkflowUpdateFailedError,
 )
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from api import errors
 from api.casesteps import (
@@ -203,12 +203,21 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         key = f"frontline:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     today = case_today(datetime.now(timezone.utc))
     engine = request.app.state.engine
+    # The lock is held by a transaction that only locks and reads: the reservation commits on its
+    # own connection, so a transaction cut short after the workflow started (PostgreSQL restarted)
+    # can take back neither the reservation nor the counted number (which another registration
+    # would then be given, onto this case's workflow).
     async with driver_connection(engine) as conn, conn.transaction():
         await _lock_complainant(conn, keys)
         done = await (await conn.execute(repository._REGISTERED, {"key": key})).fetchone()
-        if done is not None:  # a retry of an intake that registered a case: that case
-            return await _answer(request, client, done[0], "new_case", "The complaint was registered",
-                                 status.HTTP_201_CREATED)
+        reserved = done[0] if done is not None else None
+        if reserved is not None:  # a retry of an intake that reserved a case: that case, if it started
+            try:
+                return await _answer(request, client, reserved, "new_case", "The complaint was registered",
+                                     status.HTTP_201_CREATED)
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise
         match = None
         if intake.new_case_reason is None:
             match = await (await conn.execute(_MATCH, {"issue": intake.issue.casefold(), "keys": keys,
@@ -218,6 +227,9 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
                                message_id=intake.message_id)
         if match is not None and match[1] == "open":
             reference = match[0]
+            if reserved is not None:  # reserved before a case for them opened: not needed after all
+                async with driver_connection(engine) as own:
+                    await repository.release_registration(own, key, reserved)
             state = await _record_contact(client, reference, contact, idempotency_key)
             owned_by = state.owner.name if state.owner else f"team {state.department}"
             return _outcome(request, state, "repeat_contact",
@@ -227,7 +239,11 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         owner: Person | None = intake.owner
         if match is not None and match[2] is not None:
             owner = Person(id=int(match[2]), name=match[3])  # the earlier case's owner, not a new one
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+        if reserved is not None:
+            reference = reserved
+        else:
+            async with driver_connection(engine) as own:
+                reference = await repository.reserve_registration(own, key, case_type.reference_prefix, today)
         start = FrontlineStart(
             reference=reference, case_type=case_type_config(case_type), actor=actor,
             correspondents=[Correspondent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/complainant")),
