@@ -2,19 +2,23 @@
 from a mail gateway), repeat contacts routed to the owner's case, resolving at first contact,
 investigating with a same-day follow-up, the follow-up, and the register with its exports.
 
-Repeat matching holds under concurrency: intake takes a PostgreSQL advisory transaction lock on
-each of the complainant's normalised identities (sorted, so two intakes never deadlock) and keeps
-it until the new case is registered (visible in case_record) or the contact is recorded on the
-matched case. A second contact from the same complainant waits, then finds the first's case.
+Repeat matching holds under concurrency: intake takes a PostgreSQL advisory lock on each of the
+complainant's normalised identities (sorted, so two intakes never deadlock) and keeps it until the
+new case is registered (visible in case_record) or the contact is recorded on the matched case. A
+second contact from the same complainant waits, then finds the first's case. The lock is the
+connection's (not a transaction's): the reservation commits at once, so nothing cut short after
+the workflow started can take it back and give its number to another complaint.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import tempfile
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -165,10 +169,17 @@ _MATCH = (
     " ORDER BY status = 'open' DESC, registered_at DESC LIMIT 1")
 
 
-async def _lock_complainant(conn: psycopg.AsyncConnection, keys: list[str]) -> None:
-    """Serialise intakes for this complainant until the transaction ends (sorted: no deadlock)."""
-    for key in keys:
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [f"frontline:{key}"])
+@asynccontextmanager
+async def _complainant_locked(conn: psycopg.AsyncConnection, keys: list[str]) -> AsyncIterator[None]:
+    """Serialise intakes for this complainant (sorted: no deadlock) while the block runs. The
+    locks are the connection's: released here, or by PostgreSQL if the connection is lost."""
+    try:
+        for key in keys:
+            await conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", [f"frontline:{key}"])
+        yield
+    finally:
+        with contextlib.suppress(psycopg.Error):  # a lost connection took its locks with it
+            await conn.execute("SELECT pg_advisory_unlock_all()")
 
 
 async def _take_contact(request: Request, client: TemporalDep, settings: SettingsDep, user: Any,
@@ -203,12 +214,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         key = f"frontline:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
     today = case_today(datetime.now(timezone.utc))
     engine = request.app.state.engine
-    # The lock is held by a transaction that only locks and reads: the reservation commits on its
-    # own connection, so a transaction cut short after the workflow started (PostgreSQL restarted)
-    # can take back neither the reservation nor the counted number (which another registration
-    # would then be given, onto this case's workflow).
-    async with driver_connection(engine) as conn, conn.transaction():
-        await _lock_complainant(conn, keys)
+    async with driver_connection(engine) as conn, _complainant_locked(conn, keys):
         done = await (await conn.execute(repository._REGISTERED, {"key": key})).fetchone()
         reserved = done[0] if done is not None else None
         if reserved is not None:  # a retry of an intake that reserved a case: that case, if it started
@@ -228,8 +234,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         if match is not None and match[1] == "open":
             reference = match[0]
             if reserved is not None:  # reserved before a case for them opened: not needed after all
-                async with driver_connection(engine) as own:
-                    await repository.release_registration(own, key, reserved)
+                await repository.release_registration(conn, key, reserved)
             state = await _record_contact(client, reference, contact, idempotency_key)
             owned_by = state.owner.name if state.owner else f"team {state.department}"
             return _outcome(request, state, "repeat_contact",
@@ -242,8 +247,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         if reserved is not None:
             reference = reserved
         else:
-            async with driver_connection(engine) as own:
-                reference = await repository.reserve_registration(own, key, case_type.reference_prefix, today)
+            reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
         start = FrontlineStart(
             reference=reference, case_type=case_type_config(case_type), actor=actor,
             correspondents=[Correspondent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/complainant")),
