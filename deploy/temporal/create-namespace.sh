@@ -12,6 +12,6 @@ done
 if temporal operator namespace describe --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" >/dev/null 2>&1; then
   echo "namespace $NAMESPACE exists"
 else
-  temporal operator namespace create --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION:-30d}"
+  temporal operator namespace create --address "$TEMPORAL_ADDRESS" -n "$NAMESPACE" --retention "${RETENTION:-720h}"
   echo "namespace $NAMESPACE created"
 fi
