@@ -1,5 +1,12 @@
-# One image for the API, the worker and the migration job.
-FROM python:3.11-slim
+# One image for the API, the worker and the one-shot jobs (migrations, search attributes).
+# Pinned to a Python patch release on Debian 12, the Debian CI runs on.
+FROM python:3.11.13-slim-bookworm
+# LibreOffice prints letters to PDF (PDF_RENDERER, docs/letters-and-templates.md#pdfs): Writer
+# without the desktop (Debian's -nogui build), and fonts metric-compatible with Arial, Times and
+# Courier, which the templates name, so lines break where Word breaks them.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends libreoffice-writer-nogui fonts-liberation2 fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 # Dependencies first, from the pinned, hashed lock (a layer that changes only with the lock).
 COPY requirements-runtime.lock ./
@@ -10,9 +17,10 @@ COPY workflows workflows
 COPY activities activities
 COPY api api
 COPY templates templates
-# Operations tooling the compose file runs (search-attribute registration, demo data).
+# Operations tooling the compose file runs (search-attribute registration, worker health, demo data).
 COPY devtools devtools
 RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation .
-# Run from /app so the source tree (templates, migrations) is what runs.
-ENV ENVIRONMENT=production TEMPLATES_DIR=/app/templates DATA_DIR=/app/data
+# Run from /app so the source tree (templates, migrations) is what runs. HOME for LibreOffice,
+# which writes there besides each conversion's own throwaway profile.
+ENV ENVIRONMENT=production TEMPLATES_DIR=/app/templates DATA_DIR=/app/data PDF_RENDERER=libreoffice HOME=/tmp
 CMD ["uvicorn", "api.main:app", "--host", "0.0.0.0", "--port", "8000"]

@@ -10,6 +10,7 @@ import signal
 from temporalio.worker import Worker
 
 from activities import build_activities
+from casework.documents import printing
 from casework.platform import sdk_fastpath
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
@@ -63,8 +64,8 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    log.info("worker polling task queue %s on %s, workflow runner %s", settings.task_queue,
-             settings.temporal_address, settings.workflow_runner)
+    log.info("worker polling task queue %s on %s, workflow runner %s, letters printed by %s", settings.task_queue,
+             settings.temporal_address, settings.workflow_runner, printing.printer_for(settings).describe())
     async with worker:
         await stop.wait()
     await dispose_engine(engine)

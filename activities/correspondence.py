@@ -36,7 +36,7 @@ from activities.refusals import refused_for_good
 from casework.calendar.deadlines import case_today
 from casework.calendar.workdays import DEFAULT_REGION
 from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
-from casework.documents import pdf, rendering, template_library
+from casework.documents import pdf, printing, rendering, template_library
 from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
 from casework.platform import mail
 from casework.platform.config import Settings
@@ -168,6 +168,7 @@ class CorrespondenceActivities:
         self._sessionmaker = sessionmaker
         self._engine: AsyncEngine = sessionmaker.kw["bind"]
         self._settings = settings
+        self._printer = printing.printer_for(settings)
         self._after_smtp_send = after_smtp_send
 
     @activity.defn
@@ -240,7 +241,7 @@ class CorrespondenceActivities:
                               context: dict) -> CorrespondenceResult:
         content = await asyncio.to_thread(template.render_letter, context)
         printed = await asyncio.to_thread(
-            pdf.letter_pdf, content, title=f"{template_library.PURPOSES[job.purpose].label} letter",
+            self._printer.letter_pdf, content, title=f"{template_library.PURPOSES[job.purpose].label} letter",
             subject=job.state.reference)
         stem = f"{_safe_reference(job.state.reference)}-{job.purpose}-letter"
         letter = _document(job, kind="letter", filename=f"{stem}.docx", content_type=DOCX,
@@ -254,7 +255,7 @@ class CorrespondenceActivities:
         """The response by post is the approved response document itself, printed."""
         source, content = await self._response_document(job)
         printed = await asyncio.to_thread(
-            pdf.document_pdf, content, source.content_type, title="Response",
+            self._printer.document_pdf, content, source.content_type, title="Response",
             subject=job.state.reference)
         filename = f"{_safe_reference(job.state.reference)}-response-letter.pdf"
         letter = _document(job, kind="letter", filename=filename, content_type=pdf.PDF,
@@ -377,7 +378,7 @@ class CorrespondenceActivities:
             row = files[doc_id]
             if job.purpose == "response" and doc_id == job.state.response_document_id():
                 printed = await asyncio.to_thread(
-                    pdf.document_pdf, row.content, row.content_type, title="Response",
+                    self._printer.document_pdf, row.content, row.content_type, title="Response",
                     subject=job.state.reference)
                 filename = f"{_safe_reference(job.state.reference)}-response.pdf"
                 response = _document(job, kind="response", filename=filename, content_type=pdf.PDF,

@@ -189,6 +189,11 @@ def _retry_later(status_code: int, detail: str) -> HTTPException:
     return HTTPException(status_code, detail=detail, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
 
+def printer_unavailable(exc: Exception) -> HTTPException:
+    """LibreOffice, required by PDF_RENDERER=libreoffice, did not print: 503, try again shortly."""
+    return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE, f"the letter could not be printed just now: {exc}")
+
+
 def temporal_unreachable(exc: RPCError) -> HTTPException:
     """Temporal did not answer a read: 503, try again shortly."""
     return _retry_later(status.HTTP_503_SERVICE_UNAVAILABLE, f"Temporal did not answer ({exc.message})")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import logging
 from collections.abc import Awaitable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -37,11 +38,14 @@ from api.routes import (
     templates,
 )
 from api.schemas.base import configure_date_bounds
+from casework.documents import printing
 from casework.kinds import KINDS
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
 from casework.reference_lists import ListValueError
+
+log = logging.getLogger("casework.api")
 
 
 def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
@@ -55,6 +59,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         app.state.engine = engine or make_engine(settings.database_url)
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal = temporal or await connect(settings)
+        log.info("letters printed to PDF by %s", printing.printer_for(settings).describe())
         yield
         if own_engine:
             await dispose_engine(app.state.engine)
@@ -102,7 +107,9 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         ready = all(check["ok"] for check in checks.values())
         return JSONResponse(
             {"status": "ok" if ready else "unavailable", "checks": checks,
-             "temporal_namespace": settings.temporal_namespace},
+             "temporal_namespace": settings.temporal_namespace,
+             # Who prints letters (casework.documents.printing): libreoffice or builtin.
+             "pdf_renderer": printing.printer_for(settings).renderer},
             status_code=200 if ready else 503,
             headers={} if ready else {"Retry-After": str(errors.RETRY_AFTER_SECONDS)})
 

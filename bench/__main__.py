@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 
 import psutil
 
-from bench import lead_complaints, letters, memory, readside, steps
+from bench import lead_complaints, letters, memory, readside, steps, xlsx_writers
 from bench.stack import start_app, start_stack, unwind_on_sigterm
 from bench.stats import HEADER, Result, row
 from casework.platform.config import PROJECT_ROOT
 
-SCENARIOS = ["letters", "memory", "steps", "lead_complaints", "readside"]
+SCENARIOS = ["letters", "xlsx_writers", "memory", "steps", "lead_complaints", "readside"]
 RESULTS = PROJECT_ROOT / "bench" / "results"  # one .md and one .json per run; not in version control
 
 
@@ -56,6 +56,8 @@ def main() -> int:
     results: list[Result] = []
     if "letters" in chosen:
         results += letters.run(quick=args.quick)
+    if "xlsx_writers" in chosen:  # needs no stack: the writers on made-up rows
+        results += xlsx_writers.run(quick=args.quick)
     if set(chosen) & {"memory", "steps", "lead_complaints", "readside"}:
         with ExitStack() as running:
             stack = start_stack(running)

@@ -3,7 +3,7 @@
 Registers the search attributes every case carries (casework.cases.search_attributes.SEARCH_ATTRIBUTES,
 the one list the workflows upsert) with a Temporal cluster, through its operator service. Safe to
 repeat: it adds only what the namespace lacks, and refuses (exit 1) one that exists with another
-type, which needs a person to decide. docker-compose.yml's `temporal-setup` runs it; `make run`
+type, which needs a person to decide. docker-compose.yml's `temporal-search-attributes` job runs it; `make run`
 and the tests do the same through devtools.embedded.ensure_search_attributes.
 
 The address, namespace, TLS and API key come from the settings (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE,

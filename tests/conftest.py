@@ -130,6 +130,9 @@ def settings(database_url: str, temporal_address: str, mailbox: Mailbox, tmp_pat
         # The runner production runs by default (Temporal's sandbox); WORKFLOW_RUNNER=... picks another
         # for a run of the suite. The old WORKFLOW_SANDBOX, in a .env for one, does not.
         workflow_runner=os.environ.get("WORKFLOW_RUNNER", Settings.model_fields["workflow_runner"].default),
+        # Letters by the built-in renderer: LibreOffice takes a second or two per letter, and the
+        # suite prints hundreds (tests/test_printing.py compares the two); PDF_RENDERER=... overrides.
+        pdf_renderer=os.environ.get("PDF_RENDERER", "builtin"),
     )
 
 

@@ -16,7 +16,6 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 
-import pytest
 from google.protobuf.duration_pb2 import Duration
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client
@@ -42,35 +41,7 @@ def test_each_search_attribute_is_named_once():
     assert len(names) == len(set(names)) == len(SEARCH_ATTRIBUTES)
 
 
-# --- docker-compose.yml registers what the code lists ---------------------------------------------
-
-@pytest.fixture(scope="module")
-def compose() -> dict:
-    yaml = pytest.importorskip("yaml")
-    return yaml.safe_load((PROJECT_ROOT / "docker-compose.yml").read_text())
-
-
-def test_compose_registers_the_search_attributes_from_the_code(compose: dict):
-    setup = compose["services"]["temporal-setup"]
-    assert setup["build"] == "."  # the app image: the code's list, not a copy of it
-    assert setup["command"][:3] == ["python", "-m", "devtools.register_search_attributes"]
-    assert setup["environment"]["TEMPORAL_ADDRESS"] == "temporal:7233"
-    assert "COPY devtools devtools" in (PROJECT_ROOT / "Dockerfile").read_text()  # the module it runs
-    assert compose["services"]["worker"]["depends_on"]["temporal-setup"] == {
-        "condition": "service_completed_successfully"}
-
-
-def test_compose_names_no_search_attribute_by_hand():
-    text = (PROJECT_ROOT / "docker-compose.yml").read_text()
-    assert [name for name in SEARCH_ATTRIBUTES if name in text] == []
-
-
-def test_every_service_built_here_gets_the_same_settings(compose: dict):
-    built = {name: service for name, service in compose["services"].items() if service.get("build") == "."}
-    assert set(built) >= {"migrate", "temporal-setup", "worker", "api"}
-    environments = [service["environment"] for service in built.values()]
-    assert all(env == environments[0] for env in environments)
-    assert environments[0]["WORKFLOW_RUNNER"] == "sandboxed"
+# docker-compose.yml's registration job: tests/test_deployment.py.
 
 
 # --- The registration module, against the session's dev server ------------------------------------

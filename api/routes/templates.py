@@ -19,6 +19,7 @@ from sqlalchemy import select
 from api import errors
 from api.casesteps import authorise_case
 from api.deps import CurrentUser, SessionDep, SettingsDep, require_permission
+from api.openapi import RETRY_AFTER
 from api.schemas.base import Storable
 from api.schemas.templates import EmailPreview, EmailTemplateUpload, TemplatePreviewRequest, TemplateVersionRead
 from api.uploads import check_filename
@@ -26,7 +27,7 @@ from casework.calendar.deadlines import case_today
 from casework.cases import repository
 from casework.cases.contracts import Channel
 from casework.cases.roles import Role
-from casework.documents import pdf, safety, template_library
+from casework.documents import pdf, printing, safety, template_library
 from casework.documents.rendering import TemplateError
 from casework.documents.store import DOCX, load_blob
 from casework.people.permissions import declare
@@ -225,7 +226,8 @@ async def upload_email(purpose: str, body: EmailTemplateUpload, session: Session
 # ---- preview ---------------------------------------------------------------------------------
 
 
-@router.post(PURPOSE + "/preview", responses=_letter_as(DOCX, pdf.PDF))
+@router.post(PURPOSE + "/preview", responses={**_letter_as(DOCX, pdf.PDF), 503: {
+    "description": "PDF_RENDERER=libreoffice and LibreOffice did not convert the letter", **RETRY_AFTER}})
 async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, request: Request,
                   session: SessionDep, settings: SettingsDep, user: CurrentUser) -> Any:
     """Render a template against a case: the version given, or the one that case would get.
@@ -275,6 +277,10 @@ async def preview(purpose: str, channel: str, body: TemplatePreviewRequest, requ
         raise errors.template_refused("version_id", exc) from exc
     stem = f"preview-{purpose}"
     if body.format == "pdf":
-        printed = await asyncio.to_thread(pdf.letter_pdf, content, title=f"Preview: {purpose}")
+        try:
+            printed = await asyncio.to_thread(printing.printer_for(settings).letter_pdf, content,
+                                              title=f"Preview: {purpose}")
+        except printing.OfficeError as exc:
+            raise errors.printer_unavailable(exc) from exc
         return _download(printed, f"{stem}.pdf", pdf.PDF)
     return _download(content, f"{stem}.docx", DOCX)

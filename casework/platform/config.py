@@ -96,6 +96,13 @@ class Settings(BaseSettings):
     smtp_timeout_seconds: float = 30.0
     mail_from: str = "Complaints Team <complaints@example.org>"
 
+    # Who prints letters to PDF (casework.documents.printing): auto (LibreOffice when found, else
+    # the built-in renderer), libreoffice (required), builtin. LIBREOFFICE_PATH names the binary
+    # when it is not soffice/libreoffice on the PATH; each conversion may take this long.
+    pdf_renderer: Literal["auto", "libreoffice", "builtin"] = "auto"
+    libreoffice_path: str = ""
+    libreoffice_timeout_seconds: float = Field(60.0, gt=0, le=600)
+
     max_upload_bytes: int = 20 * 1024 * 1024
     # A draft response is printed by the post room or emailed as a PDF: keep it email-sized.
     max_draft_bytes: int = 10 * 1024 * 1024
