@@ -26,7 +26,9 @@ from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
 
-bearer = HTTPBearer(auto_error=False, bearerFormat="API token or OpenID Connect JWT", description=(
+BEARER_SCHEME = "bearer"  # the security scheme's name in the OpenAPI document
+bearer = HTTPBearer(auto_error=False, scheme_name=BEARER_SCHEME, bearerFormat="API token or OpenID Connect JWT",
+                    description=(
     "An API token (issued by an administrator; `make run` prints the demo users') or, where single "
     "sign-on is configured, an access token (JWT) from the organisation's identity provider."))
 

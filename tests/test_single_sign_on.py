@@ -361,6 +361,15 @@ async def test_api_tokens_still_work_beside_single_sign_on(sso, api, idp):
             "single sign-on is not configured here")
 
 
+async def test_the_openapi_document_offers_the_identity_provider_beside_api_tokens(sso, idp):
+    schema = (await sso.get("/openapi.json")).json()
+    assert schema["components"]["securitySchemes"]["oidc"] == {
+        "type": "openIdConnect", "openIdConnectUrl": f"{idp.issuer}/.well-known/openid-configuration",
+        "description": schema["components"]["securitySchemes"]["oidc"]["description"]}
+    assert schema["paths"]["/me"]["get"]["security"] == [{"bearer": []}, {"oidc": []}]
+    assert "security" not in schema["paths"]["/health"]["get"]
+
+
 # ---- settings -------------------------------------------------------------------------------------
 
 
