@@ -27,10 +27,10 @@ from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
 
 BEARER_SCHEME = "bearer"  # the security scheme's name in the OpenAPI document
-bearer = HTTPBearer(auto_error=False, scheme_name=BEARER_SCHEME, bearerFormat="API token or OpenID Connect JWT",
-                    description=(
-    "An API token (issued by an administrator; `make run` prints the demo users') or, where single "
-    "sign-on is configured, an access token (JWT) from the organisation's identity provider."))
+bearer = HTTPBearer(
+    auto_error=False, scheme_name=BEARER_SCHEME, bearerFormat="API token or OpenID Connect JWT",
+    description="An API token (issued by an administrator; `make run` prints the demo users') or, where "
+                "single sign-on is configured, an access token (JWT) from the organisation's identity provider.")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -226,6 +226,7 @@ async def _signed_in(request: Request, verifier: TokenVerifier, token: str) -> A
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc),
                             headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
     sessionmaker = request.app.state.sessionmaker
+    cache: ShortLivedCache = request.app.state.cache
 
     async def load() -> AppUser | sso.SignInRefused:
         async with sessionmaker() as session:
@@ -235,9 +236,9 @@ async def _signed_in(request: Request, verifier: TokenVerifier, token: str) -> A
             except sso.SignInRefused as exc:
                 return exc  # kept as long as a user would be: a refusal costs no transaction each time
             session.expunge(user)
-            return user
+        cache.forget(("viewer", user.id))  # the groups may have changed their teams
+        return user
 
-    cache: ShortLivedCache = request.app.state.cache
     found = await cache.get_or_load(("oidc", who), load)
     if isinstance(found, sso.SignInRefused):
         raise _unauthorised(str(found))

@@ -285,10 +285,14 @@ async def test_roles_and_teams_the_mappings_name_follow_the_groups_and_others_st
     me = (await sso.get("/me", headers=bearer(moved))).json()
     assert me["roles"] == ["handler", "qa_reviewer"] and me["teams"] == ["BILLING", "CONDUCT"]
     assert "cases.register" in me["permissions"] and "people.administer" not in me["permissions"]
+    # A change of groups alone (nothing administered meanwhile) is seen at the next request.
+    back = (await sso.get("/me", headers=bearer(idp.token(sub=sub, groups=["cw-handlers", "cw-central"])))).json()
+    assert back["roles"] == ["handler", "qa_reviewer"] and back["teams"] == ["CENTRAL", "CONDUCT"]
     trail = (await sso.get("/admin/audit", headers=ADMIN, params={"subject": username, "action": "user.synced"})).json()
-    assert [(e["before"], e["after"]) for e in trail] == [(
-        {"roles": ["manager", "qa_reviewer"], "teams": ["CENTRAL", "CONDUCT"]},
-        {"roles": ["handler", "qa_reviewer"], "teams": ["BILLING", "CONDUCT"]})]
+    assert [(e["before"], e["after"]) for e in trail] == [
+        ({"teams": ["BILLING", "CONDUCT"]}, {"teams": ["CENTRAL", "CONDUCT"]}),
+        ({"roles": ["manager", "qa_reviewer"], "teams": ["CENTRAL", "CONDUCT"]},
+         {"roles": ["handler", "qa_reviewer"], "teams": ["BILLING", "CONDUCT"]})]
 
 
 async def test_a_deactivated_user_is_refused_however_valid_their_token(sso, idp):
