@@ -382,6 +382,8 @@ async def test_the_openapi_document_offers_the_identity_provider_beside_api_toke
     ({"oidc_algorithms": "RS256,HS256"}, "not HS256"),
     ({"oidc_algorithms": "none"}, "not none"),
     ({"environment": "production", "oidc_issuer": "http://idp.example.org"}, "needs https for OIDC_ISSUER"),
+    ({"oidc_group_roles": {"managers": ["Manager"]}}, "maps to 'Manager', not role names"),
+    ({"oidc_group_teams": {"billing": ["billing"]}}, "maps to 'billing', not team codes"),
 ])
 def test_settings_refuse_single_sign_on_that_would_be_unsafe(values, message):
     base = {"oidc_issuer": "https://idp.example.org", "oidc_audience": AUDIENCE, "database_url": "postgresql://x",
@@ -392,5 +394,10 @@ def test_settings_refuse_single_sign_on_that_would_be_unsafe(values, message):
         Settings(**(base | values))
 
 
-def test_single_sign_on_is_off_by_default():
+def test_single_sign_on_is_off_by_default_and_reads_its_mappings_as_json(monkeypatch):
     assert Settings(_env_file=None).oidc_issuer == ""
+    monkeypatch.setenv("OIDC_GROUP_ROLES", '{"casework-managers": ["manager"]}')
+    monkeypatch.setenv("OIDC_GROUP_TEAMS", '{"casework-billing": ["BILLING"]}')
+    read = Settings(_env_file=None)
+    assert read.oidc_group_roles == {"casework-managers": ["manager"]}
+    assert read.oidc_group_teams == {"casework-billing": ["BILLING"]}

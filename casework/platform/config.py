@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from decimal import Decimal
 from functools import lru_cache
@@ -151,6 +152,14 @@ class Settings(BaseSettings):
         if refused or not self.oidc_algorithm_list:
             raise ValueError(f"OIDC_ALGORITHMS may list only {', '.join(sorted(OIDC_ALGORITHMS))}"
                              + (f", not {', '.join(refused)}" if refused else ""))
+        roles = {role for values in self.oidc_group_roles.values() for role in values}
+        bad_roles = sorted(role for role in roles if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", role))
+        if bad_roles:
+            raise ValueError(f"OIDC_GROUP_ROLES maps to {', '.join(map(repr, bad_roles))}, not role names")
+        teams = {team for values in self.oidc_group_teams.values() for team in values}
+        bad_teams = sorted(team for team in teams if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,39}", team))
+        if bad_teams:
+            raise ValueError(f"OIDC_GROUP_TEAMS maps to {', '.join(map(repr, bad_teams))}, not team codes")
         if self.environment != "development":
             plain = [name for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("OIDC_JWKS_URL", self.oidc_jwks_url))
                      if url and not _https_or_loopback(url)]
