@@ -23,6 +23,7 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 from pydantic import ValidationError
 
+from casework.people import sso as claims_mapping
 from casework.platform.config import Settings
 from devtools.embedded import free_port
 from tests.casefixtures import auth, complaint
@@ -401,3 +402,34 @@ def test_single_sign_on_is_off_by_default_and_reads_its_mappings_as_json(monkeyp
     read = Settings(_env_file=None)
     assert read.oidc_group_roles == {"casework-managers": ["manager"]}
     assert read.oidc_group_teams == {"casework-billing": ["BILLING"]}
+
+
+# ---- claims, pure -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("claim, username", [
+    ("jane.doe@example.org", "jane.doe@example.org"),
+    ("Jane Doe", "Jane-Doe"),
+    ("DOMAIN\\jdoe", "DOMAIN-jdoe"),
+    ("..hidden", "hidden"),
+    ("élise", "lise"),
+    ("!!!", "user"),
+    ("x" * 150, "x" * 100),
+])
+def test_a_claim_becomes_a_username_our_rules_accept(claim, username):
+    assert claims_mapping.usable_username(claim) == username
+
+
+def test_claims_map_to_who_signs_in_with_nested_groups_and_without_an_unverified_email():
+    keycloak = sso_settings_only(oidc_groups_claim="realm_access.roles")
+    who = claims_mapping.sign_in_from({"sub": "abc", "preferred_username": "kc user", "email": "kc@example.org",
+                            "email_verified": False, "realm_access": {"roles": ["b", "a", "a", 7]}}, keycloak)
+    assert who == claims_mapping.SignIn(subject="abc", email=None, username="kc-user", display_name="kc-user", groups=("a", "b"))
+    spaced = claims_mapping.sign_in_from({"sub": "abc", "groups": "x y", "name": "Ann"}, sso_settings_only())
+    assert (spaced.groups, spaced.username, spaced.display_name) == (("x", "y"), "abc", "Ann")
+    with pytest.raises(claims_mapping.SignInRefused, match="sub claim"):
+        claims_mapping.sign_in_from({"sub": "s" * 256}, sso_settings_only())
+
+
+def sso_settings_only(**values: Any) -> Settings:
+    return Settings(_env_file=None, oidc_issuer="https://idp.example.org", oidc_audience=AUDIENCE, **values)
