@@ -187,7 +187,8 @@ def _unauthorised(reason: str, *, error: bool = True) -> HTTPException:
     token was sent)."""
     challenge = 'Bearer realm="casework"'
     if error:
-        description = reason.replace("\\", "/").replace('"', "'")
+        # RFC 6750 allows printable ASCII but a quote or backslash there (the body keeps the message whole).
+        description = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in reason)
         challenge += f', error="invalid_token", error_description="{description}"'
     return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": challenge})
 

@@ -315,7 +315,7 @@ async def test_a_deactivated_user_is_refused_however_valid_their_token(sso, idp)
 async def test_without_provisioning_an_administrator_links_the_user_first(settings, temporal, engine, worker, idp):
     linked_only = sso_settings(settings, idp.issuer, oidc_provision_users=False, oidc_group_roles={},
                                oidc_group_teams={})
-    sub, username = f"pre-{uuid.uuid4().hex[:8]}", f"pre.{uuid.uuid4().hex[:8]}"
+    sub, username = f"pré-{uuid.uuid4().hex[:8]}", f"pre.{uuid.uuid4().hex[:8]}"  # any text may be a sub
     async with api_with(linked_only, temporal, engine) as api:
         refused(await api.get("/me", headers=bearer(idp.token(sub=sub))),
                 f"no user here has the external subject '{sub}': an administrator must create them first")
