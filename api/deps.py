@@ -13,17 +13,24 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
+from api.errors import RETRY_AFTER_SECONDS
 from api.schemas.base import clip, unstorable
 from casework.cases.contracts import Actor
 from casework.cases.stages import missing_permission
 from casework.cases.visibility import Viewer, viewer_for
 from casework.people import service as people
+from casework.people import sso
+from casework.people.oidc import ProviderUnreachable, TokenRefused, TokenVerifier, looks_like_jwt
 from casework.people.permissions import kind_permission_names
 from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
 
-bearer = HTTPBearer(auto_error=False, description="API token printed by `make run` (demo users)")
+BEARER_SCHEME = "bearer"  # the security scheme's name in the OpenAPI document
+bearer = HTTPBearer(
+    auto_error=False, scheme_name=BEARER_SCHEME, bearerFormat="API token or OpenID Connect JWT",
+    description="An API token (issued by an administrator; `make run` prints the demo users') or, where "
+                "single sign-on is configured, an access token (JWT) from the organisation's identity provider.")
 
 
 async def get_session(request: Request) -> AsyncIterator[AsyncSession]:
@@ -175,28 +182,68 @@ async def cached_lookup(request: Request, key: Any, load: Callable[[AsyncSession
     return await cache.get_or_load(key, fetch)
 
 
+def _unauthorised(reason: str, *, error: bool = True) -> HTTPException:
+    """401 saying why, in the body and in WWW-Authenticate (RFC 6750: an error code only when a
+    token was sent)."""
+    challenge = 'Bearer realm="casework"'
+    if error:
+        # RFC 6750 allows printable ASCII but a quote or backslash there (the body keeps the message whole).
+        description = "".join(c if " " <= c <= "~" and c not in '"\\' else "?" for c in reason)
+        challenge += f', error="invalid_token", error_description="{description}"'
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail=reason, headers={"WWW-Authenticate": challenge})
+
+
 async def get_current_user(
     request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> AppUser:
-    """The active user whose token this is, with their effective permissions. A token revoked or
-    a user deactivated or re-granted through another API process is seen within the cache's ttl
-    (through this one, at once: the change clears the cache); an expired token, at once."""
+    """The active user whose token this is, with their effective permissions: an API token, or a
+    JWT from the identity provider when single sign-on is configured. A token revoked or a user
+    deactivated or re-granted through another API process is seen within the cache's ttl (through
+    this one, at once: the change clears the cache); an expired token, at once."""
     if credentials is None:
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="missing bearer token: send 'Authorization: Bearer <token>'",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised("missing bearer token: send 'Authorization: Bearer <token>'", error=False)
+    verifier: TokenVerifier | None = request.app.state.oidc
+    if looks_like_jwt(credentials.credentials):
+        if verifier is None:
+            raise _unauthorised("single sign-on is not configured here: send an API token")
+        return await _signed_in(request, verifier, credentials.credentials)
     digest = hash_token(credentials.credentials)
     found = await cached_lookup(request, digest, lambda session: people.authenticate(session, digest))
     if found is None or (found[1] is not None and found[1] <= datetime.now(timezone.utc)):
-        raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail="invalid, expired or revoked token",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
+        raise _unauthorised("invalid, expired or revoked token" if verifier is None else
+                            "invalid, expired or revoked API token, and not a JWT from the identity provider")
     return found[0]
+
+
+async def _signed_in(request: Request, verifier: TokenVerifier, token: str) -> AppUser:
+    """The user an identity provider's token signs in (casework.people.sso). The token is checked
+    on every request; who it signs in is cached like an API token's user."""
+    try:
+        who = sso.sign_in_from(await verifier.claims(token), verifier.settings)
+    except (TokenRefused, sso.SignInRefused) as exc:
+        raise _unauthorised(str(exc)) from None
+    except ProviderUnreachable as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, detail=str(exc),
+                            headers={"Retry-After": str(RETRY_AFTER_SECONDS)}) from None
+    sessionmaker = request.app.state.sessionmaker
+    cache: ShortLivedCache = request.app.state.cache
+
+    async def load() -> AppUser | sso.SignInRefused:
+        async with sessionmaker() as session:
+            try:
+                async with session.begin():
+                    user = await sso.sign_in(session, who, verifier.settings)
+            except sso.SignInRefused as exc:
+                return exc  # kept as long as a user would be: a refusal costs no transaction each time
+            session.expunge(user)
+        cache.forget(("viewer", user.id))  # the groups may have changed their teams
+        return user
+
+    found = await cache.get_or_load(("oidc", who), load)
+    if isinstance(found, sso.SignInRefused):
+        raise _unauthorised(str(found))
+    return found
 
 
 CurrentUser = Annotated[AppUser, Depends(get_current_user)]

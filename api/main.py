@@ -40,6 +40,7 @@ from api.routes import (
 from api.schemas.base import configure_date_bounds
 from casework.documents import printing
 from casework.kinds import KINDS
+from casework.people.oidc import TokenVerifier
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.temporal import connect
@@ -68,7 +69,8 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         title="Complaint case management",
         version="0.1.0",
         description="Every complaint is a durable Temporal workflow; this API moves it through its "
-        "stages. Authenticate with `Authorization: Bearer <token>`.",
+        "stages. Authenticate with `Authorization: Bearer <token>`: an API token, or an access token "
+        "from the organisation's identity provider where single sign-on is configured.",
         lifespan=lifespan,
         dependencies=[Depends(refuse_unstorable_parameters)],
         exception_handlers={RequestValidationError: errors.validation_failed,
@@ -77,6 +79,7 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     )
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
+    app.state.oidc = TokenVerifier(settings) if settings.oidc_issuer else None  # single sign-on, when configured
     app.include_router(cases.router)
     for kind in KINDS:  # each kind of case's own steps (api/routes/<kind>.py)
         app.include_router(importlib.import_module(f"api.routes.{kind}").router)

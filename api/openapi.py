@@ -23,7 +23,7 @@ from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute, iter_route_contexts
 
-from api.deps import get_client, get_current_user, get_session
+from api.deps import BEARER_SCHEME, get_client, get_current_user, get_session
 
 _ERROR = {"content": {"application/json": {"schema": {"type": "object", "properties": {
     "detail": {"description": "what is wrong: a message, or for 422 a list naming each field"}}}}}}
@@ -32,12 +32,15 @@ RETRY_AFTER = {"headers": {"Retry-After": {"description": "seconds to wait befor
 ANSWERS: dict[str, dict[str, Any]] = {
     "400": {"description": "the body could not be read at all (not UTF-8 JSON, or broken multipart); a body "
                            "that reads but is wrong is a 422", **_ERROR},
-    "401": {"description": "no bearer token, or one that is unknown, expired or revoked", **_ERROR},
+    "401": {"description": "no bearer token, or one that is unknown, expired or revoked; or a JWT the identity "
+                           "provider did not sign for this API, expired or not valid yet, or whose user is "
+                           "deactivated (WWW-Authenticate says why)", **_ERROR},
     "403": {"description": "your roles or permissions do not allow this", **_ERROR},
     "404": {"description": "not found, or not yours to see (the two are never told apart)", **_ERROR},
     "409": {"description": "not allowed in the case's current stage or status (the answer names it)",
             **_ERROR},
-    "503": {"description": "a service the request needs (Temporal, PostgreSQL) is busy or out of reach: "
+    "503": {"description": "a service the request needs (Temporal, PostgreSQL, the identity provider's keys) is "
+                           "busy or out of reach: "
                            "nothing was applied", **_ERROR, **RETRY_AFTER},
     "504": {"description": "the step was sent but its outcome was not confirmed in time: send it again "
                            "with the same Idempotency-Key", **_ERROR, **RETRY_AFTER},
@@ -100,6 +103,22 @@ def _times_as_written(node: Any) -> None:
             _times_as_written(value)
 
 
+OIDC_SCHEME = "oidc"
+
+
+def declare_single_sign_on(schema: dict[str, Any], issuer: str) -> None:
+    """Where single sign-on is configured, the identity provider is a second way to authenticate
+    every operation that takes a bearer token (either one will do), so clients and /docs find it."""
+    schema["components"]["securitySchemes"][OIDC_SCHEME] = {
+        "type": "openIdConnect", "openIdConnectUrl": issuer.rstrip("/") + "/.well-known/openid-configuration",
+        "description": "an access token from the organisation's identity provider, sent as "
+                       "`Authorization: Bearer <JWT>`"}
+    for operations in schema["paths"].values():
+        for operation in operations.values():
+            if {BEARER_SCHEME: []} in operation.get("security", []):
+                operation["security"].append({OIDC_SCHEME: []})
+
+
 def document_error_answers(app: FastAPI) -> None:
     """Make `app.openapi()` list each operation's error answers (once, then cached as FastAPI does)."""
 
@@ -117,6 +136,8 @@ def document_error_answers(app: FastAPI) -> None:
                     for code in answers_of(route):
                         operation["responses"].setdefault(code, ANSWERS[code])
             _times_as_written(schema)
+            if app.state.oidc is not None:
+                declare_single_sign_on(schema, app.state.oidc.settings.oidc_issuer)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -64,7 +64,7 @@ async def test_missing_case_is_404_and_auth_is_enforced(api):
     assert (await api.post("/cases/COMP/999999/99/allocate", json={"team": "CENTRAL"},
                            headers=auth("coordinator"))).status_code == 404
     response = await api.get("/cases")
-    assert response.status_code == 401 and response.headers["www-authenticate"] == "Bearer"
+    assert response.status_code == 401 and response.headers["www-authenticate"] == 'Bearer realm="casework"'
     response = await api.get("/cases", headers={"Authorization": "Bearer wrong"})
     assert response.status_code == 401 and "invalid" in response.json()["detail"]
 

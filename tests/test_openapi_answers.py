@@ -41,6 +41,16 @@ def test_every_authenticated_operation_documents_401_and_403(schema: dict) -> No
             assert {"401", "403"} <= set(operation["responses"]), (method, path)
 
 
+def test_every_authenticated_operation_declares_the_bearer_scheme_and_no_other_does(schema: dict) -> None:
+    assert schema["components"]["securitySchemes"] == {"bearer": {
+        "type": "http", "scheme": "bearer", "bearerFormat": "API token or OpenID Connect JWT",
+        "description": schema["components"]["securitySchemes"]["bearer"]["description"]}}
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            authenticated = "401" in operation["responses"]
+            assert operation.get("security") == ([{"bearer": []}] if authenticated else None), (method, path)
+
+
 def test_an_operation_with_a_body_documents_that_an_unreadable_one_is_a_400(schema: dict) -> None:
     assert "400" in answers(schema, CASE + "/notes", "post")
     assert "400" in answers(schema, "/uploads", "post")

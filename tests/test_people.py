@@ -223,7 +223,8 @@ async def test_users_are_created_edited_and_refused_by_the_usual_rules(api):
     assert changed.status_code == 200, changed.text
     assert changed.json() | {"id": 0} == {
         "id": 0, "username": username, "display_name": "Renamed", "email": None, "roles": ["drafter", "handler"],
-        "teams": ["CENTRAL"], "active": True, "granted_permissions": []}
+        "teams": ["CENTRAL"], "active": True, "granted_permissions": [], "external_subject": None,
+        "first_sso_sign_in_at": None}
     entry = (await audit_of(api, username, action="user.updated"))[0]
     assert entry["before"] == {"display_name": f"Test {username}", "email": f"{username}@example.org",
                                "roles": ["handler"], "teams": ["SERVICE"]}

@@ -70,14 +70,14 @@ async def _commit(request: Request, session: AsyncSession) -> None:
 
 def _user_fields(user: AppUser, teams: list[str]) -> dict[str, Any]:
     return {"display_name": user.display_name, "email": user.email, "roles": sorted(user.roles),
-            "teams": sorted(teams), "active": user.active}
+            "teams": sorted(teams), "active": user.active, "external_subject": user.external_subject}
 
 
 async def _user_read(session: AsyncSession, user: AppUser) -> UserAdminRead:
     teams = (await people.teams_of(session, [user.id]))[user.id]
     granted = (await people.user_grants(session, [user.id]))[user.id]
     return UserAdminRead(id=user.id, username=user.username, **_user_fields(user, teams),
-                         granted_permissions=granted)
+                         first_sso_sign_in_at=user.first_sso_sign_in_at, granted_permissions=granted)
 
 
 async def _user(session: AsyncSession, username: str, lock: bool = False) -> AppUser:
@@ -95,6 +95,13 @@ async def _check_roles(session: AsyncSession, roles: list[str]) -> None:
                                             f"{', '.join(sorted(known))} (grant a permission to a new role first)")
 
 
+async def _check_subject(session: AsyncSession, subject: str | None, user: AppUser | None = None) -> None:
+    """409 if another user signs in as this external subject."""
+    holder = await people.user_by_external_subject(session, subject) if subject is not None else None
+    if holder is not None and holder is not user:
+        raise _conflict(f"user '{holder.username}' already signs in as external subject {subject!r}")
+
+
 async def _check_teams(session: AsyncSession, teams: list[str]) -> None:
     unknown = sorted(set(teams) - await people.existing_teams(session, teams))
     if unknown:
@@ -110,17 +117,21 @@ async def list_users(session: SessionDep, admin: Administrator, active: bool | N
     ids = [u.id for u in users]
     teams, granted = await people.teams_of(session, ids), await people.user_grants(session, ids)
     return [UserAdminRead(id=u.id, username=u.username, **_user_fields(u, teams[u.id]),
-                          granted_permissions=granted[u.id]) for u in users]
+                          first_sso_sign_in_at=u.first_sso_sign_in_at, granted_permissions=granted[u.id])
+            for u in users]
 
 
 @router.post("/users", status_code=status.HTTP_201_CREATED, response_model=UserAdminRead,
-             responses={409: {"description": "the username is taken"}})
+             responses={409: {"description": "the username is taken, or another user has the external subject"}})
 async def create_user(body: UserCreate, request: Request, session: SessionDep, admin: Administrator) -> Any:
-    """A new user (409 if the username is taken). They sign in with a token issued next."""
+    """A new user (409 if the username is taken). They sign in with a token issued next, or with
+    single sign-on when `external_subject` is their identity provider's `sub`."""
     await _check_roles(session, body.roles)
     await _check_teams(session, body.teams)
+    await _check_subject(session, body.external_subject)
     user = await people.create_user(session, username=body.username, display_name=body.display_name,
-                                    email=body.email, roles=sorted(set(body.roles)), active=body.active)
+                                    email=body.email, roles=sorted(set(body.roles)), active=body.active,
+                                    external_subject=body.external_subject)
     if user is None:
         raise _conflict(f"username '{body.username}' is taken")
     await people.set_user_teams(session, user.id, body.teams)
@@ -162,6 +173,10 @@ async def update_user(username: str, body: UserUpdate, request: Request, session
         user.display_name = body.display_name
     if "email" in sent:
         user.email = body.email
+    if "external_subject" in sent and body.external_subject != user.external_subject:
+        await _check_subject(session, body.external_subject, user)
+        user.external_subject = body.external_subject
+        user.first_sso_sign_in_at = None  # a new link: its first sign-in is audited again
     if body.active is not None:
         user.active = body.active
     was, now = audit.changed(before, _user_fields(user, teams))

@@ -18,6 +18,7 @@ RoleName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
                                             pattern=r"^[a-z][a-z0-9_]*$")]
 TeamCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CODE,
                                             pattern=r"^[A-Z0-9][A-Z0-9_-]*$")]
+ExternalSubject = Annotated[str, StringConstraints(min_length=1, max_length=limits.EXTERNAL_SUBJECT)]
 PermissionName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=PERMISSION)]
 
 
@@ -39,6 +40,8 @@ class UserCreate(Strict):
     roles: list[RoleName] = Field(default_factory=list, max_length=20)
     teams: list[TeamCode] = Field(default_factory=list, max_length=100)
     active: bool = True
+    external_subject: ExternalSubject | None = Field(default=None, description=(
+        "the identity provider's `sub` for this person: they sign in with its tokens (single sign-on)"))
 
 
 class UserUpdate(Strict):
@@ -49,6 +52,7 @@ class UserUpdate(Strict):
     roles: list[RoleName] | None = Field(default=None, max_length=20)
     teams: list[TeamCode] | None = Field(default=None, max_length=100)
     active: bool | None = None
+    external_subject: ExternalSubject | None = Field(default=None, description="`null` unlinks single sign-on")
 
 
 class UserCore(Read):
@@ -62,6 +66,8 @@ class UserCore(Read):
 
 class UserAdminRead(UserCore):
     active: bool
+    external_subject: str | None = Field(description="the identity provider's `sub` (single sign-on)")
+    first_sso_sign_in_at: datetime | None = Field(description="when they first signed in with single sign-on")
     granted_permissions: list[str] = Field(description="granted to this user, beyond their roles'")
 
 

@@ -14,6 +14,7 @@ EMAIL = 320  # RFC 5321: 64 + @ + 255
 PHONE = 40
 POSTCODE = 12
 EXTERNAL_REFERENCE = 100
+EXTERNAL_SUBJECT = 255  # an identity provider's `sub` for a user (single sign-on)
 FILENAME = 255
 IDEMPOTENCY_KEY = 200
 TEXT = 20000  # free text (descriptions, notes, reasons, questions): a Text column, bounded here

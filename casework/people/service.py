@@ -50,6 +50,11 @@ async def user_by_username(session: AsyncSession, username: str, lock: bool = Fa
     return await session.scalar(stmt.with_for_update() if lock else stmt)
 
 
+async def user_by_external_subject(session: AsyncSession, subject: str, lock: bool = False) -> AppUser | None:
+    stmt = select(AppUser).where(AppUser.external_subject == subject)
+    return await session.scalar(stmt.with_for_update() if lock else stmt)
+
+
 async def users_by_username(session: AsyncSession, usernames: list[str]) -> dict[str, AppUser]:
     rows = await session.scalars(select(AppUser).where(AppUser.username.in_(usernames)))
     return {user.username: user for user in rows}

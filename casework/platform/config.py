@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date, time
 from decimal import Decimal
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -19,6 +21,11 @@ from casework.calendar.bounds import (
 )
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+# The signature algorithms single sign-on may accept: asymmetric only, so a provider's public key
+# can never be used as an HMAC secret, and never `none`.
+OIDC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
+                             "EdDSA"})
 
 WorkflowRunnerName = Literal["sandboxed", "lean-sandboxed", "unsandboxed", "lean-unsandboxed"]
 
@@ -119,6 +126,59 @@ class Settings(BaseSettings):
     # Where people reach the API (links in emails point here); default http://API_HOST:API_PORT.
     public_url: str = ""
 
+    # Single sign-on (docs/single-sign-on.md): bearer JWTs from the organisation's OpenID Connect
+    # provider are accepted beside API tokens. Off while OIDC_ISSUER is empty.
+    oidc_issuer: str = ""  # e.g. https://login.microsoftonline.com/<tenant>/v2.0; tokens' `iss` must equal it
+    oidc_audience: str = ""  # the `aud` the provider puts in tokens for this API (required with an issuer)
+    oidc_jwks_url: str = ""  # empty: the jwks_uri of the issuer's discovery document
+    # Signature algorithms accepted, comma-separated; only asymmetric ones (never none or HS*).
+    oidc_algorithms: str = "RS256,ES256"
+    oidc_leeway_seconds: int = Field(60, ge=0, le=300)  # clock skew allowed on exp, nbf and iat
+    # Which claim finds our user: `sub` (kept as the user's external subject) or `email`.
+    oidc_user_claim: Literal["sub", "email"] = "sub"
+    oidc_username_claim: str = "preferred_username"  # the username a provisioned user gets
+    # The claim listing the person's groups (or app roles); a dotted path reaches into an object
+    # (Keycloak's realm_access.roles). Env: OIDC_GROUP_ROLES='{"casework-managers": ["manager"]}'
+    oidc_groups_claim: str = "groups"
+    oidc_group_roles: dict[str, list[str]] = {}
+    oidc_group_teams: dict[str, list[str]] = {}
+    # Create a user on their first sign-in when none matches (just-in-time provisioning).
+    oidc_provision_users: bool = False
+    oidc_jwks_cache_seconds: int = Field(3600, ge=0, le=86_400)  # keys are fetched again after this
+    # A token signed by a key we do not hold fetches the keys again, at most once in this many seconds.
+    oidc_jwks_refresh_seconds: int = Field(60, ge=0, le=3600)
+
+    @model_validator(mode="after")
+    def _single_sign_on_is_complete_and_safe(self) -> "Settings":
+        if not self.oidc_issuer:
+            return self
+        if not self.oidc_audience:
+            raise ValueError("OIDC_ISSUER is set without OIDC_AUDIENCE: tokens meant for another "
+                             "application would be accepted")
+        refused = sorted(set(self.oidc_algorithm_list) - OIDC_ALGORITHMS)
+        if refused or not self.oidc_algorithm_list:
+            raise ValueError(f"OIDC_ALGORITHMS may list only {', '.join(sorted(OIDC_ALGORITHMS))}"
+                             + (f", not {', '.join(refused)}" if refused else ""))
+        roles = {role for values in self.oidc_group_roles.values() for role in values}
+        bad_roles = sorted(role for role in roles if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", role))
+        if bad_roles:
+            raise ValueError(f"OIDC_GROUP_ROLES maps to {', '.join(map(repr, bad_roles))}, not role names")
+        teams = {team for values in self.oidc_group_teams.values() for team in values}
+        bad_teams = sorted(team for team in teams if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,39}", team))
+        if bad_teams:
+            raise ValueError(f"OIDC_GROUP_TEAMS maps to {', '.join(map(repr, bad_teams))}, not team codes")
+        if self.environment != "development":
+            plain = [name for name, url in (("OIDC_ISSUER", self.oidc_issuer), ("OIDC_JWKS_URL", self.oidc_jwks_url))
+                     if url and not _https_or_loopback(url)]
+            if plain:
+                raise ValueError(f"ENVIRONMENT={self.environment} needs https for {', '.join(plain)} "
+                                 "(plain http only to this machine)")
+        return self
+
+    @property
+    def oidc_algorithm_list(self) -> list[str]:
+        return [name.strip() for name in self.oidc_algorithms.split(",") if name.strip()]
+
     @model_validator(mode="after")
     def _runner_from_the_old_setting(self) -> "Settings":
         if self.workflow_sandbox is not None and "workflow_runner" not in self.model_fields_set:
@@ -155,6 +215,11 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return to_sqlalchemy_url(self.database_url)
+
+
+def _https_or_loopback(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in {"127.0.0.1", "::1", "localhost"})
 
 
 def to_sqlalchemy_url(url: str) -> str:

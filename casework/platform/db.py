@@ -47,7 +47,8 @@ class Base(DeclarativeBase):
 
 
 class AppUser(Base):
-    """A person who signs in with API tokens (casework.people.models.ApiToken)."""
+    """A person who signs in with API tokens (casework.people.models.ApiToken) or with the
+    organisation's identity provider (casework.people.sso)."""
 
     __tablename__ = "app_user"
     __allow_unmapped__ = True  # for `permissions`, which is no column
@@ -57,6 +58,9 @@ class AppUser(Base):
     email: Mapped[str | None] = mapped_column(String(320))
     roles: Mapped[list[str]] = mapped_column(ARRAY(String(40)), default=list)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Single sign-on: the identity provider's `sub` for this person, and when they first signed in so.
+    external_subject: Mapped[str | None] = mapped_column(String(limits.EXTERNAL_SUBJECT), unique=True)
+    first_sso_sign_in_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     # The named permissions the user holds (casework.people.permissions.effective), worked out
     # when they authenticate (api.deps.get_current_user); empty on a user loaded otherwise.
     permissions: frozenset[str] = frozenset()
