@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -73,18 +72,6 @@ class RegisterRow(Read):
     issue: str | None
     resolution: str | None
     proposed_improvement_idea: str | None
-
-
-class FrontlineStatistics(Read):
-    group: str | None = Field(description="the department, or the owner's name (null: not yet claimed)")
-    complaints: int
-    resolved_first_contact: int
-    first_contact_resolution_rate: Decimal | None = Field(description="percent of complaints")
-    repeat_contacts: int = Field(description="complaints the complainant contacted about again")
-    repeat_contact_rate: Decimal | None
-    follow_ups_due: int = Field(description="complaints investigated with a follow-up promised")
-    follow_ups_on_time: int = Field(description="followed up without the same-day promise being missed")
-    follow_ups_on_time_rate: Decimal | None
 
 
 ImprovementStatus = Literal["proposed", "discussed", "out_for_comment", "agreed", "implemented", "rejected"]
