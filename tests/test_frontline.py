@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from tests.casefixtures import auth, case_path, step
 from tests.seeding import bearer, make_team, make_user
 from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
+from tests.test_digests import far_from_now, scheduled_run
 
 REGISTER_HEADINGS = ["Case Owner", "Department", "Date received", "Date followed-up with customer",
                      "Resolved and followed up (Y/N)", "Customer Name", "Issue", "Resolution",
@@ -250,6 +251,53 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
     assert (row["complaints"], row["resolved_first_contact"], row["repeat_contacts"]) == (2, 1, 1)
     assert (row["follow_ups_due"], row["follow_ups_on_time"]) == (1, 1)
     assert row["first_contact_resolution_rate"] == "50.0" and row["follow_ups_on_time_rate"] == "100.0"
+
+
+async def test_frontline_figures_are_in_the_team_statistics_and_the_digest_email(api, temporal, mailbox,
+                                                                                 sessionmaker):
+    tag = uuid.uuid4().hex[:8]
+    async with sessionmaker() as session, session.begin():
+        team = await make_team(session, f"FD{tag[:6]}".upper())
+        await make_user(session, f"agent{tag}", ["handler"], [team])
+    agent = f"agent{tag}"
+
+    async def take_as(body: dict, expect: int = 201) -> dict:
+        response = await api.post("/frontline/contacts", json={**body, "department": team}, headers=bearer(agent))
+        assert response.status_code == expect, response.text
+        return response.json()
+
+    await take_as(contact(f"a{tag}", resolution="Sorted on the call"))
+    ref = (await take_as(contact(f"b{tag}")))["reference"]
+    await take_as(contact(f"b{tag}", summary="again"), expect=200)
+    await api.post(f"{case_path(ref)}/investigate", json={}, headers=bearer(agent))
+
+    response = await api.get("/statistics/teams", params={"team": team}, headers=bearer(agent))
+    assert response.status_code == 200, response.text
+    [stats] = response.json()["teams"]
+    figures = stats["frontline"]
+    totals = figures["totals"]
+    assert (totals["complaints"], totals["contacts"], totals["resolved_first_contact"]) == (2, 3, 1)
+    assert (totals["repeat_contacts"], totals["follow_ups_due"], totals["follow_ups_overdue"]) == (1, 0, 0)
+    assert totals["first_contact_resolution_rate"] == "50.0" and totals["repeat_contact_rate"] == "50.0"
+    assert [(o["group"], o["complaints"]) for o in figures["by_owner"]] == [(f"User {agent}", 2)]
+    other = (await api.get("/statistics/teams", params={"team": "SERVICE"}, headers=auth("manager"))).json()
+    assert all(t["code"] != team for t in other["teams"])  # another team's figures are its own
+
+    # The team's digest email carries them.
+    sub = await api.post("/digests", headers=bearer(agent), json={
+        "team": team, "schedule": {"frequency": "daily", "time": far_from_now("Europe/London"),
+                                   "time_zone": "Europe/London"}})
+    assert sub.status_code == 201, sub.text
+    assert (await api.post(f"/digests/{sub.json()['id']}/trigger", headers=bearer(agent))).status_code == 202
+    run = await scheduled_run(temporal, sub.json()["schedule_id"])
+    assert (await run.result()).sent
+    [message] = [m for m in mailbox.to(f"{agent}@example.org") if "digest" in str(m["Subject"])]
+    text = message.get_body(("plain",)).get_content()
+    for line in ("FRONTLINE COMPLAINTS (received since", "Complaints: 2 (3 contacts)",
+                 "Resolved at first contact: 1 (50.0%)", "Repeat contacts: 1 (50.0%)",
+                 "Follow-ups on time: 0 of 0; overdue now: 0", f"User {agent}: 2 / 1 / 1 / 0"):
+        assert line in text, line
+    assert "Frontline complaints (received since" in message.get_body(("html",)).get_content()
 
 
 async def test_an_improvement_idea_goes_through_the_review_and_the_fortnightly_agenda_email_arrives(

@@ -165,6 +165,21 @@ DIGEST_FIELDS: Fields = {
             [{"username": "drafter", "display_name": "Dev Drafter", "member": True, "open": 3,
               "overdue": 1}],
             "per person: a list of {username, display_name, member, open, overdue}"),
+        "frontline": Placeholder(
+            {"received_from": "2025-12-13",
+             "totals": {"group": "CENTRAL", "complaints": 10, "contacts": 13, "resolved_first_contact": 6,
+                        "first_contact_resolution_rate": "60.0", "repeat_contacts": 2, "repeat_contact_rate": "20.0",
+                        "follow_ups_due": 4, "follow_ups_on_time": 3, "follow_ups_on_time_rate": "75.0",
+                        "follow_ups_overdue": 1},
+             "by_owner": [{"group": "Hana Handler", "complaints": 10, "contacts": 13, "resolved_first_contact": 6,
+                           "first_contact_resolution_rate": "60.0", "repeat_contacts": 2,
+                           "repeat_contact_rate": "20.0", "follow_ups_due": 4, "follow_ups_on_time": 3,
+                           "follow_ups_on_time_rate": "75.0", "follow_ups_overdue": 1}]},
+            "the team's frontline complaints received in the last 30 days, or empty (none): {received_from, "
+            "totals, by_owner}; totals and each of by_owner (group: the agent) are {group, complaints, contacts, "
+            "resolved_first_contact, first_contact_resolution_rate, repeat_contacts, repeat_contact_rate, "
+            "follow_ups_due, follow_ups_on_time, follow_ups_on_time_rate, follow_ups_overdue} (rates in percent "
+            "or empty)"),
     },
     "cases": Placeholder(
         [{"reference": "COMP/000123/26", "complainant_name": "Jane Citizen", "case_type": "COMP",
