@@ -351,3 +351,72 @@ async def test_an_improvement_idea_goes_through_the_review_and_the_fortnightly_a
         ("comment", "out_for_comment"), ("status", "agreed"), ("status", "implemented")]
     listed = await api.get("/frontline/improvements", params={"status": "implemented"}, headers=auth("handler"))
     assert idea_id in [i["id"] for i in listed.json()]
+
+
+async def test_an_administrator_edits_the_brand_and_call_script_and_only_new_contacts_get_it(api):
+    admin = auth("admin")
+    shipped = (await api.get("/admin/templates/frontline-script", headers=admin)).json()
+    assert shipped["source"] == "shipped" and shipped["brand"] == "Casework"
+    assert "agent.name" in shipped["placeholders"] and "case.reference" in shipped["placeholders"]
+    assert (await api.get("/admin/templates/frontline-script", headers=auth("handler"))).status_code == 403
+
+    # Before any edit: the shipped script, filled in for this contact.
+    tag = uuid.uuid4().hex[:8]
+    before = await take(api, contact(f"a{tag}"))
+    said = before["script"]
+    assert said["channel"] == "phone" and said["template"] == "frontline_script (shipped default)"
+    assert said["acknowledgement"].startswith(f"Thank you for calling Casework, Alex Caller a{tag}. My name is "
+                                              "Hana Handler")
+    assert before["reference"] in said["acknowledgement"]
+    assert before["case"]["details"]["call_script"] == said
+
+    # A text with an unknown placeholder is refused, naming the text and the name.
+    texts = {channel: dict(shipped[channel]) for channel in ("phone", "live_chat", "email")}
+    edit = {"brand": "Acme Broadband", "follow_up": shipped["follow_up"], **texts, "case_type": "FRONT",
+            "note": "Rebrand"}
+    bad = {**edit, "phone": {**texts["phone"], "apology": "Sorry, {{ complainant.nmae }}."}}
+    refused = await api.post("/admin/templates/frontline-script", json=bad, headers=admin)
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"][0]
+    assert detail["loc"] == ["body", "phone.apology"] and detail["placeholder"] == "complainant.nmae"
+
+    try:
+        edit["phone"] = {**texts["phone"], "apology": "{{ brand }} is very sorry, {{ complainant.name }}."}
+        edit["live_chat"] = {**texts["live_chat"], "next_steps": "{{ agent.name }} will message you today."}
+        added = await api.post("/admin/templates/frontline-script", json=edit, headers=admin)
+        assert added.status_code == 201, added.text
+        version = added.json()
+        assert version["source"] == "library" and version["case_type"] == "FRONT" and version["version"] >= 1
+        listed = (await api.get("/admin/templates/frontline-script/versions", headers=admin)).json()
+        assert listed[0]["version_id"] == version["version_id"] and listed[0]["uploaded_by"] == "Ada Admin"
+
+        # New contacts get the new brand and script, per channel, with their values.
+        after = await take(api, contact(f"b{tag}"))
+        assert after["script"]["apology"] == f"Acme Broadband is very sorry, Alex Caller b{tag}."
+        assert after["script"]["template"] == f"frontline_script v{version['version']} for FRONT"
+        chat = await take(api, contact(f"c{tag}", channel="live_chat"))
+        assert chat["script"]["next_steps"] == "Hana Handler will message you today."
+        investigating = await step(api, after["reference"], "investigate", "handler", {})
+        task = next(t for t in investigating["tasks"] if t["title"].startswith("Follow up"))
+        assert task["description"].startswith("Hello, my name is Hana Handler calling from Acme Broadband.")
+        timeline = (await api.get(f"{case_path(after['reference'])}/timeline", headers=auth("manager"))).json()
+        registered = next(e for e in timeline if e["kind"] == "registered")
+        assert registered["data"]["call_script_version_id"] == version["version_id"]
+
+        # The case opened before the edit keeps what its complainant was told, and its follow-up
+        # still names the old brand.
+        old = (await api.get(case_path(before["reference"]), headers=auth("handler"))).json()
+        assert old["details"]["call_script"] == said
+        investigating = await step(api, before["reference"], "investigate", "handler", {})
+        task = next(t for t in investigating["tasks"] if t["title"].startswith("Follow up"))
+        assert task["description"].startswith("Hello, my name is Hana Handler calling from Casework.")
+
+        # A repeat contact is a new contact: it gets the script in use now, kept on that contact.
+        repeat = await take(api, contact(f"a{tag}", summary="Again"), user="manager", expect=200)
+        assert repeat["reference"] == before["reference"]
+        assert repeat["script"]["apology"] == f"Acme Broadband is very sorry, Alex Caller a{tag}."
+        assert repeat["case"]["details"]["contacts"][-1]["script"] == repeat["script"]
+        assert repeat["case"]["details"]["call_script"] == said
+    finally:  # the other tests expect the shipped texts
+        restore = {"brand": shipped["brand"], "follow_up": shipped["follow_up"], **texts, "case_type": "FRONT"}
+        assert (await api.post("/admin/templates/frontline-script", json=restore, headers=admin)).status_code == 201

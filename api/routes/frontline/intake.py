@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -32,7 +32,16 @@ from api.schemas.frontline import ContactCreate, ContactOutcome
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
 from casework.cases.contracts import Correspondent
-from casework.kinds.frontline.contracts import ContactChannel, ContactInput, FrontlineStart, FrontlineState, Person
+from casework.documents import call_scripts
+from casework.documents.rendering import TemplateError
+from casework.kinds.frontline.contracts import (
+    CallScript,
+    ContactChannel,
+    ContactInput,
+    FrontlineStart,
+    FrontlineState,
+    Person,
+)
 from casework.kinds.frontline.identity import identity_keys
 from casework.kinds.frontline.rules import RULES, TAKE_CONTACT
 from casework.parties import records
@@ -44,13 +53,6 @@ router = APIRouter(tags=["frontline"])
 TAKE = RULES.permission(TAKE_CONTACT)
 Outcome = Literal["new_case", "resolved_first_contact", "repeat_contact", "repeat_of_closed_case"]
 ISSUES = declare_list("frontline_issues", "frontline complaint issues (what a complaint is about)")
-
-# The seed's call script; [AGENT NAME] and [BRAND] are filled in on each follow-up task.
-CALL_SCRIPT = (
-    "Hello, my name is [AGENT NAME] calling from [BRAND]. We were speaking earlier regarding …. I'm just "
-    "following up to see if everything has now been resolved to your satisfaction and you are happy? "
-    "Is there anything else I can assist you with today? Thank you for your time.")
-
 
 @dataclass
 class Intake:
@@ -72,7 +74,7 @@ class Intake:
 
 
 _MATCH = (
-    "SELECT reference, status, details->>'owner_id', details->>'owner_name' FROM case_record"
+    "SELECT reference, status, details->>'owner_id', details->>'owner_name', date_received FROM case_record"
     " WHERE kind = 'frontline' AND details @> jsonb_build_object('issue_key', %(issue)s::text)"
     " AND (details->'identities') ?| %(keys)s::text[]"
     " AND (status = 'open' OR closed_at >= now() - make_interval(days => %(window)s))"
@@ -110,6 +112,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
     about = {"customer": intake.customer}
     async with request.app.state.sessionmaker() as session:
         unknown = await records.unknown_party(session, about)
+        script = await call_scripts.in_use(session, settings.templates_dir, settings.frontline_brand, code)
     if unknown is not None:
         raise errors.unprocessable(unknown.field, unknown.message)
     key = f"frontline:{user.id}:{idempotency_key or uuid.uuid4()}"
@@ -128,20 +131,25 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
             match = await (await conn.execute(_MATCH, {"issue": intake.issue.casefold(), "keys": keys,
                                                        "window": settings.frontline_repeat_window_days})).fetchone()
         actor = actor_of(user)
-        contact = ContactInput(actor=actor, channel=intake.channel, summary=intake.summary,
-                               message_id=intake.message_id)
         if match is not None and match[1] == "open":
             reference = match[0]
+            said, _ = _script(script, intake, user, reference, match[3], None, match[4])
+            contact = ContactInput(actor=actor, channel=intake.channel, summary=intake.summary,
+                                   message_id=intake.message_id, script=said)
             state = await _record_contact(client, reference, contact, idempotency_key)
             owned_by = state.owner.name if state.owner else f"team {state.department}"
             return _outcome(request, state, "repeat_contact",
                             f"Repeat contact: added to {reference}, owned by {owned_by}, who has been told",
-                            status.HTTP_200_OK)
+                            status.HTTP_200_OK, said)
         repeat_of = match[0] if match is not None else None
         owner: Person | None = intake.owner
         if match is not None and match[2] is not None:
             owner = Person(id=int(match[2]), name=match[3])  # the earlier case's owner, not a new one
         reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, today)
+        resolution = None if repeat_of else intake.resolution
+        said, rendered = _script(script, intake, user, reference, owner.name if owner else None, resolution, today)
+        contact = ContactInput(actor=actor, channel=intake.channel, summary=intake.summary,
+                               message_id=intake.message_id, script=said)
         start = FrontlineStart(
             reference=reference, case_type=case_type_config(case_type), actor=actor,
             correspondents=[Correspondent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/complainant")),
@@ -149,10 +157,9 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
                                           is_primary=True)],
             parties=records.party_links(reference, about),
             channel=intake.channel, issue=intake.issue, summary=intake.summary, received_on=today,
-            owner=owner, department=team.code, team_lead=lead, brand=settings.frontline_brand,
-            script=CALL_SCRIPT, identities=keys, repeat_of=repeat_of, new_case_reason=intake.new_case_reason,
-            message_id=intake.message_id, resolution=None if repeat_of else intake.resolution,
-            improvement_idea=intake.improvement_idea,
+            owner=owner, department=team.code, team_lead=lead, brand=rendered.brand, script=rendered.follow_up,
+            call_script=said, identities=keys, repeat_of=repeat_of, new_case_reason=intake.new_case_reason,
+            message_id=intake.message_id, resolution=resolution, improvement_idea=intake.improvement_idea,
             fca=(case_type.deadline_policy or {}).get("name", "").upper().startswith("FCA"))
         try:
             registered = await start_case(client, engine, settings.task_queue, start, workflow_class=FrontlineWorkflow)
@@ -165,7 +172,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
             return _outcome(request, state, "repeat_of_closed_case",
                             f"Repeat contact about {repeat_of} (closed): new case {reference} for its owner "
                             f"{owner.name if owner else 'team ' + team.code}, who has been told",
-                            status.HTTP_201_CREATED)
+                            status.HTTP_201_CREATED, said)
     if registered is None:
         return await _answer(request, client, reference, "new_case", "The complaint was registered",
                              status.HTTP_201_CREATED)
@@ -175,6 +182,20 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
                         f"Resolved at first contact and closed: {reference}", status.HTTP_201_CREATED)
     return _outcome(request, registered, "new_case", f"New complaint {reference}, owned by "
                     f"{owner.name if owner else 'nobody yet (claim it)'}", status.HTTP_201_CREATED)
+
+
+def _script(script: call_scripts.ScriptTemplate, intake: Intake, user: Any, reference: str, owner: str | None,
+            resolution: str | None, received_on: date) -> tuple[CallScript, call_scripts.RenderedScript]:
+    """What the agent says on this contact, from the call script template in use, filled in."""
+    try:
+        rendered = call_scripts.render(script, intake.channel.value, agent=user.display_name, complainant=intake.name,
+                                       reference=reference, issue=intake.issue, received_on=received_on,
+                                       owner=owner, resolution=resolution)
+    except TemplateError as exc:  # checked with samples on upload; a real value may still refuse
+        raise errors.template_refused("call_script", exc) from exc
+    return CallScript(channel=intake.channel, acknowledgement=rendered.acknowledgement, apology=rendered.apology,
+                      next_steps=rendered.next_steps, template=script.describe(),
+                      template_version_id=script.version_id), rendered
 
 
 async def _is_member(request: Request, team: str, user_id: int) -> bool:
@@ -189,10 +210,12 @@ async def _record_contact(client: TemporalDep, reference: str, contact: ContactI
                               f"record_contact:{idempotency_key}" if idempotency_key else None)
 
 
-def _outcome(request: Request, state: FrontlineState, outcome: Outcome, message: str, code: int) -> JSONResponse:
+def _outcome(request: Request, state: FrontlineState, outcome: Outcome, message: str, code: int,
+             script: CallScript | None = None) -> JSONResponse:
+    """The answer to a contact, with what the agent says (this contact's script, else the case's)."""
     body = ContactOutcome(outcome=outcome, reference=state.reference,
                           owner_name=state.owner.name if state.owner else None, message=message,
-                          case=case_from_state(request, state))
+                          script=script or state.call_script, case=case_from_state(request, state))
     return JSONResponse(body.model_dump(mode="json"), status_code=code)
 
 
