@@ -226,11 +226,12 @@ async def test_a_contact_after_the_case_closed_within_the_window_goes_to_its_own
     assert any(e["kind"] == "repeat_of" and e["data"]["repeat_of"] == first["reference"] for e in timeline)
 
 
-async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups_by_owner(api, sessionmaker):
-    # A team of its own, so the counts are this test's alone.
+async def team_with_three_contacts(api, sessionmaker, prefix: str) -> tuple[str, str, str]:
+    """A team of its own (so the counts are the test's alone) whose agent takes a complaint
+    resolved at first contact and another, contacted about again, that is investigated."""
     tag = uuid.uuid4().hex[:8]
     async with sessionmaker() as session, session.begin():
-        team = await make_team(session, f"FL{tag[:6]}".upper())
+        team = await make_team(session, f"{prefix}{tag[:6]}".upper())
         await make_user(session, f"agent{tag}", ["handler"], [team])
     agent = f"agent{tag}"
 
@@ -243,6 +244,11 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
     ref = (await take_as(contact(f"b{tag}")))["reference"]
     await take_as(contact(f"b{tag}", summary="again"), expect=200)
     await api.post(f"{case_path(ref)}/investigate", json={}, headers=bearer(agent))
+    return team, agent, ref
+
+
+async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups_by_owner(api, sessionmaker):
+    team, agent, ref = await team_with_three_contacts(api, sessionmaker, "FL")
     await api.post(f"{case_path(ref)}/follow-up", json={"satisfied": True, "note": "ok", "resolution": "Fixed"},
                    headers=bearer(agent))
     response = await api.get("/frontline/statistics", params={"by": "department"}, headers=auth("manager"))
@@ -255,21 +261,7 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
 
 async def test_frontline_figures_are_in_the_team_statistics_and_the_digest_email(api, temporal, mailbox,
                                                                                  sessionmaker):
-    tag = uuid.uuid4().hex[:8]
-    async with sessionmaker() as session, session.begin():
-        team = await make_team(session, f"FD{tag[:6]}".upper())
-        await make_user(session, f"agent{tag}", ["handler"], [team])
-    agent = f"agent{tag}"
-
-    async def take_as(body: dict, expect: int = 201) -> dict:
-        response = await api.post("/frontline/contacts", json={**body, "department": team}, headers=bearer(agent))
-        assert response.status_code == expect, response.text
-        return response.json()
-
-    await take_as(contact(f"a{tag}", resolution="Sorted on the call"))
-    ref = (await take_as(contact(f"b{tag}")))["reference"]
-    await take_as(contact(f"b{tag}", summary="again"), expect=200)
-    await api.post(f"{case_path(ref)}/investigate", json={}, headers=bearer(agent))
+    team, agent, _ = await team_with_three_contacts(api, sessionmaker, "FD")
 
     response = await api.get("/statistics/teams", params={"team": team}, headers=bearer(agent))
     assert response.status_code == 200, response.text
