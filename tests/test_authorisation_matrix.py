@@ -100,7 +100,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     # A lead return's decision (tests/test_lead_returns.py), tried on a complaint case: nobody gets
     # past the check, as a complaint has no 'decide' step (complaint.decide is no one's permission).
     ("POST", "/decide"): Rule(frozenset(), other_kind=True),
-    # Frontline complaints' own steps (api/routes/frontline.py), tried on frontline cases.
+    # Frontline complaints' own steps (api/routes/frontline/), tried on frontline cases.
     ("POST", "/resolve-contact"): Rule(FRONTLINE.action_roles[Frontline.RESOLVE], FRONT_KIND),
     ("POST", "/investigate"): Rule(FRONTLINE.action_roles[Frontline.INVESTIGATE], FRONT_KIND),
     ("POST", "/follow-up"): Rule(FRONTLINE.action_roles[Frontline.RECORD_FOLLOW_UP], FRONT_KIND),
@@ -111,7 +111,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
 DOWNLOAD = ("GET", "/documents/{document_id}")
 PREVIEW = ("POST", "/admin/templates/{purpose}/{channel}/preview")
 # An improvement idea may name the frontline complaint it came from: one the proposer may see
-# (api/routes/frontline.py checks it; a case they may not see is 422 like a missing one).
+# (api/routes/frontline/improvements.py checks it; a case they may not see is 422 like a missing one).
 IMPROVEMENT = ("POST", "/frontline/improvements")
 OTHER_CASE_ROUTES = {DOWNLOAD, PREVIEW, IMPROVEMENT}
 

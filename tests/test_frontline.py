@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from tests.casefixtures import auth, case_path, step
 from tests.seeding import bearer, make_team, make_user
 from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
+from tests.test_digests import far_from_now, scheduled_run
 
 REGISTER_HEADINGS = ["Case Owner", "Department", "Date received", "Date followed-up with customer",
                      "Resolved and followed up (Y/N)", "Customer Name", "Issue", "Resolution",
@@ -225,11 +226,12 @@ async def test_a_contact_after_the_case_closed_within_the_window_goes_to_its_own
     assert any(e["kind"] == "repeat_of" and e["data"]["repeat_of"] == first["reference"] for e in timeline)
 
 
-async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups_by_owner(api, sessionmaker):
-    # A team of its own, so the counts are this test's alone.
+async def team_with_three_contacts(api, sessionmaker, prefix: str) -> tuple[str, str, str]:
+    """A team of its own (so the counts are the test's alone) whose agent takes a complaint
+    resolved at first contact and another, contacted about again, that is investigated."""
     tag = uuid.uuid4().hex[:8]
     async with sessionmaker() as session, session.begin():
-        team = await make_team(session, f"FL{tag[:6]}".upper())
+        team = await make_team(session, f"{prefix}{tag[:6]}".upper())
         await make_user(session, f"agent{tag}", ["handler"], [team])
     agent = f"agent{tag}"
 
@@ -242,6 +244,11 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
     ref = (await take_as(contact(f"b{tag}")))["reference"]
     await take_as(contact(f"b{tag}", summary="again"), expect=200)
     await api.post(f"{case_path(ref)}/investigate", json={}, headers=bearer(agent))
+    return team, agent, ref
+
+
+async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups_by_owner(api, sessionmaker):
+    team, agent, ref = await team_with_three_contacts(api, sessionmaker, "FL")
     await api.post(f"{case_path(ref)}/follow-up", json={"satisfied": True, "note": "ok", "resolution": "Fixed"},
                    headers=bearer(agent))
     response = await api.get("/frontline/statistics", params={"by": "department"}, headers=auth("manager"))
@@ -250,6 +257,39 @@ async def test_statistics_count_first_contact_resolutions_repeats_and_follow_ups
     assert (row["complaints"], row["resolved_first_contact"], row["repeat_contacts"]) == (2, 1, 1)
     assert (row["follow_ups_due"], row["follow_ups_on_time"]) == (1, 1)
     assert row["first_contact_resolution_rate"] == "50.0" and row["follow_ups_on_time_rate"] == "100.0"
+
+
+async def test_frontline_figures_are_in_the_team_statistics_and_the_digest_email(api, temporal, mailbox,
+                                                                                 sessionmaker):
+    team, agent, _ = await team_with_three_contacts(api, sessionmaker, "FD")
+
+    response = await api.get("/statistics/teams", params={"team": team}, headers=bearer(agent))
+    assert response.status_code == 200, response.text
+    [stats] = response.json()["teams"]
+    figures = stats["frontline"]
+    totals = figures["totals"]
+    assert (totals["complaints"], totals["contacts"], totals["resolved_first_contact"]) == (2, 3, 1)
+    assert (totals["repeat_contacts"], totals["follow_ups_due"], totals["follow_ups_overdue"]) == (1, 0, 0)
+    assert totals["first_contact_resolution_rate"] == "50.0" and totals["repeat_contact_rate"] == "50.0"
+    assert [(o["group"], o["complaints"]) for o in figures["by_owner"]] == [(f"User {agent}", 2)]
+    other = (await api.get("/statistics/teams", params={"team": "SERVICE"}, headers=auth("manager"))).json()
+    assert all(t["code"] != team for t in other["teams"])  # another team's figures are its own
+
+    # The team's digest email carries them.
+    sub = await api.post("/digests", headers=bearer(agent), json={
+        "team": team, "schedule": {"frequency": "daily", "time": far_from_now("Europe/London"),
+                                   "time_zone": "Europe/London"}})
+    assert sub.status_code == 201, sub.text
+    assert (await api.post(f"/digests/{sub.json()['id']}/trigger", headers=bearer(agent))).status_code == 202
+    run = await scheduled_run(temporal, sub.json()["schedule_id"])
+    assert (await run.result()).sent
+    [message] = [m for m in mailbox.to(f"{agent}@example.org") if "digest" in str(m["Subject"])]
+    text = message.get_body(("plain",)).get_content()
+    for line in ("FRONTLINE COMPLAINTS (received since", "Complaints: 2 (3 contacts)",
+                 "Resolved at first contact: 1 (50.0%)", "Repeat contacts: 1 (50.0%)",
+                 "Follow-ups on time: 0 of 0; overdue now: 0", f"User {agent}: 2 / 1 / 1 / 0"):
+        assert line in text, line
+    assert "Frontline complaints (received since" in message.get_body(("html",)).get_content()
 
 
 async def test_an_improvement_idea_goes_through_the_review_and_the_fortnightly_agenda_email_arrives(
@@ -303,3 +343,72 @@ async def test_an_improvement_idea_goes_through_the_review_and_the_fortnightly_a
         ("comment", "out_for_comment"), ("status", "agreed"), ("status", "implemented")]
     listed = await api.get("/frontline/improvements", params={"status": "implemented"}, headers=auth("handler"))
     assert idea_id in [i["id"] for i in listed.json()]
+
+
+async def test_an_administrator_edits_the_brand_and_call_script_and_only_new_contacts_get_it(api):
+    admin = auth("admin")
+    shipped = (await api.get("/admin/templates/frontline-script", headers=admin)).json()
+    assert shipped["source"] == "shipped" and shipped["brand"] == "Casework"
+    assert "agent.name" in shipped["placeholders"] and "case.reference" in shipped["placeholders"]
+    assert (await api.get("/admin/templates/frontline-script", headers=auth("handler"))).status_code == 403
+
+    # Before any edit: the shipped script, filled in for this contact.
+    tag = uuid.uuid4().hex[:8]
+    before = await take(api, contact(f"a{tag}"))
+    said = before["script"]
+    assert said["channel"] == "phone" and said["template"] == "frontline_script (shipped default)"
+    assert said["acknowledgement"].startswith(f"Thank you for calling Casework, Alex Caller a{tag}. My name is "
+                                              "Hana Handler")
+    assert before["reference"] in said["acknowledgement"]
+    assert before["case"]["details"]["call_script"] == said
+
+    # A text with an unknown placeholder is refused, naming the text and the name.
+    texts = {channel: dict(shipped[channel]) for channel in ("phone", "live_chat", "email")}
+    edit = {"brand": "Acme Broadband", "follow_up": shipped["follow_up"], **texts, "case_type": "FRONT",
+            "note": "Rebrand"}
+    bad = {**edit, "phone": {**texts["phone"], "apology": "Sorry, {{ complainant.nmae }}."}}
+    refused = await api.post("/admin/templates/frontline-script", json=bad, headers=admin)
+    assert refused.status_code == 422, refused.text
+    detail = refused.json()["detail"][0]
+    assert detail["loc"] == ["body", "phone.apology"] and detail["placeholder"] == "complainant.nmae"
+
+    try:
+        edit["phone"] = {**texts["phone"], "apology": "{{ brand }} is very sorry, {{ complainant.name }}."}
+        edit["live_chat"] = {**texts["live_chat"], "next_steps": "{{ agent.name }} will message you today."}
+        added = await api.post("/admin/templates/frontline-script", json=edit, headers=admin)
+        assert added.status_code == 201, added.text
+        version = added.json()
+        assert version["source"] == "library" and version["case_type"] == "FRONT" and version["version"] >= 1
+        listed = (await api.get("/admin/templates/frontline-script/versions", headers=admin)).json()
+        assert listed[0]["version_id"] == version["version_id"] and listed[0]["uploaded_by"] == "Ada Admin"
+
+        # New contacts get the new brand and script, per channel, with their values.
+        after = await take(api, contact(f"b{tag}"))
+        assert after["script"]["apology"] == f"Acme Broadband is very sorry, Alex Caller b{tag}."
+        assert after["script"]["template"] == f"frontline_script v{version['version']} for FRONT"
+        chat = await take(api, contact(f"c{tag}", channel="live_chat"))
+        assert chat["script"]["next_steps"] == "Hana Handler will message you today."
+        investigating = await step(api, after["reference"], "investigate", "handler", {})
+        task = next(t for t in investigating["tasks"] if t["title"].startswith("Follow up"))
+        assert task["description"].startswith("Hello, my name is Hana Handler calling from Acme Broadband.")
+        timeline = (await api.get(f"{case_path(after['reference'])}/timeline", headers=auth("manager"))).json()
+        registered = next(e for e in timeline if e["kind"] == "registered")
+        assert registered["data"]["call_script_version_id"] == version["version_id"]
+
+        # The case opened before the edit keeps what its complainant was told, and its follow-up
+        # still names the old brand.
+        old = (await api.get(case_path(before["reference"]), headers=auth("handler"))).json()
+        assert old["details"]["call_script"] == said
+        investigating = await step(api, before["reference"], "investigate", "handler", {})
+        task = next(t for t in investigating["tasks"] if t["title"].startswith("Follow up"))
+        assert task["description"].startswith("Hello, my name is Hana Handler calling from Casework.")
+
+        # A repeat contact is a new contact: it gets the script in use now, kept on that contact.
+        repeat = await take(api, contact(f"a{tag}", summary="Again"), user="manager", expect=200)
+        assert repeat["reference"] == before["reference"]
+        assert repeat["script"]["apology"] == f"Acme Broadband is very sorry, Alex Caller a{tag}."
+        assert repeat["case"]["details"]["contacts"][-1]["script"] == repeat["script"]
+        assert repeat["case"]["details"]["call_script"] == said
+    finally:  # the other tests expect the shipped texts
+        restore = {"brand": shipped["brand"], "follow_up": shipped["follow_up"], **texts, "case_type": "FRONT"}
+        assert (await api.post("/admin/templates/frontline-script", json=restore, headers=admin)).status_code == 201

@@ -202,6 +202,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         "SendBackRequest", "AuthorityRequest",
         "ReviewScheduleIn",  # the review's reviewers live in its Temporal Schedule
         "StandardLineUpdate", "EmailTemplateUpload", "TemplatePreviewRequest",
+        "CallScriptUpload", "ScriptChannelTexts",  # a call script's texts land in template_version.parts (jsonb)
         # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
         "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",
         # A lead return's reason and decision land in the case's details (jsonb) and timeline.

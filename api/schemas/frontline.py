@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
 
 from api.schemas.base import CategoryText, CodeText, DueDate, ExternalId, Read, ShortText, Strict, Text
 from api.schemas.cases import CaseRead, CorrespondentIn
-from casework.kinds.frontline.contracts import ContactChannel
+from casework.kinds.frontline.contracts import CallScript, ContactChannel
 
 
 class Complainant(CorrespondentIn):
@@ -37,6 +36,8 @@ class ContactOutcome(Read):
     reference: str
     owner_name: str | None
     message: str
+    script: CallScript | None = Field(None, description="what to say to the complainant on this contact: the "
+                                      "call script in use, filled in (also kept on the case)")
     case: CaseRead
 
 
@@ -73,18 +74,6 @@ class RegisterRow(Read):
     issue: str | None
     resolution: str | None
     proposed_improvement_idea: str | None
-
-
-class FrontlineStatistics(Read):
-    group: str | None = Field(description="the department, or the owner's name (null: not yet claimed)")
-    complaints: int
-    resolved_first_contact: int
-    first_contact_resolution_rate: Decimal | None = Field(description="percent of complaints")
-    repeat_contacts: int = Field(description="complaints the complainant contacted about again")
-    repeat_contact_rate: Decimal | None
-    follow_ups_due: int = Field(description="complaints investigated with a follow-up promised")
-    follow_ups_on_time: int = Field(description="followed up without the same-day promise being missed")
-    follow_ups_on_time_rate: Decimal | None
 
 
 ImprovementStatus = Literal["proposed", "discussed", "out_for_comment", "agreed", "implemented", "rejected"]
@@ -139,3 +128,41 @@ class ReviewScheduleRead(Read):
     schedule_id: str
     reviewers: list[str]
     every_days: int
+
+
+ScriptText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]
+
+
+class ScriptChannelTexts(Strict):
+    """What the agent says on a contact by one channel (Jinja placeholders: see docs/frontline.md)."""
+
+    acknowledgement: ScriptText
+    apology: ScriptText
+    next_steps: ScriptText
+
+
+class CallScriptUpload(Strict):
+    brand: ShortText = Field(description="the brand the agent speaks for (plain text)")
+    follow_up: ScriptText = Field(description="the follow-up call script")
+    phone: ScriptChannelTexts
+    live_chat: ScriptChannelTexts
+    email: ScriptChannelTexts
+    case_type: CodeText | None = Field(None, description="only for this case type; null for all")
+    note: Text | None = None
+
+
+class CallScriptTemplateRead(Read):
+    source: Literal["library", "shipped"]
+    description: str
+    version_id: str | None
+    version: int | None
+    case_type: str | None
+    note: str | None
+    uploaded_by: str | None
+    uploaded_at: datetime | None
+    brand: str
+    follow_up: str
+    phone: dict[str, str]
+    live_chat: dict[str, str]
+    email: dict[str, str]
+    placeholders: list[str]

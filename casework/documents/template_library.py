@@ -165,6 +165,21 @@ DIGEST_FIELDS: Fields = {
             [{"username": "drafter", "display_name": "Dev Drafter", "member": True, "open": 3,
               "overdue": 1}],
             "per person: a list of {username, display_name, member, open, overdue}"),
+        "frontline": Placeholder(
+            {"received_from": "2025-12-13",
+             "totals": {"group": "CENTRAL", "complaints": 10, "contacts": 13, "resolved_first_contact": 6,
+                        "first_contact_resolution_rate": "60.0", "repeat_contacts": 2, "repeat_contact_rate": "20.0",
+                        "follow_ups_due": 4, "follow_ups_on_time": 3, "follow_ups_on_time_rate": "75.0",
+                        "follow_ups_overdue": 1},
+             "by_owner": [{"group": "Hana Handler", "complaints": 10, "contacts": 13, "resolved_first_contact": 6,
+                           "first_contact_resolution_rate": "60.0", "repeat_contacts": 2,
+                           "repeat_contact_rate": "20.0", "follow_ups_due": 4, "follow_ups_on_time": 3,
+                           "follow_ups_on_time_rate": "75.0", "follow_ups_overdue": 1}]},
+            "the team's frontline complaints received in the last 30 days, or empty (none): {received_from, "
+            "totals, by_owner}; totals and each of by_owner (group: the agent) are {group, complaints, contacts, "
+            "resolved_first_contact, first_contact_resolution_rate, repeat_contacts, repeat_contact_rate, "
+            "follow_ups_due, follow_ups_on_time, follow_ups_on_time_rate, follow_ups_overdue} (rates in percent "
+            "or empty)"),
     },
     "cases": Placeholder(
         [{"reference": "COMP/000123/26", "complainant_name": "Jane Citizen", "case_type": "COMP",
@@ -240,6 +255,16 @@ def _samples(fields: Fields) -> dict[str, Any]:
 def placeholder_names(purpose: str) -> list[str]:
     """Every dotted placeholder name of a purpose, e.g. ``case.reference``."""
     return list(_names(PURPOSES[purpose].fields, ""))
+
+
+def field_names(fields: Fields) -> list[str]:
+    """Every dotted placeholder name of a set of fields (e.g. a call script's)."""
+    return list(_names(fields, ""))
+
+
+def field_samples(fields: Fields) -> dict[str, Any]:
+    """The samples of a set of fields, as a context."""
+    return copy.deepcopy(_samples(fields))
 
 
 def _names(fields: Fields, prefix: str) -> Iterable[str]:
@@ -525,25 +550,27 @@ def version_ref(row: Any) -> TemplateRef:
 
 
 async def add_version(
-    session: AsyncSession, *, version_id: str, purpose: str, channel: Channel,
+    session: AsyncSession, *, version_id: str, purpose: str, channel: Channel | str,
     case_type: str | None, uploaded_by: str, uploaded_by_id: int, uploaded_at: Any,
     letter: bytes | None = None, filename: str | None = None,
-    email: Mapping[str, str] | None = None, note: str | None = None,
+    email: Mapping[str, str] | None = None, parts: Mapping[str, Any] | None = None, note: str | None = None,
 ) -> TemplateVersion:
-    """Store a checked template as the next version in its scope. The caller commits."""
-    scope_key = f"template:{purpose}:{channel.value}:{case_type or ''}"
+    """Store a checked template as the next version in its scope. The caller commits. `channel` is
+    a Channel, or "script" for a template of named texts (`parts`, casework.documents.call_scripts)."""
+    medium = str(channel)
+    scope_key = f"template:{purpose}:{medium}:{case_type or ''}"
     # Serialise uploads to one scope so version numbers have no gaps or duplicates.
     await session.execute(text("select pg_advisory_xact_lock(hashtext(:key))"), {"key": scope_key})
     latest = await session.scalar(
         select(func.max(TemplateVersion.version)).where(
             TemplateVersion.purpose == purpose,
-            TemplateVersion.channel == channel.value,
+            TemplateVersion.channel == medium,
             TemplateVersion.case_type.is_(None) if case_type is None
             else TemplateVersion.case_type == case_type,
         )
     )
     row = TemplateVersion(
-        id=version_id, purpose=purpose, channel=channel.value, case_type=case_type,
+        id=version_id, purpose=purpose, channel=medium, case_type=case_type, parts=dict(parts) if parts else None,
         version=(latest or 0) + 1, note=note, uploaded_by=uploaded_by,
         uploaded_by_id=uploaded_by_id, uploaded_at=uploaded_at,
     )

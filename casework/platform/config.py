@@ -83,7 +83,8 @@ class Settings(BaseSettings):
 
     # Frontline complaint handling (docs/frontline.md): the case type intake registers, how long
     # after closing a complaint a contact about the same issue is still a repeat, when an agent's
-    # working day ends (a same-day follow-up is due then), and the brand the call script names.
+    # working day ends (a same-day follow-up is due then), and the shipped call script's brand
+    # (an administrator's version of the script names its own: casework/documents/call_scripts.py).
     frontline_case_type: str = "FRONT"
     frontline_repeat_window_days: int = Field(30, ge=0, le=3650)
     frontline_day_ends: time = time(17, 30)

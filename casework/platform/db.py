@@ -415,13 +415,14 @@ class OutboxMessage(Base):
 
 
 class TemplateVersion(Base):
-    """An uploaded letter (.docx) or email (subject + text + HTML) template; never changed, only
-    superseded by a newer version in the same scope (purpose, channel, case type or global)."""
+    """An uploaded letter (.docx), email (subject + text + HTML) or script (named texts) template;
+    never changed, only superseded by a newer version in the same scope (purpose, channel, case
+    type or global)."""
 
     __tablename__ = "template_version"
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
     purpose: Mapped[str] = mapped_column(String(60))
-    channel: Mapped[str] = mapped_column(String(20))  # letter | email
+    channel: Mapped[str] = mapped_column(String(20))  # letter | email | script
     case_type: Mapped[str | None] = mapped_column(ForeignKey("case_type.code"))  # None: all types
     version: Mapped[int] = mapped_column(Integer)
     filename: Mapped[str | None] = mapped_column(String(255))
@@ -429,6 +430,7 @@ class TemplateVersion(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     text_body: Mapped[str | None] = mapped_column(Text)
     html_body: Mapped[str | None] = mapped_column(Text)
+    parts: Mapped[dict[str, Any] | None] = mapped_column(JSONB)  # a script's named texts (channel 'script')
     note: Mapped[str | None] = mapped_column(Text)
     uploaded_by: Mapped[str] = mapped_column(String(200))
     uploaded_by_id: Mapped[int] = mapped_column(Integer)

@@ -1,5 +1,6 @@
 """Team statistics: per team, its open cases, unallocated, overdue, due within five working days,
-with an email awaiting confirmation, by stage, and per member (their open and overdue cases).
+with an email awaiting confirmation, by stage, and per member (their open and overdue cases); for
+a team that owns frontline complaints, their figures too (casework/reporting/frontline.py).
 Counted in PostgreSQL with FILTERed aggregates over the (team, status) index; only cases the viewer
 may see are counted.
 
@@ -21,6 +22,7 @@ from casework.calendar.workdays import Region, WorkingCalendar, add_working_days
 from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseRecord, CaseType, Team, TeamMember
+from casework.reporting.frontline import FrontlineTeamFigures, team_figures
 from casework.reporting.search import overdue_cases
 
 DUE_SOON_WORKING_DAYS = 5
@@ -57,6 +59,9 @@ class TeamStatistics(BaseModel):
     by_stage: list[StageCount] = []
     by_category: list[CategoryCount] = []
     members: list[MemberStatistics] = []
+    # The frontline complaints the team owns (its department's), received in the last 30 days:
+    # contacts, first-contact resolution, repeats, follow-ups; None when it has none.
+    frontline: FrontlineTeamFigures | None = None
 
 
 class MyStatistics(BaseModel):
@@ -154,6 +159,7 @@ async def team_statistics(
         for user in (await session.scalars(select(AppUser).where(AppUser.id.in_(people_ids)))).all()
     }
     order = await _stage_order(session)
+    frontline = await team_figures(session, viewer, codes, today, case_type=case_type)
 
     result = []
     for team in team_rows:
@@ -176,6 +182,7 @@ async def team_statistics(
                       sorted(stages.get(team.code, []), key=lambda x: (order.get(x[0], 99), x[1]))],
             by_category=categories.get(team.code, []),
             members=member_stats,
+            frontline=frontline.get(team.code),
         ))
 
     untriaged = await session.scalar(select(_count()).where(case.team.is_(None), *scope))

@@ -1,6 +1,6 @@
 """Frontline complaints' tables. Their contacts and follow-ups are few and read with the case, so
 they live in the core row's `details` (FrontlineState.kind_details); service improvement ideas
-and their review are records of their own, beside the cases (api/routes/frontline.py)."""
+and their review are records of their own, beside the cases (api/routes/frontline/)."""
 
 from __future__ import annotations
 

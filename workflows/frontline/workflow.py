@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from casework.kinds.frontline.contracts import (
         FOLLOW_UP_SOURCE,
         REPEAT_SOURCE,
+        CallScript,
         ClaimInput,
         Contact,
         ContactInput,
@@ -40,14 +41,21 @@ RESOLVED = "resolved"  # the close reason of a resolved frontline complaint
 
 
 def follow_up_script(state: FrontlineState, agent: str) -> str:
-    """The seed's call script with the agent's name and the brand filled in."""
+    """The follow-up call script with the agent's name filled in (the brand was filled in at intake;
+    a case opened before scripts were templates has [BRAND] still to fill)."""
     return state.script.replace("[AGENT NAME]", agent).replace("[BRAND]", state.brand or "us")
+
+
+def _script_data(script: CallScript | None) -> dict[str, str | None]:
+    """The timeline's record of which call script the agent was given (the text is on the case)."""
+    return {} if script is None else {"call_script": script.template,
+                                      "call_script_version_id": script.template_version_id}
 
 
 def initial_state(start: FrontlineStart, now: datetime) -> FrontlineState:
     first = Contact(id=f"{start.reference}/1", channel=start.channel, received_at=now, summary=start.summary,
                     taken_by=start.actor.display_name, taken_by_id=start.actor.user_id,
-                    message_id=start.message_id)
+                    message_id=start.message_id, script=start.call_script)
     state = FrontlineState(
         reference=start.reference, case_type=start.case_type, stage=shared_type(start.case_type)[1].first.key,
         correspondents=start.correspondents, documents=list(start.attachments), parties=list(start.parties),
@@ -59,7 +67,7 @@ def initial_state(start: FrontlineStart, now: datetime) -> FrontlineState:
         brand=start.brand, script=start.script, identities=start.identities,
         contacts=[] if start.repeat_of else [first],  # a repeat's contact is recorded with the owner's task
         repeat_of=start.repeat_of, new_case_reason=start.new_case_reason,
-        improvement_idea=start.improvement_idea,
+        improvement_idea=start.improvement_idea, call_script=start.call_script,
     )
     if start.resolution is not None:
         # Resolved in the same interaction: one registration, closed at first contact.
@@ -92,7 +100,8 @@ class FrontlineWorkflow(CaseWorkflow[FrontlineState]):
         events = [self._event("registered", f"Frontline complaint taken by {s.channel.value.replace('_', ' ')} "
                               f"({s.issue}); owner {owner}", who,
                               data={"channel": s.channel.value, "issue": s.issue, "department": s.department,
-                                    "owner_id": s.owner.id if s.owner else None})]
+                                    "owner_id": s.owner.id if s.owner else None,
+                                    **_script_data(s.call_script)})]
         if s.repeat_of:
             events.append(self._event("repeat_of", f"Repeat contact: {s.repeat_of} (closed) was about the "
                                       f"same issue; its owner {owner} owns this one", who,
@@ -119,11 +128,12 @@ class FrontlineWorkflow(CaseWorkflow[FrontlineState]):
         async with self._step(Action.RECORD_CONTACT, inp.actor) as events:
             contact = Contact(id=f"{self.state.reference}/{len(self.state.contacts) + 1}", channel=inp.channel,
                               received_at=workflow.now(), summary=inp.summary, taken_by=inp.actor.display_name,
-                              taken_by_id=inp.actor.user_id, repeat=True, message_id=inp.message_id)
+                              taken_by_id=inp.actor.user_id, repeat=True, message_id=inp.message_id,
+                              script=inp.script)
             self.state.contacts.append(contact)
             events.append(self._event("repeat_contact", f"Repeat contact by {inp.channel.value.replace('_', ' ')} "
                                       f"taken by {inp.actor.display_name}, passed to the owner", inp.actor,
-                                      reason=inp.summary, data={"contact_id": contact.id}))
+                                      reason=inp.summary, data={"contact_id": contact.id, **_script_data(inp.script)}))
             await self._task_for_owner(f"Repeat contact from {self.state.complainant.name}: call them back",
                                        inp.summary, REPEAT_SOURCE, inp.actor)
         return self.state

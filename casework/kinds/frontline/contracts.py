@@ -22,6 +22,19 @@ class ContactChannel(StrEnum):
     EMAIL = "email"
 
 
+class CallScript(BaseModel):
+    """What the agent says on a contact, rendered with the case's values from the call script
+    template in use when the contact was taken (casework/documents/call_scripts.py). Kept on the
+    case: a later version of the template changes what new contacts hear, not this."""
+
+    channel: ContactChannel
+    acknowledgement: str
+    apology: str
+    next_steps: str
+    template: str  # which version, in words: "frontline_script v2 for all case types"
+    template_version_id: str | None = None  # None: the shipped default
+
+
 class Contact(BaseModel):
     """One contact from the complainant: the first, and every repeat routed to this case."""
 
@@ -33,6 +46,7 @@ class Contact(BaseModel):
     taken_by_id: int | None = None
     repeat: bool = False
     message_id: str | None = None  # an email's Message-ID (inbound mail)
+    script: CallScript | None = None  # what the agent was given to say on this contact
 
 
 class FollowUp(BaseModel):
@@ -64,7 +78,7 @@ class FrontlineState(CaseCore):
     department: str  # the owner's team
     team_lead: Person | None = None  # who a missed same-day follow-up escalates to
     brand: str = ""
-    script: str = ""  # the follow-up call script, with [AGENT NAME] and [BRAND] to fill in
+    script: str = ""  # the follow-up call script, with [AGENT NAME] to fill in (older cases: [BRAND] too)
     identities: list[str] = Field(default_factory=list)  # normalised email:/phone:/customer: keys
     contacts: list[Contact] = Field(default_factory=list)
     repeat_of: str | None = None  # a case of this complainant closed within the repeat window
@@ -76,6 +90,7 @@ class FrontlineState(CaseCore):
     follow_ups: list[FollowUp] = Field(default_factory=list)
     improvement_idea: str | None = None
     escalations: int = 0  # same-day follow-ups missed and escalated to the team lead
+    call_script: CallScript | None = None  # what the complainant was told when the case was opened
 
     @property
     def date_received(self) -> date:
@@ -115,6 +130,7 @@ class FrontlineState(CaseCore):
             "resolved_and_followed_up": "Y" if self.resolved_and_followed_up else "N",
             "improvement_idea": self.improvement_idea,
             "escalations": self.escalations,
+            "call_script": self.call_script.model_dump(mode="json") if self.call_script else None,
         }
 
 
@@ -139,6 +155,7 @@ class FrontlineStart(CaseStartCore):
     resolution: str | None = None
     improvement_idea: str | None = None
     fca: bool = False  # the case type follows the FCA preset (summary resolution communications)
+    call_script: CallScript | None = None
     carried_state: FrontlineState | None = None
 
 
@@ -146,6 +163,7 @@ class ContactInput(StepInput):
     channel: ContactChannel
     summary: str
     message_id: str | None = None
+    script: CallScript | None = None
 
 
 class ResolveInput(StepInput):
