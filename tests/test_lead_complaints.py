@@ -7,7 +7,9 @@ activity history shows filing, dispute and resolution; the queue filters and exp
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import uuid
 import zipfile
 from datetime import datetime
@@ -211,6 +213,34 @@ async def test_the_queue_filters_sorts_pages_and_exports(api):
     assert xlsx.status_code == 200
     with zipfile.ZipFile(io.BytesIO(xlsx.content)) as workbook:
         assert first in workbook.read("xl/worksheets/sheet1.xml").decode()
+
+
+async def found_in_temporal(temporal, query: str, expected: list[str]) -> list[str]:
+    """The workflow ids Temporal's visibility lists for `query`, once they are `expected` (the dev
+    server indexes an upsert a moment after it), or what it lists when the deadline passes."""
+    deadline = time.monotonic() + 30
+    while True:
+        ids = sorted([w.id async for w in temporal.list_workflows(query)])
+        if ids == expected or time.monotonic() > deadline:
+            return ids
+        await asyncio.sleep(0.25)
+
+
+async def test_a_complaint_is_found_in_temporal_by_reference_lead_type_status_and_owner(api, temporal):
+    await set_up_lists(api)
+    kind = f"found_{uuid.uuid4().hex[:8]}"
+    await put_value(api, TYPES, kind, "Found by type")
+    lead = await new_lead(api)
+    ref = (await file(api, lead, complaint_type=kind))["reference"]
+    other = (await file(api, await new_lead(api), complaint_type=kind))["reference"]
+    assert await found_in_temporal(temporal, f'CaseParties = "lead:{lead}"', [ref]) == [ref]
+    assert await found_in_temporal(temporal, f'CaseCategory = "{kind}"', sorted([ref, other])) == sorted([ref, other])
+    # The owner and the status as the steps change them (the engine upserts what changed).
+    await step(api, ref, "take", "compliance", {})
+    await step(api, ref, "dispute", "compliance", {"reason": "A manager should decide this one."})
+    query = (f'CaseReference = "{ref}" AND CaseParties = "lead:{lead}" AND CaseCategory = "{kind}" '
+             'AND CaseStage = "Disputed" AND CaseAssignee = "Cass Compliance" AND CaseKind = "lead_complaint"')
+    assert await found_in_temporal(temporal, query, [ref]) == [ref]
 
 
 async def test_a_dispute_nobody_picks_up_escalates_on_its_own_timer(clock: Clock):  # noqa: F811

@@ -350,6 +350,17 @@ class CaseCore(BaseModel):
         list filters on them with `@>`) and read as the case read's `details`."""
         return {}
 
+    def category_code(self) -> str:
+        """What the case is about in its kind's own terms, as the code it is found by in Temporal
+        (search attribute `CaseCategory`): by default the category letters name; a kind whose
+        category is a list value's label says its code instead."""
+        return self.letter_fields()["category"] or ""
+
+    def party_keys(self) -> list[str]:
+        """The records the case is about as "<party type>:<external id>" (search attribute
+        `CaseParties`, e.g. `lead:L-5001`)."""
+        return [f"{party.party_type}:{party.external_id}" for party in self.parties]
+
     def letter_fields(self) -> dict[str, str | None]:
         """What letters and emails say the case is about: its category, description and channel
         (the template library's `case.*` fields; empty where a kind has none)."""
