@@ -177,6 +177,18 @@ class DeadlineExtension(BaseModel):
     granted_at: datetime
 
 
+class ClockRun(BaseModel):
+    """A run of the clock that ended with the case answered, before the case was reopened."""
+
+    started_on: date  # the day it was received, or reopened
+    deadline: date
+    stopped_on: date
+    met: bool
+    overdue_since: datetime | None = None
+    pauses: list[ClockPause] = Field(default_factory=list)
+    extensions: list[DeadlineExtension] = Field(default_factory=list)
+
+
 class CaseClock(BaseModel):
     """The case's response clock. Dates come from the compute_deadlines activity (which owns the
     calendar); the workflow only compares instants with its own clock."""
@@ -195,6 +207,10 @@ class CaseClock(BaseModel):
     overdue_since: datetime | None = None  # kept once the response is sent, as the record of lateness
     escalated_to: str | None = None
     stopped_on: date | None = None  # the response was sent: the clock no longer runs
+    # The case was reopened after it was answered: the clock runs again from this day (not the day
+    # it was received), under the same policy; the runs before it are kept in `earlier_runs`.
+    restarted_on: date | None = None
+    earlier_runs: list[ClockRun] = Field(default_factory=list)
 
     @property
     def open_pause(self) -> ClockPause | None:
