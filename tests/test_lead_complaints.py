@@ -7,15 +7,17 @@ activity history shows filing, dispute and resolution; the queue filters and exp
 
 from __future__ import annotations
 
+import asyncio
 import io
+import time
 import uuid
 import zipfile
-from datetime import datetime
+from datetime import date, datetime
 
-from casework.calendar.deadlines import breach_instant
-from casework.calendar.workdays import Region
+from casework.calendar.deadlines import breach_instant, start_of_day
+from casework.calendar.workdays import Region, add_working_days
 from tests.casefixtures import auth, case_path, step
-from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
+from tests.test_deadline_clocks import Clock, calendar, clock, record_history  # noqa: F401 (the fixture)
 
 TYPES, RESOLUTION_TYPES, RESOLUTIONS = "lead_complaint_types", "lead_resolution_types", "lead_resolutions"
 
@@ -213,6 +215,34 @@ async def test_the_queue_filters_sorts_pages_and_exports(api):
         assert first in workbook.read("xl/worksheets/sheet1.xml").decode()
 
 
+async def found_in_temporal(temporal, query: str, expected: list[str]) -> list[str]:
+    """The workflow ids Temporal's visibility lists for `query`, once they are `expected` (the dev
+    server indexes an upsert a moment after it), or what it lists when the deadline passes."""
+    deadline = time.monotonic() + 30
+    while True:
+        ids = sorted([w.id async for w in temporal.list_workflows(query)])
+        if ids == expected or time.monotonic() > deadline:
+            return ids
+        await asyncio.sleep(0.25)
+
+
+async def test_a_complaint_is_found_in_temporal_by_reference_lead_type_status_and_owner(api, temporal):
+    await set_up_lists(api)
+    kind = f"found_{uuid.uuid4().hex[:8]}"
+    await put_value(api, TYPES, kind, "Found by type")
+    lead = await new_lead(api)
+    ref = (await file(api, lead, complaint_type=kind))["reference"]
+    other = (await file(api, await new_lead(api), complaint_type=kind))["reference"]
+    assert await found_in_temporal(temporal, f'CaseParties = "lead:{lead}"', [ref]) == [ref]
+    assert await found_in_temporal(temporal, f'CaseCategory = "{kind}"', sorted([ref, other])) == sorted([ref, other])
+    # The owner and the status as the steps change them (the engine upserts what changed).
+    await step(api, ref, "take", "compliance", {})
+    await step(api, ref, "dispute", "compliance", {"reason": "A manager should decide this one."})
+    query = (f'CaseReference = "{ref}" AND CaseParties = "lead:{lead}" AND CaseCategory = "{kind}" '
+             'AND CaseStage = "Disputed" AND CaseAssignee = "Cass Compliance" AND CaseKind = "lead_complaint"')
+    assert await found_in_temporal(temporal, query, [ref]) == [ref]
+
+
 async def test_a_dispute_nobody_picks_up_escalates_on_its_own_timer(clock: Clock):  # noqa: F811
     api = clock.api
     await set_up_lists(api)
@@ -231,3 +261,134 @@ async def test_a_dispute_nobody_picks_up_escalates_on_its_own_timer(clock: Clock
                          {"resolution_type": "upheld", "resolution": "apology", "reason": "Escalated: upheld."})
     assert changed["details"]["status"] == "resolved"
     await record_history(clock, ref, "lead-complaint-dispute-escalated")
+
+
+async def compliance_counts(api) -> tuple[int, int]:
+    """The COMPLIANCE team's lead complaints in warning and overdue, by team statistics."""
+    response = await api.get("/statistics/teams", params={"case_type": "LEADCOMP", "team": "COMPLIANCE"},
+                             headers=auth("compliance"))
+    assert response.status_code == 200, response.text
+    [team] = response.json()["teams"]
+    return team["warning"], team["overdue"]
+
+
+async def test_a_complaint_types_target_sets_its_deadline_with_warning_and_overdue(clock: Clock):  # noqa: F811
+    api = clock.api
+    await set_up_lists(api)
+    kind = f"quick_{uuid.uuid4().hex[:8]}"
+    await put_value(api, TYPES, kind, "Quick Fix", target_working_days=3)
+    listed = {v["code"]: v for v in (await api.get(f"/lists/{TYPES}", headers=auth("agent"))).json()}
+    assert listed[kind]["target_working_days"] == 3
+    no_target = await api.put(f"/admin/lists/{RESOLUTION_TYPES}/rejected", headers=auth("admin"),
+                              json={"label": "Rejected", "target_working_days": 3})
+    assert no_target.status_code == 422 and no_target.json()["detail"][0]["loc"][-1] == "target_working_days"
+
+    lead = await new_lead(api)
+    quick = await file(api, lead, complaint_type=kind)
+    usual = await file(api, lead)  # a type without a target: the case type's 10 working days
+    received, cal = date.fromisoformat(quick["date_received"]), calendar()
+    assert quick["deadline"] == add_working_days(received, 3, cal).isoformat()
+    assert quick["deadline_policy"] == "Quick Fix lead complaints (3 working days)"
+    assert quick["deadline_warning_on"] == add_working_days(received, 1, cal).isoformat()  # 2 days before
+    assert usual["deadline"] == add_working_days(received, 10, cal).isoformat()
+    ref = quick["reference"]
+
+    async def queue(**params) -> list[str]:
+        response = await api.get("/lead-complaints", params={"lead": lead, **params}, headers=auth("compliance"))
+        assert response.status_code == 200, response.text
+        return [row["reference"] for row in response.json()]
+
+    warning, overdue = await compliance_counts(api)
+    await clock.skip_to(start_of_day(date.fromisoformat(quick["deadline_warning_on"]), Region.ENGLAND_AND_WALES))
+    await clock.event(ref, "deadline_warning")
+    await clock.case_when(ref, lambda c: c["deadline_warned"], "warned")
+    assert await queue(warning="true") == [ref] and ref in await queue(overdue="false")
+    assert await compliance_counts(api) == (warning + 1, overdue)
+
+    await clock.skip_to(breach_instant(date.fromisoformat(quick["deadline"]), Region.ENGLAND_AND_WALES))
+    await clock.event(ref, "deadline_breached")
+    await clock.case_when(ref, lambda c: c["overdue"], "overdue")
+    assert await queue(overdue="true") == [ref] and await queue(warning="true") == []
+    assert await compliance_counts(api) == (warning, overdue + 1)
+    rows = (await api.get("/lead-complaints", params={"lead": lead}, headers=auth("compliance"))).json()
+    assert {(r["reference"], r["warning"], r["overdue"]) for r in rows} == {
+        (ref, False, True), (usual["reference"], False, False)}
+
+
+async def test_a_dispute_reopening_a_resolved_complaint_restarts_its_clock(clock: Clock):  # noqa: F811
+    """Resolved, the clock stops (deadline met); disputed, the complaint is no longer resolved and its
+    target runs again from that day: warned and overdue as before if the dispute drags on; upheld,
+    the clock stops again, this time late. A dispute of an open complaint leaves its clock running."""
+    api = clock.api
+    await set_up_lists(api)
+    kind = f"restart_{uuid.uuid4().hex[:8]}"
+    await put_value(api, TYPES, kind, "Restarts", target_working_days=3)
+    lead = await new_lead(api)
+    filed = await file(api, lead, complaint_type=kind)
+    ref, cal = filed["reference"], calendar()
+    resolved = await step(api, ref, "resolve", "compliance", {"resolution_type": "rejected",
+                                                              "resolution": "incomplete_profile"})
+    assert resolved["deadline_met"] is True and resolved["deadline"] == filed["deadline"]
+
+    # Once the first deadline has passed, the agent disputes it: a new target from that day.
+    await clock.skip_to(breach_instant(date.fromisoformat(filed["deadline"]), Region.ENGLAND_AND_WALES))
+    reopened_on = await clock.today()
+    disputed = await step(api, ref, "dispute", "agent", {"reason": "The profile was complete."})
+    due = add_working_days(reopened_on, 3, cal)
+    assert disputed["deadline"] == due.isoformat() and disputed["deadline_met"] is None
+    assert disputed["deadline_warning_on"] == add_working_days(reopened_on, 1, cal).isoformat()
+    assert disputed["deadline_explanation"].startswith(f"Due {due:%a} ") and "reopened" in disputed["deadline_explanation"]
+    restarted = await clock.event(ref, "clock_restarted")
+    assert restarted["data"]["previous_deadline"] == filed["deadline"] and "Disputed once resolved" in restarted["reason"]
+
+    # Nobody resolves it again in time: overdue on the queue.
+    await clock.skip_to(breach_instant(due, Region.ENGLAND_AND_WALES))
+    await clock.event(ref, "deadline_breached")
+    await clock.case_when(ref, lambda c: c["overdue"], "overdue")
+    overdue = await api.get("/lead-complaints", params={"lead": lead, "overdue": "true"}, headers=auth("compliance"))
+    assert [row["reference"] for row in overdue.json()] == [ref]
+
+    await step(api, ref, "dispute/take", "manager", {})
+    upheld = await step(api, ref, "dispute/uphold", "manager", {"note": "The profile was incomplete."})
+    assert upheld["details"]["status"] == "resolved" and upheld["deadline_met"] is False and not upheld["overdue"]
+    assert [e["kind"] for e in await clock.timeline(ref)].count("clock_stopped") == 2
+    await record_history(clock, ref, "lead-complaint-clock-restarted")
+
+    # Disputed while still open: the clock was never stopped, so it runs on to its first deadline.
+    other = await file(api, lead, complaint_type=kind)
+    still = await step(api, other["reference"], "dispute", "compliance", {"reason": "A manager should decide."})
+    assert still["deadline"] == other["deadline"]
+    assert "clock_restarted" not in [e["kind"] for e in await clock.timeline(other["reference"])]
+
+
+async def test_digests_and_team_statistics_count_lead_complaints_by_status_and_type(api):
+    await set_up_lists(api)
+    kind, label = f"digest_{uuid.uuid4().hex[:8]}", f"Digest type {uuid.uuid4().hex[:6]}"
+    await put_value(api, TYPES, kind, label)
+    lead = await new_lead(api)
+    for _ in range(2):
+        await file(api, lead, complaint_type=kind)
+    disputed = (await file(api, lead, complaint_type=kind))["reference"]
+    await step(api, disputed, "dispute", "agent", {"reason": "Needs a manager."})
+
+    stats = (await api.get("/statistics/teams", params={"case_type": "LEADCOMP", "team": "COMPLIANCE"},
+                           headers=auth("compliance"))).json()
+    [team] = stats["teams"]
+    assert {c["category"]: c["open"] for c in team["by_category"]}[label] == 3
+    by_status = {s["label"]: s["open"] for s in team["by_stage"]}
+    assert by_status["Disputed"] >= 1 and by_status["Open"] >= 2
+
+    subscribed = await api.post("/digests", headers=auth("compliance"), json={
+        "team": "COMPLIANCE", "recipient": "me", "case_type": "LEADCOMP",
+        "schedule": {"frequency": "weekdays", "time": "03:00", "time_zone": "Europe/London"}})
+    assert subscribed.status_code == 201, subscribed.text
+    preview = await api.get(f"/digests/{subscribed.json()['id']}/preview", headers=auth("compliance"))
+    assert preview.status_code == 200, preview.text
+    text = preview.json()["text"]
+    assert f"Open cases: {team['open']}" in text and f"Overdue: {team['overdue']}" in text
+    assert f"In warning (past the warning day, not yet overdue): {team['warning']}" in text
+    for status_, count in by_status.items():  # by status (the stage)
+        assert f"{status_}: {count}" in text, status_
+    assert f"{label}: 3" in text and "BY CATEGORY OR TYPE" in text  # by type
+    assert disputed in text or preview.json()["case_count"] > 50  # the case list (its first 50)
+    await api.delete(f"/digests/{subscribed.json()['id']}", headers=auth("compliance"))

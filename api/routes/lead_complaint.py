@@ -45,10 +45,11 @@ from api.schemas.lead_complaint import (
 )
 from api.uploads import document_ref, refuse_unclaimed
 from casework.calendar.deadlines import case_today
+from casework.calendar.policies import policy_from_data
 from casework.calendar.schedules import load_calendar
 from casework.calendar.workdays import DEFAULT_REGION, add_working_days
 from casework.cases import limits, repository
-from casework.cases.contracts import AllocateInput, Correspondent
+from casework.cases.contracts import AllocateInput, CaseTypeConfig, Correspondent
 from casework.cases.visibility import visible_cases
 from casework.kinds.lead_complaint.contracts import (
     DecideDisputeInput,
@@ -69,12 +70,13 @@ from casework.kinds.lead_complaint.rules import (
 from casework.parties import records
 from casework.platform.db import CaseRecord, driver_connection
 from casework.reference_lists import declare_list, require_value
+from casework.reference_lists.models import ReferenceValue
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
-from casework.reporting.search import Column, overdue_cases
+from casework.reporting.search import Column, overdue_cases, warned_cases
 from workflows.lead_complaint import LeadComplaintWorkflow
 
 router = APIRouter(tags=["lead complaints"])
-declare_list(COMPLAINT_TYPES, "lead complaint types")
+declare_list(COMPLAINT_TYPES, "lead complaint types", targets=True)
 declare_list(RESOLUTION_TYPES, "lead complaint resolution types")
 declare_list(RESOLUTIONS, "lead complaint resolutions", parent=RESOLUTION_TYPES)
 CASE = "/cases" + CASE_PATH
@@ -103,7 +105,7 @@ async def file_complaint(body: LeadComplaintCreate, request: Request, session: S
     key, reference = await reserve_reference(request, "lead-complaint", user, idempotency_key,
                                              case_type.reference_prefix)
     start = LeadComplaintStart(
-        reference=reference, case_type=case_type_config(case_type),
+        reference=reference, case_type=_with_type_target(case_type_config(case_type), kind),
         correspondents=[Correspondent(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{reference}/lead")), is_primary=True,
                                       relationship="lead", name=lead.name, email=lead.email, phone=lead.phone,
                                       address_lines=list(lead.address_lines or []), postcode=lead.postcode,
@@ -115,6 +117,20 @@ async def file_complaint(body: LeadComplaintCreate, request: Request, session: S
         description=body.description, received_on=case_today(datetime.now(timezone.utc)),
     )
     return await start_registered(request, session, client, settings, start, key, LeadComplaintWorkflow)
+
+
+def _with_type_target(config: CaseTypeConfig, kind: ReferenceValue) -> CaseTypeConfig:
+    """The case type as the complaint is filed under it: with the complaint type's own working-day
+    target, if an administrator set one, in place of the type's response days (the case keeps the
+    policy it was filed with, as it keeps its case type's)."""
+    days = kind.target_working_days
+    if days is None:
+        return config
+    policy = policy_from_data(config.deadline_policy).with_target(
+        days, name=f"{kind.label} lead complaints ({days} working days)",
+        rule=f"Resolve a {kind.label} complaint against a lead within {days} working days of filing it "
+             "(the complaint type's target).")
+    return config.model_copy(update={"deadline_policy": policy.model_dump(mode="json")})
 
 
 # ---- the compliance queue -------------------------------------------------------------------
@@ -138,6 +154,7 @@ def _queue_columns() -> list[Column]:
         Column("date_received", "Date received", "date", lambda today: CaseRecord.date_received),
         Column("deadline", "Deadline", "date", lambda today: CaseRecord.deadline, nullable=True),
         Column("overdue", "Overdue", "bool", lambda today: func.coalesce(overdue_cases(today), false())),
+        Column("warning", "In warning", "bool", lambda today: func.coalesce(warned_cases(today), false())),
         Column("resolution", "Resolution", "text",
                lambda today: details["resolution"]["resolution"]["label"].astext, nullable=True),
     ]
@@ -148,7 +165,7 @@ QUEUE_COLUMNS = _queue_columns()
 
 async def _queue(session: AsyncSession, viewer: Any, *, complaint_type: list[str] | None,
                  status_: list[Status] | None, lead: str | None, agent: str | None,
-                 older_than_days: int | None, overdue: bool | None, sort: Sort) -> Select:
+                 older_than_days: int | None, overdue: bool | None, warning: bool | None, sort: Sort) -> Select:
     today = case_today(datetime.now(timezone.utc))
     stmt: Select = select(*(c.expression(today).label(c.key) for c in QUEUE_COLUMNS)).where(
         CaseRecord.kind == KIND, visible_cases(viewer))
@@ -166,6 +183,9 @@ async def _queue(session: AsyncSession, viewer: Any, *, complaint_type: list[str
     if overdue is not None:
         flag = func.coalesce(overdue_cases(today), false())
         stmt = stmt.where(flag if overdue else ~flag)
+    if warning is not None:
+        warned = func.coalesce(warned_cases(today), false())
+        stmt = stmt.where(warned if warning else ~warned)
     orders: dict[str, list[Any]] = {
         "received": [CaseRecord.date_received, CaseRecord.reference],
         "-received": [CaseRecord.date_received.desc(), CaseRecord.reference.desc()],
@@ -186,11 +206,14 @@ class QueueParams:
         older_than_days: Annotated[int | None, Query(
             ge=0, le=36500, description="received at least this many days ago")] = None,
         overdue: bool | None = None,
+        warning: Annotated[bool | None, Query(
+            description="past the complaint's warning day (its target's), not yet overdue")] = None,
         sort: Sort = "received",
     ) -> None:
         self.session, self.viewer = session, viewer
         self.filters: dict[str, Any] = dict(complaint_type=complaint_type, status_=status_, lead=lead, agent=agent,
-                                            older_than_days=older_than_days, overdue=overdue, sort=sort)
+                                            older_than_days=older_than_days, overdue=overdue, warning=warning,
+                                            sort=sort)
 
     async def statement(self) -> Select:
         return await _queue(self.session, self.viewer, **self.filters)
@@ -203,7 +226,7 @@ QueueDep = Annotated[QueueParams, Depends()]
 async def queue(params: QueueDep, limit: Annotated[int, Query(ge=1, le=500)] = 50,
                 offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0) -> Any:
     """The compliance queue: the lead complaints you may see, open and disputed by default,
-    filterable by type, status, lead, agent, age and overdue, sorted and paged."""
+    filterable by type, status, lead, agent, age, warning and overdue, sorted and paged."""
     stmt = await params.statement()
     rows = (await params.session.execute(stmt.limit(limit).offset(offset))).mappings().all()
     return [dict(row) for row in rows]

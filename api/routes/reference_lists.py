@@ -48,7 +48,7 @@ async def lists(session: SessionDep, user: Annotated[AppUser, Depends(manager)])
     counts = {(row.list_name, row.active): row.n for row in (await session.execute(
         select(ReferenceValue.list_name, ReferenceValue.active, func.count().label("n"))
         .group_by(ReferenceValue.list_name, ReferenceValue.active))).all()}
-    return [ListRead(name=s.name, description=s.description, parent=s.parent,
+    return [ListRead(name=s.name, description=s.description, parent=s.parent, targets=s.targets,
                      active_values=counts.get((s.name, True), 0), retired_values=counts.get((s.name, False), 0))
             for s in sorted(declared_lists().values(), key=lambda s: s.name)]
 
@@ -66,8 +66,9 @@ async def values(name: ListName, session: SessionDep, user: Annotated[AppUser, D
             responses={201: {"model": ListValueAdminRead, "description": "added"}})
 async def put_value(name: ListName, code: ValueCode, body: ListValueIn, request: Request, response: Response,
                     session: SessionDep, user: Annotated[AppUser, Depends(manager)]) -> Any:
-    """Add a value, or change its label, parent, order or whether it is offered. The code is what
-    cases keep: it never changes, so renaming or retiring changes no case."""
+    """Add a value, or change its label, parent, order, whether it is offered, or (for a list whose
+    values carry one) its working-day target. The code is what cases keep: it never changes, so
+    renaming or retiring changes no case, and a new target applies to cases filed from then on."""
     spec = list_spec(name)
     if spec is None:
         raise errors.not_found(f"list {name}")
@@ -78,8 +79,11 @@ async def put_value(name: ListName, code: ValueCode, body: ListValueIn, request:
             raise errors.unprocessable("parent", f"a value of {name} names its {spec.parent} (parent)")
         if await session.get(ReferenceValue, (spec.parent, body.parent)) is None:
             raise errors.unprocessable("parent", f"parent '{body.parent}' is not on the list {spec.parent}")
+    if body.target_working_days is not None and not spec.targets:
+        raise errors.unprocessable("target_working_days", f"the values of {name} carry no target")
     row = await session.get(ReferenceValue, (name, code), with_for_update=True)
-    after = {"label": body.label, "parent_code": body.parent, "active": body.active, "position": body.position}
+    after = {"label": body.label, "parent_code": body.parent, "active": body.active, "position": body.position,
+             "target_working_days": body.target_working_days}
     if row is None:
         row = ReferenceValue(list_name=name, code=code, updated_by=user.username, **after)
         session.add(row)

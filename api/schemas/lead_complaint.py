@@ -44,4 +44,5 @@ class LeadComplaintQueueItem(BaseModel):
     date_received: date
     deadline: date | None
     overdue: bool
+    warning: bool  # past its warning day (its target's), not yet overdue
     resolution: str | None

@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from api.schemas.base import CategoryText, Read, Strict
+from casework.calendar.bounds import MAX_RESPONSE_DAYS
 from casework.cases import limits
 
 ValueCode = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=limits.CATEGORY,
@@ -19,6 +20,10 @@ class ListValueIn(Strict):
     parent: ValueCode | None = Field(None, description="the parent value's code, for a list under another")
     active: bool = Field(True, description="false retires it: kept on old cases, no longer offered")
     position: int = Field(0, ge=0, le=100_000, description="its place in pickers (then by label)")
+    target_working_days: int | None = Field(
+        None, ge=1, le=MAX_RESPONSE_DAYS,
+        description="for a list whose values carry a target (lead complaint types): cases filed with this "
+                    "value are due within this many working days; none: the case type's deadline policy")
 
 
 class ListValueRead(Read):
@@ -27,6 +32,7 @@ class ListValueRead(Read):
     parent: str | None = Field(validation_alias="parent_code")
     active: bool
     position: int
+    target_working_days: int | None = None
 
 
 class ListValueAdminRead(ListValueRead):
@@ -38,5 +44,6 @@ class ListRead(Read):
     name: str
     description: str
     parent: str | None = Field(description="the list its values hang under")
+    targets: bool = Field(False, description="its values may carry a working-day target (target_working_days)")
     active_values: int
     retired_values: int

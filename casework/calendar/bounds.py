@@ -16,6 +16,9 @@ from datetime import date, timedelta
 FLOOR = date(1990, 1, 1)
 MAX_HORIZON_DAYS = 5 * 366
 
+# The most days a deadline policy gives from receipt to the response (and a list value's target).
+MAX_RESPONSE_DAYS = 366
+
 # The most working days one extension may add (about a year).
 MAX_EXTENSION_WORKING_DAYS = 250
 

@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from casework.calendar.bounds import MAX_RESPONSE_DAYS
 from casework.calendar.workdays import DEFAULT_REGION, Region
 from casework.cases.stages import stage_kind_names
 
@@ -41,7 +42,7 @@ class DeadlinePolicy(BaseModel):
     rule: str = Field("", max_length=2000, description="the rule the policy implements, in words")
     region: Region = DEFAULT_REGION
     unit: DayUnit = DayUnit.WORKING
-    response_days: int = Field(ge=1, le=366, description="days from receipt to the response deadline")
+    response_days: int = Field(ge=1, le=MAX_RESPONSE_DAYS, description="days from receipt to the response deadline")
     warning_days: int = Field(ge=0, le=365, description="warn this many days before the deadline")
     acknowledgement_days: int | None = Field(
         None, ge=0, le=60, description="working days from receipt to acknowledge; none: no target")
@@ -88,6 +89,22 @@ class DeadlinePolicy(BaseModel):
         if info.data.get("max_extensions") == 0:
             raise ValueError("needs max_extensions of at least 1")
         return value
+
+    def with_target(self, working_days: int, name: str, rule: str) -> DeadlinePolicy:
+        """This policy with its response due `working_days` working days after receipt (a target
+        of its own, e.g. a lead complaint type's), everything else kept where it still fits: the
+        warning, acknowledgement and stage targets no later than the new deadline, an extension
+        cap only if it still lies beyond it."""
+        days = working_days
+        data = self.model_dump()
+        data.update(
+            preset=None, name=name[:200], rule=rule[:2000], unit=DayUnit.WORKING, response_days=days,
+            warning_days=min(self.warning_days, days - 1),
+            acknowledgement_days=None if self.acknowledgement_days is None else min(self.acknowledgement_days,
+                                                                                  days - 1),
+            stage_days={kind: min(n, days) for kind, n in self.stage_days.items()},
+            extension_cap_days=self.extension_cap_days if (self.extension_cap_days or 0) > days else None)
+        return DeadlinePolicy.model_validate(data)
 
     def describe(self) -> str:
         unit = "working days" if self.unit is DayUnit.WORKING else "calendar days"

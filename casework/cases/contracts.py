@@ -177,6 +177,18 @@ class DeadlineExtension(BaseModel):
     granted_at: datetime
 
 
+class ClockRun(BaseModel):
+    """A run of the clock that ended with the case answered, before the case was reopened."""
+
+    started_on: date  # the day it was received, or reopened
+    deadline: date
+    stopped_on: date
+    met: bool
+    overdue_since: datetime | None = None
+    pauses: list[ClockPause] = Field(default_factory=list)
+    extensions: list[DeadlineExtension] = Field(default_factory=list)
+
+
 class CaseClock(BaseModel):
     """The case's response clock. Dates come from the compute_deadlines activity (which owns the
     calendar); the workflow only compares instants with its own clock."""
@@ -195,6 +207,10 @@ class CaseClock(BaseModel):
     overdue_since: datetime | None = None  # kept once the response is sent, as the record of lateness
     escalated_to: str | None = None
     stopped_on: date | None = None  # the response was sent: the clock no longer runs
+    # The case was reopened after it was answered: the clock runs again from this day (not the day
+    # it was received), under the same policy; the runs before it are kept in `earlier_runs`.
+    restarted_on: date | None = None
+    earlier_runs: list[ClockRun] = Field(default_factory=list)
 
     @property
     def open_pause(self) -> ClockPause | None:
@@ -349,6 +365,17 @@ class CaseCore(BaseModel):
         """The kind's own fields, JSON-ready, kept in the row's `details` (jsonb, GIN-indexed: a
         list filters on them with `@>`) and read as the case read's `details`."""
         return {}
+
+    def category_code(self) -> str:
+        """What the case is about in its kind's own terms, as the code it is found by in Temporal
+        (search attribute `CaseCategory`): by default the category letters name; a kind whose
+        category is a list value's label says its code instead."""
+        return self.letter_fields()["category"] or ""
+
+    def party_keys(self) -> list[str]:
+        """The records the case is about as "<party type>:<external id>" (search attribute
+        `CaseParties`, e.g. `lead:L-5001`)."""
+        return [f"{party.party_type}:{party.external_id}" for party in self.parties]
 
     def letter_fields(self) -> dict[str, str | None]:
         """What letters and emails say the case is about: its category, description and channel

@@ -19,10 +19,15 @@ CASE_ASSIGNEE = SearchAttributeKey.for_keyword("CaseAssignee")
 CASE_STATUS = SearchAttributeKey.for_keyword("CaseStatus")
 CASE_DEADLINE = SearchAttributeKey.for_datetime("CaseDeadline")  # the response due date, midnight UTC
 CASE_OVERDUE = SearchAttributeKey.for_bool("CaseOverdue")
+# What the case is about in its kind's own terms, as a code: a complaint's category, a lead
+# complaint's type, a customer complaint's or a lead return's reason, a frontline contact's issue.
+CASE_CATEGORY = SearchAttributeKey.for_keyword("CaseCategory")
+# The records the case is about, as "<party type>:<external id>" (`lead:L-5001`, `customer:C-1`).
+CASE_PARTIES = SearchAttributeKey.for_keyword_list("CaseParties")
 
 ALL_KEYS: tuple[SearchAttributeKey, ...] = (
     CASE_REFERENCE, CASE_KIND, CASE_TYPE, CASE_STAGE, CASE_TEAM, CASE_ASSIGNEE, CASE_STATUS,
-    CASE_DEADLINE, CASE_OVERDUE,
+    CASE_DEADLINE, CASE_OVERDUE, CASE_CATEGORY, CASE_PARTIES,
 )
 
 _TYPE_NAMES = {"KEYWORD": "Keyword", "DATETIME": "Datetime", "BOOL": "Bool", "INT": "Int",

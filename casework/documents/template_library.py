@@ -155,6 +155,7 @@ DIGEST_FIELDS: Fields = {
         "open": Placeholder(12, "open cases"),
         "unallocated": Placeholder(2, "open cases with the team but nobody assigned"),
         "overdue": Placeholder(1, "open cases past their deadline"),
+        "warning": Placeholder(2, "open cases past their warning day, not yet overdue"),
         "due_soon": Placeholder(4, "open cases due within 5 working days"),
         "due_soon_until": Placeholder(date(2026, 1, 19), "the end of that window (a date)"),
         "by_stage": Placeholder([{"stage": "draft", "label": "Draft response", "open": 5}],

@@ -19,6 +19,9 @@ class ReferenceValue(Base):
     parent_code: Mapped[str | None] = mapped_column(String(limits.CATEGORY))
     active: Mapped[bool] = mapped_column(Boolean, default=True, server_default="true")
     position: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # A list whose values carry a target (ListSpec.targets): cases filed with this value are due
+    # within this many working days; None: the case type's deadline policy applies.
+    target_working_days: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     updated_by: Mapped[str] = mapped_column(String(200))
 

@@ -13,19 +13,21 @@ class ListSpec:
     name: str
     description: str
     parent: str | None = None  # the list each value's parent code is on
+    targets: bool = False  # its values may carry a working-day target (target_working_days)
 
 
 _DECLARED: dict[str, ListSpec] = {}
 
 
-def declare_list(name: str, description: str, parent: str | None = None) -> str:
+def declare_list(name: str, description: str, parent: str | None = None, *, targets: bool = False) -> str:
     """Declare a list (once per process; the same declaration again is a no-op) and return its
-    name. A parent list is declared before its children."""
+    name. A parent list is declared before its children. `targets`: an administrator may give each
+    value a working-day target, which the cases picking it are due within."""
     if not NAME.fullmatch(name):
         raise ValueError(f"list name {name!r} must be lowercase letters, digits and _ (2-60)")
     if parent is not None and parent not in _DECLARED:
         raise ValueError(f"list {name!r}: its parent list {parent!r} is not declared")
-    spec = ListSpec(name, description, parent)
+    spec = ListSpec(name, description, parent, targets)
     if _DECLARED.setdefault(name, spec) != spec:
         raise ValueError(f"list {name!r} is declared twice, differently")
     return name

@@ -94,6 +94,15 @@ def not_overdue_cases(today: date) -> ColumnElement[bool]:
                     case.deadline_met.is_not(None)))
 
 
+def warned_cases(today: date) -> ColumnElement[bool]:
+    """In warning: open, not answered and not yet overdue, and warned by the deadline timer or on
+    or past its clock's warning day (the queue's and statistics' meaning, like overdue's: the
+    timer's flag, or the date)."""
+    case = CaseRecord
+    return and_(case.status == _OPEN, case.deadline_met.is_(None), not_overdue_cases(today),
+                or_(case.deadline_warned, case.deadline_warning_on <= today))
+
+
 # The columns of a search result, in the order the exports show them.
 COLUMNS: dict[str, Column] = {
     c.key: c

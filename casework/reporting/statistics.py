@@ -1,6 +1,7 @@
-"""Team statistics: per team, its open cases, unallocated, overdue, due within five working days,
-with an email awaiting confirmation, by stage, and per member (their open and overdue cases); for
-a team that owns frontline complaints, their figures too (casework/reporting/frontline.py).
+"""Team statistics: per team, its open cases, unallocated, overdue, in warning (past the clock's
+warning day, not yet overdue), due within five working days, with an email awaiting confirmation,
+by stage, and per member (their open and overdue cases); for a team that owns frontline
+complaints, their figures too (casework/reporting/frontline.py).
 Counted in PostgreSQL with FILTERed aggregates over the (team, status) index; only cases the viewer
 may see are counted.
 
@@ -23,7 +24,7 @@ from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseRecord, CaseType, Team, TeamMember
 from casework.reporting.frontline import FrontlineTeamFigures, team_figures
-from casework.reporting.search import overdue_cases
+from casework.reporting.search import overdue_cases, warned_cases
 
 DUE_SOON_WORKING_DAYS = 5
 _OPEN: ColumnElement[str] = literal_column("'open'")
@@ -54,6 +55,7 @@ class TeamStatistics(BaseModel):
     open: int = 0
     unallocated: int = 0  # open, with the team but no person
     overdue: int = 0
+    warning: int = 0  # open, past its own warning day, not yet overdue
     due_soon: int = 0
     unconfirmed_deliveries: int = 0  # open, with an email awaiting confirmation or a resend
     by_stage: list[StageCount] = []
@@ -123,7 +125,8 @@ async def team_statistics(
         for row in await session.execute(
             select(case.team, _count().label("open"),
                    _count(case.assignee_id.is_(None)).label("unallocated"),
-                   _count(overdue).label("overdue"), _count(due_soon).label("due_soon"),
+                   _count(overdue).label("overdue"), _count(warned_cases(today)).label("warning"),
+                   _count(due_soon).label("due_soon"),
                    _count(case.unconfirmed_deliveries != text("'[]'::jsonb")).label("unconfirmed_deliveries"))
             .where(in_teams, *scope).group_by(case.team))
     }
@@ -176,7 +179,8 @@ async def team_statistics(
         result.append(TeamStatistics(
             code=team.code, name=team.name,
             open=total.open if total else 0, unallocated=total.unallocated if total else 0,
-            overdue=total.overdue if total else 0, due_soon=total.due_soon if total else 0,
+            overdue=total.overdue if total else 0, warning=total.warning if total else 0,
+            due_soon=total.due_soon if total else 0,
             unconfirmed_deliveries=total.unconfirmed_deliveries if total else 0,
             by_stage=[StageCount(stage=s, label=label, open=n) for s, label, n in
                       sorted(stages.get(team.code, []), key=lambda x: (order.get(x[0], 99), x[1]))],

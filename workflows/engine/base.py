@@ -78,6 +78,7 @@ from workflows.engine.versioning import (
     CHANGED_SEARCH_ATTRIBUTES,
     CLOCK_PATCH,
     LOCAL_PROJECTION,
+    PARTY_AND_CATEGORY_ATTRIBUTES,
     SETTLED_BEFORE_ENDING,
     patches_of,
 )
@@ -498,7 +499,8 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
                 retry_policy=PATIENT_RETRY, result_type=bool)
         self._projected = fingerprints
         label = "Closed" if self.state.status is CaseStatus.CLOSED else self._here.label
-        upsert_search_attributes(self.state, label, only_changed=self._patched(CHANGED_SEARCH_ATTRIBUTES))
+        upsert_search_attributes(self.state, label, only_changed=self._patched(CHANGED_SEARCH_ATTRIBUTES),
+                                 what_about=self._patched(PARTY_AND_CATEGORY_ATTRIBUTES))
         workflow.set_current_details(self._details(label))
 
     def _details(self, stage_label: str) -> str:

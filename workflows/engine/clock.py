@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         ChangeTypeInput,
         ClockPause,
+        ClockRun,
         ComputeDeadlinesInput,
         ComputeDeadlinesResult,
         DeadlineExtension,
@@ -54,8 +55,10 @@ def deadlines_input(state: CaseCore, policy: DeadlinePolicy, now: datetime,
     extensions so far (none before it has a clock), and today in the policy's region. The workflow
     asks with it, and so does the API for a new case's first deadlines."""
     clock = state.clock
+    # A clock restarted when the case reopened counts from that day.
+    counted_from = clock.restarted_on if clock and clock.restarted_on else state.date_received
     return ComputeDeadlinesInput(
-        reference=state.reference, policy=policy, date_received=state.date_received,
+        reference=state.reference, policy=policy, date_received=counted_from,
         pauses=clock.pauses if clock else [],
         extension_days=[e.days_added for e in clock.extensions] if clock else [],
         today=local_date(now, policy.region), extension=extension)
@@ -185,6 +188,8 @@ class DeadlineClock(CaseParts):
         clock.acknowledgement_due = result.acknowledgement_due
         clock.stage_deadlines = dict(result.stage_deadlines)
         clock.explanation, clock.calendar_source = result.explanation, result.calendar_source
+        if clock.restarted_on is not None:  # counted from the day it reopened, not from receipt
+            clock.explanation = clock.explanation.replace("received ", "reopened ", 1)
         for pause, days in zip(clock.pauses, result.paused_days, strict=False):  # a new pause has no days yet
             pause.paused_days = days
         now = workflow.now()
@@ -257,6 +262,31 @@ class DeadlineClock(CaseParts):
                                   actor, data={"deadline": clock.deadline.isoformat(),
                                                "sent_on": sent_on.isoformat(), "met": clock.deadline_met}))
         return events
+
+    async def _restart_clock(self, actor: Actor, why: str) -> list[TimelineEvent]:
+        """The case was answered and is open again (a lead complaint disputed once resolved): the
+        clock runs afresh from today under the same policy, with a new deadline and warning. The
+        run that ended (its deadline, when it stopped, met or missed) is kept in `earlier_runs`;
+        its pauses and extensions belong to it. Nothing to do for a clock still running."""
+        clock = self.state.clock
+        if clock is None or clock.stopped_on is None:
+            return []
+        today = self._today()
+        clock.earlier_runs.append(ClockRun(
+            started_on=clock.restarted_on or self.state.date_received, deadline=clock.deadline,
+            stopped_on=clock.stopped_on, met=bool(clock.deadline_met), overdue_since=clock.overdue_since,
+            pauses=clock.pauses, extensions=clock.extensions))
+        clock.restarted_on, clock.stopped_on, clock.pauses, clock.extensions = today, None, [], []
+        clock.overdue, clock.overdue_since, clock.escalated_to, clock.warned_for = False, None, None, None
+        before = clock.deadline
+        self._apply_schedule(await self._compute(clock.policy))
+        return [self._event(
+            "clock_restarted",
+            f"Clock restarted on {format_day(today)} (reopened): due {format_day(clock.deadline)} "
+            f"({clock.policy.describe()})", actor, reason=why,
+            data={"restarted_on": today.isoformat(), "previous_deadline": before.isoformat(),
+                  "deadline": clock.deadline.isoformat(), "warning_on": clock.warning_on.isoformat(),
+                  "policy": clock.policy.name, "explanation": clock.explanation})]
 
     def _next_clock_instant(self) -> datetime | None:
         clock = self.state.clock

@@ -27,6 +27,12 @@ SETTLED_BEFORE_ENDING = "settle-deliveries-before-ending"
 # A task's email whose send was interrupted waits on the case to be confirmed or resent, like a
 # letter's; older runs only noted it on the timeline.
 TASK_NOTICES_SETTLED = "task-notices-settled"
+# A step shows what the case is about in Temporal too (search attributes CaseCategory and
+# CaseParties); older runs upserted neither.
+PARTY_AND_CATEGORY_ATTRIBUTES = "party-and-category-search-attributes"
+# A case reopened once answered (a lead complaint disputed after it was resolved) restarts its
+# deadline clock; older runs left it stopped.
+CLOCK_RESTARTS_ON_REOPENING = "clock-restarts-on-reopening"
 
 # One marker standing for a set of patches. Each patch costs a run a marker event and the
 # TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
@@ -35,6 +41,8 @@ TASK_NOTICES_SETTLED = "task-notices-settled"
 _PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
                          CONTRIBUTION_REQUESTS_SENT})
 PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
+    "case-patches-v5": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED,
+                                      PARTY_AND_CATEGORY_ATTRIBUTES, CLOCK_RESTARTS_ON_REOPENING},
     "case-patches-v4": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED},
     "case-patches-v3": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING},
     "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},

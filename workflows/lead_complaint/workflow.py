@@ -37,9 +37,10 @@ with workflow.unsafe.imports_passed_through():
         ResolveInput,
         TakeDisputeInput,
     )
-    from casework.kinds.lead_complaint.rules import RULES, Action
+    from casework.kinds.lead_complaint.rules import RULES, Action, StageKind
 
 from workflows.engine import CaseWorkflow, conflict, invalid, shared_type
+from workflows.engine.versioning import CLOCK_RESTARTS_ON_REOPENING
 
 
 def initial_state(start: LeadComplaintStart, now: datetime) -> LeadComplaintState:
@@ -137,11 +138,16 @@ class LeadComplaintWorkflow(CaseWorkflow[LeadComplaintState]):
             item = Dispute(id=str(workflow.uuid4()), reason=inp.reason, raised_by=inp.actor.display_name,
                            raised_by_id=inp.actor.user_id, raised_at=workflow.now(), chain=list(inp.chain),
                            pick_up_by=list(inp.pick_up_by))
+            reopened = self._here.kind == StageKind.CLOSURE
             self.state.disputes.append(item)
             events.append(self._event(
                 "lead_complaint_disputed", f"Complaint disputed: escalated to team {item.chain[0]}", inp.actor,
                 reason=inp.reason, data={"dispute_id": item.id, "team": item.chain[0],
                                          "pick_up_by": item.pick_up_by[0].isoformat()}))
+            if reopened and self._patched(CLOCK_RESTARTS_ON_REOPENING):
+                # Resolved, now contested: no longer resolved, so the resolution target runs again
+                # from today (the dispute's pick-up dates are its own timer's).
+                events.extend(await self._restart_clock(inp.actor, f"Disputed once resolved: {inp.reason}"))
             await self._open_pickup_task(item, inp.actor)
             self._advance(inp.actor, events)
         return self.state
@@ -214,6 +220,8 @@ class LeadComplaintWorkflow(CaseWorkflow[LeadComplaintState]):
             self._decide("upheld", inp, events)
             self._record_resolution(current.resolution_type, current.resolution, "upheld", inp.reason,
                                     inp.actor, events)
+            if self._patched(CLOCK_RESTARTS_ON_REOPENING):  # resolved again: the restarted clock stops
+                events.extend(await self._stop_clock(self._today(), inp.actor))
             self._advance(inp.actor, events)
         return self.state
 

@@ -110,6 +110,9 @@ class LeadComplaintState(CaseCore):
             "dispute_with": None if dispute is None else dispute.chain[dispute.level],
         }
 
+    def category_code(self) -> str:
+        return self.complaint_type.code  # the type's code: a renamed type is still found by it
+
     def letter_fields(self) -> dict[str, str | None]:
         return {"category": self.complaint_type.label, "description": self.description, "channel": None}
 

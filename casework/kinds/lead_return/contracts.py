@@ -74,6 +74,9 @@ class LeadReturnState(CaseCore):
     def date_received(self) -> date:
         return self.requested_on
 
+    def category_code(self) -> str:
+        return self.reason  # the return reason's code (or "other")
+
     def letter_fields(self) -> dict[str, str | None]:
         return {"category": "lead return", "description": self.reason_text, "channel": None}
 
