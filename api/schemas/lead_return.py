@@ -33,6 +33,8 @@ class ReturnSettingsFields(BaseModel):
     auto_accept_reasons: Codes | None = None
     auto_accept_hours: int | None = Field(None, ge=0, le=8760, description="accept these reasons "
                                           "automatically after this many hours; 0: never")
+    replacements: bool | None = Field(None, description="a decider may accept a return with a replacement "
+                                      "lead owed to the partner")
 
 
 class ReturnSettingsWrite(Strict, ReturnSettingsFields):
