@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.base import CodeText, ShortText, Strict, Text
+from api.schemas.base import CodeText, ExternalId, ShortText, Strict, Text
 
 Codes = Annotated[list[CodeText], Field(max_length=100)]
 
@@ -71,6 +71,13 @@ class UnreferRequest(Strict):
 
 class DecideRequest(UnreferRequest):
     decision: Annotated[str, StringConstraints(pattern="^(accept|decline)$")]
+    replacement: bool = Field(False, description="accepting: the partner is owed a replacement lead (where the "
+                              "lead group offers replacements); with reverse_transactions false, instead of a refund")
+
+
+class ReplacementRequest(Strict):
+    lead_id: ExternalId = Field(description="the replacement lead: of the returned lead's group, referred to "
+                                "the same partner")
 
 
 class ReturnSummary(BaseModel):
@@ -84,6 +91,8 @@ class ReturnSummary(BaseModel):
     requested_on: date
     decided_on: date | None = None
     decision_notes: str | None = None
+    remedy: str | None = Field(None, description="accepted: refund, replacement, refund_and_replacement or none")
+    replacement_lead: str | None = Field(None, description="the replacement lead sent, once sent")
 
 
 class ReturnCounts(BaseModel):

@@ -63,6 +63,19 @@ class LeadReturnAcceptance(Base):
 
     __table_args__ = (Index("ix_lead_return_acceptance_partner", "partner", "month"),)
 
+class LeadReturnReplacement(Base):
+    """The replacement lead sent for an accepted return: one per return, and a lead replaces one
+    return only (the unique `lead`), however many ask at once."""
+
+    __tablename__ = "lead_return_replacement"
+    reference: Mapped[str] = mapped_column(String(40), primary_key=True)
+    lead: Mapped[str] = mapped_column(String(limits.EXTERNAL_REFERENCE), unique=True)
+    returned_lead: Mapped[str] = mapped_column(String(limits.EXTERNAL_REFERENCE))
+    partner: Mapped[str] = mapped_column(String(limits.EXTERNAL_REFERENCE))
+    linked_by: Mapped[str] = mapped_column(String(limits.NAME))
+    linked_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
 register_collections("lead_return", {})  # no child collections beyond the engine's
 
 

@@ -1,7 +1,9 @@
 """Lead returns' stages, actions and who may take each: pure data.
 
 A return is open at its one working stage (the decision) until someone permitted accepts or
-declines it; either decision closes it. Accepting runs the saga (casework/kinds/lead_return/saga.py).
+declines it; either decision closes it, except an acceptance that owes the partner a replacement
+lead: that return waits at its closure stage until the replacement is sent. Accepting runs the
+saga (workflows/lead_return/workflow.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class StageKind(StrEnum):
 
 class Action(StrEnum):
     DECIDE = "decide"  # accept or decline: "unrefer, return and reverse leads"
+    SEND_REPLACEMENT = "send_replacement"  # link the replacement lead an accepted return owes
     ALLOCATE = "allocate"
     ADD_DOCUMENT = "add_document"
     ADD_NOTE = "add_note"
@@ -46,12 +49,15 @@ RULES = register_rules(KindRules(
     kind=KIND,
     actions=tuple(Action),
     stage_kinds=frozenset(StageKind),
-    stage_actions={StageKind.TRIAGE: frozenset({Action.DECIDE}), StageKind.CLOSURE: frozenset()},
+    # A return accepted with a replacement owed waits, decided, at its closure stage for the lead.
+    stage_actions={StageKind.TRIAGE: frozenset({Action.DECIDE}),
+                   StageKind.CLOSURE: frozenset({Action.SEND_REPLACEMENT})},
     any_open_stage=frozenset({
         Action.ALLOCATE, Action.ADD_DOCUMENT, Action.ADD_NOTE, Action.EDIT_NOTE, Action.CLOSE,
         Action.EXTEND_DEADLINE, Action.CHANGE_TYPE, Action.CONFIRM_DELIVERY, Action.RESEND_DELIVERY, *_TASKS}),
     action_roles={
         Action.DECIDE: DECIDERS,
+        Action.SEND_REPLACEMENT: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ALLOCATE: frozenset({Role.COORDINATOR, Role.MANAGER}),
         Action.ADD_DOCUMENT: _STAFF,
         Action.ADD_NOTE: _STAFF,
