@@ -580,3 +580,39 @@ async def test_an_accepted_return_owes_a_replacement_lead_sent_once(api, tempora
     assert both["details"]["remedy"] == "refund_and_replacement"
     refused = await api.post(f"/cases/{ref3}/replacement", json={"lead_id": replacement}, headers=auth(MANAGER))
     assert refused.status_code == 422 and f"already replaces the lead of return {ref}" in refused.text
+
+
+async def test_a_partner_reads_its_return_without_internal_notes_or_staff_names(api):
+    """The return as a partner's user reads it (api/partner_view.py): status, decision, reason,
+    dates and the decision notes it is emailed anyway; not the notes, tasks, who decided, nor the
+    saga's log. Its own users' names stay."""
+    lead, _ = await a_lead(api)
+    asked = await ask(api, lead, PARTNER_USER, reason="duplicate")
+    ref = asked["reference"]
+    assert asked["tasks"] == [] and asked["assignee_name"] is None and asked["details"]["return_status"] == "open"
+    assert (await api.post(f"/cases/{ref}/notes", json={"text": "Internal: they return everything"},
+                           headers=auth(MANAGER))).status_code == 200
+    await decide(api, ref, decision="accept", notes="Confirmed duplicate", email_partner=False, email_introducer=False)
+
+    response = await api.get(f"/cases/{ref}", headers=auth(PARTNER_USER))
+    assert response.status_code == 200 and "Mo Manager" not in response.text and "return everything" not in response.text
+    case = response.json()
+    details = case["details"]
+    assert (details["return_status"], details["colour"], details["decision_notes"], details["remedy"]) == (
+        "accepted", "green", "Confirmed duplicate", "refund")
+    assert details["decided_on"] == uk_today().isoformat() and len(details["reversals"]) == 2
+    assert "decided_by" not in details and "saga_log" not in details
+    assert case["notes"] == [] and case["tasks"] == [] and case["registered_by"] == PARTNER_USER
+
+    timeline = (await api.get(f"/cases/{ref}/timeline", headers=auth(PARTNER_USER))).json()
+    by_kind = {e["kind"]: e for e in timeline}
+    assert by_kind["return_requested"]["actor_name"] == PARTNER_USER  # its own user, named
+    assert by_kind["return_accepted"]["actor_name"] == "Staff"
+    assert by_kind["return_accepted"]["reason"] == "Confirmed duplicate"
+    assert "note_added" not in by_kind and "task_added" not in by_kind
+    history = await api.get(f"/leads/{lead}/activities", headers=auth(PARTNER_USER))
+    assert "Mo Manager" not in history.text and "return everything" not in history.text
+    assert {"return_requested", "return_accepted", "transaction_reversed"} <= {a["kind"] for a in history.json()}
+    # Staff read it whole.
+    whole = (await api.get(f"/cases/{ref}", headers=auth(MANAGER))).json()
+    assert whole["details"]["decided_by"] == "Mo Manager" and whole["notes"]

@@ -38,6 +38,7 @@ from api.deps import (
     actor_of,
     require_permission,
 )
+from api.partner_view import shown_to
 from api.routes.cases import start_case
 from api.routes.parties import LeadReader, found, permitted, seen_by
 from api.routes.search import Headings, attachment
@@ -183,9 +184,9 @@ async def request_return(external_id: LeadId, body: ReturnRequest, request: Requ
         request, session, client, settings, user, lead, rules, idempotency_key, reason=body.reason,
         reason_text=reason_text, by_partner=by_partner, cap=rules.cap(),
         auto_accept_at=rules.auto_accept_at(body.reason, now))
-    if state is None:
-        return await read_case(request, session, reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+    read = await read_case(request, session, reference) if state is None else case_from_state(request, state)
+    read = await shown_to(session, viewer, read)  # a partner's user: the narrow view
+    return read if state is None else case_json(read, status.HTTP_201_CREATED)
 
 
 async def _open_return(request: Request, session: SessionDep, client: TemporalDep, settings: SettingsDep,

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Res
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement
 
-from api import errors
+from api import errors, partner_view
 from api.deps import CurrentUser, SessionDep, ViewerDep, require_permission
 from api.schemas.base import ExternalId, IsoDate, Strict
 from api.schemas.parties import (
@@ -332,8 +332,13 @@ def _activities_route(kind: RecordType, party_type: str) -> None:
                          viewer: ViewerDep, limit: Limit = 100,
                          offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Any:
         await found(session, kind, external_id, viewer)
-        page = await activity.history(session, party_type, external_id, visible_cases(viewer), limit, offset)
-        return [ActivityRead(occurred_at=a.occurred_at, who=a.who, kind=a.kind, what=a.what, reason=a.reason,
+        partner = viewer.partners is not None  # the narrow view (api/partner_view.py)
+        page = await activity.history(session, party_type, external_id, visible_cases(viewer), limit, offset,
+                                      partner_view.partner_events() if partner else None)
+        colleagues = await partner_view.partner_users(session, viewer)
+        return [ActivityRead(occurred_at=a.occurred_at, kind=a.kind, what=a.what,
+                             who=partner_view.who(a.who_id, a.who, colleagues) if partner else a.who,
+                             reason=None if partner and a.kind in partner_view.ENGINE_EVENTS else a.reason,
                              case=None if a.case_reference is None else
                              {"reference": a.case_reference, "path": f"/cases/{a.case_reference}"})
                 for a in page]

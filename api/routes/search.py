@@ -66,6 +66,7 @@ def filter_error(exc: FilterError) -> Exception:
 
 
 Names = Annotated[list[str] | None, Query(description="repeat for any of several values")]
+STAFF_COLUMNS = frozenset({"team", "assignee_name"})  # left out for a partner's user (api/partner_view.py)
 
 
 async def search_request(
@@ -119,7 +120,10 @@ async def search_request(
             deadline_from=deadline_from, deadline_to=deadline_to,
             contribution_status=contribution_status,
         )
-        return SearchRequest(case_search, Sort.parse(sort), search.parse_columns(columns), viewer)
+        chosen = search.parse_columns(columns)
+        if viewer.partners is not None:  # a partner's user is not told who on the staff side has a case
+            chosen = [c for c in chosen if c not in STAFF_COLUMNS]
+        return SearchRequest(case_search, Sort.parse(sort), chosen, viewer)
     except FilterError as exc:
         raise filter_error(exc) from exc
 

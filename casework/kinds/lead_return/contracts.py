@@ -114,6 +114,7 @@ class LeadReturnState(CaseCore):
             "auto_accept_at": self.auto_accept_at.isoformat() if self.auto_accept_at else None,
             "saga_log": self.saga_log, "remedy": self.remedy,
             "replacement": self.replacement.model_dump(mode="json") if self.replacement else None,
+            "replacement_lead": self.replacement.lead_id if self.replacement else None,
         }
 
 

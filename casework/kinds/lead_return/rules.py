@@ -72,6 +72,13 @@ RULES = register_rules(KindRules(
     },
     leads={Action.DECIDE: Leads(to=StageKind.CLOSURE)},
     early_close_roles=DECIDERS,
+    # What the partner is told anyway (the decision email): not who decided, nor the saga's log.
+    partner_details=frozenset({
+        "lead_id", "lead_group", "partner", "introducer", "reason", "reason_text", "requested_on",
+        "requested_by_partner", "return_status", "colour", "decided_on", "decision_notes", "reversals",
+        "lead_status_set", "auto_accept_at", "remedy", "replacement_lead"}),
+    partner_events=frozenset({"return_requested", "return_accepted", "return_declined", "return_decision_emailed",
+                              "replacement_owed", "replacement_sent"}),
 ))
 
 DECIDE_PERMISSION = RULES.permission(Action.DECIDE)  # "lead_return.decide"
