@@ -8,6 +8,8 @@ reference (a retried activity or a restarted worker does nothing twice), each in
 - reverse_returned_lead: reverse every transaction of the lead not yet reversed, all or none, each
   reversal a new ledger row keyed by the return and the transaction.
 - release_return_cap: the compensation of the claim.
+- link_replacement_lead: record the replacement lead sent for an accepted return (one per return,
+  and a lead replaces one return only). Answers why not, or "".
 """
 
 from __future__ import annotations
@@ -18,17 +20,25 @@ from decimal import Decimal
 from typing import Any, Callable
 
 from sqlalchemy import delete, func, insert, select, text, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.refusals import refused_for_good
-from casework.kinds.lead_return.contracts import CapClaim, LeadReset, LeadSnapshot, ReversalJob, ReversalPosted
+from casework.kinds.lead_return.contracts import (
+    CapClaim,
+    LeadReset,
+    LeadSnapshot,
+    ReplacementJob,
+    ReversalJob,
+    ReversalPosted,
+)
 from casework.parties import ledger
 from casework.parties.models import Lead, LeadStatusChange, LeadTransaction
 from casework.parties.records import Who
 from casework.platform.config import Settings
-from casework.tables.lead_return import LeadReturnAcceptance
+from casework.tables.lead_return import LeadReturnAcceptance, LeadReturnReplacement
 
 LEAD_GONE = "LeadGone"
 
@@ -121,6 +131,26 @@ class LeadReturnActivities:
             self._after_reversal(job)
         return posted
 
+    @activity.defn
+    async def link_replacement_lead(self, job: ReplacementJob) -> str:
+        with refused_for_good(f"lead return {job.reference}"):
+            async with self._sessionmaker() as session, session.begin():
+                linked = await session.get(LeadReturnReplacement, job.reference)
+                if linked is not None:  # a retry answers as the first time; another lead is refused
+                    return "" if linked.lead == job.lead_id else f"lead {linked.lead} was already sent"
+                lead = await session.scalar(select(Lead).where(Lead.external_id == job.lead_id))
+                why = replacement_refusal(job, lead)
+                if why:
+                    return why
+                taken = await session.scalar(pg_insert(LeadReturnReplacement).values(
+                    reference=job.reference, lead=job.lead_id, returned_lead=job.returned_lead, partner=job.partner,
+                    linked_by=job.who).on_conflict_do_nothing().returning(LeadReturnReplacement.reference))
+                if taken is None:
+                    other = await session.scalar(select(LeadReturnReplacement.reference)
+                                                 .where(LeadReturnReplacement.lead == job.lead_id))
+                    return f"lead {job.lead_id} already replaces the lead of return {other}"
+                return ""
+
     async def _reverse(self, job: ReversalJob) -> list[ReversalPosted]:
         who = Who(name=job.who, user_id=job.who_id)
         with refused_for_good(f"lead return {job.reference}"):
@@ -142,7 +172,22 @@ class LeadReturnActivities:
                 return posted
 
 
+def replacement_refusal(job: ReplacementJob, lead: Lead | None) -> str:
+    """Why `lead` cannot replace the returned lead ("" when it can)."""
+    if lead is None:
+        return f"there is no lead {job.lead_id}"
+    if lead.external_id == job.returned_lead:
+        return f"lead {job.lead_id} is the returned lead itself"
+    if lead.lead_group != job.lead_group:
+        return (f"lead {job.lead_id} is of lead group {lead.lead_group or '(none)'}; the replacement must be "
+                f"of the returned lead's group, {job.lead_group or '(none)'}")
+    if lead.referral_partner != job.partner:
+        return f"lead {job.lead_id} is not referred to partner {job.partner}: refer it to them first"
+    return ""
+
+
 def activities(sessionmaker: async_sessionmaker, settings: Settings, *,
                after_reversal: AfterReversal | None = None) -> list:
     acts = LeadReturnActivities(sessionmaker, after_reversal=after_reversal)
-    return [acts.claim_return_cap, acts.release_return_cap, acts.reset_returned_lead, acts.reverse_returned_lead]
+    return [acts.claim_return_cap, acts.release_return_cap, acts.reset_returned_lead, acts.reverse_returned_lead,
+            acts.link_replacement_lead]

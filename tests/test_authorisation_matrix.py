@@ -100,6 +100,7 @@ EXPECTED: dict[tuple[str, str], Rule] = {
     # A lead return's decision (tests/test_lead_returns.py), tried on a complaint case: nobody gets
     # past the check, as a complaint has no 'decide' step (complaint.decide is no one's permission).
     ("POST", "/decide"): Rule(frozenset(), other_kind=True),
+    ("POST", "/replacement"): Rule(frozenset(), other_kind=True),  # lead_return.send_replacement
     # Frontline complaints' own steps (api/routes/frontline/), tried on frontline cases.
     ("POST", "/resolve-contact"): Rule(FRONTLINE.action_roles[Frontline.RESOLVE], FRONT_KIND),
     ("POST", "/investigate"): Rule(FRONTLINE.action_roles[Frontline.INVESTIGATE], FRONT_KIND),

@@ -206,7 +206,7 @@ def test_every_request_body_refuses_nul_and_surrogates_and_is_mapped_or_stores_n
         # A lead complaint's fields land in case_record.details (jsonb), its codes name list values.
         "LeadComplaintCreate", "ResolveRequest", "ChangeResolutionRequest", "DisputeRequest",
         # A lead return's reason and decision land in the case's details (jsonb) and timeline.
-        "ReturnRequest", "DecideRequest", "UnreferRequest",
+        "ReturnRequest", "DecideRequest", "UnreferRequest", "ReplacementRequest",
     }, not_stored
     for bad in (NUL, SURROGATE):
         with pytest.raises(ValueError) as refused:

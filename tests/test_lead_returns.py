@@ -5,6 +5,8 @@ window, auto-accept, and reading returns by status and dates."""
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -12,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import httpx
+import openpyxl
 import pytest_asyncio
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
@@ -25,6 +28,7 @@ from casework.parties.records import RECORD_TYPES, Who
 from casework.people.models import ApiToken
 from casework.platform.db import AppUser, make_sessionmaker
 from casework.platform.security import hash_token
+from casework.reporting.export import read_csv_text
 from devtools import demo
 from tests.casefixtures import auth, uk_today
 from tests.test_deadline_clocks import Clock, clock  # noqa: F401 (the time-skipping fixture)
@@ -402,3 +406,213 @@ async def test_a_request_retried_with_its_idempotency_key_opens_one_return(api):
     again = await api.post(f"/leads/{lead}/returns", json={"reason": "duplicate"}, headers=headers)
     assert again.status_code in (200, 201) and again.json()["reference"] == first.json()["reference"], again.text
     assert len((await api.get(f"/leads/{lead}/returns", headers=auth(MANAGER))).json()) == 1
+
+
+async def test_the_lead_search_finds_leads_by_their_latest_return(api):
+    """GET /leads filters by the status and dates of each lead's latest return, paged, and a
+    partner's user still sees only its own leads."""
+    never, group = await a_lead(api, fees=False)
+    open_, accepted, declined_then_open = [(await a_lead(api, group=group, fees=False))[0] for _ in range(3)]
+    mine_elsewhere, _ = await a_lead(api, partner=OTHER_PARTNER, introducer=None, group=group, fees=False)
+    await ask(api, open_, HANDLER, reason="duplicate")
+    await ask(api, mine_elsewhere, HANDLER, reason="duplicate")
+    ref = (await ask(api, accepted, HANDLER, reason="duplicate"))["reference"]
+    await decide(api, ref, decision="accept", email_partner=False, email_introducer=False)
+    ref = (await ask(api, declined_then_open, HANDLER, reason="duplicate"))["reference"]
+    await decide(api, ref, decision="decline", email_partner=False, email_introducer=False)
+    await ask(api, declined_then_open, HANDLER, reason="wrong_number")
+
+    async def leads(user: str = MANAGER, **params) -> list[str]:
+        response = await api.get("/leads", params={"lead_group": group, "limit": 500, **params}, headers=auth(user))
+        assert response.status_code == 200, response.text
+        return sorted(lead["external_id"] for lead in response.json())
+
+    assert await leads(return_status="open") == sorted([open_, declined_then_open, mine_elsewhere])
+    assert await leads(return_status="accepted") == [accepted]
+    assert await leads(return_status="declined") == []  # its latest return is open again
+    assert await leads(return_status="none") == [never]
+    today, tomorrow = uk_today().isoformat(), (uk_today() + timedelta(days=1)).isoformat()
+    assert await leads(returned_from=today, returned_to=today) == sorted(
+        [open_, accepted, declined_then_open, mine_elsewhere])
+    assert await leads(returned_from=tomorrow) == []
+    assert await leads(return_decided_from=today, return_decided_to=today) == [accepted]
+    assert await leads(return_status="open", return_decided_from=today) == []
+    # Paged like any list; a partner's user sees only the leads it was referred or introduced.
+    pages = [await leads(return_status="open", limit=1, offset=n) for n in range(4)]
+    assert sorted(sum(pages, [])) == sorted([open_, declined_then_open, mine_elsewhere]) and pages[3] == []
+    assert await leads(PARTNER_USER, return_status="open") == sorted([open_, declined_then_open])
+    # Bad filters are 422 naming the parameter.
+    for params, field in (({"return_status": "requested"}, "return_status"),
+                          ({"return_status": "none", "returned_from": today}, "return_status"),
+                          ({"returned_from": tomorrow, "returned_to": today}, "returned_to"),
+                          ({"return_decided_from": "20260101"}, "return_decided_from")):
+        bad = await api.get("/leads", params=params, headers=auth(MANAGER))
+        assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", field], bad.text
+
+
+async def test_returns_export_as_csv_and_xlsx_with_the_lists_filters(api):
+    """GET /lead-returns.csv and .xlsx: the list's filters, every matching return, read back;
+    a partner's user gets only the returns of its own leads, without staff names."""
+    lead, group = await a_lead(api, fees=False)
+    other, _ = await a_lead(api, partner=OTHER_PARTNER, introducer=None, group=group, fees=False)
+    put = await put_settings(api, group, enabled=True, allow_other=True, reasons=["duplicate"], notify_user=MANAGER)
+    assert put["allow_other"] is True
+    accepted = (await ask(api, lead, HANDLER, reason="other", other_reason="=HYPERLINK(\"x\"), never a lead"))[
+        "reference"]
+    await decide(api, accepted, decision="accept", notes="Agreed", email_partner=False, email_introducer=False)
+    open_ = (await ask(api, other, HANDLER, reason="duplicate"))["reference"]
+    today = uk_today()
+
+    async def exported(suffix: str, user: str = MANAGER, **params) -> httpx.Response:
+        response = await api.get(f"/lead-returns.{suffix}", headers=auth(user),
+                                 params={"requested_from": today.isoformat(), **params})
+        assert response.status_code == 200, response.text
+        return response
+
+    response = await exported("csv", headings="fields")
+    assert response.headers["content-type"].startswith("text/csv")
+    assert 'filename="lead-returns-' in response.headers["content-disposition"]
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    mine = {row["reference"]: row for row in rows if row["reference"] in (accepted, open_)}
+    assert set(mine) == {accepted, open_}
+    row = mine[accepted]
+    assert (row["lead"], row["lead_group"], row["partner"], row["return_status"], row["colour"]) == (
+        lead, group, PARTNER, "accepted", "green")
+    assert read_csv_text(row["reason_text"]) == '=HYPERLINK("x"), never a lead'  # never a formula
+    assert (row["requested_on"], row["decided_on"], row["decision_notes"], row["remedy"]) == (
+        today.isoformat(), today.isoformat(), "Agreed", "refund")
+    assert row["decided_by"] == "Mo Manager"
+    # The list's filters: only the open one; headings for people by default.
+    response = await exported("csv", status="open", partner=OTHER_PARTNER)
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert rows[0][:3] == ["Reference", "Lead", "Lead group"] and open_ in {r[0] for r in rows[1:]}
+    assert accepted not in {r[0] for r in rows[1:]}
+
+    book = openpyxl.load_workbook(io.BytesIO((await exported("xlsx", headings="fields", status="accepted")).content))
+    sheet = book.active
+    header = [c.value for c in sheet[1]]
+    found = {r[0]: dict(zip(header, r, strict=True)) for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert open_ not in found
+    row = found[accepted]
+    assert row["reason_text"] == '=HYPERLINK("x"), never a lead' and row["return_status"] == "accepted"
+    assert row["requested_on"].date() == today and row["decided_on"].date() == today
+
+    # A partner's user: its own leads' returns only, and no staff names.
+    response = await exported("csv", PARTNER_USER, headings="fields")
+    rows = list(csv.DictReader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert accepted in {r["reference"] for r in rows} and open_ not in {r["reference"] for r in rows}
+    assert "decided_by" not in rows[0] and "Mo Manager" not in str([r for r in rows if r["reference"] == accepted])
+    sheet = openpyxl.load_workbook(io.BytesIO((await exported("xlsx", PARTNER_USER)).content)).active
+    references = {r[0] for r in sheet.iter_rows(min_row=2, values_only=True)}
+    assert accepted in references and open_ not in references
+    # Signed in only; a bad filter: 422 naming it.
+    assert (await api.get("/lead-returns.csv")).status_code == 401
+    bad = await api.get("/lead-returns.xlsx", params={"status": "maybe"}, headers=auth(MANAGER))
+    assert bad.status_code == 422 and bad.json()["detail"][0]["loc"] == ["query", "status"]
+
+
+async def test_an_accepted_return_owes_a_replacement_lead_sent_once(api, temporal):
+    """Accepting with a replacement (where the group offers them) keeps the partner's fee and owes
+    a lead; linking a lead of the same group referred to the partner closes the return, once."""
+    lead, group = await a_lead(api)
+    ref = (await ask(api, lead, PARTNER_USER, reason="duplicate"))["reference"]
+    refused = await decide(api, ref, expect=422, decision="accept", replacement=True)
+    assert refused["detail"][0]["loc"][-1] == "replacement" and "not offered" in refused["detail"][0]["msg"]
+    await put_settings(api, group, enabled=True, partners_may_start=True, reasons=["duplicate", "wrong_number"],
+                       notify_user=MANAGER, replacements=True)
+    case = await decide(api, ref, decision="accept", replacement=True, reverse_transactions=False,
+                        email_partner=False, email_introducer=False)
+    details = case["details"]
+    assert (case["status"], details["return_status"], details["remedy"]) == ("open", "accepted", "replacement")
+    assert details["replacement"]["owed_on"] == uk_today().isoformat() and details["replacement"]["lead_id"] is None
+    assert [t["title"] for t in case["tasks"] if t["status"] == "open"] == [f"Send a replacement lead to {PARTNER}"]
+    ledger = (await api.get(f"/leads/{lead}/transactions", headers=auth(MANAGER))).json()["transactions"]
+    assert not [t for t in ledger if t["reverses"]], "a replacement instead of a refund: the fee stands"
+    # A declined return owes nothing.
+    other, _ = await a_lead(api, group=group, fees=False)
+    declined = (await ask(api, other, HANDLER, reason="duplicate"))["reference"]
+    assert (await decide(api, declined, expect=422, decision="decline", replacement=True))["detail"][0]["loc"][-1] == (
+        "replacement")
+
+    # The lead sent must be of the same group and referred to the same partner.
+    elsewhere, _ = await a_lead(api, fees=False)
+    not_theirs, _ = await a_lead(api, partner=OTHER_PARTNER, introducer=None, group=group, fees=False)
+    replacement, _ = await a_lead(api, group=group)  # its referral fee posted as any lead's
+    for candidate, words in ((elsewhere, "lead group"), (not_theirs, "not referred"), (lead, "returned lead itself"),
+                             ("L-nowhere", "no lead")):
+        refused = await api.post(f"/cases/{ref}/replacement", json={"lead_id": candidate}, headers=auth(MANAGER))
+        assert refused.status_code == 422 and refused.json()["detail"][0]["loc"][-1] == "lead_id", refused.text
+        assert words in refused.json()["detail"][0]["msg"]
+    refused = await api.post(f"/cases/{ref}/replacement", json={"lead_id": replacement}, headers=auth("drafter"))
+    assert refused.status_code == 403 and "lead_return.send_replacement" in refused.text
+    assert (await api.post(f"/cases/{declined}/replacement", json={"lead_id": replacement},
+                           headers=auth(MANAGER))).status_code == 409  # open, undecided: nothing owed yet
+
+    headers = auth("coordinator", **{"Idempotency-Key": f"replace-{ref}"})
+    sent = await api.post(f"/cases/{ref}/replacement", json={"lead_id": replacement}, headers=headers)
+    assert sent.status_code == 200, sent.text
+    case = sent.json()
+    assert case["status"] == "closed" and case["details"]["replacement"]["lead_id"] == replacement
+    assert case["details"]["replacement"]["sent_by"] == "Cora Coordinator"
+    assert not [t for t in case["tasks"] if t["status"] == "open"]
+    again = await api.post(f"/cases/{ref}/replacement", json={"lead_id": replacement}, headers=headers)
+    assert again.status_code == 200 and again.json()["details"]["replacement"] == case["details"]["replacement"]
+    refused = await api.post(f"/cases/{ref}/replacement", json={"lead_id": replacement}, headers=auth(MANAGER))
+    assert refused.status_code == 409
+
+    kinds = [e["kind"] for e in (await api.get(f"/cases/{ref}/timeline", headers=auth(MANAGER))).json()]
+    assert {"return_accepted", "replacement_owed", "closed"} <= set(kinds)
+    assert kinds.count("replacement_sent") == 1  # the retry had no second effect
+    await keep_history(temporal, ref, "lead-return-replacement")
+    for each in (lead, replacement):  # on both leads' activity histories
+        history = (await api.get(f"/leads/{each}/activities", headers=auth(MANAGER))).json()
+        assert "replacement_sent" in {a["kind"] for a in history}, each
+    listed = [r for r in (await api.get("/lead-returns", params={"partner": PARTNER, "limit": 500},
+                                        headers=auth(PARTNER_USER))).json() if r["reference"] == ref]
+    assert (listed[0]["remedy"], listed[0]["replacement_lead"]) == ("replacement", replacement)
+    replacement_ledger = (await api.get(f"/leads/{replacement}/transactions", headers=auth(MANAGER))).json()
+    assert sorted(t["kind"] for t in replacement_ledger["transactions"]) == ["introducer_commission", "referral_fee"]
+
+    # A lead replaces one return only.
+    third, _ = await a_lead(api, group=group, fees=False)
+    ref3 = (await ask(api, third, HANDLER, reason="duplicate"))["reference"]
+    both = await decide(api, ref3, decision="accept", replacement=True, email_partner=False, email_introducer=False)
+    assert both["details"]["remedy"] == "refund_and_replacement"
+    refused = await api.post(f"/cases/{ref3}/replacement", json={"lead_id": replacement}, headers=auth(MANAGER))
+    assert refused.status_code == 422 and f"already replaces the lead of return {ref}" in refused.text
+
+
+async def test_a_partner_reads_its_return_without_internal_notes_or_staff_names(api):
+    """The return as a partner's user reads it (api/partner_view.py): status, decision, reason,
+    dates and the decision notes it is emailed anyway; not the notes, tasks, who decided, nor the
+    saga's log. Its own users' names stay."""
+    lead, _ = await a_lead(api)
+    asked = await ask(api, lead, PARTNER_USER, reason="duplicate")
+    ref = asked["reference"]
+    assert asked["tasks"] == [] and asked["assignee_name"] is None and asked["details"]["return_status"] == "open"
+    assert (await api.post(f"/cases/{ref}/notes", json={"text": "Internal: they return everything"},
+                           headers=auth(MANAGER))).status_code == 200
+    await decide(api, ref, decision="accept", notes="Confirmed duplicate", email_partner=False, email_introducer=False)
+
+    response = await api.get(f"/cases/{ref}", headers=auth(PARTNER_USER))
+    assert response.status_code == 200 and "Mo Manager" not in response.text and "return everything" not in response.text
+    case = response.json()
+    details = case["details"]
+    assert (details["return_status"], details["colour"], details["decision_notes"], details["remedy"]) == (
+        "accepted", "green", "Confirmed duplicate", "refund")
+    assert details["decided_on"] == uk_today().isoformat() and len(details["reversals"]) == 2
+    assert "decided_by" not in details and "saga_log" not in details
+    assert case["notes"] == [] and case["tasks"] == [] and case["registered_by"] == PARTNER_USER
+
+    timeline = (await api.get(f"/cases/{ref}/timeline", headers=auth(PARTNER_USER))).json()
+    by_kind = {e["kind"]: e for e in timeline}
+    assert by_kind["return_requested"]["actor_name"] == PARTNER_USER  # its own user, named
+    assert by_kind["return_accepted"]["actor_name"] == "Staff"
+    assert by_kind["return_accepted"]["reason"] == "Confirmed duplicate"
+    assert "note_added" not in by_kind and "task_added" not in by_kind
+    history = await api.get(f"/leads/{lead}/activities", headers=auth(PARTNER_USER))
+    assert "Mo Manager" not in history.text and "return everything" not in history.text
+    assert {"return_requested", "return_accepted", "transaction_reversed"} <= {a["kind"] for a in history.json()}
+    # Staff read it whole.
+    whole = (await api.get(f"/cases/{ref}", headers=auth(MANAGER))).json()
+    assert whole["details"]["decided_by"] == "Mo Manager" and whole["notes"]

@@ -26,7 +26,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from api import errors
+from api import errors, partner_view
 from api.casesteps import (
     AuthorisedCase,
     CaseStep,
@@ -87,7 +87,7 @@ from casework.cases.contracts import (
     ResendDeliveryInput,
 )
 from casework.cases.stages import StagePlan
-from casework.cases.visibility import visible_cases
+from casework.cases.visibility import Viewer, visible_cases
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.kinds.complaint.rules import ESCALATE_ROLES, REGISTER_ROLES
 from casework.parties import records
@@ -188,10 +188,11 @@ async def release_reference(request: Request, key: str, reference: str) -> None:
 
 async def start_registered(request: Request, session: AsyncSession, client: TemporalDep, settings: Settings,
                            start: Any, key: str, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
-                           undo: Callable[[], Awaitable[None]] | None = None) -> Any:
-    """Start a reserved case (`start_case`) and answer it, 201. If the workflow refuses it
-    (PostgreSQL would not store it), nothing was registered: `undo` takes back what the route
-    wrote for it, and the reference is not kept reserved."""
+                           undo: Callable[[], Awaitable[None]] | None = None, viewer: Viewer | None = None) -> Any:
+    """Start a reserved case (`start_case`) and answer it, 201 (as `viewer` may read it: a
+    partner's user gets the narrow view). If the workflow refuses it (PostgreSQL would not store
+    it), nothing was registered: `undo` takes back what the route wrote for it, and the reference
+    is not kept reserved."""
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start, workflow_class)
     except WorkflowUpdateFailedError as exc:
@@ -200,9 +201,10 @@ async def start_registered(request: Request, session: AsyncSession, client: Temp
             await undo()
         await release_reference(request, key, start.reference)
         raise refused from exc
-    if state is None:
-        return await read_case(request, session, start.reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+    read = await read_case(request, session, start.reference) if state is None else case_from_state(request, state)
+    if viewer is not None:
+        read = await partner_view.shown_to(session, viewer, read)
+    return read if state is None else case_json(read, status.HTTP_201_CREATED)
 
 
 async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
@@ -300,7 +302,9 @@ async def list_cases(
         person = await repository.get_user_by_username(session, assignee)
         stmt = stmt.where(CaseRecord.assignee_id == (person.id if person else -1))
     rows = (await session.execute(stmt.limit(limit).offset(offset))).all()
-    return [CaseListItem.model_validate(row.CaseRecord).model_copy(update={"overdue": row.is_overdue})
+    # A partner's user is not told who on the staff side has a case (api/partner_view.py).
+    hidden = {"team": None, "assignee_name": None} if viewer.partners is not None else {}
+    return [CaseListItem.model_validate(row.CaseRecord).model_copy(update={"overdue": row.is_overdue, **hidden})
             for row in rows]
 
 
@@ -310,7 +314,8 @@ async def get_case(
     request: Request,
     session: SessionDep,
 ) -> Any:
-    return await read_case(request, session, case.reference)
+    """The case; a partner's user reads the narrow view (api/partner_view.py)."""
+    return await partner_view.shown_to(session, case.viewer, await read_case(request, session, case.reference))
 
 
 @router.get(CASE + "/timeline", response_model=list[TimelineRead])
@@ -318,7 +323,11 @@ async def get_timeline(
     case: Annotated[AuthorisedCase, authorised_case()], session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 200, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
-    """Every stage change, allocation, note, document, letter, email and decision, newest first."""
+    """Every stage change, allocation, note, document, letter, email and decision, newest first
+    (a partner's user: only what a partner sees, without staff names)."""
+    if case.viewer.partners is not None:
+        colleagues = await partner_view.partner_users(session, case.viewer)
+        return await partner_view.timeline(session, case.reference, colleagues, limit, offset)
     return await repository.timeline(session, case.reference, limit, offset)
 
 

@@ -38,16 +38,20 @@ async def download(document_id: str, request: Request, session: SessionDep, user
     """Download a document: an upload, a draft, a letter (.docx and its print-ready .pdf), a sent
     email (.eml) or the response PDF sent with it.
 
-    A case's documents are visible to whoever may see the case; an upload not yet attached, only to
-    the user who uploaded it (404 otherwise)."""
+    A case's documents are visible to whoever may see the case (a partner's user: only those it
+    uploaded itself, api/partner_view.py); an upload not yet attached, only to the user who
+    uploaded it (404 otherwise)."""
     row = await session.get(CaseDocument, document_id)
     if row is not None and row.case_reference is not None:
         try:  # the case routes' own check: may this user read the document's case
-            await authorise_case(request, user, row.case_reference)
+            case = await authorise_case(request, user, row.case_reference)
         except HTTPException as exc:
             if exc.status_code != status.HTTP_404_NOT_FOUND:
                 raise
             row = None  # "not found" names the document, never the case it is on
+        else:
+            if case.viewer.partners is not None and row.uploaded_by_id != user.id:
+                row = None
     elif row is not None and row.uploaded_by_id != user.id:
         row = None
     content = await load_blob(session, row.sha256) if row else None

@@ -116,7 +116,8 @@ async def file_complaint(body: LeadComplaintCreate, request: Request, session: S
         lead_id=lead.external_id, complaint_type=Picked(code=kind.code, label=kind.label),
         description=body.description, received_on=case_today(datetime.now(timezone.utc)),
     )
-    return await start_registered(request, session, client, settings, start, key, LeadComplaintWorkflow)
+    return await start_registered(request, session, client, settings, start, key, LeadComplaintWorkflow,
+                                  viewer=viewer)
 
 
 def _with_type_target(config: CaseTypeConfig, kind: ReferenceValue) -> CaseTypeConfig:

@@ -7,12 +7,14 @@ from __future__ import annotations
 import hashlib
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Request, Response, status
-from sqlalchemy import Date, cast, func, select
+from fastapi import APIRouter, Depends, Path, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy import Date, Select, cast, func, select
 from temporalio.client import WorkflowUpdateFailedError
 
 from api import errors
@@ -36,13 +38,16 @@ from api.deps import (
     actor_of,
     require_permission,
 )
+from api.partner_view import shown_to
 from api.routes.cases import start_case
 from api.routes.parties import LeadReader, found, permitted, seen_by
+from api.routes.search import Headings, attachment
 from api.schemas.base import IsoDate
 from api.schemas.cases import CaseRead
 from api.schemas.lead_return import (
     DecideRequest,
     EffectiveSettingsRead,
+    ReplacementRequest,
     ReturnRequest,
     ReturnSettingsRead,
     ReturnSettingsWrite,
@@ -54,7 +59,15 @@ from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
 from casework.cases.contracts import CaseCore, Correspondent
 from casework.cases.roles import Role
-from casework.kinds.lead_return.contracts import OTHER, UNREFER, DecideInput, LeadReturnStart, ReturnCap, ReturnStatus
+from casework.kinds.lead_return.contracts import (
+    OTHER,
+    UNREFER,
+    DecideInput,
+    LeadReturnStart,
+    ReplacementInput,
+    ReturnCap,
+    ReturnStatus,
+)
 from casework.kinds.lead_return.rules import DECIDE_PERMISSION
 from casework.kinds.lead_return.settings import EffectiveSettings
 from casework.parties import records
@@ -64,6 +77,8 @@ from casework.parties.records import RECORD_TYPES
 from casework.people.permissions import declare
 from casework.platform.db import AppUser, CaseRecord, TeamMember, driver_connection
 from casework.reference_lists import require_value
+from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_stream, xlsx_stream
+from casework.reporting.search import Column
 from casework.tables import lead_return as return_settings
 from casework.tables.lead_return import GLOBAL, REASONS, LeadReturnSettings
 from workflows.lead_return import LeadReturnWorkflow
@@ -169,9 +184,9 @@ async def request_return(external_id: LeadId, body: ReturnRequest, request: Requ
         request, session, client, settings, user, lead, rules, idempotency_key, reason=body.reason,
         reason_text=reason_text, by_partner=by_partner, cap=rules.cap(),
         auto_accept_at=rules.auto_accept_at(body.reason, now))
-    if state is None:
-        return await read_case(request, session, reference)
-    return case_json(case_from_state(request, state), status.HTTP_201_CREATED)
+    read = await read_case(request, session, reference) if state is None else case_from_state(request, state)
+    read = await shown_to(session, viewer, read)  # a partner's user: the narrow view
+    return read if state is None else case_json(read, status.HTTP_201_CREATED)
 
 
 async def _open_return(request: Request, session: SessionDep, client: TemporalDep, settings: SettingsDep,
@@ -241,7 +256,7 @@ async def unrefer(external_id: LeadId, body: UnreferRequest, request: Request, s
     rules = await return_settings.effective_for(session, lead.lead_group)
     _, reference = await _open_return(
         request, session, client, settings, user, lead, rules, idempotency_key, reason=UNREFER,
-        reason_text=f"Unreferred by {user.display_name}", by_partner=False, cap=None, auto_accept_at=None)
+        reason_text="Unreferred: taken back from the partner", by_partner=False, cap=None, auto_accept_at=None)
     payload = DecideInput(actor=actor_of(user), accept=True, notes=body.notes, lead_status=body.lead_status,
                           email_introducer=body.email_introducer, email_partner=body.email_partner,
                           reverse_transactions=body.reverse_transactions)
@@ -285,20 +300,39 @@ async def _correspondents(session: SessionDep, lead: Lead) -> list[Correspondent
 
 
 @router.post("/cases" + CASE + "/decide", response_model=CaseRead)
-async def decide(case: Annotated[CaseStep, authorised_step(LeadReturnWorkflow.decide)], body: DecideRequest) -> Any:
+async def decide(case: Annotated[CaseStep, authorised_step(LeadReturnWorkflow.decide)], body: DecideRequest,
+                 session: SessionDep) -> Any:
     """Accept or decline the return (the permission lead_return.decide). Accepting reverses the
     lead's transactions (unless reverse_transactions is false), resets its billing point, sets
-    its status if asked, and emails the partner and introducer (defaults from the settings)."""
+    its status if asked, emails the partner and introducer (defaults from the settings), and with
+    `replacement` owes the partner a replacement lead (where its lead group offers them)."""
     accept = body.decision == "accept"
+    if accept and body.replacement:
+        group = await session.scalar(select(CaseRecord.details["lead_group"].astext)
+                                     .where(CaseRecord.reference == case.reference))
+        if not (await return_settings.effective_for(session, group)).replacements:
+            raise errors.unprocessable("replacement", f"replacement leads are not offered for lead group "
+                                       f"{group or '(none)'}: accept with a refund")
     payload = DecideInput(actor=case.actor(), accept=accept, notes=body.notes,
                           email_introducer=body.email_introducer, email_partner=body.email_partner,
-                          reverse_transactions=body.reverse_transactions, lead_status=body.lead_status)
+                          reverse_transactions=body.reverse_transactions, lead_status=body.lead_status,
+                          replacement=body.replacement)
     answer: Response = await case.take(payload)
     details = json.loads(bytes(answer.body))["details"]
     if accept and details["return_status"] == ReturnStatus.OPEN:
         why = (details["saga_log"] or ["not accepted"])[-1]
         raise errors.stage_conflict(f"return {case.reference} was not accepted: {why}", "decision")
     return answer
+
+
+@router.post("/cases" + CASE + "/replacement", response_model=CaseRead)
+async def send_replacement(case: Annotated[CaseStep, authorised_step(LeadReturnWorkflow.send_replacement)],
+                           body: ReplacementRequest) -> Any:
+    """Link the replacement lead an accepted return owes its partner (lead_return.send_replacement):
+    a lead of the returned lead's group, referred to the same partner (its fee posted on its own
+    ledger as any lead's), replacing no other return. Closes the return. 409 when the return owes
+    no replacement (any more); 422 naming `lead_id` when the lead will not do."""
+    return await case.take(ReplacementInput(actor=case.actor(), lead_id=body.lead_id))
 
 
 # ---- reading returns ------------------------------------------------------------------------
@@ -309,7 +343,8 @@ def _summary(row: CaseRecord) -> dict[str, Any]:
     return {"reference": row.reference, "lead": d["lead_id"], "partner": d["partner"], "reason": d["reason"],
             "reason_text": d["reason_text"], "return_status": d["return_status"], "colour": d["colour"],
             "requested_on": d["requested_on"], "decided_on": d.get("decided_on"),
-            "decision_notes": d.get("decision_notes")}
+            "decision_notes": d.get("decision_notes"), "remedy": d.get("remedy"),
+            "replacement_lead": (d.get("replacement") or {}).get("lead_id")}
 
 
 @router.get("/leads/{external_id}/returns", response_model=list[ReturnSummary])
@@ -323,35 +358,97 @@ async def lead_returns(external_id: LeadId, session: SessionDep, user: LeadReade
     return [_summary(r) for r in rows]
 
 
-@router.get("/lead-returns", response_model=list[ReturnSummary])
-async def search_returns(
+@dataclass(frozen=True)
+class ReturnQuery:
+    """The returns list's filters, shared by the list and its exports."""
+
+    where: list[Any]
+    partner_view: bool  # a partner's user: no staff names in what it is shown
+
+
+def _return_query(
     session: SessionDep, user: CurrentUser, viewer: ViewerDep,
     return_status: Annotated[ReturnStatus | None, Query(alias="status")] = None,
     partner: Annotated[str | None, Query(max_length=limits.EXTERNAL_REFERENCE)] = None,
     requested_from: IsoDate | None = None, requested_to: IsoDate | None = None,
     decided_from: IsoDate | None = None, decided_to: IsoDate | None = None,
+) -> ReturnQuery:
+    require_permission(user, LEADS_READ, "reading leads")
+    details = CaseRecord.details
+    where: list[Any] = [CaseRecord.kind == "lead_return"]
+    if return_status is not None:
+        where.append(details.contains({"return_status": return_status.value}))
+    if partner:
+        where.append(details.contains({"partner": partner}))
+    for column, low, high in ((_REQUESTED, requested_from, requested_to), (_DECIDED, decided_from, decided_to)):
+        if low is not None:
+            where.append(column >= low)
+        if high is not None:
+            where.append(column <= high)
+    if viewer.partners is not None:
+        theirs = select(Lead.external_id).where(*seen_by(LEADS, viewer))
+        where.append(details["lead_id"].astext.in_(theirs))
+    return ReturnQuery(where, viewer.partners is not None)
+
+
+Returns = Annotated[ReturnQuery, Depends(_return_query)]
+_REQUESTED = cast(CaseRecord.details["requested_on"].astext, Date)
+_DECIDED = cast(CaseRecord.details["decided_on"].astext, Date)
+_NEWEST_FIRST = (CaseRecord.registered_at.desc(), CaseRecord.reference)
+
+
+@router.get("/lead-returns", response_model=list[ReturnSummary])
+async def search_returns(
+    session: SessionDep, query: Returns,
     limit: Annotated[int, Query(ge=1, le=500)] = 50, offset: Annotated[int, Query(ge=0, le=limits.MAX_OFFSET)] = 0,
 ) -> Any:
     """Returns by status, return date and decision date (a partner's users: their own leads')."""
-    require_permission(user, LEADS_READ, "reading leads")
-    details = CaseRecord.details
-    stmt = select(CaseRecord).where(CaseRecord.kind == "lead_return")
-    if return_status is not None:
-        stmt = stmt.where(details.contains({"return_status": return_status.value}))
-    if partner:
-        stmt = stmt.where(details.contains({"partner": partner}))
-    requested, decided = cast(details["requested_on"].astext, Date), cast(details["decided_on"].astext, Date)
-    for column, low, high in ((requested, requested_from, requested_to), (decided, decided_from, decided_to)):
-        if low is not None:
-            stmt = stmt.where(column >= low)
-        if high is not None:
-            stmt = stmt.where(column <= high)
-    if viewer.partners is not None:
-        theirs = select(Lead.external_id).where(*seen_by(LEADS, viewer))
-        stmt = stmt.where(details["lead_id"].astext.in_(theirs))
-    rows = (await session.scalars(stmt.order_by(CaseRecord.registered_at.desc(), CaseRecord.reference)
+    rows = (await session.scalars(select(CaseRecord).where(*query.where).order_by(*_NEWEST_FIRST)
                                   .limit(limit).offset(offset))).all()
     return [_summary(r) for r in rows]
+
+
+def _text(key: str, title: str, *path: str) -> Column:
+    return Column(key, title, "text", lambda today: CaseRecord.details[path or (key,)].astext)
+
+
+# The exports' columns: the list's, and who decided (staff only).
+EXPORT_COLUMNS = [
+    Column("reference", "Reference", "text", lambda today: CaseRecord.reference),
+    _text("lead", "Lead", "lead_id"), _text("lead_group", "Lead group"), _text("partner", "Referral partner"),
+    _text("introducer", "Introducer"), _text("reason", "Reason code", "reason"), _text("reason_text", "Reason"),
+    _text("return_status", "Return status"), _text("colour", "Colour"),
+    Column("requested_on", "Requested on", "date", lambda today: _REQUESTED),
+    Column("decided_on", "Decided on", "date", lambda today: _DECIDED),
+    _text("decision_notes", "Decision notes"),
+    _text("remedy", "Remedy"), _text("replacement_lead", "Replacement lead", "replacement", "lead_id"),
+    _text("decided_by", "Decided by"),
+]
+STAFF_ONLY_COLUMNS = frozenset({"decided_by"})
+
+
+def _export(query: ReturnQuery) -> tuple[list[Column], Select]:
+    columns = [c for c in EXPORT_COLUMNS if not (query.partner_view and c.key in STAFF_ONLY_COLUMNS)]
+    today = case_today(datetime.now(timezone.utc))
+    stmt: Select = select(*(c.expression(today).label(c.key) for c in columns))
+    return columns, stmt.where(*query.where).order_by(*_NEWEST_FIRST)
+
+
+@router.get("/lead-returns.csv", response_class=StreamingResponse, responses={200: {"content": {"text/csv": {}}}})
+async def export_returns_csv(query: Returns, request: Request, headings: Headings = "titles") -> StreamingResponse:
+    """The returns list (the same filters, every matching return) as CSV, streamed."""
+    columns, stmt = _export(query)
+    body = csv_stream(request.app.state.sessionmaker, stmt, columns, field_names=headings == "fields")
+    return StreamingResponse(body, media_type=CSV_MEDIA_TYPE, headers=attachment("lead-returns", "csv"))
+
+
+@router.get("/lead-returns.xlsx", response_class=StreamingResponse,
+            responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
+async def export_returns_xlsx(query: Returns, request: Request, headings: Headings = "titles") -> StreamingResponse:
+    """The returns list as an Excel workbook: dates typed, a header row with filters."""
+    columns, stmt = _export(query)
+    body = xlsx_stream(request.app.state.sessionmaker, stmt, columns, field_names=headings == "fields")
+    return StreamingResponse(body, media_type=XLSX_MEDIA_TYPE, headers=attachment("lead-returns", "xlsx"))
 
 
 # ---- statistics ------------------------------------------------------------------------------

@@ -8,15 +8,15 @@ A record is addressed by its external_id, the id the CRM or ERP that owns it giv
 # No `from __future__ import annotations`: the sync routes are made by a function whose body
 # and answer types are its arguments, which FastAPI must see as types, not as strings.
 
-from typing import Annotated, Any, get_origin
+from typing import Annotated, Any, Literal, get_origin
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel, TypeAdapter, ValidationError
 from sqlalchemy import ColumnElement
 
-from api import errors
+from api import errors, partner_view
 from api.deps import CurrentUser, SessionDep, ViewerDep, require_permission
-from api.schemas.base import ExternalId, Strict
+from api.schemas.base import ExternalId, IsoDate, Strict
 from api.schemas.parties import (
     ActivityRead,
     ContractRead,
@@ -51,6 +51,7 @@ from casework.parties.imports import MAX_IMPORT_BYTES, MEDIA_TYPES, ImportRefuse
 from casework.parties.models import Contract, Invoice, Lead, Partner
 from casework.parties.records import RECORD_TYPES, RecordType, UnknownReference, Who
 from casework.platform.db import AppUser
+from casework.tables.lead_return import NO_RETURN, LeadReturnFilter
 
 router = APIRouter(tags=["records"])
 
@@ -250,16 +251,37 @@ async def list_lead_groups(session: SessionDep, user: Reader, q: str | None = No
     return await records.search(session, RECORD_TYPES["lead-groups"], q=q, where=[], limit=limit, offset=offset)
 
 
+def _return_filter(
+    return_status: Annotated[Literal["open", "declined", "accepted", "none"] | None, Query(
+        description="the status of the lead's latest return; `none`: never returned")] = None,
+    returned_from: Annotated[IsoDate | None, Query(description="its latest return asked for on or after")] = None,
+    returned_to: Annotated[IsoDate | None, Query(description="its latest return asked for on or before")] = None,
+    return_decided_from: Annotated[IsoDate | None, Query(description="its latest return decided on or after")] = None,
+    return_decided_to: Annotated[IsoDate | None, Query(description="its latest return decided on or before")] = None,
+) -> LeadReturnFilter:
+    found = LeadReturnFilter(return_status, returned_from, returned_to, return_decided_from, return_decided_to)
+    for low, high, name in ((returned_from, returned_to, "returned_to"),
+                            (return_decided_from, return_decided_to, "return_decided_to")):
+        if low is not None and high is not None and high < low:
+            raise errors.unprocessable(name, f"{name} is before {name.replace('_to', '_from')}", location="query")
+    if return_status == NO_RETURN and found.dated():
+        raise errors.unprocessable("return_status", "a lead never returned has no return dates: "
+                                   "leave out the return date filters", location="query")
+    return found
+
+
 @router.get("/leads", response_model=list[LeadListItem])
-async def list_leads(session: SessionDep, user: LeadReader, viewer: ViewerDep, q: str | None = None,
+async def list_leads(session: SessionDep, user: LeadReader, viewer: ViewerDep,
+                     returns: Annotated[LeadReturnFilter, Depends(_return_filter)], q: str | None = None,
                      lead_group: str | None = None,
                      status_: Annotated[str | None, Query(alias="status")] = None,
                      partner: Annotated[str | None, Query(description="introducer or referral partner")] = None,
                      limit: Limit = 50, offset: Offset = 0) -> Any:
     """Leads, most recently synced first; `q`: the external id, or part of the name, email or phone.
-    A partner's user sees only its own leads."""
+    A partner's user sees only its own leads. The return filters look at each lead's latest
+    return (docs/lead-returns.md)."""
     kind = RECORD_TYPES["leads"]
-    where = seen_by(kind, viewer)
+    where = seen_by(kind, viewer) + returns.where()
     if lead_group:
         where.append(Lead.lead_group == lead_group)
     if status_:
@@ -310,8 +332,13 @@ def _activities_route(kind: RecordType, party_type: str) -> None:
                          viewer: ViewerDep, limit: Limit = 100,
                          offset: Annotated[int, Query(ge=0, le=10_000)] = 0) -> Any:
         await found(session, kind, external_id, viewer)
-        page = await activity.history(session, party_type, external_id, visible_cases(viewer), limit, offset)
-        return [ActivityRead(occurred_at=a.occurred_at, who=a.who, kind=a.kind, what=a.what, reason=a.reason,
+        partner = viewer.partners is not None  # the narrow view (api/partner_view.py)
+        page = await activity.history(session, party_type, external_id, visible_cases(viewer), limit, offset,
+                                      partner_view.partner_events() if partner else None)
+        colleagues = await partner_view.partner_users(session, viewer)
+        return [ActivityRead(occurred_at=a.occurred_at, kind=a.kind, what=a.what,
+                             who=partner_view.who(a.who_id, a.who, colleagues) if partner else a.who,
+                             reason=None if partner and a.kind in partner_view.ENGINE_EVENTS else a.reason,
                              case=None if a.case_reference is None else
                              {"reference": a.case_reference, "path": f"/cases/{a.case_reference}"})
                 for a in page]

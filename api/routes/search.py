@@ -8,13 +8,9 @@ a search URL can be turned into an export by changing the path).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
-import tempfile
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -30,7 +26,7 @@ from casework.cases.stages import StagePlan
 from casework.cases.visibility import Viewer, visible_cases
 from casework.platform.db import AppUser, CaseType, Team
 from casework.reporting import search
-from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, CsvEncoder, write_xlsx
+from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_stream, xlsx_stream
 from casework.reporting.search import (
     COLUMNS,
     DEFAULT_PAGE_SIZE,
@@ -49,8 +45,6 @@ def _today() -> date:
     """Today for "overdue" and "due within": the cases' own (UK) today, not the server's."""
     return case_today(datetime.now(timezone.utc))
 
-# Rows fetched from the server-side cursor at a time while exporting.
-EXPORT_BATCH = 1000
 PAGING = frozenset({"cursor", "limit"})
 EXPORT_ONLY = frozenset({"headings"})  # the exports' own parameters (the JSON search refuses them)
 
@@ -72,6 +66,7 @@ def filter_error(exc: FilterError) -> Exception:
 
 
 Names = Annotated[list[str] | None, Query(description="repeat for any of several values")]
+STAFF_COLUMNS = frozenset({"team", "assignee_name"})  # left out for a partner's user (api/partner_view.py)
 
 
 async def search_request(
@@ -125,7 +120,10 @@ async def search_request(
             deadline_from=deadline_from, deadline_to=deadline_to,
             contribution_status=contribution_status,
         )
-        return SearchRequest(case_search, Sort.parse(sort), search.parse_columns(columns), viewer)
+        chosen = search.parse_columns(columns)
+        if viewer.partners is not None:  # a partner's user is not told who on the staff side has a case
+            chosen = [c for c in chosen if c not in STAFF_COLUMNS]
+        return SearchRequest(case_search, Sort.parse(sort), chosen, viewer)
     except FilterError as exc:
         raise filter_error(exc) from exc
 
@@ -206,46 +204,28 @@ Headings = Annotated[Literal["titles", "fields"], Query(
     description="`titles` (\"Date received\"), or `fields`: the search's JSON field names (`date_received`)")]
 
 
-def _attachment(extension: str) -> dict[str, str]:
+def attachment(name: str, extension: str) -> dict[str, str]:
+    """An export's Content-Disposition: `<name>-<UTC minute>.<extension>`."""
     stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d-%H%MZ")
-    return {"Content-Disposition": f'attachment; filename="cases-{stamp}.{extension}"'}
+    return {"Content-Disposition": f'attachment; filename="{name}-{stamp}.{extension}"'}
 
 
 @router.get("/cases.csv", response_class=StreamingResponse,
             responses={200: {"content": {"text/csv": {}}}})
 async def export_csv(params: SearchDep, request: Request, headings: Headings = "titles") -> StreamingResponse:
     """The same search as CSV, every matching row, streamed."""
-    stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
-    sessionmaker = request.app.state.sessionmaker
-
-    async def body() -> AsyncIterator[bytes]:
-        encoder = CsvEncoder(columns, field_names=headings == "fields")
-        yield encoder.header()
-        async with sessionmaker() as session:
-            async for batch in search.stream_batches(session, stmt, EXPORT_BATCH):
-                yield encoder.rows(batch)
-
-    return StreamingResponse(body(), media_type=CSV_MEDIA_TYPE, headers=_attachment("csv"))
+    body = csv_stream(request.app.state.sessionmaker, params.statement(_today()), columns,
+                      field_names=headings == "fields")
+    return StreamingResponse(body, media_type=CSV_MEDIA_TYPE, headers=attachment("cases", "csv"))
 
 
 @router.get("/cases.xlsx", response_class=StreamingResponse,
             responses={200: {"content": {XLSX_MEDIA_TYPE: {}}}})
 async def export_xlsx(params: SearchDep, request: Request, headings: Headings = "titles") -> StreamingResponse:
     """The same search as an Excel workbook: typed dates, header row with filters, frozen header."""
-    stmt = params.statement(_today())
     columns = [COLUMNS[key] for key in params.columns]
-    sessionmaker = request.app.state.sessionmaker
-
-    async def body() -> AsyncIterator[bytes]:
-        with tempfile.TemporaryDirectory(prefix="casework-export-") as directory:
-            path = Path(directory) / "cases.xlsx"
-            async with sessionmaker() as session:
-                await write_xlsx(path, columns, search.stream_batches(session, stmt, EXPORT_BATCH),
-                                 field_names=headings == "fields")
-            with path.open("rb") as file:
-                while chunk := await asyncio.to_thread(file.read, 1 << 16):
-                    yield chunk
-
-    return StreamingResponse(body(), media_type=XLSX_MEDIA_TYPE, headers=_attachment("xlsx"))
+    body = xlsx_stream(request.app.state.sessionmaker, params.statement(_today()), columns,
+                       field_names=headings == "fields")
+    return StreamingResponse(body, media_type=XLSX_MEDIA_TYPE, headers=attachment("cases", "xlsx"))
 

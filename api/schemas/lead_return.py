@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
-from api.schemas.base import CodeText, ShortText, Strict, Text
+from api.schemas.base import CodeText, ExternalId, ShortText, Strict, Text
 
 Codes = Annotated[list[CodeText], Field(max_length=100)]
 
@@ -33,6 +33,8 @@ class ReturnSettingsFields(BaseModel):
     auto_accept_reasons: Codes | None = None
     auto_accept_hours: int | None = Field(None, ge=0, le=8760, description="accept these reasons "
                                           "automatically after this many hours; 0: never")
+    replacements: bool | None = Field(None, description="a decider may accept a return with a replacement "
+                                      "lead owed to the partner")
 
 
 class ReturnSettingsWrite(Strict, ReturnSettingsFields):
@@ -69,6 +71,13 @@ class UnreferRequest(Strict):
 
 class DecideRequest(UnreferRequest):
     decision: Annotated[str, StringConstraints(pattern="^(accept|decline)$")]
+    replacement: bool = Field(False, description="accepting: the partner is owed a replacement lead (where the "
+                              "lead group offers replacements); with reverse_transactions false, instead of a refund")
+
+
+class ReplacementRequest(Strict):
+    lead_id: ExternalId = Field(description="the replacement lead: of the returned lead's group, referred to "
+                                "the same partner")
 
 
 class ReturnSummary(BaseModel):
@@ -82,6 +91,8 @@ class ReturnSummary(BaseModel):
     requested_on: date
     decided_on: date | None = None
     decision_notes: str | None = None
+    remedy: str | None = Field(None, description="accepted: refund, replacement, refund_and_replacement or none")
+    replacement_lead: str | None = Field(None, description="the replacement lead sent, once sent")
 
 
 class ReturnCounts(BaseModel):

@@ -103,6 +103,11 @@ class KindRules:
     blocked: Callable[[StagePlan, date, Mapping[str, Sequence[Any]]], frozenset[str]] | None = None
     # Whether only a note's author may edit it (a comment signed by its writer); else anyone who may.
     notes_edited_by_author_only: bool = False
+    # What a partner's user sees of a case about its lead (api/partner_view.py): the keys of the
+    # case's details, and the kinds of timeline event besides the engine's registered, stage
+    # change and closure. Nothing else of the kind's.
+    partner_details: frozenset[str] = frozenset()
+    partner_events: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         unknown = (set(self.stage_actions) | {TRIAGE, CLOSURE}) - self.stage_kinds

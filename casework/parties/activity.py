@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, exists, select
+from sqlalchemy import ColumnElement, and_, exists, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework.parties.models import CaseParty, LeadStatusChange, LeadTransaction
@@ -24,15 +24,17 @@ class Activity:
     what: str
     reason: str | None = None
     case_reference: str | None = None
+    who_id: int | None = None  # the user, where known (None: a system, or not recorded)
 
 
 async def history(session: AsyncSession, party_type: str, external_id: str, visible: ColumnElement[bool],
-                  limit: int, offset: int) -> list[Activity]:
+                  limit: int, offset: int, events: ColumnElement[bool] | None = None) -> list[Activity]:
     """A page of the record's activities, newest first. `visible`: the cases the reader may see
-    (casework.cases.visibility.visible_cases). Each source is read to the end of the page, newest
-    first, and the sources merged."""
+    (casework.cases.visibility.visible_cases); `events`: which of their timeline events (all when
+    None). Each source is read to the end of the page, newest first, and the sources merged."""
     wanted = offset + limit
-    found = await _case_events(session, party_type, external_id, visible, wanted)
+    found = await _case_events(session, party_type, external_id, visible if events is None else and_(visible, events),
+                               wanted)
     if party_type == "lead":
         found += await _status_changes(session, external_id, wanted)
         found += await _transactions(session, external_id, wanted)
@@ -47,7 +49,7 @@ async def _case_events(session: AsyncSession, party_type: str, external_id: str,
     stmt = (select(TimelineEntry).join(CaseRecord, CaseRecord.reference == TimelineEntry.case_reference)
             .where(about, visible)
             .order_by(TimelineEntry.occurred_at.desc(), TimelineEntry.seq.desc()).limit(wanted))
-    return [Activity(e.occurred_at, e.seq, e.actor_name, e.kind, e.summary, e.reason, e.case_reference)
+    return [Activity(e.occurred_at, e.seq, e.actor_name, e.kind, e.summary, e.reason, e.case_reference, e.actor_id)
             for e in (await session.scalars(stmt)).all()]
 
 
@@ -56,7 +58,7 @@ async def _status_changes(session: AsyncSession, lead: str, wanted: int) -> list
             .order_by(LeadStatusChange.id.desc()).limit(wanted))
     return [Activity(c.changed_at, c.id, c.changed_by, "lead_status_changed",
                      f"Status set to {c.to_status}" if c.from_status is None
-                     else f"Status changed from {c.from_status} to {c.to_status}")
+                     else f"Status changed from {c.from_status} to {c.to_status}", who_id=c.changed_by_id)
             for c in (await session.scalars(stmt)).all()]
 
 
@@ -68,8 +70,9 @@ async def _transactions(session: AsyncSession, lead: str, wanted: int) -> list[A
         if t.reverses is None:
             found.append(Activity(t.posted_at, 0, t.posted_by, "transaction_posted",
                                   f"{t.kind} of {shown(t.amount, t.currency)} posted for partner {t.partner}",
-                                  t.note))
+                                  t.note, who_id=t.posted_by_id))
         else:
             found.append(Activity(t.posted_at, 0, t.posted_by, "transaction_reversed",
-                                  f"{t.kind} {t.reverses} reversed ({shown(t.amount, t.currency)})", t.note))
+                                  f"{t.kind} {t.reverses} reversed ({shown(t.amount, t.currency)})", t.note,
+                                  who_id=t.posted_by_id))
     return found

@@ -16,13 +16,17 @@ import asyncio
 import csv
 import io
 import re
+import tempfile
 import zipfile
 from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-from casework.reporting.search import Column
+from sqlalchemy import Select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from casework.reporting.search import Column, stream_batches
 
 CSV_MEDIA_TYPE = "text/csv; charset=utf-8"
 XLSX_MEDIA_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -243,3 +247,30 @@ async def write_xlsx(path: Path, columns: Sequence[Column],
         await asyncio.to_thread(book.write_rows, batch)
     await asyncio.to_thread(book.close)
     return book.row_count
+
+
+# Rows fetched from the server-side cursor at a time while exporting.
+EXPORT_BATCH = 1000
+
+
+async def csv_stream(sessionmaker: async_sessionmaker[AsyncSession], stmt: Select, columns: Sequence[Column], *,
+                     field_names: bool = False) -> AsyncIterator[bytes]:
+    """A statement's rows as CSV bytes, a batch at a time, read in a session of its own (the
+    request's has closed by the time a streamed answer is written)."""
+    encoder = CsvEncoder(columns, field_names=field_names)
+    yield encoder.header()
+    async with sessionmaker() as session:
+        async for batch in stream_batches(session, stmt, EXPORT_BATCH):
+            yield encoder.rows(batch)
+
+
+async def xlsx_stream(sessionmaker: async_sessionmaker[AsyncSession], stmt: Select, columns: Sequence[Column], *,
+                      field_names: bool = False) -> AsyncIterator[bytes]:
+    """A statement's rows as a workbook: written to a temporary file in constant memory, then sent."""
+    with tempfile.TemporaryDirectory(prefix="casework-export-") as directory:
+        path = Path(directory) / "export.xlsx"
+        async with sessionmaker() as session:
+            await write_xlsx(path, columns, stream_batches(session, stmt, EXPORT_BATCH), field_names=field_names)
+        with path.open("rb") as file:
+            while chunk := await asyncio.to_thread(file.read, 1 << 16):
+                yield chunk

@@ -11,6 +11,7 @@ return says what happened. An auto-accept rule and the decision task run on dura
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -23,28 +24,34 @@ with workflow.unsafe.imports_passed_through():
         CaseStatus,
         CaseSummary,
         Channel,
+        PartyLink,
         TaskAssignee,
         TaskStatus,
         TimelineEvent,
     )
     from casework.kinds.lead_return.contracts import (
+        REPLACEMENT_DAYS,
         CapClaim,
         DecideInput,
         LeadReset,
         LeadReturnStart,
         LeadReturnState,
         LeadSnapshot,
+        Replacement,
+        ReplacementInput,
+        ReplacementJob,
         ReturnStatus,
         ReversalJob,
         ReversalPosted,
     )
     from casework.kinds.lead_return.rules import RULES, Action
 
-from workflows.engine import CaseWorkflow, invalid, shared_type
+from workflows.engine import CaseWorkflow, conflict, invalid, shared_type
 from workflows.engine.activity_options import PATIENT_RETRY
 
 SAGA_TIMEOUT = timedelta(seconds=30)
 DECISION_TASK = "decision"  # the source of the decider's task
+REPLACEMENT_TASK = "replacement"  # the source of the task to send a replacement lead
 AUTO_ACCEPT = Actor(user_id=0, username="casework", display_name="Auto-accept rule")
 
 
@@ -110,12 +117,11 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
             if at is None:
                 return
             try:
-                await workflow.wait_condition(lambda: self.state.status is CaseStatus.CLOSED,
-                                              timeout=max(at - workflow.now(), timedelta(0)),
+                await workflow.wait_condition(self._decided, timeout=max(at - workflow.now(), timedelta(0)),
                                               timeout_summary="auto-accept")
             except asyncio.TimeoutError:
                 pass
-            if self.state.status is not CaseStatus.CLOSED:
+            if not self._decided():
                 async with self._step(Action.DECIDE, AUTO_ACCEPT) as events:
                     await self._decide(DecideInput(actor=AUTO_ACCEPT, accept=True, notes=(
                         f"Accepted automatically: '{self.state.reason_text}' is accepted within the hours "
@@ -124,6 +130,10 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
             raise
         except (ActivityError, ApplicationError) as err:  # a duty refused: the case goes on without it
             workflow.logger.warning("lead return %s: %s", self.state.reference, err)
+
+    def _decided(self) -> bool:
+        """Decided (a return owing a replacement stays open, decided) or closed another way."""
+        return self.state.status is CaseStatus.CLOSED or self.state.return_status is not ReturnStatus.OPEN
 
     def _decision_due(self) -> date:
         return self.state.clock.deadline if self.state.clock is not None else self._tomorrow()
@@ -141,6 +151,8 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
         self._validate(Action.DECIDE, inp.actor)
         if not inp.accept and inp.lead_status:
             raise invalid("lead_status", "a declined return leaves the lead as it is: set a status only when accepting")
+        if not inp.accept and inp.replacement:
+            raise invalid("replacement", "a declined return owes no replacement lead: ask for one only when accepting")
 
     async def _decide(self, inp: DecideInput, events: list[TimelineEvent]) -> None:
         s = self.state
@@ -148,16 +160,74 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
             return  # refused or undone: the return stays open and says why (saga_log)
         s.return_status = ReturnStatus.ACCEPTED if inp.accept else ReturnStatus.DECLINED
         s.decided_on, s.decided_by, s.decision_notes = self._today(), inp.actor.display_name, inp.notes
+        if inp.accept:
+            s.refunded = inp.reverse_transactions
+            if inp.replacement:
+                s.replacement = Replacement(owed_on=s.decided_on)
         word = s.return_status.value
         events.append(self._event(f"return_{word}", f"Return {word}", inp.actor, reason=inp.notes,
-                                  data={"lead_status": s.lead_status_set,
+                                  data={"lead_status": s.lead_status_set, "remedy": s.remedy,
                                         "reversals": [r.id for r in s.reversals]}))
         await self._email_decision(inp, events)
         self._finish_tasks_from(DECISION_TASK, TaskStatus.DONE, f"Return {word}", inp.actor)
         self._advance(inp.actor, events)
+        if s.replacement is not None:
+            await self._owe_replacement(inp.actor, events)  # the return waits, decided, for the lead
+            return
+        self._close(word, inp.actor, events)
+
+    def _close(self, word: str, actor: Actor, events: list[TimelineEvent]) -> None:
+        s = self.state
         s.status, s.close_reason, s.closed_at = CaseStatus.CLOSED, word, workflow.now()
-        self._cancel_open_tasks(f"the return was {word}", inp.actor)
-        events.append(self._event("closed", f"Return closed: {word}", inp.actor, data={"close_reason": word}))
+        self._cancel_open_tasks(f"the return was {word}", actor)
+        events.append(self._event("closed", f"Return closed: {word}", actor, data={"close_reason": word}))
+
+    # ---- a replacement lead ------------------------------------------------------------------
+
+    async def _owe_replacement(self, actor: Actor, events: list[TimelineEvent]) -> None:
+        """Accepted with a replacement owed: the decision answered the return (its clock stops);
+        the notified user gets a task to send the partner a replacement lead."""
+        s = self.state
+        events.append(self._event("replacement_owed", f"Replacement lead owed to {s.partner}", actor,
+                                  data={"lead_group": s.lead_group}))
+        events += await self._stop_clock(self._today(), actor)
+        if s.team is None and s.assignee_id is None:
+            return
+        await self._open_task(
+            f"Send a replacement lead to {s.partner}", source=REPLACEMENT_TASK, actor=actor,
+            assignee=TaskAssignee(team=s.team, assignee_id=s.assignee_id, assignee_name=s.assignee_name),
+            due_on=self._today() + timedelta(days=REPLACEMENT_DAYS),
+            description=f"Return {s.reference} of lead {s.lead_id} was accepted with a replacement: refer "
+                        f"{s.partner} a lead of group {s.lead_group or '(none)'} and link it to the return")
+
+    @workflow.update
+    async def send_replacement(self, inp: ReplacementInput) -> LeadReturnState:
+        """Link the replacement lead (of the returned lead's group, referred to the same partner,
+        replacing no other return) and close the return."""
+        async with self._step(Action.SEND_REPLACEMENT, inp.actor) as events:
+            s = self.state
+            job = ReplacementJob(reference=s.reference, returned_lead=s.lead_id, lead_group=s.lead_group,
+                                 partner=s.partner, lead_id=inp.lead_id, who=inp.actor.display_name)
+            refusal = await self._saga_step("link_replacement_lead", job, str)
+            if refusal:
+                raise invalid("lead_id", refusal)
+            assert s.replacement is not None
+            s.replacement = s.replacement.model_copy(update={
+                "lead_id": inp.lead_id, "sent_on": self._today(), "sent_by": inp.actor.display_name})
+            # The case is about the replacement lead too: its activity history shows the return.
+            s.parties.append(PartyLink(id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"{s.reference}/lead/{inp.lead_id}")),
+                                       party_type="lead", external_id=inp.lead_id, role="replacement"))
+            events.append(self._event("replacement_sent", f"Replacement lead {inp.lead_id} sent to {s.partner}",
+                                      inp.actor, data={"lead_id": inp.lead_id, "returned_lead": s.lead_id}))
+            self._finish_tasks_from(REPLACEMENT_TASK, TaskStatus.DONE, f"Lead {inp.lead_id} sent", inp.actor)
+            self._close(s.return_status.value, inp.actor, events)
+        return self.state
+
+    @send_replacement.validator
+    def _validate_send_replacement(self, inp: ReplacementInput) -> None:
+        self._validate(Action.SEND_REPLACEMENT, inp.actor)
+        if self.state.replacement is None or self.state.replacement.lead_id is not None:
+            raise conflict(f"return {self.state.reference} owes no replacement lead", self.state.stage)
 
     async def _email_decision(self, inp: DecideInput, events: list[TimelineEvent]) -> None:
         s = self.state

@@ -161,6 +161,9 @@ RULES = register_rules(KindRules(
         plan,
         waiting_for_reply=any(c.reply is None and c.reply_by >= today for c in collections["clarifications"]),
         open_contribution=any(c.status == "open" for c in collections["contributions"])),
+    # A complaint about a partner's lead (api/partner_view.py): its stage, dates and outcome on the
+    # case read, and that it was acknowledged.
+    partner_events=frozenset({"acknowledged"}),
 ))
 
 ACTION_ROLES = RULES.action_roles

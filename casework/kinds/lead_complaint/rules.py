@@ -103,6 +103,10 @@ RULES = register_rules(KindRules(
     # A partner's users may file on their own leads (and follow them in the lead's activity history).
     permissions={FILE: KindPermission(frozenset({AGENT, Role.HANDLER, Role.MANAGER, Role.PARTNER}),
                                       "file a complaint against a lead")},
+    # What a partner's user reads of a complaint against its lead (api/partner_view.py).
+    partner_details=frozenset({"lead_id", "complaint_type", "complaint_type_label", "category", "description",
+                               "status"}),
+    partner_events=frozenset({"resolved"}),
 ))
 
 FILE_PERMISSION = RULES.permission(FILE)

@@ -17,6 +17,7 @@ from casework.cases.contracts import CaseCore, CaseStartCore, StepInput, registe
 KIND = "lead_return"
 OTHER = "other"  # the reason code of a reason in the requester's own words
 UNREFER = "unrefer"  # the reason code of a lead taken back without a return request
+REPLACEMENT_DAYS = 7  # the replacement task is due this many days after the return is accepted
 
 
 class ReturnStatus(StrEnum):
@@ -45,6 +46,15 @@ class ReversalPosted(BaseModel):
     currency: str
 
 
+class Replacement(BaseModel):
+    """A replacement lead owed to the partner for an accepted return, and the lead sent."""
+
+    owed_on: date
+    lead_id: str | None = None  # the replacement lead, once sent
+    sent_on: date | None = None
+    sent_by: str | None = None
+
+
 class LeadReturnState(CaseCore):
     kind: Literal["lead_return"] = "lead_return"
     lead_id: str
@@ -69,6 +79,20 @@ class LeadReturnState(CaseCore):
     cap: ReturnCap | None = None
     # What the accept saga did, step by step (and what it undid when a step failed for good).
     saga_log: list[str] = Field(default_factory=list)
+    # What the partner gets for an accepted return: its transactions reversed (a refund), a
+    # replacement lead, both, or neither. None before acceptance (and on returns accepted before
+    # replacements existed, whose refund is `reversals`).
+    refunded: bool | None = None
+    replacement: Replacement | None = None
+
+    @property
+    def remedy(self) -> str | None:
+        if self.return_status is not ReturnStatus.ACCEPTED:
+            return None
+        refund = self.refunded if self.refunded is not None else bool(self.reversals)
+        if self.replacement is not None:
+            return "refund_and_replacement" if refund else "replacement"
+        return "refund" if refund else "none"
 
     @property
     def date_received(self) -> date:
@@ -91,7 +115,9 @@ class LeadReturnState(CaseCore):
             "reversals": [r.model_dump(mode="json") for r in self.reversals],
             "lead_status_set": self.lead_status_set,
             "auto_accept_at": self.auto_accept_at.isoformat() if self.auto_accept_at else None,
-            "saga_log": self.saga_log,
+            "saga_log": self.saga_log, "remedy": self.remedy,
+            "replacement": self.replacement.model_dump(mode="json") if self.replacement else None,
+            "replacement_lead": self.replacement.lead_id if self.replacement else None,
         }
 
 
@@ -125,6 +151,11 @@ class DecideInput(StepInput):
     email_partner: bool | None = None
     reverse_transactions: bool = True
     lead_status: str | None = None  # the status to set the lead to (accepting); None: leave it
+    replacement: bool = False  # accepting: the partner is owed a replacement lead
+
+
+class ReplacementInput(StepInput):
+    lead_id: str  # the lead sent to the partner in place of the returned one
 
 
 # ---- the accept saga's activities -----------------------------------------------------------
@@ -161,6 +192,18 @@ class ReversalJob(BaseModel):
     reason: str
     who: str
     who_id: int | None = None
+
+
+class ReplacementJob(BaseModel):
+    """Link a replacement lead to its return: a lead of the returned lead's group, referred to
+    the same partner, replacing no other return."""
+
+    reference: str
+    returned_lead: str
+    lead_group: str | None
+    partner: str
+    lead_id: str
+    who: str
 
 
 LeadReset.model_rebuild()

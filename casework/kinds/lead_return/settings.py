@@ -16,6 +16,7 @@ DEFAULTS: dict[str, Any] = {
     "enabled": False, "partners_may_start": False, "reasons": None, "allow_other": False,
     "notify_user": None, "email_introducer": True, "email_partner": True, "window_days": 0,
     "cap_count": 0, "cap_percent": Decimal(0), "auto_accept_reasons": [], "auto_accept_hours": 0,
+    "replacements": False,
 }
 FIELDS = tuple(DEFAULTS)
 
@@ -33,6 +34,7 @@ class EffectiveSettings(BaseModel):
     cap_percent: Decimal  # 0: no cap by percentage
     auto_accept_reasons: list[str]
     auto_accept_hours: int  # 0: no auto-accept
+    replacements: bool  # a decider may accept a return with a replacement lead owed to the partner
     sources: dict[str, str]  # each field: "lead_group:<id>", "global" or "default"
 
     def cap(self) -> ReturnCap | None:
