@@ -19,6 +19,7 @@ from casework.cases.stages import missing_permission
 from casework.cases.visibility import Viewer, viewer_for
 from casework.people import service as people
 from casework.people.permissions import kind_permission_names
+from casework.platform import logs
 from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
@@ -196,6 +197,7 @@ async def get_current_user(
             detail="invalid, expired or revoked token",
             headers={"WWW-Authenticate": "Bearer"},
         )
+    logs.user.set(found[0].username)
     return found[0]
 
 
