@@ -177,3 +177,10 @@ async def test_a_requests_log_line_names_its_case_kind_and_user(api):
     assert (step_line["case_reference"], step_line["case_kind"], step_line["user"]) == (ref, "complaint", "coordinator")
     assert {"time", "level", "logger"} <= set(step_line) and step_line["level"] == "INFO"
     assert "case_reference" not in list_line and list_line["user"] == "coordinator"
+
+
+def test_tracing_and_worker_metrics_stay_off_unless_configured(settings):
+    off = settings.model_copy(update={"otel_exporter_otlp_endpoint": "", "worker_metrics_port": 0})
+    assert tracing.configure(off, "casework-test") is None and tracing.current() is None
+    assert tracing.temporal_interceptors(None) == []
+    assert worker_runtime(off) is None

@@ -22,7 +22,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from temporalio import activity, workflow
 from temporalio.client import Client
-from temporalio.common import MetricMeter
+from temporalio.common import MetricCounter, MetricMeter
 from temporalio.exceptions import ApplicationError
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import (
@@ -74,12 +74,16 @@ class CaseworkInterceptor(Interceptor):
         kinds, refusals = self.kinds, self.refusals
 
         class CountSteps(WorkflowInboundInterceptor):
+            steps: MetricCounter | None = None  # one per run of a case's workflow, made on its first step
+
             def _count(self, action: str, outcome: str) -> None:
                 kind = kinds.get(workflow.info().workflow_type)
-                if kind is not None:  # a case's, not a digest's or a calendar change's
-                    counter = workflow.metric_meter().create_counter(
+                if kind is None:  # a digest's or a calendar change's
+                    return
+                if self.steps is None:
+                    self.steps = workflow.metric_meter().create_counter(
                         STEPS, "case steps taken, by kind, action and outcome")
-                    counter.add(1, {"kind": kind, "action": ACTIONS.get(action, action), "outcome": outcome})
+                self.steps.add(1, {"kind": kind, "action": ACTIONS.get(action, action), "outcome": outcome})
 
             def _outcome(self, exc: BaseException) -> str:
                 return "refused" if isinstance(exc, ApplicationError) and exc.type in refusals else "failed"
@@ -160,10 +164,14 @@ class CaseGauges:
         self.stuck.set((await self.client.count_workflows(STUCK_CASES)).count)
 
     async def run(self) -> None:
-        """Update the gauges until cancelled; a failure is logged and the next round tries again."""
+        """Update the gauges until cancelled; a failure is logged (once until they update again)
+        and the next round tries again."""
+        failing = False
         while True:
             try:
                 await self.update()
+                failing = False
             except Exception as exc:  # noqa: BLE001  (PostgreSQL or Temporal out of reach for now)
-                log.warning("case gauges not updated: %s", exc)
+                log.log(logging.DEBUG if failing else logging.WARNING, "case gauges not updated: %s", exc)
+                failing = True
             await asyncio.sleep(self.interval)
