@@ -7,7 +7,6 @@ import gc
 import logging
 import signal
 
-from temporalio import workflow
 from temporalio.worker import Worker
 
 from activities import build_activities
@@ -44,9 +43,9 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
     )
 
 
-# A case workflow's type -> its kind; the errors a refused step raises (the rest: failed).
-CASE_WORKFLOW_KINDS = {str(workflow._Definition.must_from_class(cls).name): kind
-                       for kind, cls in KIND_WORKFLOWS.items()}
+# A case workflow's type (its class's name: no @workflow.defn names another) -> its kind; the
+# errors a refused step raises (the rest: failed).
+CASE_WORKFLOW_KINDS = {cls.__name__: kind for kind, cls in KIND_WORKFLOWS.items()}
 REFUSALS = (errors.WRONG_STAGE, errors.CONFLICT, errors.INVALID, errors.FORBIDDEN, errors.NOT_VISIBLE)
 
 
