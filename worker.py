@@ -11,20 +11,25 @@ from temporalio.worker import Worker
 
 from activities import build_activities
 from casework.documents import printing
-from casework.platform import sdk_fastpath
+from casework.kinds import KINDS
+from casework.platform import sdk_fastpath, tracing
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from casework.platform.logs import configure_logging
+from casework.platform.observability import CaseGauges, CaseworkInterceptor, worker_runtime
 from casework.platform.temporal import connect
 from casework.platform.workflow_runner import build_workflow_runner
-from workflows.registry import WORKFLOWS
+from workflows.engine import errors
+from workflows.registry import KIND_WORKFLOWS, WORKFLOWS
 
 log = logging.getLogger("casework.worker")
 
 
 def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=None, after_task_email=None,
-                 kind_hooks=None, **kwargs) -> Worker:
+                 kind_hooks=None, interceptors=(), **kwargs) -> Worker:
     """``after_smtp_send``, ``after_task_email`` and ``kind_hooks`` are fault-injection hooks for
-    tests only (see activities.correspondence, activities.tasks and activities.build_activities)."""
+    tests only (see activities.correspondence, activities.tasks and activities.build_activities).
+    The client's tracing interceptor, if it has one, applies to the worker too."""
     sdk_fastpath.install()
     return Worker(
         client,
@@ -34,8 +39,15 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
                                     after_task_email=after_task_email, kind_hooks=kind_hooks),
         # Temporal's sandbox unless WORKFLOW_RUNNER opts out (casework.platform.config).
         workflow_runner=build_workflow_runner(settings),
+        interceptors=[CaseworkInterceptor(CASE_WORKFLOW_KINDS, REFUSALS), *interceptors],
         **kwargs,
     )
+
+
+# A case workflow's type (its class's name: no @workflow.defn names another) -> its kind; the
+# errors a refused step raises (the rest: failed).
+CASE_WORKFLOW_KINDS = {cls.__name__: kind for kind, cls in KIND_WORKFLOWS.items()}
+REFUSALS = (errors.WRONG_STAGE, errors.CONFLICT, errors.INVALID, errors.FORBIDDEN, errors.NOT_VISIBLE)
 
 
 def tune_garbage_collector() -> None:
@@ -49,16 +61,24 @@ def tune_garbage_collector() -> None:
 
 
 async def main() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     settings = get_settings()
+    configure_logging(settings.log_format)
+    provider = tracing.configure(settings, "casework-worker")
     # No ping before each checkout: every activity retries, and a dropped connection invalidates
     # the pool, so a database restart costs one retry instead of a round trip on every transaction.
     # The statements every step runs go through the driver pool (casework.platform.db.driver_connection,
     # up to DRIVER_POOL_SIZE connections); the engine's own pool serves the rest, so it stays small.
     engine = make_engine(settings.database_url, pool_pre_ping=False, pool_size=5, max_overflow=5)
-    client = await connect(settings)
+    tracing.trace_sql(engine, provider)
+    runtime = worker_runtime(settings)
+    client = await connect(settings, runtime=runtime)
     worker = build_worker(client, settings, make_sessionmaker(engine),
                           max_cached_workflows=settings.worker_max_cached_workflows)
+    gauges = None
+    if runtime is not None:
+        gauges = asyncio.create_task(CaseGauges(runtime.metric_meter, engine, client, KINDS).run())
+        log.info("worker metrics at http://%s:%d/metrics", settings.worker_metrics_host,
+                 settings.worker_metrics_port)
     tune_garbage_collector()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -68,6 +88,8 @@ async def main() -> None:
              settings.temporal_address, settings.workflow_runner, printing.printer_for(settings).describe())
     async with worker:
         await stop.wait()
+    if gauges is not None:
+        gauges.cancel()
     await dispose_engine(engine)
 
 

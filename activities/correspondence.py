@@ -41,6 +41,7 @@ from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, l
 from casework.platform import mail
 from casework.platform.config import Settings
 from casework.platform.db import CaseDocument, OutboxMessage, driver_connection, reading
+from casework.platform.observability import count_delivery
 
 log = logging.getLogger(__name__)
 
@@ -175,8 +176,13 @@ class CorrespondenceActivities:
     async def dispatch_correspondence(self, job: CorrespondenceJob) -> CorrespondenceResult:
         # Data PostgreSQL refuses for good (a recipient too long for its column, a NUL in a name)
         # fails the step at once rather than being retried for ever.
-        with refused_for_good(f"{job.purpose} {job.channel.value} for case {job.state.reference}"):
-            return await self._dispatch(job)
+        try:
+            with refused_for_good(f"{job.purpose} {job.channel.value} for case {job.state.reference}"):
+                return await self._dispatch(job)
+        except ApplicationError as exc:
+            if exc.non_retryable:
+                count_delivery(job.channel.value, "refused")
+            raise
 
     async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
         purpose = template_purpose(job)
@@ -284,6 +290,7 @@ class CorrespondenceActivities:
                 **_outbox_values(job, result, "sent"), "sent_at": datetime.now(timezone.utc),
                 "documents": to_json(documents).decode(), **blob_parameters((contents or {}).values()),
             }, prepare=True)
+        count_delivery(job.channel.value, "sent" if result.delivery_confirmed else "unconfirmed")
         return result
 
     # ---- emails -----------------------------------------------------------------------------

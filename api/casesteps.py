@@ -50,6 +50,7 @@ from casework.cases.stages import (
     rules_of,
 )
 from casework.cases.visibility import Viewer, may_see_case
+from casework.platform import logs
 from casework.platform.db import AppUser, CaseType, Team, reading
 
 StepIn = TypeVar("StepIn", bound=StepInput)
@@ -77,6 +78,7 @@ async def rules_of_case(request: Request, reference: str) -> KindRules:
                                     lambda s: repository.get_case_type_by_prefix(s, prefix))
     if case_type is None:
         raise errors.not_found(f"case {reference}")
+    logs.case_kind.set(case_type.kind)
     return rules_of(case_type.kind)
 
 
@@ -215,6 +217,7 @@ async def authorise_case(request: Request, user: AppUser, reference: str, *, act
     whatever their permissions, so neither a refusal nor a later lookup tells them it exists. Then
     the permission (403): the action's (`<kind>.<action>`), or `permission` when a route has its
     own rule (one rule per route, one message)."""
+    logs.case_reference.set(reference)
     viewer = await get_viewer(request, user)
     async with reading(request.app.state.sessionmaker) as session:
         visible = await may_see_case(session, viewer, reference)

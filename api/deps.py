@@ -22,6 +22,7 @@ from casework.people import service as people
 from casework.people import sso
 from casework.people.oidc import ProviderUnreachable, TokenRefused, TokenVerifier, looks_like_jwt
 from casework.people.permissions import kind_permission_names
+from casework.platform import logs
 from casework.platform.config import Settings
 from casework.platform.db import AppUser, Base, reading
 from casework.platform.security import hash_token
@@ -207,12 +208,15 @@ async def get_current_user(
     if looks_like_jwt(credentials.credentials):
         if verifier is None:
             raise _unauthorised("single sign-on is not configured here: send an API token")
-        return await _signed_in(request, verifier, credentials.credentials)
+        user = await _signed_in(request, verifier, credentials.credentials)
+        logs.user.set(user.username)
+        return user
     digest = hash_token(credentials.credentials)
     found = await cached_lookup(request, digest, lambda session: people.authenticate(session, digest))
     if found is None or (found[1] is not None and found[1] <= datetime.now(timezone.utc)):
         raise _unauthorised("invalid, expired or revoked token" if verifier is None else
                             "invalid, expired or revoked API token, and not a JWT from the identity provider")
+    logs.user.set(found[0].username)
     return found[0]
 
 

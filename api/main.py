@@ -18,6 +18,7 @@ from sqlalchemy import text
 from api import errors
 from api.casesteps import has_case_authorisation
 from api.deps import CASE_PATH, ShortLivedCache, refuse_unstorable_parameters
+from api.metrics import ApiMetrics, RequestObserver
 from api.openapi import RETRY_AFTER, api_routes, document_error_answers
 from api.routes import (
     admin,
@@ -41,23 +42,33 @@ from api.schemas.base import configure_date_bounds
 from casework.documents import printing
 from casework.kinds import KINDS
 from casework.people.oidc import TokenVerifier
+from casework.platform import tracing
 from casework.platform.config import Settings, get_settings
 from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
+from casework.platform.logs import configure_logging
 from casework.platform.temporal import connect
 from casework.reference_lists import ListValueError
 
 log = logging.getLogger("casework.api")
 
 
-def create_app(settings: Settings | None = None, *, temporal=None, engine=None) -> FastAPI:
-    """Build the app. Tests pass their own Temporal client and engine; `uvicorn` uses settings."""
+def create_app(settings: Settings | None = None, *, temporal=None, engine=None, tracer_provider=None) -> FastAPI:
+    """Build the app. Tests pass their own Temporal client and engine (and a tracer provider to
+    trace requests with); `uvicorn` uses settings, and the app then sets up the process's logs and
+    tracing as they say."""
     settings = settings or get_settings()
     configure_date_bounds(settings.earliest_date_received, settings.date_horizon_days)
+    metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         own_engine = engine is None
+        if temporal is None:  # a process of its own (uvicorn), not a test's app
+            # At the level uvicorn was given (--log-level), INFO by default.
+            configure_logging(settings.log_format, logging.getLogger("uvicorn.error").level or logging.INFO)
+            tracing.configure(settings, "casework-api")
         app.state.engine = engine or make_engine(settings.database_url)
+        tracing.trace_sql(app.state.engine, tracer_provider or tracing.current())
         app.state.sessionmaker = make_sessionmaker(app.state.engine)
         app.state.temporal = temporal or await connect(settings)
         log.info("letters printed to PDF by %s", printing.printer_for(settings).describe())
@@ -72,6 +83,9 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
         "stages. Authenticate with `Authorization: Bearer <token>`: an API token, or an access token "
         "from the organisation's identity provider where single sign-on is configured.",
         lifespan=lifespan,
+        # FastAPI's own OpenTelemetry spans: on with `tracer_provider`, or once casework.platform.tracing
+        # has set the process's; off (nothing done per request) otherwise.
+        telemetry={"tracer_provider": tracer_provider} if tracer_provider is not None else None,
         dependencies=[Depends(refuse_unstorable_parameters)],
         exception_handlers={RequestValidationError: errors.validation_failed,
                             ListValueError: errors.list_value_refused,
@@ -80,6 +94,9 @@ def create_app(settings: Settings | None = None, *, temporal=None, engine=None) 
     app.state.settings = settings
     app.state.cache = ShortLivedCache()
     app.state.oidc = TokenVerifier(settings) if settings.oidc_issuer else None  # single sign-on, when configured
+    # Prometheus metrics on the API's own port, outside the OpenAPI document (docs/operations.md#metrics).
+    app.add_middleware(RequestObserver, metrics=metrics)
+    app.add_route("/metrics", metrics.endpoint, include_in_schema=False)
     app.include_router(cases.router)
     for kind in KINDS:  # each kind of case's own steps (api/routes/<kind>.py)
         app.include_router(importlib.import_module(f"api.routes.{kind}").router)

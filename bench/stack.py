@@ -37,6 +37,7 @@ class Stack:
     root: Path
     temporal_pid: int
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    worker_metrics_port: int = field(default_factory=embedded.free_port)
 
     def env(self, **extra: str) -> dict[str, str]:
         return {
@@ -48,6 +49,8 @@ class Stack:
             "SMTP_PORT": str(self.smtp_port),
             "TASK_QUEUE": self.task_queue,
             "DATA_DIR": str(self.root / "data"),
+            # The worker serves its metrics as in production, on a port nothing else uses.
+            "WORKER_METRICS_PORT": str(self.worker_metrics_port),
             **extra,
         }
 

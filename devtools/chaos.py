@@ -382,6 +382,8 @@ class System:
             "TASK_QUEUE": f"chaos-{uuid.uuid4().hex[:8]}",
             "SMTP_HOST": "127.0.0.1",
             "SMTP_PORT": str(smtp.port),
+            # Each worker serves its metrics, as in production, on a port of its own here.
+            "WORKER_METRICS_PORT": str(embedded.free_port()),
         }
         run_step("database migrations", ["-m", "alembic", "upgrade", "head"], self.env)
         run_step("demo configuration", ["-m", "devtools.demo"], self.env)

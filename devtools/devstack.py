@@ -128,6 +128,10 @@ def run_stack(settings: Settings, running: ExitStack) -> None:
     api_host = connect_host(settings.api_host)
     if embedded.port_accepts_connections(api_host, settings.api_port):
         raise StackFailed(f"Port {settings.api_port} is already in use; set API_PORT to use another")
+    if settings.worker_metrics_port and embedded.port_accepts_connections(
+            connect_host(settings.worker_metrics_host), settings.worker_metrics_port):
+        raise StackFailed(f"Port {settings.worker_metrics_port} is already in use; set WORKER_METRICS_PORT "
+                          "to use another (0: no worker metrics)")
     data_dir = settings.data_dir.resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
 
@@ -244,9 +248,12 @@ def connect_host(bind_host: str) -> str:
 
 def banner(settings: Settings, services: Services, data_dir: Path) -> str:
     api_url = f"http://{connect_host(settings.api_host)}:{settings.api_port}"
+    worker_metrics = (f"http://{connect_host(settings.worker_metrics_host)}:{settings.worker_metrics_port}/metrics"
+                      if settings.worker_metrics_port else "off (WORKER_METRICS_PORT=0)")
     lines = [
         "  Casework is running. Ctrl-C stops everything.",
         f"  API          {api_url}   (docs: {api_url}/docs)",
+        f"  Metrics      API {api_url}/metrics, worker {worker_metrics}",
         f"  Temporal     {services.temporal_address}",
     ]
     if services.temporal_ui_url is not None:

@@ -22,6 +22,7 @@ from api.deps import CurrentUser, TemporalDep, require_permission
 from api.errors import temporal_unreachable
 from api.schemas.operations import StuckCase, StuckProblem
 from casework.cases.roles import Role
+from casework.cases.search_attributes import OPEN_CASES, STUCK_CASES
 from casework.people.permissions import declare
 
 VIEW_OPERATIONS = declare("operations.view", "list stuck cases and what fails in them",
@@ -29,8 +30,6 @@ VIEW_OPERATIONS = declare("operations.view", "list stuck cases and what fails in
 
 router = APIRouter(prefix="/operations", tags=["operations"])
 
-OPEN_CASES = "ExecutionStatus = 'Running' AND CaseReference IS NOT NULL"
-REPORTED = f"{OPEN_CASES} AND TemporalReportedProblems IS NOT NULL"
 DESCRIBE_AT_ONCE = 10
 
 
@@ -45,7 +44,7 @@ async def stuck_cases(
     require_permission(user, VIEW_OPERATIONS, "listing stuck cases")
     try:
         reported = {w.id: _reported(w.search_attributes.get("TemporalReportedProblems") or [])
-                    async for w in client.list_workflows(REPORTED)}
+                    async for w in client.list_workflows(STUCK_CASES)}
         open_cases = [(w.id, w.workflow_type) async for w in client.list_workflows(OPEN_CASES)]
         gate = asyncio.Semaphore(DESCRIBE_AT_ONCE)
         described = await asyncio.gather(*(_describe(client, gate, ref) for ref, _ in open_cases))

@@ -38,3 +38,8 @@ SEARCH_ATTRIBUTES: dict[str, str] = {
     key.name: _TYPE_NAMES[key.indexed_value_type.name.removeprefix("INDEXED_VALUE_TYPE_")]
     for key in ALL_KEYS
 }
+
+# Visibility queries: a case's workflow still running; one of them whose workflow task keeps
+# failing (the server sets TemporalReportedProblems after 3 failures in a row).
+OPEN_CASES = "ExecutionStatus = 'Running' AND CaseReference IS NOT NULL"
+STUCK_CASES = f"{OPEN_CASES} AND TemporalReportedProblems IS NOT NULL"

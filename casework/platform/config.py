@@ -27,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[2]
 OIDC_ALGORITHMS = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512",
                              "EdDSA"})
 
+LogFormat = Literal["text", "json"]
 WorkflowRunnerName = Literal["sandboxed", "lean-sandboxed", "unsandboxed", "lean-unsandboxed"]
 
 
@@ -93,6 +94,16 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     temporal_ui_port: int = 8233
+
+    # Observability (docs/operations.md#metrics-traces-and-logs). The API serves Prometheus metrics
+    # at /metrics on its own port; the worker on this address (port 0: none).
+    worker_metrics_host: str = "127.0.0.1"
+    worker_metrics_port: int = Field(9464, ge=0, le=65535)
+    # OTLP/HTTP collector base URL (e.g. http://collector:4318): traces on. Empty: tracing off,
+    # nothing instrumented. The SDK's other OTEL_* variables (headers, service name) apply.
+    otel_exporter_otlp_endpoint: str = ""
+    # text: one readable line per record (development); json: one JSON object per line.
+    log_format: LogFormat = "text"
 
     # Empty SMTP host means the dev stack starts a local sink that keeps each message under data/mail/.
     smtp_host: str = ""

@@ -6,7 +6,7 @@ Case tables are a projection written only by workflow activities; the API reads 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import date, datetime, time
 from decimal import Decimal
@@ -530,6 +530,13 @@ DRIVER_POOL_SIZE = 20
 DRIVER_POOL_TIMEOUT = 10.0
 _DRIVER_POOLS: WeakKeyDictionary[Engine, AsyncConnectionPool] = WeakKeyDictionary()
 _CHECKED: WeakKeyDictionary[Engine, bool] = WeakKeyDictionary()
+_CONFIGURE: WeakKeyDictionary[Engine, Callable[[psycopg.AsyncConnection], Awaitable[None]]] = WeakKeyDictionary()
+
+
+def configure_driver_connections(engine: AsyncEngine,
+                                 configure: Callable[[psycopg.AsyncConnection], Awaitable[None]]) -> None:
+    """Have `configure` called on each connection `engine`'s driver pool opens from now on (tracing)."""
+    _CONFIGURE[engine.sync_engine] = configure
 
 
 def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
@@ -540,6 +547,7 @@ def driver_pool(engine: AsyncEngine) -> AsyncConnectionPool:
         pool = _DRIVER_POOLS[engine.sync_engine] = AsyncConnectionPool(
             conninfo, min_size=1, max_size=DRIVER_POOL_SIZE, kwargs={"autocommit": True},
             timeout=DRIVER_POOL_TIMEOUT, open=False, name="casework-driver",
+            configure=_CONFIGURE.get(engine.sync_engine),
             check=AsyncConnectionPool.check_connection if _CHECKED.get(engine.sync_engine, True) else None)
     return pool
 

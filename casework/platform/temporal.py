@@ -7,8 +7,10 @@ from typing import Any
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
+from casework.platform import tracing
 from casework.platform.config import Settings
 
 
@@ -48,8 +50,10 @@ def connection_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-async def connect(settings: Settings, address: str | None = None) -> Client:
-    """A client of `address` (default TEMPORAL_ADDRESS) with our data converter, TLS and API key."""
+async def connect(settings: Settings, address: str | None = None, *, runtime: Runtime | None = None) -> Client:
+    """A client of `address` (default TEMPORAL_ADDRESS) with our data converter, TLS and API key,
+    tracing when this process traces (casework.platform.tracing), on `runtime` (the worker's, which
+    serves its metrics) or the SDK's default."""
     address = address or settings.temporal_address
     if not address:
         raise RuntimeError("TEMPORAL_ADDRESS is not set (make run starts a dev server and sets it)")
@@ -57,5 +61,7 @@ async def connect(settings: Settings, address: str | None = None) -> Client:
         address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
+        interceptors=tracing.temporal_interceptors(tracing.current()),
+        runtime=runtime,
         **connection_options(settings),
     )
