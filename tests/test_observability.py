@@ -93,7 +93,8 @@ async def test_the_api_counts_requests_by_route_template_not_by_case(api):
     assert value(samples, "casework_http_requests_total", method="POST", route=allocate, status="200") >= 1
     assert value(samples, "casework_http_requests_total", method="POST", route=allocate, status="422") >= 1
     assert value(samples, "casework_http_request_duration_seconds_count", method="POST", route=allocate) >= 2
-    assert ref.split("/")[1] not in response.text  # no series per case
+    labelled = [value for found in samples.values() for sample in found for value in sample.labels.values()]
+    assert not [v for v in labelled if ref.split("/")[1] in v]  # no series per case
     assert "/metrics" not in (await api.get("/openapi.json")).text
 
 
@@ -137,6 +138,9 @@ def dashboard_metrics() -> set[str]:
 
 async def test_one_trace_runs_from_the_http_step_to_its_activities_sql(settings, engine):
     """`engine` (the session's) has loaded the demo users; the stack here runs on one of its own."""
+    from casework.platform import step_tracing
+
+    assert step_tracing.SUPPORTED, "this temporalio release changed what step tracing relies on"
     exported = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exported))
