@@ -53,7 +53,7 @@ async def run_stack_scenarios(stack, chosen: list[str], quick: bool) -> list[Res
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for development (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for development (ten_million skipped)")
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these scenarios")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
