@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 
 import psutil
 
-from bench import lead_complaints, letters, memory, readside, steps, xlsx_writers
+from bench import deadlines, kinds, letters, memory, readside, steps, xlsx_writers
 from bench.stack import start_app, start_stack, unwind_on_sigterm
 from bench.stats import HEADER, Result, row
 from casework.platform.config import PROJECT_ROOT
 
-SCENARIOS = ["letters", "xlsx_writers", "memory", "steps", "lead_complaints", "readside"]
+SCENARIOS = ["letters", "xlsx_writers", "memory", "kind_memory", "steps", "kinds", "deadlines", "readside",
+             "ten_million"]
+STACK_SCENARIOS = set(SCENARIOS) - {"letters", "xlsx_writers"}
 RESULTS = PROJECT_ROOT / "bench" / "results"  # one .md and one .json per run; not in version control
 
 
@@ -35,18 +37,24 @@ async def run_stack_scenarios(stack, chosen: list[str], quick: bool) -> list[Res
     results: list[Result] = []
     if "memory" in chosen:
         results += await memory.run(stack, quick=quick)
+    if "kind_memory" in chosen:
+        results += await memory.run_kinds(stack, quick=quick)
     if "steps" in chosen:
         results += await steps.run(stack, quick=quick)
-    if "lead_complaints" in chosen:
-        results += await lead_complaints.run(stack, quick=quick)
+    if "kinds" in chosen:
+        results += await kinds.run(stack, quick=quick)
+    if "deadlines" in chosen:
+        results += await deadlines.run(stack, quick=quick)
     if "readside" in chosen:  # last: it loads the big table the others need not wait behind
         results += await readside.run(stack, quick=quick)
+    if "ten_million" in chosen:  # the full mode only: loads up to 10M cases
+        results += await readside.run_ten_million(stack, quick=quick)
     return results
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small sizes, for development (< 2 min)")
+    parser.add_argument("--quick", action="store_true", help="small sizes, for development (ten_million skipped)")
     parser.add_argument("--only", nargs="*", choices=SCENARIOS, help="run only these scenarios")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
@@ -58,10 +66,11 @@ def main() -> int:
         results += letters.run(quick=args.quick)
     if "xlsx_writers" in chosen:  # needs no stack: the writers on made-up rows
         results += xlsx_writers.run(quick=args.quick)
-    if set(chosen) & {"memory", "steps", "lead_complaints", "readside"}:
+    if set(chosen) & STACK_SCENARIOS:
         with ExitStack() as running:
             stack = start_stack(running)
-            max_cached = (500 if args.quick else 5000) + 1000
+            # Room for every case the memory scenarios hold open (theirs and each kind's), and more.
+            max_cached = (500 + 5 * 200 if args.quick else 5000 + 5 * 1000) + 1000
             start_app(stack, running, max_cached=max_cached)
             stack.start_python("baseline-worker", ["-m", "bench.baseline"], running,
                                WORKER_MAX_CACHED_WORKFLOWS=str(max_cached))

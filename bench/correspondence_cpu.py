@@ -27,7 +27,7 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 
 from bench.stack import start_database, unwind_on_sigterm
-from bench.steps import DRAFT
+from bench.walks import DRAFT
 from devtools import demo, embedded
 from casework.platform.config import Settings
 from casework.kinds.complaint.contracts import CaseDetails, CaseState

@@ -20,9 +20,13 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.routes.cases import start_case
+from bench import sdk_memory
 from bench.baseline import BareWorkflow
+from bench.loadgen import LeanClient
 from bench.stack import Stack
-from bench.stats import Result
+from bench.stats import Result, progress
+from bench.steps import concurrently
+from bench.walks import OPENS, Walk, set_up
 from casework.cases.contracts import Actor, CaseTypeConfig, Correspondent
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.platform.db import dispose_engine, make_engine
@@ -101,3 +105,38 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
                    "≤ 60 KiB", ours <= 60,
                    f"{count} open cases; RSS {before:.0f} → {after:.0f} MB; baseline: {count} bare runs "
                    f"after one Update each, RSS {bare_before:.0f} → {bare_after:.0f} MB")]
+
+
+# The SDK's own run shaped like a registered case (bench/sdk_memory.py): started by an Update with
+# start that runs a local activity, waiting on a timer, with a case-sized input.
+CASE_SHAPED = "+ a timer, a 2.4 KB input"
+KIND_TARGET = 1.3
+
+
+async def _open_kind(walk: Walk, api: LeanClient, count: int) -> None:
+    async def one() -> None:
+        await walk.open(api)
+
+    await concurrently(count, 20, one)
+
+
+async def run_kinds(stack: Stack, *, quick: bool) -> list[Result]:
+    """Worker RSS per cached open case of each kind (opened through the API), against the SDK's
+    case-shaped run measured on a fresh worker set up like ours, against the same server."""
+    count = 200 if quick else 1000
+    sdk, sdk_before, sdk_after = await sdk_memory.held_per_run(stack.temporal_address, CASE_SHAPED, count,
+                                                               stack.root)
+    results = []
+    async with LeanClient(stack.api_url) as api:
+        await set_up(api)
+        for kind, walk in OPENS.items():
+            progress(f"memory by kind: {kind}")
+            ours, before, after = await _rss_per_run(stack, "worker", count,
+                                                     lambda n, walk=walk: _open_kind(walk, api, n))
+            ratio = ours / sdk
+            results.append(Result(
+                "memory by kind", f"{kind}: worker RSS per cached open case", "KiB", ours, None, sdk, ratio,
+                f"≤ {KIND_TARGET}× the SDK's", ratio <= KIND_TARGET,
+                f"{count} open cases; RSS {before:.0f} → {after:.0f} MB; baseline: the SDK's case-shaped run "
+                f"({CASE_SHAPED!r}), {count} on a fresh worker, RSS {sdk_before:.0f} → {sdk_after:.0f} MB"))
+    return results

@@ -21,9 +21,13 @@ from casework.cases.search_attributes import SEARCH_ATTRIBUTES
 
 
 class NullSink:
-    """Accepts and drops mail: delivery is measured, not inspected."""
+    """Accepts, counts and drops mail: delivery is measured, not inspected."""
+
+    def __init__(self) -> None:
+        self.received = 0
 
     async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802
+        self.received += 1
         return "250 OK"
 
 
@@ -36,6 +40,7 @@ class Stack:
     task_queue: str
     root: Path
     temporal_pid: int
+    sink: NullSink = field(default_factory=NullSink)
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
     worker_metrics_port: int = field(default_factory=embedded.free_port)
 
@@ -123,14 +128,15 @@ def start_stack(running: ExitStack) -> Stack:
         db_file=None, port=embedded.free_port(), ui_port=None, search_attributes=SEARCH_ATTRIBUTES,
         log_file=root / "temporal.log")
     running.callback(temporal.stop)
-    sink = Controller(NullSink(), hostname="127.0.0.1", port=embedded.free_port())
+    null_sink = NullSink()
+    sink = Controller(null_sink, hostname="127.0.0.1", port=embedded.free_port())
     sink.start()
     running.callback(sink.stop)
     api_port = embedded.free_port()
     stack = Stack(database_url=database_url, temporal_address=temporal.address,
                   smtp_port=sink.port, api_url=f"http://127.0.0.1:{api_port}",
                   task_queue=f"bench-{uuid.uuid4().hex[:6]}", root=root,
-                  temporal_pid=temporal.process.pid)
+                  temporal_pid=temporal.process.pid, sink=null_sink)
     subprocess.run([sys.executable, "-m", "devtools.demo"], cwd=PROJECT_ROOT, env=stack.env(), check=True,
                    stdout=subprocess.DEVNULL)
     return stack

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import statistics
+import sys
+import time
 from dataclasses import asdict, dataclass
 
 
@@ -43,3 +45,8 @@ def row(r: Result) -> str:
 
 HEADER = ("| scenario | metric | median | p95 | baseline | ratio | target | result |\n"
           "|---|---|---|---|---|---|---|---|")
+
+
+def progress(message: str) -> None:
+    """A line on stderr as a long scenario moves on (the table comes at the end)."""
+    print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)

@@ -4,60 +4,21 @@ Temporal workflow doing the same number of Update steps, each with one no-op act
 from __future__ import annotations
 
 import asyncio
-import io
 import time
 import uuid
-from datetime import date
 
-from docx import Document
 from temporalio.client import Client
 
 from bench.baseline import BareWorkflow
 from bench.loadgen import LeanClient
 from bench.stack import Stack
 from bench.stats import Result, median, p95
-
-AUTH = {u: {"Authorization": f"Bearer demo-{u}-token"} for u in ("handler", "coordinator", "drafter", "qa")}
-
-
-def _draft() -> bytes:
-    document = Document()
-    document.add_paragraph("We have investigated your complaint and uphold it.")
-    buffer = io.BytesIO()
-    document.save(buffer)
-    return buffer.getvalue()
-
-
-DRAFT = _draft()
+from bench.walks import WALKS
 
 
 async def walk_case(api: LeanClient, latencies: list[float]) -> None:
-    """Registration to closure: 9 requests, each timed."""
-    tag = uuid.uuid4().hex[:8]
-
-    async def timed(method: str, url: str, user: str, **kwargs) -> dict:
-        started = time.perf_counter()
-        response = await api.request(method, url, headers=AUTH[user], **kwargs)
-        latencies.append(time.perf_counter() - started)
-        if response.status_code >= 300:
-            raise RuntimeError(f"{url}: {response.status_code} {response.text}")
-        return response.json()
-
-    case = await timed("POST", "/cases", "handler", json={
-        "channel": "email", "category": "Billing", "severity": "low",
-        "description": "Charged twice", "date_received": date.today().isoformat(),
-        "correspondents": [{"name": f"Bench {tag}", "email": f"bench.{tag}@example.net",
-                            "address_lines": ["1 High St"], "postcode": "AB1 2CD"}]})
-    path = f"/cases/{case['reference']}"
-    await timed("POST", f"{path}/allocate", "coordinator", json={"team": "CENTRAL", "assignee": "drafter"})
-    await timed("POST", f"{path}/acknowledge", "drafter", json={"channel": "email"})
-    await timed("POST", f"{path}/documents", "drafter", data={"kind": "draft"},
-                files={"file": ("draft.docx", DRAFT)})
-    await timed("POST", f"{path}/submit-draft", "drafter", json={})
-    await timed("POST", f"{path}/qa/approve", "qa", json={})
-    await timed("POST", f"{path}/send", "drafter", json={"channel": "email"})
-    await timed("POST", f"{path}/outcome", "drafter", json={"outcome": "upheld", "detail": "Refunded"})
-    await timed("POST", f"{path}/close", "drafter", json={"reason": "response sent"})
+    """Registration to closure: 9 requests, each timed (the complaint's walk of bench/walks.py)."""
+    await WALKS["complaint"].walk(api, latencies)
 
 
 STEPS = 9

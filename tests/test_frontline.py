@@ -11,8 +11,10 @@ import io
 import uuid
 from datetime import datetime, timedelta
 
+import httpx
 from openpyxl import load_workbook
 
+from casework.platform.db import DRIVER_POOL_SIZE
 from tests.casefixtures import auth, case_path, step
 from tests.seeding import bearer, make_team, make_user
 from tests.test_deadline_clocks import Clock, clock, record_history  # noqa: F401 (the fixture)
@@ -87,6 +89,24 @@ async def test_two_contacts_from_one_complainant_at_the_same_moment_make_one_cas
     assert len({b["reference"] for b in bodies}) == 1
     case = (await api.get(case_path(bodies[0]["reference"]), headers=auth("manager"))).json()
     assert len(case["details"]["contacts"]) == 3 and case["details"]["repeat_contacts"] == 2
+
+
+async def test_as_many_intakes_at_once_as_the_pool_has_connections_are_all_registered(settings, temporal, worker):
+    """Each intake holds a pooled connection for its transaction while it starts the case: had the
+    case's first deadlines been read on a second connection from the same pool, DRIVER_POOL_SIZE
+    intakes at once would each wait for one until the pool's timeout, and answer 503. An API of
+    its own, as in production (the session's shares its pool with the worker)."""
+    from api.main import create_app
+
+    app = create_app(settings, temporal=temporal)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver", timeout=60) as api:
+        bodies = [contact(uuid.uuid4().hex[:8]) for _ in range(DRIVER_POOL_SIZE)]
+        answers = await asyncio.gather(*(api.post("/frontline/contacts", json=body, headers=auth("handler"))
+                                         for body in bodies))
+    refused = [a.text for a in answers if a.status_code != 201]
+    assert not refused, refused
+    assert len({a.json()["reference"] for a in answers}) == len(bodies)
 
 
 async def test_resolved_at_first_contact_closes_at_once_and_the_register_shows_y(api):

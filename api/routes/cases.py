@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, cast
 
+import psycopg
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from sqlalchemy import and_, exists, false, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -208,7 +209,8 @@ async def start_registered(request: Request, session: AsyncSession, client: Temp
 
 
 async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
-                     start: Any, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow) -> Any:
+                     start: Any, workflow_class: type[CaseWorkflow[Any]] = ComplaintCaseWorkflow,
+                     conn: psycopg.AsyncConnection | None = None) -> Any:
     """Start the case's workflow (once per reference) and wait until PostgreSQL shows it.
 
     Returns its state, or None when the workflow has already finished (a late retry); Temporal out
@@ -217,14 +219,15 @@ async def start_case(client: TemporalDep, engine: AsyncEngine, task_queue: str,
     deadlines calculated here (`engine` reads the calendar's closures): its first workflow task
     then runs no deadline activity, and its deadline is among the search attributes it starts
     with, so registration upserts none. `workflow_class`: the kind's workflow (a complaint's by
-    default), `start` its start payload."""
+    default), `start` its start payload; `conn`: a driver connection the caller holds, on which the
+    calendar is read instead of on a second one from the pool (see schedules.compute_deadlines)."""
     if start.patch_set is None:
         start = start.model_copy(update={"patch_set": ALL_PATCHES})
     now = datetime.now(timezone.utc)
     state = workflow_class._initial_state(start, now)
     if start.schedule is None and CLOCK_PATCH in PATCH_SETS.get(start.patch_set or "", ()):
         policy = shared_policy(start.case_type.deadline_policy)
-        schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now))
+        schedule = await schedules.compute_deadlines(engine, deadlines_input(state, policy, now), conn)
         start = start.model_copy(update={"schedule": schedule})
         # The clock the workflow starts from these dates: what its search attributes show.
         state.clock = CaseClock(policy=policy, deadline=schedule.deadline, warning_on=schedule.warning_on)

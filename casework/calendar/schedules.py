@@ -66,10 +66,18 @@ def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesRe
     )
 
 
-async def compute_deadlines(engine: AsyncEngine, inp: ComputeDeadlinesInput) -> ComputeDeadlinesResult:
+async def compute_deadlines(engine: AsyncEngine, inp: ComputeDeadlinesInput,
+                            conn: psycopg.AsyncConnection | None = None) -> ComputeDeadlinesResult:
     """The case's dates under its policy, pauses and extensions; with `inp.extension`, the dates
-    that extension would give, or why it is refused (and the dates as they are)."""
-    async with driver_connection(engine) as conn:
+    that extension would give, or why it is refused (and the dates as they are).
+
+    The calendar is read on `conn` when the caller holds a driver connection already (in a
+    transaction, say): waiting for a second one from the pool it holds one of could wait for ever
+    once every connection is held by a caller doing the same."""
+    if conn is None:
+        async with driver_connection(engine) as conn:
+            cal, names, source = await load_calendar(conn, inp.policy.region, _years(inp))
+    else:
         cal, names, source = await load_calendar(conn, inp.policy.region, _years(inp))
     pauses = [Pause(p.started_on, p.ended_on) for p in inp.pauses]
     if inp.extension is None:

@@ -184,7 +184,10 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
             message_id=intake.message_id, resolution=resolution, improvement_idea=intake.improvement_idea,
             fca=(case_type.deadline_policy or {}).get("name", "").upper().startswith("FCA"))
         try:
-            registered = await start_case(client, engine, settings.task_queue, start, workflow_class=FrontlineWorkflow)
+            # The calendar read on the connection this intake holds: at 20 intakes at once, each
+            # waiting for a second connection from the pool of 20 would wait until its timeout.
+            registered = await start_case(client, engine, settings.task_queue, start,
+                                          workflow_class=FrontlineWorkflow, conn=conn)
         except WorkflowUpdateFailedError as exc:
             raise errors.from_update_failure(exc) from exc
         if repeat_of is not None:
