@@ -35,7 +35,8 @@ from temporalio.exceptions import ApplicationError
 from activities.refusals import refused_for_good
 from casework.calendar.deadlines import case_today
 from casework.calendar.workdays import DEFAULT_REGION
-from casework.cases.contracts import CaseCore, Channel, CorrespondenceJob, CorrespondenceResult, DocumentRef
+from casework.cases.contracts import CaseCore, Channel, DocumentRef
+from casework.cases.jobs import CorrespondenceJob, CorrespondenceResult
 from casework.documents import pdf, printing, rendering, template_library
 from casework.documents.store import DOCX, EML, INSERT_BLOBS, blob_parameters, load_blob
 from casework.platform import mail

@@ -23,9 +23,9 @@ from activities.refusals import refused_for_good
 from casework.calendar import schedules
 from casework.calendar.deadlines import local_date
 from casework.calendar.policies import DayUnit
-from casework.cases.contracts import (
+from casework.cases.contracts import ComputeDeadlinesResult
+from casework.cases.jobs import (
     ComputeDeadlinesInput,
-    ComputeDeadlinesResult,
     DeadlineNoticeJob,
     DeadlineNoticeResult,
     OpenCasesPage,

@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.correspondence import message_id_for
-from casework.cases.contracts import DigestJob, DigestResult
+from casework.cases.jobs import DigestJob, DigestResult
 from casework.digests.subscriptions import Digest, DigestUnavailable, build_digest, unsubscribe_url
 from casework.documents import rendering
 from casework.platform import mail

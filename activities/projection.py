@@ -22,7 +22,7 @@ from temporalio import activity
 
 from activities.refusals import refused_for_good
 from casework.cases.collections import collection, load_kind
-from casework.cases.contracts import ProjectCaseInput
+from casework.cases.jobs import ProjectCaseInput
 from casework.cases.repository import case_row
 from casework.platform.db import CaseRecord, TimelineEntry, driver_connection, table_of
 

@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from activities.correspondence import message_id_for
 from activities.refusals import refused_for_good
 from casework.calendar.deadlines import format_day
-from casework.cases.contracts import TaskNoticeJob, TaskNoticeResult
+from casework.cases.jobs import TaskNoticeJob, TaskNoticeResult
 from casework.documents import rendering
 from casework.platform import mail
 from casework.platform.config import Settings

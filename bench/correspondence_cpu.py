@@ -31,7 +31,8 @@ from bench.walks import DRAFT
 from devtools import demo, embedded
 from casework.platform.config import Settings
 from casework.kinds.complaint.contracts import CaseDetails, CaseState
-from casework.cases.contracts import CaseTypeConfig, Channel, CorrespondenceJob, Correspondent, DocumentRef
+from casework.cases.contracts import CaseTypeConfig, Channel, Correspondent, DocumentRef
+from casework.cases.jobs import CorrespondenceJob
 from casework.platform.db import CaseDocument, CaseType, dispose_engine, make_engine, make_sessionmaker
 from casework.documents.store import DOCX, store_blob
 from worker import tune_garbage_collector

@@ -19,7 +19,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer
 
 from activities.digest import DigestActivities
-from casework.cases.contracts import DigestJob, DigestResult
+from casework.cases.jobs import DigestJob, DigestResult
 from casework.platform.db import OutboxMessage, make_sessionmaker
 from casework.documents.rendering import longdate
 from tests.casefixtures import auth

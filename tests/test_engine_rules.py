@@ -7,7 +7,8 @@ from datetime import date, datetime, timezone
 
 import pytest
 
-from casework.cases.contracts import CaseCore, CaseTypeConfig, Correspondent, ProjectCaseInput
+from casework.cases.contracts import CaseCore, CaseTypeConfig, Correspondent
+from casework.cases.jobs import ProjectCaseInput
 from casework.cases.stages import (
     CLOSURE,
     TRIAGE,

@@ -35,7 +35,8 @@ from api.schemas import tasks as task_schemas
 from api.schemas.admin import ClosureCreate
 from api.schemas.base import Strict
 from casework.cases import limits
-from casework.cases.contracts import Actor, NoteInput, ProjectCaseInput
+from casework.cases.contracts import Actor, NoteInput
+from casework.cases.jobs import ProjectCaseInput
 from casework.parties.models import CaseParty, Contract, Customer, Invoice, Lead, LeadGroup, LeadTransaction, Partner
 from casework.people.models import ApiToken, RolePermission
 from casework.platform.db import (

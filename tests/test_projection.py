@@ -12,15 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from activities.projection import write_projection
-from casework.cases.contracts import (
-    Actor,
-    CaseTypeConfig,
-    Correspondent,
-    DocumentRef,
-    Note,
-    ProjectCaseInput,
-    TimelineEvent,
-)
+from casework.cases.contracts import Actor, CaseTypeConfig, Correspondent, DocumentRef, Note, TimelineEvent
+from casework.cases.jobs import ProjectCaseInput
 from casework.kinds.complaint.contracts import CaseDetails, CaseStart
 from casework.platform.db import (CaseCorrespondent, CaseDocument, CaseNote, CaseRecord, TimelineEntry,
                          dispose_engine, driver_connection, make_engine)

@@ -14,7 +14,8 @@ from activities.correspondence import template_context
 from casework.documents import template_library
 from casework.platform.config import PROJECT_ROOT
 from casework.kinds.complaint.contracts import CaseState
-from casework.cases.contracts import Channel, CorrespondenceJob
+from casework.cases.contracts import Channel
+from casework.cases.jobs import CorrespondenceJob
 from casework.platform.db import CaseType, TemplateVersion
 from devtools.demo import CLOSE_REASONS, OUTCOMES
 from casework.documents.pdf import pdf_text

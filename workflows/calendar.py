@@ -16,7 +16,8 @@ from temporalio import workflow
 from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from casework.cases.contracts import CalendarChange, CalendarChangeRun, OpenCasesPage
+    from casework.cases.contracts import CalendarChange, CalendarChangeRun
+    from casework.cases.jobs import OpenCasesPage
 
 PAGE_SIZE = 200
 SIGNALS_IN_FLIGHT = 20

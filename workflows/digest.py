@@ -13,7 +13,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from casework.cases.contracts import DigestJob, DigestRequest, DigestResult
+    from casework.cases.jobs import DigestJob, DigestRequest, DigestResult
 
 # A digest an hour late is still worth sending; one a day late is noise, so stop retrying then.
 DIGEST_RETRY = RetryPolicy(initial_interval=timedelta(seconds=2), maximum_interval=timedelta(minutes=1))

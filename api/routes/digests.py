@@ -39,7 +39,7 @@ from api.schemas.digests import (
     DigestScheduleRead,
     DigestUpdate,
 )
-from casework.cases.contracts import DigestRequest
+from casework.cases.jobs import DigestRequest
 from casework.cases.roles import Role
 from casework.cases.visibility import Viewer, viewer_for
 from casework.digests.subscriptions import (

@@ -26,7 +26,8 @@ from casework.calendar.workdays import (
     build_calendar,
     holidays_version,
 )
-from casework.cases.contracts import ComputeDeadlinesInput, ComputeDeadlinesResult
+from casework.cases.contracts import ComputeDeadlinesResult
+from casework.cases.jobs import ComputeDeadlinesInput
 from casework.platform.db import driver_connection
 
 # How far past the latest date involved a calendar is loaded; deadlines never run further ahead.

@@ -46,6 +46,7 @@ from casework.platform.config import Settings, WorkflowRunnerName
 # casework.calendar.schedules is not one of them: it reads closures from PostgreSQL.
 PURE_MODULES = (
     "casework.cases.contracts",
+    "casework.cases.jobs",
     "casework.cases.roles",
     "casework.cases.stages",
     "casework.cases.search_attributes",

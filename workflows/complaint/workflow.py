@@ -17,7 +17,8 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from casework.calendar.bounds import MAX_HORIZON_DAYS, ahead_refusal, sent_refusal
     from casework.calendar.deadlines import format_day
-    from casework.cases.contracts import Actor, CaseSummary, Channel, CorrespondenceResult, TimelineEvent
+    from casework.cases.contracts import Actor, CaseSummary, Channel, TimelineEvent
+    from casework.cases.jobs import CorrespondenceResult
     from casework.cases.stages import EngineAction
     from casework.kinds.complaint.contracts import (
         AcknowledgeInput,

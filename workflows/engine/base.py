@@ -47,9 +47,9 @@ with workflow.unsafe.imports_passed_through():
         Note,
         NoteEditInput,
         NoteInput,
-        ProjectCaseInput,
         TimelineEvent,
     )
+    from casework.cases.jobs import ProjectCaseInput
     from casework.cases.stages import (
         CLOSE_EARLY,
         CLOSURE,

@@ -25,14 +25,16 @@ with workflow.unsafe.imports_passed_through():
         ChangeTypeInput,
         ClockPause,
         ClockRun,
-        ComputeDeadlinesInput,
         ComputeDeadlinesResult,
         DeadlineExtension,
+        ExtendDeadlineInput,
+        TimelineEvent,
+    )
+    from casework.cases.jobs import (
+        ComputeDeadlinesInput,
         DeadlineNoticeJob,
         DeadlineNoticeResult,
-        ExtendDeadlineInput,
         ExtensionRequest,
-        TimelineEvent,
     )
 
 from workflows.engine.activity_options import DEADLINES_TIMEOUT, NOTICE_TIMEOUT, PATIENT_RETRY

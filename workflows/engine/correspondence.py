@@ -14,8 +14,6 @@ with workflow.unsafe.imports_passed_through():
         AnyCaseState,
         Channel,
         ConfirmDeliveryInput,
-        CorrespondenceJob,
-        CorrespondenceResult,
         DocumentRef,
         ResendDeliveryInput,
         TaskAssignee,
@@ -23,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         TimelineEvent,
         UnconfirmedDelivery,
     )
+    from casework.cases.jobs import CorrespondenceJob, CorrespondenceResult
     from casework.cases.stages import EngineAction
 
 from workflows.engine.activity_options import (

@@ -24,12 +24,11 @@ with workflow.unsafe.imports_passed_through():
         RescheduleTaskInput,
         Task,
         TaskAssignee,
-        TaskNoticeJob,
-        TaskNoticeResult,
         TaskStatus,
         TimelineEvent,
         UnconfirmedDelivery,
     )
+    from casework.cases.jobs import TaskNoticeJob, TaskNoticeResult
     from casework.cases.stages import TASK_ACTIONS
     from casework.tasks.due import due_refusal, task_due_at
 
