@@ -170,13 +170,20 @@ async def register_case(
     return await start_registered(request, session, client, settings, start, key)
 
 
-async def reserve_reference(request: Request, purpose: str, user: AppUser, idempotency_key: str | None,
-                            prefix: str) -> tuple[str, str]:
-    """The registration's key (its Idempotency-Key, by user and purpose: each kind's registration
-    its own) and the reference reserved for it: the same one again for a repeated request."""
+def registration_key(purpose: str, user: AppUser, idempotency_key: str | None) -> str:
+    """A registration's key: its Idempotency-Key, by user and purpose (each kind's registration
+    its own); a new one when the request sent none."""
     key = f"{purpose}:{user.id}:{idempotency_key or uuid.uuid4()}"
     if len(key) > limits.IDEMPOTENCY_KEY:  # a long key is kept by its digest, in the column's length
         key = f"{purpose}:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    return key
+
+
+async def reserve_reference(request: Request, purpose: str, user: AppUser, idempotency_key: str | None,
+                            prefix: str) -> tuple[str, str]:
+    """The registration's key (`registration_key`) and the reference reserved for it: the same one
+    again for a repeated request."""
+    key = registration_key(purpose, user, idempotency_key)
     today = case_today(datetime.now(timezone.utc))
     async with driver_connection(request.app.state.engine) as conn:
         return key, await repository.reserve_registration(conn, key, prefix, today)

@@ -4,7 +4,6 @@ workflow's `decide` Update (docs/lead-returns.md)."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from dataclasses import dataclass
@@ -39,7 +38,7 @@ from api.deps import (
     require_permission,
 )
 from api.partner_view import shown_to
-from api.routes.cases import start_case
+from api.routes.cases import reserve_reference, start_case
 from api.routes.parties import LeadReader, found, permitted, seen_by
 from api.routes.search import Headings, attachment
 from api.schemas.base import IsoDate
@@ -204,12 +203,8 @@ async def _open_return(request: Request, session: SessionDep, client: TemporalDe
     if notified is not None:
         team = await session.scalar(select(TeamMember.team_code).where(TeamMember.user_id == notified.id)
                                     .order_by(TeamMember.team_code))
-    key = f"return:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:
-        key = f"return:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    key, reference = await reserve_reference(request, "return", user, idempotency_key, case_type.reference_prefix)
     now = datetime.now(timezone.utc)
-    async with driver_connection(request.app.state.engine) as conn:
-        reference = await repository.reserve_registration(conn, key, case_type.reference_prefix, case_today(now))
     already = await session.scalar(select(CaseRecord.reference).where(
         CaseRecord.kind == "lead_return", CaseRecord.status == "open",
         CaseRecord.details["lead_id"].astext == external_id))

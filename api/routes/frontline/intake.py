@@ -33,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api import errors
 from api.casesteps import apply_update, case_from_state, case_type_config, team_and_person
 from api.deps import CurrentUser, IdempotencyKey, SettingsDep, TemporalDep, actor_of, cached_lookup, require_permission
-from api.routes.cases import on_list, start_case
+from api.routes.cases import on_list, registration_key, start_case
 from api.schemas.frontline import ContactCreate, ContactOutcome
 from casework.calendar.deadlines import case_today
 from casework.cases import limits, repository
@@ -128,9 +128,7 @@ async def _take_contact(request: Request, client: TemporalDep, settings: Setting
         script = await call_scripts.in_use(session, settings.templates_dir, settings.frontline_brand, code)
     if unknown is not None:
         raise errors.unprocessable(unknown.field, unknown.message)
-    key = f"frontline:{user.id}:{idempotency_key or uuid.uuid4()}"
-    if len(key) > limits.IDEMPOTENCY_KEY:
-        key = f"frontline:{user.id}:sha256:{hashlib.sha256(key.encode()).hexdigest()}"
+    key = registration_key("frontline", user, idempotency_key)
     today = case_today(datetime.now(timezone.utc))
     engine = request.app.state.engine
     async with driver_connection(engine) as conn, _complainant_locked(conn, keys):
