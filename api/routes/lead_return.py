@@ -38,7 +38,7 @@ from api.deps import (
     require_permission,
 )
 from api.partner_view import shown_to
-from api.routes.cases import reserve_reference, start_case
+from api.routes.cases import release_reference, reserve_reference, start_case
 from api.routes.parties import LeadReader, found, permitted, seen_by
 from api.routes.search import Headings, attachment
 from api.schemas.base import IsoDate
@@ -74,7 +74,7 @@ from casework.parties.access import LEADS_READ, RECORDS_READ, STAFF
 from casework.parties.models import Lead, Partner
 from casework.parties.records import RECORD_TYPES
 from casework.people.permissions import declare
-from casework.platform.db import AppUser, CaseRecord, TeamMember, driver_connection
+from casework.platform.db import AppUser, CaseRecord, TeamMember
 from casework.reference_lists import require_value
 from casework.reporting.export import CSV_MEDIA_TYPE, XLSX_MEDIA_TYPE, csv_stream, xlsx_stream
 from casework.reporting.search import Column
@@ -211,8 +211,7 @@ async def _open_return(request: Request, session: SessionDep, client: TemporalDe
     if already == reference:
         return None, reference  # this request's return, asked for again with its Idempotency-Key
     if already:
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        await release_reference(request, key, reference)
         raise errors.stage_conflict(f"a return of lead {external_id} is already open: {already}", "open")
     start = LeadReturnStart(
         reference=reference, case_type=case_type_config(case_type), actor=actor_of(user),
@@ -227,8 +226,7 @@ async def _open_return(request: Request, session: SessionDep, client: TemporalDe
     try:
         state = await start_case(client, request.app.state.engine, settings.task_queue, start, LeadReturnWorkflow)
     except WorkflowUpdateFailedError as exc:
-        async with driver_connection(request.app.state.engine) as conn:
-            await repository.release_registration(conn, key, reference)
+        await release_reference(request, key, reference)
         if OPEN_RETURN_INDEX in str(exc.cause):  # another request opened one a moment before
             raise errors.stage_conflict(f"a return of lead {external_id} is already open", "open") from exc
         raise errors.from_update_failure(exc) from exc
