@@ -26,7 +26,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 
 from bench.letters import CONTEXT, TEMPLATE
 from bench.stats import median
-from casework.documents import pdf, rendering
+from casework.documents import docx_reading, pdf, rendering
 from casework.platform.config import PROJECT_ROOT
 
 BASELINE = "ffc8a06"  # casework/documents/pdf.py opening the whole package with python-docx
@@ -103,7 +103,7 @@ def main() -> None:
     # Letters from one template share their styles part, so it is parsed once per process;
     # an upload from another word processor brings its own: this is its first print.
     data = documents["short response (python-docx)"]
-    first = cpu_ms(lambda: (pdf._read_styles.cache_clear(), pdf.letter_pdf(data)), args.rounds * args.calls)
+    first = cpu_ms(lambda: (docx_reading._read_styles.cache_clear(), pdf.letter_pdf(data)), args.rounds * args.calls)
     print(f"{'  ... styles part not cached':30} {median(first):6.2f} ms CPU per PDF")
 
 

@@ -12,7 +12,7 @@ from docx.enum.text import WD_ALIGN_PARAGRAPH
 from docx.shared import Cm, Pt
 from reportlab.lib.enums import TA_CENTER, TA_LEFT, TA_RIGHT
 
-from casework.documents import pdf, template_library
+from casework.documents import docx_reading, pdf, template_library
 from casework.platform.config import PROJECT_ROOT
 from casework.documents.rendering import render_letter
 
@@ -196,9 +196,9 @@ def test_a_drafted_response_prints_the_text_it_printed_with_python_docx():
 
 
 def test_a_drafted_response_keeps_its_runs_sizes_alignment_spacing_table_and_breaks():
-    letter = pdf._read_letter(drafted_response())
+    letter = docx_reading.read_letter(drafted_response())
 
-    blocks = [block.rows if isinstance(block, pdf._Table) else
+    blocks = [block.rows if isinstance(block, docx_reading.LetterTable) else
               ("".join(run.text for run in block.runs), block.size, block.alignment, block.space_after,
                block.indent, block.page_break_after)
               for block in letter.blocks]
@@ -238,7 +238,7 @@ def test_a_rendered_letter_prints_the_text_and_layout_it_printed_with_python_doc
         "you and explain why.\nIf you have anything to add in the meantime, please get in touch and quote\n"
         "reference COMP/000123/26.\nYours sincerely\nDev Drafter\nCentral Complaints Hub\n"
     )
-    first, _, address, reference, *_, quoted, _, _, sign_off, _ = pdf._read_letter(letter).blocks
+    first, _, address, reference, *_, quoted, _, _, sign_off, _ = docx_reading.read_letter(letter).blocks
     assert (first.runs[0].bold, first.alignment, first.space_after) == (True, TA_RIGHT, 0.0)
     assert address.runs[0].text == "Jane Citizen\n1 High Street\nAnytown\nAB1 2CD"
     assert [(run.text, run.bold) for run in reference.runs] == [
@@ -255,7 +255,7 @@ def test_each_document_is_printed_with_its_own_styles():
         document.add_paragraph("Hello")
         return saved(document)
 
-    small, large = pdf._read_letter(with_normal_size(9)), pdf._read_letter(with_normal_size(14))
+    small, large = docx_reading.read_letter(with_normal_size(9)), docx_reading.read_letter(with_normal_size(14))
 
     assert (small.base_size, small.blocks[0].size, small.spacing) == (9.0, 9.0, 1.5)
     assert (large.base_size, large.blocks[0].size) == (14.0, 14.0)
