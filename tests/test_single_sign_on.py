@@ -194,6 +194,36 @@ async def test_a_token_that_is_not_right_is_refused_saying_why(sso, idp, claims,
     refused(await sso.get("/me", headers=bearer(token)), reason)
 
 
+@pytest.mark.parametrize("kind", ["ID", "Refresh"])
+async def test_an_id_or_refresh_token_is_refused_even_for_this_audience(sso, idp, kind):
+    """Keycloak names the kind of token in its `typ` claim; only access tokens ("Bearer") pass."""
+    refused(await sso.get("/me", headers=bearer(idp.token(groups=["cw-managers"], typ=kind))),
+            f"is an {kind} token, not an access token")
+    assert (await sso.get("/me", headers=bearer(idp.token(groups=["cw-managers"], typ="Bearer")))).status_code == 200
+
+
+async def test_only_the_authorised_client_applications_tokens_are_accepted(settings, temporal, engine, worker, idp):
+    only = sso_settings(settings, idp.issuer, oidc_authorized_parties="casework-web, casework-cli")
+    async with api_with(only, temporal, engine) as client:
+        for claim in ("azp", "appid", "client_id", "cid"):  # Entra v2, Entra v1, RFC 9068, Okta
+            token = idp.token(groups=["cw-handlers"], **{claim: "casework-cli"})
+            assert (await client.get("/me", headers=bearer(token))).status_code == 200, claim
+        refused(await client.get("/me", headers=bearer(idp.token(groups=["cw-handlers"], azp="reporting-tool"))),
+                "issued to client 'reporting-tool', which may not call this API")
+        refused(await client.get("/me", headers=bearer(idp.token(groups=["cw-handlers"]))),
+                "names no client application")
+
+
+async def test_several_audiences_accept_a_token_for_any_of_them(settings, temporal, engine, worker, idp):
+    both = sso_settings(settings, idp.issuer, oidc_audience=f"api://casework-old,{AUDIENCE}")
+    async with api_with(both, temporal, engine) as client:
+        for audience in ("api://casework-old", AUDIENCE):
+            token = idp.token(groups=["cw-handlers"], aud=audience)
+            assert (await client.get("/me", headers=bearer(token))).status_code == 200, audience
+        refused(await client.get("/me", headers=bearer(idp.token(groups=["cw-handlers"], aud="api://other"))),
+                "audience is not 'api://casework-old' or")
+
+
 async def test_a_token_within_the_leeway_of_its_expiry_is_still_accepted(sso, idp):
     token = idp.token(groups=["cw-handlers"], exp=int(time.time()) - 30)  # leeway 120 s
     assert (await sso.get("/me", headers=bearer(token))).status_code == 200

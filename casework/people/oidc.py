@@ -1,7 +1,8 @@
 """Single sign-on: bearer JWTs from the organisation's OpenID Connect provider, verified with PyJWT
 against the provider's published keys (JWKS). The signature, issuer, audience, expiry and
-not-before are all checked; what the token says about its bearer is then mapped to our user by
-casework.people.sso.
+not-before are all checked, and so are the client it was issued to (when OIDC_AUTHORIZED_PARTIES
+lists them) and, where the provider says so, that it is an access token; what the token says
+about its bearer is then mapped to our user by casework.people.sso.
 
 The keys are fetched from OIDC_JWKS_URL or the issuer's discovery document, kept for
 OIDC_JWKS_CACHE_SECONDS, and fetched again early when a token names a key id we do not hold (the
@@ -25,6 +26,10 @@ log = logging.getLogger(__name__)
 
 FETCH_TIMEOUT = 5.0  # seconds the provider has to answer a discovery or JWKS request
 REQUIRED_CLAIMS = ["iss", "aud", "exp", "sub"]
+# Where providers name the client a token was issued to, in the order they are looked at.
+CLIENT_CLAIMS = ("azp", "appid", "client_id", "cid")
+# Keycloak says what a token is in its `typ` claim: only its access tokens ("Bearer") reach an API.
+NOT_ACCESS_TOKENS = frozenset({"id", "refresh", "logout"})
 
 
 class TokenRefused(Exception):
@@ -136,8 +141,23 @@ class TokenVerifier:
         if not isinstance(kid, str) or not kid:
             raise TokenRefused("the token names no signing key (kid)")
         key = await self.keys.key(kid)
+        claims = self._decode(token, key)
+        kind = claims.get("typ")
+        if isinstance(kind, str) and kind.lower() in NOT_ACCESS_TOKENS:
+            raise TokenRefused(f"the token is an {kind} token, not an access token")
+        parties = self.settings.oidc_authorized_party_list
+        if parties:
+            client = next((claims[name] for name in CLIENT_CLAIMS if isinstance(claims.get(name), str)), None)
+            if client is None:
+                raise TokenRefused(f"the token names no client application ({', '.join(CLIENT_CLAIMS)})")
+            if client not in parties:
+                raise TokenRefused(f"the token was issued to client {client!r}, which may not call this API")
+        return claims
+
+    def _decode(self, token: str, key: jwt.PyJWK) -> dict[str, Any]:
+        audiences = self.settings.oidc_audience_list
         try:
-            return jwt.decode(token, key=key, algorithms=self.algorithms, audience=self.settings.oidc_audience,
+            return jwt.decode(token, key=key, algorithms=self.algorithms, audience=audiences,
                               issuer=self.settings.oidc_issuer, leeway=self.settings.oidc_leeway_seconds,
                               options={"require": REQUIRED_CLAIMS})
         except jwt.ExpiredSignatureError:
@@ -146,7 +166,7 @@ class TokenVerifier:
             raise TokenRefused("the token is not valid yet (nbf or iat is in the future)") from None
         except jwt.InvalidAudienceError:
             raise TokenRefused(f"the token is not meant for this API (audience is not "
-                               f"{self.settings.oidc_audience!r})") from None
+                               f"{' or '.join(map(repr, audiences))})") from None
         except jwt.InvalidIssuerError:
             raise TokenRefused(f"the token was not issued by {self.settings.oidc_issuer!r}") from None
         except jwt.PyJWTError as exc:

@@ -141,7 +141,13 @@ class Settings(BaseSettings):
     # Single sign-on (docs/single-sign-on.md): bearer JWTs from the organisation's OpenID Connect
     # provider are accepted beside API tokens. Off while OIDC_ISSUER is empty.
     oidc_issuer: str = ""  # e.g. https://login.microsoftonline.com/<tenant>/v2.0; tokens' `iss` must equal it
-    oidc_audience: str = ""  # the `aud` the provider puts in tokens for this API (required with an issuer)
+    # The `aud` the provider puts in tokens for this API (required with an issuer); several,
+    # comma-separated, while an API identifier is being changed: `aud` must hold one of them.
+    oidc_audience: str = ""
+    # The client applications whose tokens are accepted, comma-separated; empty: any client the
+    # provider gave a token for this audience. The token's `azp` (Entra v1: `appid`; Okta: `cid`;
+    # RFC 9068: `client_id`) must name one of them.
+    oidc_authorized_parties: str = ""
     oidc_jwks_url: str = ""  # empty: the jwks_uri of the issuer's discovery document
     # Signature algorithms accepted, comma-separated; only asymmetric ones (never none or HS*).
     oidc_algorithms: str = "RS256,ES256"
@@ -164,7 +170,7 @@ class Settings(BaseSettings):
     def _single_sign_on_is_complete_and_safe(self) -> "Settings":
         if not self.oidc_issuer:
             return self
-        if not self.oidc_audience:
+        if not self.oidc_audience_list:
             raise ValueError("OIDC_ISSUER is set without OIDC_AUDIENCE: tokens meant for another "
                              "application would be accepted")
         refused = sorted(set(self.oidc_algorithm_list) - OIDC_ALGORITHMS)
@@ -189,7 +195,15 @@ class Settings(BaseSettings):
 
     @property
     def oidc_algorithm_list(self) -> list[str]:
-        return [name.strip() for name in self.oidc_algorithms.split(",") if name.strip()]
+        return _comma_list(self.oidc_algorithms)
+
+    @property
+    def oidc_audience_list(self) -> list[str]:
+        return _comma_list(self.oidc_audience)
+
+    @property
+    def oidc_authorized_party_list(self) -> list[str]:
+        return _comma_list(self.oidc_authorized_parties)
 
     @model_validator(mode="after")
     def _runner_from_the_old_setting(self) -> "Settings":
@@ -227,6 +241,10 @@ class Settings(BaseSettings):
     @property
     def sqlalchemy_url(self) -> str:
         return to_sqlalchemy_url(self.database_url)
+
+
+def _comma_list(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 def _https_or_loopback(url: str) -> bool:
