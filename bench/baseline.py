@@ -22,7 +22,7 @@ from temporalio.worker import Worker
 # module for each run, and must not run these (config resolves paths) inside it.
 with workflow.unsafe.imports_passed_through():
     from casework.platform.config import get_settings
-    from casework.platform.workflow_runner import build_workflow_runner
+    from casework.platform.workflow_runner import build_workflow_runner, compile_workflow_sources
 
 
 @activity.defn
@@ -61,6 +61,7 @@ async def serve() -> None:
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     settings = get_settings()
+    compile_workflow_sources([BareWorkflow])  # as worker.py does for ours
     async with Worker(client, task_queue=os.environ["TASK_QUEUE"] + "-baseline",
                       workflows=[BareWorkflow], activities=[noop],
                       max_cached_workflows=settings.worker_max_cached_workflows,
