@@ -52,26 +52,21 @@ class FloorActivities:
 
 @workflow.defn
 class FloorWorkflow:
-    """Each Update writes one row in a local activity; `finish` ends the run."""
+    """Each Update writes one row in a local activity; the `last` ends the run."""
 
     def __init__(self) -> None:
-        self.done = False
+        self.ended = False
 
     @workflow.run
     async def run(self) -> None:
-        await workflow.wait_condition(lambda: self.done)
+        await workflow.wait_condition(lambda: self.ended)
 
     @workflow.update
-    async def step(self, n: int) -> int:
-        return await workflow.execute_local_activity("write_row", n, result_type=int,
-                                                     start_to_close_timeout=timedelta(seconds=30))
-
-    @workflow.update
-    async def finish(self, n: int) -> int:
-        result = await workflow.execute_local_activity("write_row", n, result_type=int,
-                                                       start_to_close_timeout=timedelta(seconds=30))
-        self.done = True
-        return result
+    async def write(self, n: int, last: bool) -> int:
+        written = await workflow.execute_local_activity("write_row", n, result_type=int,
+                                                        start_to_close_timeout=timedelta(seconds=30))
+        self.ended = last
+        return written
 
 
 @workflow.defn

@@ -45,7 +45,7 @@ async def walk_floor(api: LeanClient, client: Client, task_queue: str, latencies
         hop = time.perf_counter()
         if handle is None:
             handle = await client.start_workflow(FloorWorkflow.run, id=f"floor-{uuid.uuid4()}", task_queue=task_queue)
-        await handle.execute_update(FloorWorkflow.finish if n == steps - 1 else FloorWorkflow.step, n)
+        await handle.execute_update(FloorWorkflow.write, args=[n, n == steps - 1])
         done = time.perf_counter()
         latencies.append(done - started)
         if parts is not None:
