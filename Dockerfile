@@ -20,6 +20,9 @@ COPY templates templates
 # Operations tooling the compose file runs (search-attribute registration, worker health, demo data).
 COPY devtools devtools
 RUN pip install --no-cache-dir --disable-pip-version-check --no-deps --no-build-isolation .
+# Bytecode in the image: Temporal's sandbox imports the workflow modules afresh for every case it
+# loads, and without it compiles their source each time (the worker also writes it at start).
+RUN python -m compileall -q casework workflows activities api
 # Run from /app so the source tree (templates, migrations) is what runs. HOME for LibreOffice,
 # which writes there besides each conversion's own throwaway profile.
 ENV ENVIRONMENT=production TEMPLATES_DIR=/app/templates DATA_DIR=/app/data PDF_RENDERER=libreoffice HOME=/tmp

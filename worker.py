@@ -18,7 +18,7 @@ from casework.platform.db import dispose_engine, make_engine, make_sessionmaker
 from casework.platform.logs import configure_logging
 from casework.platform.observability import CaseGauges, CaseworkInterceptor, worker_runtime
 from casework.platform.temporal import connect
-from casework.platform.workflow_runner import build_workflow_runner
+from casework.platform.workflow_runner import build_workflow_runner, compile_workflow_sources
 from workflows.engine import errors
 from workflows.registry import KIND_WORKFLOWS, WORKFLOWS
 
@@ -31,6 +31,7 @@ def build_worker(client, settings: Settings, sessionmaker, *, after_smtp_send=No
     tests only (see activities.correspondence, activities.tasks and activities.build_activities).
     The client's tracing interceptor, if it has one, applies to the worker too."""
     sdk_fastpath.install()
+    compile_workflow_sources(WORKFLOWS)
     return Worker(
         client,
         task_queue=settings.task_queue,

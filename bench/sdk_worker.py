@@ -25,7 +25,7 @@ from devtools import embedded
 from casework.platform import sdk_fastpath
 from casework.platform.config import PROJECT_ROOT, get_settings
 from casework.cases.search_attributes import SEARCH_ATTRIBUTES
-from casework.platform.workflow_runner import build_workflow_runner
+from casework.platform.workflow_runner import build_workflow_runner, compile_workflow_sources
 from worker import tune_garbage_collector
 
 
@@ -33,6 +33,7 @@ async def serve(address: str, task_queue: str, *, workflows: list, activities: l
                 max_cached_workflows: int) -> None:
     """Run the worker until SIGTERM (in the process `start_worker` starts)."""
     sdk_fastpath.install()
+    compile_workflow_sources(workflows)
     client = await Client.connect(address)
     tune_garbage_collector()
     stop = asyncio.Event()

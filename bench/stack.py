@@ -56,6 +56,11 @@ class Stack:
             "DATA_DIR": str(self.root / "data"),
             # The worker serves its metrics as in production, on a port nothing else uses.
             "WORKER_METRICS_PORT": str(self.worker_metrics_port),
+            # Letters and responses printed by the built-in renderer unless PDF_RENDERER says
+            # otherwise: the figures compare the engine with a bare workflow, and LibreOffice
+            # (found on the machine, PDF_RENDERER=auto would use it) starts a process per print,
+            # seconds of its own (docs/performance.md, "Every kind").
+            "PDF_RENDERER": os.environ.get("PDF_RENDERER", "builtin"),
             **extra,
         }
 

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
 
 import httpx
 from docx import Document
@@ -108,3 +110,17 @@ async def workflow_ids_matching(client, query: str) -> list[str]:
 def uk_today() -> date:
     """Today as the API and the workflow see it: the UK date, whatever the machine's zone."""
     return case_today(datetime.now(timezone.utc))
+
+
+HISTORIES = Path(__file__).parent / "histories"  # replayed by tests/test_replay.py
+
+
+async def keep_history(client, reference: str, name: str) -> None:
+    """With RECORD_HISTORIES set, keep the case's history for tests/test_replay.py to replay
+    forever: as `name` (RECORD_HISTORIES=1) or `<label>-<name>` (RECORD_HISTORIES=<label>, a new
+    set named after the change it records). An existing file is kept: it guards the paths the
+    code that recorded it took."""
+    label = os.environ.get("RECORD_HISTORIES")
+    path = HISTORIES / f"{name if label == '1' else f'{label}-{name}'}.json"
+    if label and not path.exists():
+        path.write_text((await client.get_workflow_handle(reference).fetch_history()).to_json())

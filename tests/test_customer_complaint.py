@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import uuid
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 from sqlalchemy import func, select
@@ -27,12 +25,11 @@ from casework.kinds.customer_complaint.rules import CUSTOMER_COMPLAINT_PLAN, RUL
 from casework.platform.db import make_sessionmaker
 from casework.platform.workflow_runner import build_workflow_runner
 from casework.tables.customer_complaint import InvoiceClaim, SalesAdjustment
-from tests.casefixtures import auth, case_path, step
+from tests.casefixtures import auth, case_path, keep_history, step
 from worker import build_worker
 from workflows.registry import WORKFLOWS
 
 SYNC = auth("integration")
-HISTORIES = Path(__file__).parent / "histories"  # replayed by tests/test_replay.py
 
 
 def tag() -> str:
@@ -95,14 +92,6 @@ async def add_task(api, ref: str, title: str = "Inspect the returned chairs") ->
     case = await step(api, ref, "tasks", "handler", {"title": title, "team": "SERVICE", "assignee": "handler",
                                                       "due_date": tomorrow()})
     return next(t for t in case["tasks"] if t["title"] == title)
-
-
-async def record_history(temporal, reference: str, name: str) -> None:
-    """With RECORD_HISTORIES set, keep this run's history for tests/test_replay.py to replay forever
-    (an existing file is kept: it guards the paths the code that recorded it took)."""
-    path = HISTORIES / f"{name}.json"
-    if os.environ.get("RECORD_HISTORIES") and not path.exists():
-        path.write_text((await temporal.get_workflow_handle(reference).fetch_history()).to_json())
 
 
 async def test_from_an_invoice_to_a_posted_adjustment_exactly_once(api, sessionmaker, temporal):
@@ -187,7 +176,7 @@ async def test_from_an_invoice_to_a_posted_adjustment_exactly_once(api, sessionm
                                                            "reason": "damaged_goods"},
                            headers=auth("manager"))).json()
     assert [c["reference"] for c in found] == [ref]
-    await record_history(temporal, ref, "customer-complaint-posted")
+    await keep_history(temporal, ref, "customer-complaint-posted")
 
 
 async def test_a_required_adjustment_needs_every_field_each_refused_by_name_and_nothing_written(api):
@@ -307,7 +296,7 @@ async def test_a_refused_posting_voids_its_draft_and_the_complaint_says_so(api, 
         statuses = (await session.scalars(select(SalesAdjustment.status).where(
             SalesAdjustment.case_reference == ref))).all()
     assert statuses == ["voided"]
-    await record_history(temporal, ref, "customer-complaint-posting-voided")
+    await keep_history(temporal, ref, "customer-complaint-posting-voided")
 
 
 async def test_accepting_above_the_decision_limit_needs_the_permission(api):

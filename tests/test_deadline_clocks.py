@@ -12,7 +12,6 @@ and move when the dates move.
 from __future__ import annotations
 
 import asyncio
-import os
 import sys
 import uuid
 from dataclasses import dataclass
@@ -35,13 +34,12 @@ from devtools.embedded import ensure_search_attributes
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN, StageKind
 from casework.cases.stages import StagePlan, StageSpec
 from casework.calendar.workdays import Region, add_working_days, build_calendar, next_working_day, working_days_between
-from tests.casefixtures import auth, case_path, register, step
+from tests.casefixtures import auth, case_path, keep_history, register, step
 from casework.cases.search_attributes import CASE_DEADLINE, CASE_OVERDUE
 from worker import build_worker
 
 ENG, NIR = Region.ENGLAND_AND_WALES, Region.NORTHERN_IRELAND
 TEST_SERVER = Path(sys.executable).parent / "temporal-test-server"
-HISTORIES = Path(__file__).parent / "histories"
 
 
 @dataclass
@@ -148,10 +146,8 @@ async def add_case_type(sessionmaker, code: str, *, preset: str, api: httpx.Asyn
 
 
 async def record_history(clock: Clock, reference: str, name: str) -> None:
-    """With RECORD_HISTORIES=1, keep this run's history for tests/test_replay.py to replay forever."""
-    if os.environ.get("RECORD_HISTORIES"):
-        history = await clock.env.client.get_workflow_handle(reference).fetch_history()
-        (HISTORIES / f"{name}.json").write_text(history.to_json())
+    """With RECORD_HISTORIES set, keep this run's history for tests/test_replay.py (see keep_history)."""
+    await keep_history(clock.env.client, reference, name)
 
 
 def emails(mailbox, reference: str, subject_word: str) -> list:

@@ -7,11 +7,9 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-import os
 import uuid
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 import httpx
 import openpyxl
@@ -30,7 +28,7 @@ from casework.platform.db import AppUser, make_sessionmaker
 from casework.platform.security import hash_token
 from casework.reporting.export import read_csv_text
 from devtools import demo
-from tests.casefixtures import auth, uk_today
+from tests.casefixtures import auth, keep_history, uk_today
 from tests.test_deadline_clocks import Clock, clock  # noqa: F401 (the time-skipping fixture)
 from worker import build_worker
 
@@ -64,13 +62,6 @@ async def return_partners(engine) -> None:
 
 
 REASONS = {"duplicate": "Duplicate lead", "wrong_number": "Wrong number", "no_contact": "Could not contact"}
-
-
-async def keep_history(client, reference: str, name: str) -> None:
-    """With RECORD_HISTORIES=1, keep this run's history for tests/test_replay.py to replay."""
-    if os.environ.get("RECORD_HISTORIES"):
-        history = await client.get_workflow_handle(reference).fetch_history()
-        (Path(__file__).parent / "histories" / f"{name}.json").write_text(history.to_json())
 
 
 async def put_settings(api, scope: str, **values) -> dict:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -132,9 +133,15 @@ def _sources(script: ScriptTemplate) -> list[tuple[str, str, str]]:
 _ENVIRONMENT = new_environment(autoescape=False)  # spoken or typed text, not HTML
 
 
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> jinja2.Template:
+    # Compiling is far slower than rendering, and every contact renders the same few texts.
+    return _ENVIRONMENT.from_string(source)
+
+
 def _render(name: str, source: str, context: Mapping[str, Any]) -> str:
     try:
-        return " ".join(_ENVIRONMENT.from_string(source).render(context).split())
+        return " ".join(_compiled(source).render(context).split())
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(name, exc.message or str(exc), line=exc.lineno) from exc
     except jinja2.TemplateError as exc:

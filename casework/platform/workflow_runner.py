@@ -16,12 +16,17 @@ instance alone where one is missing; tests/test_replay.py replays every recorded
 it and checks that it took effect.
 
 `build_workflow_runner` is the one place a runner is made from the settings (WORKFLOW_RUNNER, see
-casework.platform.config): the worker, the tests and the benchmarks call it.
+casework.platform.config): the worker, the tests and the benchmarks call it. `compile_workflow_sources`
+writes the bytecode the sandbox reads each time it imports a workflow module afresh.
 """
 
 from __future__ import annotations
 
+import compileall
 import dataclasses
+import logging
+import sys
+from collections.abc import Iterable
 from typing import Any
 
 from temporalio.bridge.proto.workflow_activation import WorkflowActivation
@@ -59,6 +64,8 @@ PURE_MODULES = (
 )
 
 SANDBOX_RESTRICTIONS = SandboxRestrictions.default.with_passthrough_modules(*PURE_MODULES)
+
+log = logging.getLogger("casework.worker")
 
 
 def _own(message: Any) -> Any:
@@ -136,3 +143,26 @@ def workflow_runner_named(name: WorkflowRunnerName, *, stock: bool = False,
     if stock or not name.startswith("lean-"):
         return sdk_runner
     return LeanWorkflowRunner(sdk_runner)
+
+
+def compile_workflow_sources(workflows: Iterable[type]) -> list[str]:
+    """Write the bytecode (`__pycache__/*.pyc`) of every module loaded from the packages the
+    `workflows` are defined in, where it is missing or stale; returns the files it could not write.
+
+    The sandbox imports a workflow's module and its packages afresh for every run it loads: with
+    their bytecode on disk that is executing it, without (PYTHONDONTWRITEBYTECODE set, or a source
+    tree the first import could not write to) it is compiling every source file again, which for
+    a case's workflow (~2,000 lines) was half the worker's CPU on a case of one request (see
+    docs/performance.md). Writing it explicitly does not depend on either. Called by the worker
+    before it starts, unsandboxed too (the bytecode is then read once)."""
+    packages = {cls.__module__.partition(".")[0] for cls in workflows}
+    unwritten = []
+    for name, module in list(sys.modules.items()):
+        source = getattr(module, "__file__", None)
+        if name.partition(".")[0] in packages and source and source.endswith(".py"):
+            if not compileall.compile_file(source, quiet=2):
+                unwritten.append(source)
+    if unwritten:
+        log.warning("could not write the bytecode of %d workflow source files (e.g. %s): the sandbox "
+                    "compiles them again for every case it loads", len(unwritten), unwritten[0])
+    return unwritten

@@ -35,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
     from casework.kinds.customer_complaint.rules import DECIDE_ABOVE_LIMIT, RULES, Action
 
 from workflows.engine import CaseWorkflow, conflict, forbidden, invalid, shared_type
-from workflows.engine.activity_options import PATIENT_RETRY
 
 POSTING_TIMEOUT = timedelta(seconds=30)
 
@@ -211,17 +210,14 @@ class CustomerComplaintWorkflow(CaseWorkflow[CustomerComplaintState]):
                 case_reference=self.state.reference, customer=claim.counterparty, contract=claim.contract,
                 invoice=claim.invoice, amount=decision.amount, currency=claim.currency,
                 posted_by=inp.actor.display_name)
-            draft = await workflow.execute_activity(
-                "draft_sales_adjustment", job, start_to_close_timeout=POSTING_TIMEOUT, retry_policy=PATIENT_RETRY,
-                result_type=PostAdjustmentResult)
-            posted = await workflow.execute_activity(
-                "post_sales_adjustment", draft.id, start_to_close_timeout=POSTING_TIMEOUT,
-                retry_policy=PATIENT_RETRY, result_type=PostAdjustmentResult)
+            draft = await self._duty("draft_sales_adjustment", job, start_to_close=POSTING_TIMEOUT,
+                                     result_type=PostAdjustmentResult, what=f"draft {job.business_key}")
+            posted = await self._duty("post_sales_adjustment", draft.id, start_to_close=POSTING_TIMEOUT,
+                                      result_type=PostAdjustmentResult, what=f"posting {job.business_key}")
             if posted.refusal is not None:
                 # Compensate: the draft is voided; the complaint stays Fulfilled and says why.
-                await workflow.execute_activity(
-                    "void_sales_adjustment", VoidAdjustmentJob(id=draft.id, reason=posted.refusal),
-                    start_to_close_timeout=POSTING_TIMEOUT, retry_policy=PATIENT_RETRY, result_type=bool)
+                await self._duty("void_sales_adjustment", VoidAdjustmentJob(id=draft.id, reason=posted.refusal),
+                                 start_to_close=POSTING_TIMEOUT, result_type=bool, what=f"void {job.business_key}")
                 self.state.adjustment = Adjustment(id=draft.id, number=draft.number, status="voided",
                                                    amount=decision.amount, currency=claim.currency,
                                                    void_reason=posted.refusal)

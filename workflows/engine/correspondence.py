@@ -26,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
 
 from workflows.engine.activity_options import (
     CORRESPONDENCE_TIMEOUT,
-    PATIENT_RETRY,
 )
 from workflows.engine.errors import invalid
 from workflows.engine.tasks import Tasks
@@ -74,13 +73,9 @@ class Correspondence(Tasks):
     async def _dispatch(self, job: CorrespondenceJob) -> CorrespondenceResult:
         """Render, send and record one letter or email (idempotent by its business key): locally
         first, then patiently as a regular activity (see `_local_then_patient`)."""
-        if self._patched(LOCAL_CORRESPONDENCE):
-            return await self._local_then_patient(
-                "dispatch_correspondence", job, start_to_close=CORRESPONDENCE_TIMEOUT,
-                result_type=CorrespondenceResult, what=f"correspondence {job.business_key}")
-        return await workflow.execute_activity(
-            "dispatch_correspondence", job, start_to_close_timeout=CORRESPONDENCE_TIMEOUT,
-            retry_policy=PATIENT_RETRY, result_type=CorrespondenceResult)
+        return await self._duty("dispatch_correspondence", job, patch=LOCAL_CORRESPONDENCE,
+                                start_to_close=CORRESPONDENCE_TIMEOUT, result_type=CorrespondenceResult,
+                                what=f"correspondence {job.business_key}")
 
     # ---- an email whose delivery was not confirmed -----------------------------------------
 

@@ -24,6 +24,8 @@ with workflow.unsafe.imports_passed_through():
     from casework.cases.stages import StagePlan
     from workflows.engine.activity_options import LOCAL_RETRY, LOCAL_TIMEOUT, PATIENT_RETRY
 
+from workflows.engine.versioning import LOCAL_DUTIES
+
 if TYPE_CHECKING:
     from workflows.engine.step import Step
 
@@ -70,6 +72,17 @@ class CaseParts:
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 raise
             workflow.logger.warning("%s not done locally (%s); retrying it as an activity", what, cause)
+        return await workflow.execute_activity(activity, arg, start_to_close_timeout=start_to_close,
+                                               retry_policy=PATIENT_RETRY, result_type=result_type)
+
+    async def _duty(self, activity: str, arg: Any, *, start_to_close: timedelta, result_type: Any,
+                    what: str, patch: str = LOCAL_DUTIES) -> Any:
+        """Run `activity` (idempotent by its job's key: a task's email, a posting): locally first
+        (`_local_then_patient`) where the run has `patch`, else as a regular activity, as runs
+        recorded before the patch did."""
+        if self._patched(patch):
+            return await self._local_then_patient(activity, arg, start_to_close=start_to_close,
+                                                  result_type=result_type, what=what)
         return await workflow.execute_activity(activity, arg, start_to_close_timeout=start_to_close,
                                                retry_policy=PATIENT_RETRY, result_type=result_type)
 

@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from casework.cases.stages import TASK_ACTIONS
     from casework.tasks.due import due_refusal, task_due_at
 
-from workflows.engine.activity_options import NOTICE_TIMEOUT, PATIENT_RETRY
+from workflows.engine.activity_options import NOTICE_TIMEOUT
 from workflows.engine.errors import conflict, invalid
 from workflows.engine.parts import CaseParts
 from workflows.engine.versioning import TASK_NOTICES_SETTLED
@@ -255,9 +255,8 @@ class Tasks(CaseParts):
         job = TaskNoticeJob(business_key=key, reference=self.state.reference,
                             case_type_name=self.state.case_type.name,
                             task=task, sender_name=actor.display_name if actor else CASE_ACTOR)
-        notice = await workflow.execute_activity(
-            "notify_task_assignee", job, start_to_close_timeout=NOTICE_TIMEOUT, retry_policy=PATIENT_RETRY,
-            result_type=TaskNoticeResult)
+        notice = await self._duty("notify_task_assignee", job, start_to_close=NOTICE_TIMEOUT,
+                                  result_type=TaskNoticeResult, what=f"task email {key}")
         if notice.message_id and not notice.delivery_confirmed and self._patched(TASK_NOTICES_SETTLED):
             self.state.unconfirmed_deliveries.append(UnconfirmedDelivery(
                 id=str(workflow.uuid4()), business_key=key, purpose=TASK_NOTICE_PURPOSE, channel=Channel.EMAIL,

@@ -33,6 +33,9 @@ PARTY_AND_CATEGORY_ATTRIBUTES = "party-and-category-search-attributes"
 # A case reopened once answered (a lead complaint disputed after it was resolved) restarts its
 # deadline clock; older runs left it stopped.
 CLOCK_RESTARTS_ON_REOPENING = "clock-restarts-on-reopening"
+# A kind's duties (task emails, a lead return's postings, a customer complaint's sales adjustment)
+# run as a local activity first, like letters and emails; older runs scheduled a regular one.
+LOCAL_DUTIES = "duties-as-local-activity"
 
 # One marker standing for a set of patches. Each patch costs a run a marker event and the
 # TemporalChangeVersion upsert the SDK adds to it (a visibility write on the server); a case
@@ -40,9 +43,11 @@ CLOCK_RESTARTS_ON_REOPENING = "clock-restarts-on-reopening"
 # the newest marker first, so one recorded under an older marker keeps that marker's set.
 _PATCHES_V1 = frozenset({CLOCK_PATCH, LOCAL_PROJECTION, CHANGED_SEARCH_ATTRIBUTES, LOCAL_DEADLINES,
                          CONTRIBUTION_REQUESTS_SENT})
+_PATCHES_V5 = _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED,
+                             PARTY_AND_CATEGORY_ATTRIBUTES, CLOCK_RESTARTS_ON_REOPENING}
 PATCH_SETS: dict[str, frozenset[str]] = {  # newest first
-    "case-patches-v5": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED,
-                                      PARTY_AND_CATEGORY_ATTRIBUTES, CLOCK_RESTARTS_ON_REOPENING},
+    "case-patches-v6": _PATCHES_V5 | {LOCAL_DUTIES},
+    "case-patches-v5": _PATCHES_V5,
     "case-patches-v4": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING, TASK_NOTICES_SETTLED},
     "case-patches-v3": _PATCHES_V1 | {LOCAL_CORRESPONDENCE, SETTLED_BEFORE_ENDING},
     "case-patches-v2": _PATCHES_V1 | {LOCAL_CORRESPONDENCE},

@@ -47,7 +47,6 @@ with workflow.unsafe.imports_passed_through():
     from casework.kinds.lead_return.rules import RULES, Action
 
 from workflows.engine import CaseWorkflow, conflict, invalid, shared_type
-from workflows.engine.activity_options import PATIENT_RETRY
 
 SAGA_TIMEOUT = timedelta(seconds=30)
 DECISION_TASK = "decision"  # the source of the decider's task
@@ -285,5 +284,5 @@ class LeadReturnWorkflow(CaseWorkflow[LeadReturnState]):
         return True
 
     async def _saga_step(self, name: str, job: Any, result_type: Any) -> Any:
-        return await workflow.execute_activity(name, job, start_to_close_timeout=SAGA_TIMEOUT,
-                                               retry_policy=PATIENT_RETRY, result_type=result_type)
+        return await self._duty(name, job, start_to_close=SAGA_TIMEOUT, result_type=result_type,
+                                what=f"{name} for {self.state.reference}")
