@@ -350,3 +350,61 @@ async def test_exports_offer_the_api_field_names_as_headings_for_machines(api, d
     assert [cell.value for cell in sheet[1]] == ["reference", "date_received", "overdue"]
     wrong = await api.get("/search/cases.csv", params={**params, "headings": "labels"}, headers=bearer(boss))
     assert wrong.status_code == 422 and "headings" in wrong.text
+
+
+OVERDUE_SORTS = ["-date_received", "date_received", "-deadline", "deadline", "reference", "-complainant_name"]
+
+
+@pytest.mark.parametrize("sort", OVERDUE_SORTS)
+async def test_overdue_pages_hold_both_ways_of_being_overdue_in_the_search_order(api, engine, sort):
+    """The overdue filter is searched as its two ways (flagged by the timer; open, unanswered and
+    past its deadline) apart: the pages hold exactly the cases either way makes overdue, each once,
+    in the sort's order across page boundaries, with dates shared so the reference breaks ties, and
+    the export holds the same rows in the same order."""
+    t = tag()
+    prefix = f"O{t}/"
+    cases, expected = [], []
+    async with make_sessionmaker(engine)() as session, session.begin():
+        team = await make_team(session, f"OV{t}")
+        await make_user(session, f"lead{t}", ["coordinator"], [team])
+        for i in range(60):
+            reference = f"{prefix}{(i * 37) % 60:06d}/24"  # references out of the rows' order
+            received = date(2024, 6, 1) + timedelta(days=i % 7)
+            way = i % 5
+            row = {
+                0: dict(overdue=True, deadline=TODAY + timedelta(days=i % 4)),  # flagged, deadline ahead
+                1: dict(deadline=TODAY - timedelta(days=1 + i % 3)),  # past its deadline, not flagged
+                2: dict(overdue=True, deadline=None if i % 2 else TODAY - timedelta(days=2),
+                        status="closed", stage="closure"),  # flagged stays overdue, closed or not
+                3: dict(deadline=TODAY - timedelta(days=2), deadline_met=False),  # answered late: not
+                4: dict(deadline=TODAY - timedelta(days=5), status="closed", stage="closure"),  # not
+            }[way]
+            cases.append(case_row(reference, complainant=f"Olive Overdue {i % 11:02d}", team=team,
+                                  date_received=received, **row))
+            if way in (0, 1, 2):
+                expected.append(cases[-1])
+        await insert_cases(session, cases, [])
+
+    key = sort.lstrip("-")
+    descending = sort.startswith("-")
+    present = sorted((c for c in expected if c[key] is not None),
+                     key=lambda c: (c[key], c["reference"]), reverse=descending)
+    missing = sorted((c for c in expected if c[key] is None), key=lambda c: c["reference"], reverse=descending)
+    wanted = [c["reference"] for c in (missing + present if descending else present + missing)]
+
+    params = {"team": team, "overdue": "true", "sort": sort, "reference_prefix": prefix}
+    walked, cursor = [], None
+    while True:
+        response = await api.get("/search/cases", headers=bearer(f"lead{t}"),
+                                 params={**params, "limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert all(item["overdue"] is True for item in body["items"])
+        walked += [item["reference"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == wanted
+    export = await api.get("/search/cases.csv", params=params, headers=bearer(f"lead{t}"))
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"), newline="")))
+    assert [read_csv_text(row["Reference"]) for row in rows] == wanted

@@ -226,10 +226,16 @@ class CaseRecord(Base):
         Index("ix_case_record_flagged_overdue", "reference", postgresql_where=text("overdue")),
         Index("ix_case_record_open_deadline", "deadline",
               postgresql_where=text("status = 'open'")),
-        # The same two halves within one team (team + overdue, a team's open cases by deadline).
+        # A team's open cases by deadline.
         Index("ix_case_record_open_team_deadline", "team", "deadline",
               postgresql_where=text("status = 'open'")),
-        Index("ix_case_record_team_flagged_overdue", "team", postgresql_where=text("overdue")),
+        # A team's overdue cases newest first, each way of being overdue apart
+        # (casework.reporting.search.overdue_ways): walked in the page's order, stopping when full.
+        # The deadline in the second lets the walk test "deadline passed" without reading the row.
+        Index("ix_case_record_team_overdue_received", "team", "date_received", "reference",
+              postgresql_where=text("overdue")),
+        Index("ix_case_record_team_late_received", "team", "date_received", "reference", "deadline",
+              postgresql_where=text("status = 'open' AND deadline_met IS NULL AND NOT overdue")),
     )
 
 
