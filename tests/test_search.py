@@ -14,7 +14,9 @@ import openpyxl
 import pytest
 import pytest_asyncio
 
-from casework.platform.db import make_sessionmaker
+from sqlalchemy import update
+
+from casework.platform.db import CaseCorrespondent, make_sessionmaker
 from casework.reporting.export import read_csv_text
 from tests.seeding import (
     bearer,
@@ -408,3 +410,29 @@ async def test_overdue_pages_hold_both_ways_of_being_overdue_in_the_search_order
     export = await api.get("/search/cases.csv", params=params, headers=bearer(f"lead{t}"))
     rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"), newline="")))
     assert [read_csv_text(row["Reference"]) for row in rows] == wanted
+
+
+async def test_a_correspondent_is_found_by_part_of_the_name_they_have_now(api, engine):
+    """Parts of names are matched among the different names (correspondent_name, kept by a trigger
+    on case_correspondent), then correspondents by exact name: a new correspondent and a renamed
+    one are found by their name at once, not by the old one."""
+    t = tag()
+    prefix = f"N{t}/"
+    first, second = f"Quentin Quill{t}", f"Petra Pen{t}"
+    async with make_sessionmaker(engine)() as session, session.begin():
+        team = await make_team(session, f"NM{t}")
+        await make_user(session, f"finder{t}", ["coordinator"], [team])
+        cases = [case_row(f"{prefix}{i:06d}/24", complainant="Someone", team=team) for i in (1, 2)]
+        people = [correspondent_row(cases[0]["reference"], first),
+                  correspondent_row(cases[1]["reference"], first, primary=False)]
+        await insert_cases(session, cases, people)
+
+    async def by_part(part: str) -> list[str]:
+        return sorted(await found(api, f"finder{t}", correspondent=part, reference_prefix=prefix))
+
+    assert await by_part(f"quill{t.lower()}") == [cases[0]["reference"], cases[1]["reference"]]
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(update(CaseCorrespondent).where(
+            CaseCorrespondent.case_reference == cases[1]["reference"]).values(name=second))
+    assert await by_part(f"n{t}") == [cases[1]["reference"]]
+    assert await by_part(f"Quill{t}") == [cases[0]["reference"]]

@@ -94,7 +94,7 @@ SEARCHES = [
     ({"complainant": md5_name(4321)[3:9]}, "-date_received", None, EVERYONE,
      "ix_case_record_complainant_trgm"),
     ({"correspondent": md5_name(1234)[2:8].upper()}, "-date_received", None, EVERYONE,
-     "ix_case_correspondent_name_trgm"),
+     "ix_correspondent_name_trgm"),
     ({"reference_prefix": "PLAN/0012"}, "-date_received", None, EVERYONE,
      {"case_record_pkey", "ix_case_record_reference_pattern"}),
     ({"postcode": "AB42 5XY"}, "-date_received", None, EVERYONE, "ix_case_correspondent_postcode"),
@@ -200,7 +200,7 @@ async def test_a_search_run_again_and_again_keeps_being_planned_for_its_own_valu
             assert all(len(rows) == 1 and rows[0].reference == "PLAN/001234/24" for rows in found)
             plans = (await conn.execute(text(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-                " WHERE statement LIKE '%case_correspondent.name ILIKE%'"))).all()
+                " WHERE statement LIKE '%correspondent_name.name ILIKE%'"))).all()
             assert plans, "psycopg prepared the search (the case this guards)"
             assert all(generic_plans == 0 and custom_plans >= 3 for generic_plans, custom_plans in plans)
         finally:

@@ -42,7 +42,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from casework.cases.postcodes import is_outward_code, normalise_postcode
-from casework.platform.db import CaseContribution, CaseCorrespondent, CaseRecord
+from casework.platform.db import CaseContribution, CaseCorrespondent, CaseRecord, CorrespondentName
 
 DEFAULT_SORT = "-date_received"
 DEFAULT_PAGE_SIZE = 50
@@ -277,8 +277,10 @@ def filter_conditions(search: CaseSearch, today: date, *, overdue: bool = True) 
     if search.complainant:
         where.append(case.complainant_name.ilike(f"%{_like_escape(search.complainant)}%"))
     if search.correspondent:
-        where.append(_correspondent_matches(
-            CaseCorrespondent.name.ilike(f"%{_like_escape(search.correspondent)}%")))
+        # The names matching, then their correspondents by exact name (CorrespondentName).
+        names = select(CorrespondentName.name).where(
+            CorrespondentName.name.ilike(f"%{_like_escape(search.correspondent)}%"))
+        where.append(_correspondent_matches(CaseCorrespondent.name.in_(names)))
     if search.postcode:
         # A full postcode in any spacing, or an outward code alone ("AB1" finds "AB1 2CD" but not
         # "AB12 3EF"). Both sides are in the same written form (casework.cases.postcodes).
