@@ -258,7 +258,7 @@ async def run(stack: Stack, *, quick: bool) -> list[Result]:
     count = 100_000 if quick else 1_000_000
     export_rows = 20_000 if quick else 100_000
     load, index = await asyncio.to_thread(bulk_load, stack.database_url, count)
-    results = [Result("load", f"COPY {count:,} cases + complainants, rebuild indexes", "s", load + index)]
+    results = [Result("load", f"make {count:,} cases + complainants in SQL, rebuild indexes", "s", load + index)]
     results += await searches(stack, quick)
     results += await exports(stack, export_rows)
     results += await digests(stack)
@@ -277,7 +277,7 @@ def bulk_cases(database_url: str) -> int:
 
 
 async def run_ten_million(stack: Stack, *, quick: bool, total: int | None = None) -> list[Result]:
-    """The ten searches over `total` (10,000,000) COPY-loaded cases, topping up what `run` loaded;
+    """The ten searches over `total` (10,000,000) bulk-loaded cases, topping up what `run` loaded;
     the full mode only, unless a total is given."""
     if total is None and quick:
         return []
@@ -289,7 +289,7 @@ async def run_ten_million(stack: Stack, *, quick: bool, total: int | None = None
         database, cases, case_indexes, people, people_indexes = conn.execute(DISK_SIZES).fetchone()
     gib = 2**30
     scenario = f"search {total / 1e6:g}M"
-    results = [Result("load", f"COPY {total - have:,} more cases + complainants ({total:,} in all)", "s", load,
+    results = [Result("load", f"make {total - have:,} more cases + complainants in SQL ({total:,} in all)", "s", load,
                       note=f"indexes rebuilt and analysed in {index:.0f} s; disk: database {database / gib:.1f} GiB, "
                            f"cases {cases / gib:.1f} GiB ({case_indexes / gib:.1f} of it indexes), complainants "
                            f"{people / gib:.1f} GiB ({people_indexes / gib:.1f} indexes)")]
