@@ -58,7 +58,7 @@ with draws as (
                || substr(%(letters)s, 1 + floor(random() * length(%(letters)s))::int, 1) as postcode
     from generate_series(%(low)s::int, %(high)s::int) n offset 0
 ), made as materialized (
-    select format('BULK/%%s/%%s', lpad(n::text, 7, '0'), 20 + n %% 6) as reference, n, received,
+    select format('BULK/%%s/%%s', lpad(n::text, greatest(7, length(n::text)), '0'), 20 + n %% 6) as reference, n, received,
            name, phone, postcode, received < %(today)s::date - 90 or coin < 0.5 as closed, stage, team
     from draws
 ), cases as (
