@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import product
 from datetime import date, timedelta
 from typing import Any
 
@@ -105,7 +106,10 @@ SEARCHES = [
     ({"external_reference": "EXT77"}, "-date_received", None, EVERYONE,
      "ix_case_correspondent_external_reference"),
     ({"overdue": True}, "-date_received", None, EVERYONE,
-     {"ix_case_record_flagged_overdue", "ix_case_record_open_deadline"}),
+     {"ix_case_record_overdue_received", "ix_case_record_late_received",
+      "ix_case_record_flagged_overdue", "ix_case_record_open_deadline"}),
+    ({"overdue": True}, "reference", None, EVERYONE,
+     {"ix_case_record_flagged_overdue", "ix_case_record_open_deadline", "case_record_pkey"}),
     ({"teams": ["BILLING"], "overdue": True}, "-date_received", None, EVERYONE,
      {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received",
       "ix_case_record_flagged_overdue", "ix_case_record_open_team_deadline"}),
@@ -139,14 +143,16 @@ async def test_every_search_filter_and_sort_is_served_by_an_index(engine):
                 seq_scanned = {node.get("Relation Name") for node in nodes(plan)
                                if node["Node Type"] == "Seq Scan"}
                 assert not seq_scanned & {"case_record", "case_correspondent"}, what
+                if filters.get("overdue"):  # read along the overdue cases, never every case by date
+                    assert "ix_case_record_received_ref" not in used, what
         finally:
             await transaction.rollback()
 
 
 async def test_a_teams_newest_overdue_cases_are_a_page_long_walk_whichever_way_they_are_overdue(engine):
     """A team with many overdue cases (10,000 here, as many as a team has at 10M cases in `make
-    bench`): the page of its newest merges two walks in the page's order, one per way of being
-    overdue, and stops when full. Nothing is sorted, so the page does not read every overdue case
+    bench`): the page of its newest (or everyone's newest) merges two walks in the page's order,
+    one per way of being overdue, and stops when full. Nothing is sorted, so the page does not read every overdue case
     of the team (which took 1.4 s at 10M cases as one OR)."""
     late = [
         """
@@ -169,15 +175,17 @@ async def test_a_teams_newest_overdue_cases_are_a_page_long_walk_whichever_way_t
         try:
             for statement in SEED + late:
                 await conn.execute(text(statement))
-            for after in (None, Cursor(Sort.parse("-date_received"), TODAY - timedelta(days=300),
-                                       "LATE/005000/24")):
-                stmt = search_statement(CaseSearch(teams=["LATEPLAN"], overdue=True), visible_cases(EVERYONE),
+            walks = {("LATEPLAN",): {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received"},
+                     (): {"ix_case_record_overdue_received", "ix_case_record_late_received"}}
+            for (teams, indexes), after in product(walks.items(), (None, Cursor(
+                    Sort.parse("-date_received"), TODAY - timedelta(days=300), "LATE/005000/24"))):
+                stmt = search_statement(CaseSearch(teams=list(teams), overdue=True), visible_cases(EVERYONE),
                                         Sort.parse("-date_received"), TODAY, after=after, limit=51)
                 plan = await plan_of(conn, stmt)
                 kinds = {node["Node Type"] for node in nodes(plan)}
                 used = {node.get("Index Name") for node in nodes(plan)} - {None}
-                assert "Merge Append" in kinds and "Sort" not in kinds, (kinds, used)
-                assert used == {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received"}
+                assert "Merge Append" in kinds and "Sort" not in kinds, (teams, kinds, used)
+                assert used == indexes, (teams, used)
         finally:
             await transaction.rollback()
 

@@ -229,12 +229,16 @@ class CaseRecord(Base):
         # A team's open cases by deadline.
         Index("ix_case_record_open_team_deadline", "team", "deadline",
               postgresql_where=text("status = 'open'")),
-        # A team's overdue cases newest first, each way of being overdue apart
+        # Overdue cases in date-received order, a team's or all, each way of being overdue apart
         # (casework.reporting.search.overdue_ways): walked in the page's order, stopping when full.
-        # The deadline in the second lets the walk test "deadline passed" without reading the row.
+        # The deadline in the second way's lets the walk test "deadline passed" without the row.
         Index("ix_case_record_team_overdue_received", "team", "date_received", "reference",
               postgresql_where=text("overdue")),
         Index("ix_case_record_team_late_received", "team", "date_received", "reference", "deadline",
+              postgresql_where=text("status = 'open' AND deadline_met IS NULL AND NOT overdue")),
+        Index("ix_case_record_overdue_received", "date_received", "reference",
+              postgresql_where=text("overdue")),
+        Index("ix_case_record_late_received", "date_received", "reference", "deadline",
               postgresql_where=text("status = 'open' AND deadline_met IS NULL AND NOT overdue")),
     )
 

@@ -363,13 +363,16 @@ def search_statement(
 ) -> Select:
     """Every result column, labelled by its key, for the cases `visible` lets through.
 
-    Overdue cases are found each way of being overdue apart (`overdue_ways`), each in the page's
-    order and up to the page's length, then merged: each way walks its index in that order and
-    stops when the page is full. As one OR, PostgreSQL reads every overdue case the other filters
-    let through before it can sort them (1.4 s for a team's newest at 10M cases;
-    docs/performance.md, "Ten million")."""
+    Overdue cases in date-received order are found each way of being overdue apart
+    (`overdue_ways`), each in the page's order and up to the page's length, then merged: each way
+    walks its own index in that order (migration 0030, by team or not) and stops when the page is
+    full. As one OR, PostgreSQL reads every overdue case the other filters let through before it
+    can sort them (1.4 s for a team's newest at 10M cases; docs/performance.md, "Ten million").
+    Other orders keep the OR: without an index in their order, a way cut at the page's length may
+    be walked along another index to its end when PostgreSQL expects it to hold many cases (the
+    second way is nearly always empty: the deadline timer flags a case when it passes)."""
     selected: list[Label[Any]] = [column.expression(today).label(key) for key, column in COLUMNS.items()]
-    split = search.overdue is True
+    split = search.overdue is True and sort.key == "date_received"
     where = [visible, *filter_conditions(search, today, overdue=not split)]
     if after is not None:
         where.append(_after(after, today))

@@ -1,12 +1,13 @@
 """search: a team's overdue cases in page order, each way of being overdue; correspondent names
 found among the different names
 
-The case search finds overdue cases as a UNION ALL of the two ways a case is overdue
-(casework.reporting.search.overdue_ways). Each half walks one of these indexes in the page's order
-(team, then date received and reference) and the page stops once it is full; with the team alone
-in the index, PostgreSQL read every overdue case of the team and sorted them (p95 1.4 s at 10M
-cases). The second index holds the deadline too, so the walk tests "deadline passed" in the index
-and touches the table only for the cases it returns.
+The case search finds overdue cases in date-received order as a UNION ALL of the two ways a case
+is overdue (casework.reporting.search.overdue_ways). Each half walks one of these indexes in the
+page's order (a team's: team, date received, reference; everyone's: date received, reference) and
+the page stops once it is full; with the team alone in the index, PostgreSQL read every overdue
+case of the team and sorted them (p95 1.4 s at 10M cases). The second way's indexes hold the
+deadline too, so the walk tests "deadline passed" in the index and touches the table only for
+the cases it returns.
 
 A search by part of a correspondent's name reads a trigram index whose posting lists grew with
 the correspondents (at 10M cases, every person called Eilidh or MacDonald for "Eilidh Mac"),
@@ -54,6 +55,11 @@ def upgrade() -> None:
     op.create_index('ix_case_record_team_late_received', 'case_record',
                     ['team', 'date_received', 'reference', 'deadline'], unique=False,
                     postgresql_where=sa.text("status = 'open' AND deadline_met IS NULL AND NOT overdue"))
+    op.create_index('ix_case_record_overdue_received', 'case_record', ['date_received', 'reference'],
+                    unique=False, postgresql_where=sa.text('overdue'))
+    op.create_index('ix_case_record_late_received', 'case_record',
+                    ['date_received', 'reference', 'deadline'], unique=False,
+                    postgresql_where=sa.text("status = 'open' AND deadline_met IS NULL AND NOT overdue"))
 
 
 def downgrade() -> None:
@@ -64,6 +70,8 @@ def downgrade() -> None:
     op.execute("DROP TRIGGER case_correspondent_name ON case_correspondent")
     op.execute("DROP FUNCTION remember_correspondent_name()")
     op.execute("DROP TABLE correspondent_name")
+    op.drop_index('ix_case_record_late_received', table_name='case_record')
+    op.drop_index('ix_case_record_overdue_received', table_name='case_record')
     op.drop_index('ix_case_record_team_late_received', table_name='case_record')
     op.drop_index('ix_case_record_team_overdue_received', table_name='case_record')
     op.create_index('ix_case_record_team_flagged_overdue', 'case_record', ['team'], unique=False,
