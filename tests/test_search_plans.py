@@ -175,8 +175,11 @@ async def test_a_teams_newest_overdue_cases_are_a_page_long_walk_whichever_way_t
         try:
             for statement in SEED + late:
                 await conn.execute(text(statement))
-            walks = {("LATEPLAN",): {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received"},
-                     (): {"ix_case_record_overdue_received", "ix_case_record_late_received"}}
+            everyone = {"ix_case_record_overdue_received", "ix_case_record_late_received"}
+            by_team = {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received"}
+            # A team's walks may go along everyone's indexes when its cases are most of them (as
+            # in a test database): still one page-long walk per way.
+            walks = {("LATEPLAN",): by_team | everyone, (): everyone}
             for (teams, indexes), after in product(walks.items(), (None, Cursor(
                     Sort.parse("-date_received"), TODAY - timedelta(days=300), "LATE/005000/24"))):
                 stmt = search_statement(CaseSearch(teams=list(teams), overdue=True), visible_cases(EVERYONE),
@@ -185,7 +188,7 @@ async def test_a_teams_newest_overdue_cases_are_a_page_long_walk_whichever_way_t
                 kinds = {node["Node Type"] for node in nodes(plan)}
                 used = {node.get("Index Name") for node in nodes(plan)} - {None}
                 assert "Merge Append" in kinds and "Sort" not in kinds, (teams, kinds, used)
-                assert used == indexes, (teams, used)
+                assert used <= indexes and len(used) == 2, (teams, used)
         finally:
             await transaction.rollback()
 
