@@ -14,7 +14,9 @@ import openpyxl
 import pytest
 import pytest_asyncio
 
-from casework.platform.db import make_sessionmaker
+from sqlalchemy import update
+
+from casework.platform.db import CaseCorrespondent, make_sessionmaker
 from casework.reporting.export import read_csv_text
 from tests.seeding import (
     bearer,
@@ -350,3 +352,87 @@ async def test_exports_offer_the_api_field_names_as_headings_for_machines(api, d
     assert [cell.value for cell in sheet[1]] == ["reference", "date_received", "overdue"]
     wrong = await api.get("/search/cases.csv", params={**params, "headings": "labels"}, headers=bearer(boss))
     assert wrong.status_code == 422 and "headings" in wrong.text
+
+
+OVERDUE_SORTS = ["-date_received", "date_received", "-deadline", "deadline", "reference", "-complainant_name"]
+
+
+@pytest.mark.parametrize("sort", OVERDUE_SORTS)
+async def test_overdue_pages_hold_both_ways_of_being_overdue_in_the_search_order(api, engine, sort):
+    """The overdue filter is searched as its two ways (flagged by the timer; open, unanswered and
+    past its deadline) apart: the pages hold exactly the cases either way makes overdue, each once,
+    in the sort's order across page boundaries, with dates shared so the reference breaks ties, and
+    the export holds the same rows in the same order."""
+    t = tag()
+    prefix = f"O{t}/"
+    cases, expected = [], []
+    async with make_sessionmaker(engine)() as session, session.begin():
+        team = await make_team(session, f"OV{t}")
+        await make_user(session, f"lead{t}", ["coordinator"], [team])
+        for i in range(60):
+            reference = f"{prefix}{(i * 37) % 60:06d}/24"  # references out of the rows' order
+            received = date(2024, 6, 1) + timedelta(days=i % 7)
+            way = i % 5
+            row = {
+                0: dict(overdue=True, deadline=TODAY + timedelta(days=i % 4)),  # flagged, deadline ahead
+                1: dict(deadline=TODAY - timedelta(days=1 + i % 3)),  # past its deadline, not flagged
+                2: dict(overdue=True, deadline=None if i % 2 else TODAY - timedelta(days=2),
+                        status="closed", stage="closure"),  # flagged stays overdue, closed or not
+                3: dict(deadline=TODAY - timedelta(days=2), deadline_met=False),  # answered late: not
+                4: dict(deadline=TODAY - timedelta(days=5), status="closed", stage="closure"),  # not
+            }[way]
+            cases.append(case_row(reference, complainant=f"Olive Overdue {i % 11:02d}", team=team,
+                                  date_received=received, **row))
+            if way in (0, 1, 2):
+                expected.append(cases[-1])
+        await insert_cases(session, cases, [])
+
+    key = sort.lstrip("-")
+    descending = sort.startswith("-")
+    present = sorted((c for c in expected if c[key] is not None),
+                     key=lambda c: (c[key], c["reference"]), reverse=descending)
+    missing = sorted((c for c in expected if c[key] is None), key=lambda c: c["reference"], reverse=descending)
+    wanted = [c["reference"] for c in (missing + present if descending else present + missing)]
+
+    params = {"team": team, "overdue": "true", "sort": sort, "reference_prefix": prefix}
+    walked, cursor = [], None
+    while True:
+        response = await api.get("/search/cases", headers=bearer(f"lead{t}"),
+                                 params={**params, "limit": 7, **({"cursor": cursor} if cursor else {})})
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert all(item["overdue"] is True for item in body["items"])
+        walked += [item["reference"] for item in body["items"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            break
+    assert walked == wanted
+    export = await api.get("/search/cases.csv", params=params, headers=bearer(f"lead{t}"))
+    rows = list(csv.DictReader(io.StringIO(export.content.decode("utf-8-sig"), newline="")))
+    assert [read_csv_text(row["Reference"]) for row in rows] == wanted
+
+
+async def test_a_correspondent_is_found_by_part_of_the_name_they_have_now(api, engine):
+    """Parts of names are matched among the different names (correspondent_name, kept by a trigger
+    on case_correspondent), then correspondents by exact name: a new correspondent and a renamed
+    one are found by their name at once, not by the old one."""
+    t = tag()
+    prefix = f"N{t}/"
+    first, second = f"Quentin Quill{t}", f"Petra Pen{t}"
+    async with make_sessionmaker(engine)() as session, session.begin():
+        team = await make_team(session, f"NM{t}")
+        await make_user(session, f"finder{t}", ["coordinator"], [team])
+        cases = [case_row(f"{prefix}{i:06d}/24", complainant="Someone", team=team) for i in (1, 2)]
+        people = [correspondent_row(cases[0]["reference"], first),
+                  correspondent_row(cases[1]["reference"], first, primary=False)]
+        await insert_cases(session, cases, people)
+
+    async def by_part(part: str) -> list[str]:
+        return sorted(await found(api, f"finder{t}", correspondent=part, reference_prefix=prefix))
+
+    assert await by_part(f"quill{t.lower()}") == [cases[0]["reference"], cases[1]["reference"]]
+    async with make_sessionmaker(engine)() as session, session.begin():
+        await session.execute(update(CaseCorrespondent).where(
+            CaseCorrespondent.case_reference == cases[1]["reference"]).values(name=second))
+    assert await by_part(f"n{t}") == [cases[1]["reference"]]
+    assert await by_part(f"Quill{t}") == [cases[0]["reference"]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from itertools import product
 from datetime import date, timedelta
 from typing import Any
 
@@ -94,7 +95,7 @@ SEARCHES = [
     ({"complainant": md5_name(4321)[3:9]}, "-date_received", None, EVERYONE,
      "ix_case_record_complainant_trgm"),
     ({"correspondent": md5_name(1234)[2:8].upper()}, "-date_received", None, EVERYONE,
-     "ix_case_correspondent_name_trgm"),
+     "ix_correspondent_name_trgm"),
     ({"reference_prefix": "PLAN/0012"}, "-date_received", None, EVERYONE,
      {"case_record_pkey", "ix_case_record_reference_pattern"}),
     ({"postcode": "AB42 5XY"}, "-date_received", None, EVERYONE, "ix_case_correspondent_postcode"),
@@ -105,9 +106,13 @@ SEARCHES = [
     ({"external_reference": "EXT77"}, "-date_received", None, EVERYONE,
      "ix_case_correspondent_external_reference"),
     ({"overdue": True}, "-date_received", None, EVERYONE,
-     {"ix_case_record_flagged_overdue", "ix_case_record_open_deadline"}),
+     {"ix_case_record_overdue_received", "ix_case_record_late_received",
+      "ix_case_record_flagged_overdue", "ix_case_record_open_deadline"}),
+    ({"overdue": True}, "reference", None, EVERYONE,
+     {"ix_case_record_flagged_overdue", "ix_case_record_open_deadline", "case_record_pkey"}),
     ({"teams": ["BILLING"], "overdue": True}, "-date_received", None, EVERYONE,
-     {"ix_case_record_team_flagged_overdue", "ix_case_record_open_team_deadline"}),
+     {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received",
+      "ix_case_record_flagged_overdue", "ix_case_record_open_team_deadline"}),
     ({"deadline_from": TODAY, "deadline_to": TODAY + timedelta(days=5)}, "deadline", None, EVERYONE,
      "ix_case_record_deadline_ref"),
     ({"received_from": date(2022, 3, 1), "received_to": date(2022, 3, 2)}, "reference", None,
@@ -138,6 +143,52 @@ async def test_every_search_filter_and_sort_is_served_by_an_index(engine):
                 seq_scanned = {node.get("Relation Name") for node in nodes(plan)
                                if node["Node Type"] == "Seq Scan"}
                 assert not seq_scanned & {"case_record", "case_correspondent"}, what
+                if filters.get("overdue"):  # read along the overdue cases, never every case by date
+                    assert "ix_case_record_received_ref" not in used, what
+        finally:
+            await transaction.rollback()
+
+
+async def test_a_teams_newest_overdue_cases_are_a_page_long_walk_whichever_way_they_are_overdue(engine):
+    """A team with many overdue cases (10,000 here, as many as a team has at 10M cases in `make
+    bench`): the page of its newest (or everyone's newest) merges two walks in the page's order,
+    one per way of being overdue, and stops when full. Nothing is sorted, so the page does not read every overdue case
+    of the team (which took 1.4 s at 10M cases as one OR)."""
+    late = [
+        """
+        INSERT INTO team (code, name, email) VALUES ('LATEPLAN', 'Late', 'late@example.org')
+        ON CONFLICT DO NOTHING
+        """,
+        """
+        INSERT INTO case_record (reference, case_type, version, status, stage, stage_label, team,
+            channel, category, severity, description, date_received, complainant_name,
+            registered_by, registered_at, updated_at, deadline, overdue)
+        SELECT 'LATE/' || lpad(i::text, 6, '0') || '/24', 'COMP', 1, 'open', 'draft', 'Stage',
+               'LATEPLAN', 'email', 'Billing', 'medium', 'seeded', CURRENT_DATE - 30 - i % 900,
+               'Late ' || i, 'Seed', now(), now(), CURRENT_DATE - 2 - i % 900, i % 3 <> 0
+        FROM generate_series(1, 10000) AS i
+        """,
+        "ANALYZE case_record",
+    ]
+    async with engine.connect() as conn:
+        transaction = await conn.begin()
+        try:
+            for statement in SEED + late:
+                await conn.execute(text(statement))
+            everyone = {"ix_case_record_overdue_received", "ix_case_record_late_received"}
+            by_team = {"ix_case_record_team_overdue_received", "ix_case_record_team_late_received"}
+            # A team's walks may go along everyone's indexes when its cases are most of them (as
+            # in a test database): still one page-long walk per way.
+            walks = {("LATEPLAN",): by_team | everyone, (): everyone}
+            for (teams, indexes), after in product(walks.items(), (None, Cursor(
+                    Sort.parse("-date_received"), TODAY - timedelta(days=300), "LATE/005000/24"))):
+                stmt = search_statement(CaseSearch(teams=list(teams), overdue=True), visible_cases(EVERYONE),
+                                        Sort.parse("-date_received"), TODAY, after=after, limit=51)
+                plan = await plan_of(conn, stmt)
+                kinds = {node["Node Type"] for node in nodes(plan)}
+                used = {node.get("Index Name") for node in nodes(plan)} - {None}
+                assert "Merge Append" in kinds and "Sort" not in kinds, (teams, kinds, used)
+                assert used <= indexes and len(used) == 2, (teams, used)
         finally:
             await transaction.rollback()
 
@@ -160,7 +211,7 @@ async def test_a_search_run_again_and_again_keeps_being_planned_for_its_own_valu
             assert all(len(rows) == 1 and rows[0].reference == "PLAN/001234/24" for rows in found)
             plans = (await conn.execute(text(
                 "SELECT generic_plans, custom_plans FROM pg_prepared_statements"
-                " WHERE statement LIKE '%case_correspondent.name ILIKE%'"))).all()
+                " WHERE statement LIKE '%correspondent_name.name ILIKE%'"))).all()
             assert plans, "psycopg prepared the search (the case this guards)"
             assert all(generic_plans == 0 and custom_plans >= 3 for generic_plans, custom_plans in plans)
         finally:

@@ -226,10 +226,20 @@ class CaseRecord(Base):
         Index("ix_case_record_flagged_overdue", "reference", postgresql_where=text("overdue")),
         Index("ix_case_record_open_deadline", "deadline",
               postgresql_where=text("status = 'open'")),
-        # The same two halves within one team (team + overdue, a team's open cases by deadline).
+        # A team's open cases by deadline.
         Index("ix_case_record_open_team_deadline", "team", "deadline",
               postgresql_where=text("status = 'open'")),
-        Index("ix_case_record_team_flagged_overdue", "team", postgresql_where=text("overdue")),
+        # Overdue cases in date-received order, a team's or all, each way of being overdue apart
+        # (casework.reporting.search.overdue_ways): walked in the page's order, stopping when full.
+        # The deadline in the second way's lets the walk test "deadline passed" without the row.
+        Index("ix_case_record_team_overdue_received", "team", "date_received", "reference",
+              postgresql_where=text("overdue")),
+        Index("ix_case_record_team_late_received", "team", "date_received", "reference", "deadline",
+              postgresql_where=text("status = 'open' AND deadline_met IS NULL AND NOT overdue")),
+        Index("ix_case_record_overdue_received", "date_received", "reference",
+              postgresql_where=text("overdue")),
+        Index("ix_case_record_late_received", "date_received", "reference", "deadline",
+              postgresql_where=text("status = 'open' AND deadline_met IS NULL AND NOT overdue")),
     )
 
 
@@ -250,13 +260,29 @@ class CaseCorrespondent(Base):
     authority_document_id: Mapped[str | None] = mapped_column(String(36))
 
     __table_args__ = (
-        Index("ix_case_correspondent_name_trgm", "name", postgresql_using="gin",
-              postgresql_ops={"name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
+        # A correspondent by the exact name a part of a name found in correspondent_name.
+        Index("ix_case_correspondent_name", "name", "case_reference"),
         Index("ix_case_correspondent_email_lower", text("lower(email)")),
         Index("ix_case_correspondent_phone_digits", text("regexp_replace(phone, '[^0-9]', '', 'g')")),
         Index("ix_case_correspondent_postcode", "postcode",
               postgresql_ops={"postcode": "varchar_pattern_ops"}),
         Index("ix_case_correspondent_external_reference", "external_reference"),
+    )
+
+
+class CorrespondentName(Base):
+    """Every name a correspondent has had, once (a trigger on case_correspondent adds new ones;
+    names no correspondent bears any more stay, matching nobody: erasing a person must delete their
+    name here too, where no one else bears it). A search by part of a name
+    matches these, then the correspondents by exact name: the trigram index grows with the
+    different names, not with the correspondents (many share a name)."""
+
+    __tablename__ = "correspondent_name"
+    name: Mapped[str] = mapped_column(String(limits.NAME), primary_key=True)
+
+    __table_args__ = (
+        Index("ix_correspondent_name_trgm", "name", postgresql_using="gin",
+              postgresql_ops={"name": "gin_trgm_ops"}, postgresql_with={"fastupdate": "off"}),
     )
 
 
