@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.correspondence import message_id_for
 from activities.refusals import refused_for_good
@@ -25,6 +26,7 @@ from casework.calendar.deadlines import local_date
 from casework.calendar.policies import DayUnit
 from casework.cases.contracts import ComputeDeadlinesResult
 from casework.cases.jobs import (
+    CalendarNoticeJob,
     ComputeDeadlinesInput,
     DeadlineNoticeJob,
     DeadlineNoticeResult,
@@ -37,6 +39,8 @@ from casework.platform.config import Settings
 from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
 
 log = logging.getLogger(__name__)
+
+NOTICES_IN_FLIGHT = 20  # calendar notices: signals to Temporal at once
 
 
 class DeadlineActivities:
@@ -146,3 +150,36 @@ class DeadlineActivities:
                 .limit(page.limit)
             )
             return list((await session.scalars(stmt)).all())
+
+    @activity.defn
+    async def signal_open_cases(self, job: CalendarNoticeJob) -> int:
+        """Signal `calendar_changed` to every open case on the notice's calendar, in reference order,
+        a page at a time; how many were told. The heartbeat after each page (the last reference,
+        the count so far) is where a retried attempt carries on. A case whose workflow has ended
+        since the page was read is skipped."""
+        details = activity.info().heartbeat_details
+        after, told = (str(details[0]), int(details[1])) if details else (job.after_reference, 0)
+        client = activity.client()
+        notice = job.notice
+        gate = asyncio.Semaphore(NOTICES_IN_FLIGHT)
+
+        async def tell(reference: str) -> bool:
+            async with gate:
+                try:
+                    await client.get_workflow_handle(reference).signal("calendar_changed", notice)
+                except RPCError as exc:
+                    if exc.status is not RPCStatusCode.NOT_FOUND:
+                        raise
+                    log.info("case %s not signalled: its workflow is no longer running", reference)
+                    return False
+                return True
+
+        while True:
+            with refused_for_good(f"open cases of calendar {notice.region}"):
+                page = await self._open_cases(OpenCasesPage(region=notice.region, after_reference=after,
+                                                            limit=job.page_size))
+            if not page:
+                return told
+            told += sum(await asyncio.gather(*map(tell, page)))
+            after = page[-1]
+            activity.heartbeat(after, told)

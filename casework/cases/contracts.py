@@ -583,11 +583,16 @@ class ChangeTypeInput(StepInput):
 
 
 class CalendarChange(BaseModel):
-    """Signal `calendar_changed`: the region's closed days changed; recompute open cases."""
+    """Signal `calendar_changed`: the region's closed days changed; recompute open cases.
+
+    `calendar_version` names the region's closures as they stood after the change
+    (`casework.calendar.schedules.closures_version`): the recalculation each case runs reads them
+    once per version a worker, not once per case. Empty from senders before it existed."""
 
     region: str
     description: str
     requested_by: str
+    calendar_version: str = ""
 
 
 class CalendarChangeRun(CalendarChange):
