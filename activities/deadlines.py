@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -40,7 +41,10 @@ from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, readi
 
 log = logging.getLogger(__name__)
 
-NOTICES_IN_FLIGHT = 20  # calendar notices: signals to Temporal at once
+NOTICES_IN_FLIGHT = 40  # calendar notices: cases told and not yet done with it, at once
+# How long a case may take over a notice before it gets the signal as well: a case whose worker
+# is not running (or is far behind) still has the notice in its history for when it comes.
+NOTICE_PATIENCE_SECONDS = 20.0
 
 
 class DeadlineActivities:
@@ -153,25 +157,40 @@ class DeadlineActivities:
 
     @activity.defn
     async def signal_open_cases(self, job: CalendarNoticeJob) -> int:
-        """Signal `calendar_changed` to every open case on the notice's calendar, in reference order,
-        a page at a time; how many were told. The heartbeat after each page (the last reference,
-        the count so far) is where a retried attempt carries on. A case whose workflow has ended
-        since the page was read is skipped."""
+        """Tell every open case on the notice's calendar, in reference order, a page at a time; how
+        many were told. Each is told with the Update `apply_calendar_change`, which answers once the
+        case has recomputed and committed its dates, so no more than NOTICES_IN_FLIGHT cases have
+        the change waiting at once: signals as fast as the server takes them would queue thousands
+        of workflow tasks, past the worker's sticky-queue timeout, and each case would then be
+        replayed from its whole history. A case whose code predates the Update gets the signal
+        `calendar_changed`. The heartbeat after each page (the last reference, the count so far) is
+        where a retried attempt carries on. A case whose workflow has ended since the page was read
+        is skipped."""
         details = activity.info().heartbeat_details
         after, told = (str(details[0]), int(details[1])) if details else (job.after_reference, 0)
+        finished = (after, told)  # the progress a retry may carry on from: whole pages only
         client = activity.client()
         notice = job.notice
         gate = asyncio.Semaphore(NOTICES_IN_FLIGHT)
 
         async def tell(reference: str) -> bool:
             async with gate:
+                case = client.get_workflow_handle(reference)
                 try:
-                    await client.get_workflow_handle(reference).signal("calendar_changed", notice)
+                    try:
+                        await asyncio.wait_for(case.execute_update("apply_calendar_change", notice),
+                                               NOTICE_PATIENCE_SECONDS)
+                    except (WorkflowUpdateFailedError, asyncio.TimeoutError):
+                        # Its run knows no such Update, or has not got to it: the signal is kept
+                        # in its history (a case told twice records nothing the second time).
+                        await case.signal("calendar_changed", notice)
                 except RPCError as exc:
                     if exc.status is not RPCStatusCode.NOT_FOUND:
                         raise
                     log.info("case %s not signalled: its workflow is no longer running", reference)
                     return False
+                finally:
+                    activity.heartbeat(*finished)  # alive (the SDK sends at most one every few seconds)
                 return True
 
         while True:
@@ -182,4 +201,5 @@ class DeadlineActivities:
                 return told
             told += sum(await asyncio.gather(*map(tell, page)))
             after = page[-1]
-            activity.heartbeat(after, told)
+            finished = (after, told)
+            activity.heartbeat(*finished)

@@ -41,7 +41,7 @@ class CalendarChangeWorkflow:
         """Returns how many open cases were told."""
         signalled, after = change.signalled, change.after_reference
         notice = CalendarChange(region=change.region, description=change.description,
-                                requested_by=change.requested_by, calendar_version=change.calendar_version)
+                                requested_by=change.requested_by, calendar_as_of=change.calendar_as_of)
         if workflow.patched(NOTICES_FROM_AN_ACTIVITY):
             told: int = await workflow.execute_activity(
                 "signal_open_cases", CalendarNoticeJob(notice=notice, after_reference=after),

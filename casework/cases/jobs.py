@@ -72,9 +72,9 @@ class ComputeDeadlinesInput(BaseModel):
     extension_days: list[int] = Field(default_factory=list)
     today: date
     extension: ExtensionRequest | None = None
-    # The region's closures as a calendar change named them (CalendarChange.calendar_version):
-    # a worker that has read that version already reuses it. Empty: read them now.
-    calendar_version: str = ""
+    # Closures read at or after this instant will do (a calendar change's, CalendarChange.calendar_as_of):
+    # a worker that has read them since reuses them. None: read them now.
+    calendar_as_of: datetime | None = None
 
 
 class DeadlineNoticeJob(BaseModel):

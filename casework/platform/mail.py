@@ -255,7 +255,7 @@ class SmtpSessions:
     session is dropped and the error raised, exactly as with a session of its own, so the caller's
     outbox decides about a retry (and a retried send is the caller's, once)."""
 
-    def __init__(self, keep: int = 4, idle_seconds: float = 60.0, messages: int = 100) -> None:
+    def __init__(self, keep: int = 8, idle_seconds: float = 60.0, messages: int = 100) -> None:
         self.keep, self.idle_seconds, self.messages = keep, idle_seconds, messages
         self._idle: dict[tuple, list[_Session]] = {}
         self._lock = threading.Lock()
