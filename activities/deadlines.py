@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -169,6 +170,7 @@ class DeadlineActivities:
         details = activity.info().heartbeat_details
         after, told = (str(details[0]), int(details[1])) if details else (job.after_reference, 0)
         finished = (after, told)  # the progress a retry may carry on from: whole pages only
+        beaten = [time.monotonic()]
         client = activity.client()
         notice = job.notice
         gate = asyncio.Semaphore(NOTICES_IN_FLIGHT)
@@ -190,7 +192,9 @@ class DeadlineActivities:
                     log.info("case %s not signalled: its workflow is no longer running", reference)
                     return False
                 finally:
-                    activity.heartbeat(*finished)  # alive (the SDK sends at most one every few seconds)
+                    if time.monotonic() - beaten[0] > 5:  # alive, while a slow page is under way
+                        beaten[0] = time.monotonic()
+                        activity.heartbeat(*finished)
                 return True
 
         while True:
