@@ -42,4 +42,5 @@ def build_activities(sessionmaker: async_sessionmaker, settings: Settings, *,
         kinds += make(sessionmaker, settings, **hooks) if inspect.signature(make).parameters else make()
     return [projection.project_case, correspondence.dispatch_correspondence, digests.send_digest,
             deadlines.compute_deadlines, deadlines.notify_deadline, deadlines.list_open_cases,
+            deadlines.signal_open_cases,
             tasks.notify_task_assignee, *kinds]

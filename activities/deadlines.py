@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import datetime, timezone
 from typing import Any
 
@@ -16,7 +17,9 @@ from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import async_sessionmaker
 from temporalio import activity
+from temporalio.client import WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 
 from activities.correspondence import message_id_for
 from activities.refusals import refused_for_good
@@ -25,6 +28,7 @@ from casework.calendar.deadlines import local_date
 from casework.calendar.policies import DayUnit
 from casework.cases.contracts import ComputeDeadlinesResult
 from casework.cases.jobs import (
+    CalendarNoticeJob,
     ComputeDeadlinesInput,
     DeadlineNoticeJob,
     DeadlineNoticeResult,
@@ -37,6 +41,11 @@ from casework.platform.config import Settings
 from casework.platform.db import AppUser, CaseRecord, OutboxMessage, Team, reading
 
 log = logging.getLogger(__name__)
+
+NOTICES_IN_FLIGHT = 40  # calendar notices: cases told and not yet done with it, at once
+# How long a case may take over a notice before it gets the signal as well: a case whose worker
+# is not running (or is far behind) still has the notice in its history for when it comes.
+NOTICE_PATIENCE_SECONDS = 20.0
 
 
 class DeadlineActivities:
@@ -146,3 +155,55 @@ class DeadlineActivities:
                 .limit(page.limit)
             )
             return list((await session.scalars(stmt)).all())
+
+    @activity.defn
+    async def signal_open_cases(self, job: CalendarNoticeJob) -> int:
+        """Tell every open case on the notice's calendar, in reference order, a page at a time; how
+        many were told. Each is told with the Update `apply_calendar_change`, which answers once the
+        case has recomputed and committed its dates, so no more than NOTICES_IN_FLIGHT cases have
+        the change waiting at once: signals as fast as the server takes them would queue thousands
+        of workflow tasks, past the worker's sticky-queue timeout, and each case would then be
+        replayed from its whole history. A case whose code predates the Update gets the signal
+        `calendar_changed`. The heartbeat after each page (the last reference, the count so far) is
+        where a retried attempt carries on. A case whose workflow has ended since the page was read
+        is skipped."""
+        details = activity.info().heartbeat_details
+        after, told = (str(details[0]), int(details[1])) if details else (job.after_reference, 0)
+        finished = (after, told)  # the progress a retry may carry on from: whole pages only
+        beaten = [time.monotonic()]
+        client = activity.client()
+        notice = job.notice
+        gate = asyncio.Semaphore(NOTICES_IN_FLIGHT)
+
+        async def tell(reference: str) -> bool:
+            async with gate:
+                case = client.get_workflow_handle(reference)
+                try:
+                    try:
+                        await asyncio.wait_for(case.execute_update("apply_calendar_change", notice),
+                                               NOTICE_PATIENCE_SECONDS)
+                    except (WorkflowUpdateFailedError, asyncio.TimeoutError):
+                        # Its run knows no such Update, or has not got to it: the signal is kept
+                        # in its history (a case told twice records nothing the second time).
+                        await case.signal("calendar_changed", notice)
+                except RPCError as exc:
+                    if exc.status is not RPCStatusCode.NOT_FOUND:
+                        raise
+                    log.info("case %s not signalled: its workflow is no longer running", reference)
+                    return False
+                finally:
+                    if time.monotonic() - beaten[0] > 5:  # alive, while a slow page is under way
+                        beaten[0] = time.monotonic()
+                        activity.heartbeat(*finished)
+                return True
+
+        while True:
+            with refused_for_good(f"open cases of calendar {notice.region}"):
+                page = await self._open_cases(OpenCasesPage(region=notice.region, after_reference=after,
+                                                            limit=job.page_size))
+            if not page:
+                return told
+            told += sum(await asyncio.gather(*map(tell, page)))
+            after = page[-1]
+            finished = (after, told)
+            activity.heartbeat(*finished)

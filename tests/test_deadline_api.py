@@ -5,15 +5,23 @@ when the response is sent. (Clocks with weeks passing are in test_deadline_clock
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import date, timedelta
 
+import pytest
 from sqlalchemy.dialects.postgresql import insert
+from temporalio.testing import ActivityEnvironment
+
+from activities.deadlines import DeadlineActivities
+from casework.cases.contracts import CalendarChange
+from casework.cases.jobs import CalendarNoticeJob
 
 from casework.platform.db import CaseType
 from devtools.demo import CLOSE_REASONS, OUTCOMES
 from casework.kinds.complaint.rules import STANDARD_COMPLAINT_PLAN
 from casework.calendar.workdays import Region, add_working_days, build_calendar
 from tests.casefixtures import auth, case_path, register, step, walk_to_draft, walk_to_qa
+from tests.test_deadline_clocks import add_case_type
 
 
 async def _eventually(fetch, check, what: str):
@@ -218,3 +226,42 @@ async def test_a_contribution_recorded_late_is_overdue_at_once_and_keeps_the_day
                       {"details": "Faulty meter", "received_on": received.isoformat()})
     [done] = case["contributions"]
     assert (done["status"], done["received_on"], done["overdue"]) == ("completed", received.isoformat(), False)
+
+
+async def test_telling_open_cases_of_a_calendar_change_resumes_after_the_last_page_a_stopped_attempt_finished(
+        api, temporal, sessionmaker, settings):
+    """The calendar change's activity heartbeats after each page of cases it has signalled; an
+    attempt that stops part-way (its worker lost) is retried with that heartbeat and carries on
+    after it: every case told once, none twice, none missed."""
+    await add_case_type(sessionmaker, "SCOTNOTE", preset="uk-public-sector", api=api, region=Region.SCOTLAND.value)
+    refs = sorted([(await register(api, case_type="SCOTNOTE"))["reference"] for _ in range(3)])
+    notices = DeadlineActivities(sessionmaker, settings)
+    job = CalendarNoticeJob(notice=CalendarChange(region=Region.SCOTLAND.value, description="Office move",
+                                                  requested_by="Ada Admin"), page_size=1)
+    beats: list[tuple] = []
+
+    def stop_after_the_first_page(*details) -> None:
+        if details != ("", 0):  # beats while the first page is under way only say it is alive
+            beats.append(details)
+            raise RuntimeError("the worker stopped")
+
+    first = ActivityEnvironment(client=temporal)
+    first.on_heartbeat = stop_after_the_first_page
+    with pytest.raises(RuntimeError, match="the worker stopped"):
+        await first.run(notices.signal_open_cases, job)
+    [(after, told)] = beats
+    assert told <= 1
+
+    retry = ActivityEnvironment(client=temporal)
+    retry.info = dataclasses.replace(retry.info, attempt=2, heartbeat_details=[after, told])
+    total = await retry.run(notices.signal_open_cases, job)
+    assert total >= 1 + len([ref for ref in refs if ref > after])
+
+    async def notices_of(ref: str) -> list[str]:
+        """The Updates and signals telling the case of a calendar change, in its history."""
+        return [name async for event in temporal.get_workflow_handle(ref).fetch_history_events()
+                for name in [event.workflow_execution_update_accepted_event_attributes.accepted_request.input.name,
+                             event.workflow_execution_signaled_event_attributes.signal_name]
+                if name in ("apply_calendar_change", "calendar_changed")]
+
+    assert [await notices_of(ref) for ref in refs] == [["apply_calendar_change"]] * 3

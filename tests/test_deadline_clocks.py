@@ -332,7 +332,8 @@ async def test_a_holiday_added_while_a_case_is_open_moves_its_deadline_and_timer
                                     json={"date": closed_day.isoformat(), "reason": "Office move",
                                           "kind": "closure"}, headers=auth("admin"))
     assert response.status_code == 201, response.text
-    assert response.json()["recalculation"]["open_cases"] >= 1
+    recalculation = response.json()["recalculation"]
+    assert recalculation["open_cases"] >= 1
 
     moved = next_working_day(due, cal)
     case = await clock.case_when(ref, lambda c: c["deadline"] == moved.isoformat(), "moved by the closure")
@@ -340,12 +341,15 @@ async def test_a_holiday_added_while_a_case_is_open_moves_its_deadline_and_timer
     assert change["reason"].startswith("Closure added on") and "Office move" in change["reason"]
     assert change["actor_name"] == "Ada Admin"
     assert "Office move" in case["deadline_explanation"]
+    assert await clock.env.client.get_workflow_handle(recalculation["workflow_id"]).result() >= 1
+    await record_history(clock, recalculation["workflow_id"], "calendar-change-notices")
 
     # The timer moved with it: the breach comes at the end of the new deadline day.
     await clock.skip_to(breach_instant(moved, NIR))
     breach = await clock.event(ref, "deadline_breached")
     assert clock.fired_at(breach, breach_instant(moved, NIR))
 
+    await record_history(clock, ref, "deadlines-calendar-changed")
     response = await clock.api.delete(f"/admin/calendars/{NIR.value}/closures/{closed_day.isoformat()}",
                                       headers=auth("admin"))
     assert response.status_code == 200

@@ -191,10 +191,13 @@ async def _recalculate(session: SessionDep, client: TemporalDep, task_queue: str
     open_cases = await session.scalar(
         select(func.count()).select_from(CaseRecord)
         .where(CaseRecord.status == "open", CaseRecord.calendar_region == region.value))
+    # A transaction begun after the change's commit: closures read since then count it.
+    as_of = await session.scalar(select(func.now()))
     workflow_id = f"calendar-change/{region.value}/{uuid.uuid4()}"
     await client.start_workflow(
         CalendarChangeWorkflow.run,
-        CalendarChangeRun(region=region.value, description=description, requested_by=user.display_name),
+        CalendarChangeRun(region=region.value, description=description, requested_by=user.display_name,
+                          calendar_as_of=as_of),
         id=workflow_id, task_queue=task_queue, static_summary=description[:200],
     )
     return {"workflow_id": workflow_id, "open_cases": open_cases, "description": description}

@@ -11,7 +11,11 @@ the calendar changes between releases of `holidays` and when administrators add 
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import lru_cache
+from types import MappingProxyType
 from typing import Any
 
 import psycopg
@@ -33,19 +37,58 @@ from casework.platform.db import driver_connection
 # How far past the latest date involved a calendar is loaded; deadlines never run further ahead.
 _YEARS_AHEAD = 3
 
-_CLOSURES = "SELECT day, reason FROM calendar_closure WHERE region = %(region)s"
+# The region's closures, and when the transaction reading them began by the database's clock
+# (under any isolation level, every closure committed before that instant is among them).
+_CLOSURES = ("SELECT now(), coalesce(array_agg(day ORDER BY day), '{}'), "
+             "coalesce(array_agg(reason ORDER BY day), '{}') FROM calendar_closure WHERE region = %(region)s")
+
+
+@dataclass(frozen=True)
+class Closures:
+    as_of: datetime
+    days: tuple[tuple[date, str], ...]  # (day, reason), by day
+
+
+# The newest closures this process has read, by region. A calendar change tells each case the
+# instant it was made (`CalendarChange.calendar_as_of`, read after its commit); a recalculation
+# asking for the calendar as of then reuses closures read at or after it instead of reading them
+# again, so a change that moves ten thousand cases reads them once a worker, not ten thousand times.
+_newest: dict[Region, Closures] = {}
+
+
+async def read_closures(conn: psycopg.AsyncConnection, region: Region) -> Closures:
+    """The region's closures now, kept as the newest this process has seen."""
+    row = await (await conn.execute(_CLOSURES, {"region": region.value}, prepare=True)).fetchone()
+    assert row is not None  # an aggregate: always one row
+    as_of, days, reasons = row
+    read = Closures(as_of, tuple(zip(days, reasons, strict=True)))
+    kept = _newest.get(region)
+    if kept is None or kept.as_of < read.as_of:
+        _newest[region] = read
+    return read
+
+
+def closures_as_of(region: Region, as_of: datetime | None) -> Closures | None:
+    """Closures already read at or after `as_of` (which therefore hold every change made before
+    it), or None: read them."""
+    kept = _newest.get(region)
+    return kept if kept is not None and as_of is not None and kept.as_of >= as_of else None
+
+
+@lru_cache(maxsize=64)
+def _assemble(region: Region, years: range, closures: tuple[tuple[date, str], ...]
+              ) -> tuple[WorkingCalendar, Mapping[date, str], str]:
+    cal = build_calendar(region, years, [day for day, _ in closures])
+    names = MappingProxyType({**bank_holiday_names(region, years), **dict(closures)})
+    return cal, names, f"{holidays_version()} + {len(closures)} closure(s) for {region.value}"
 
 
 async def load_calendar(conn: psycopg.AsyncConnection, region: Region,
-                        years: range) -> tuple[WorkingCalendar, dict[date, str], str]:
+                        years: range) -> tuple[WorkingCalendar, Mapping[date, str], str]:
     """The region's calendar: bank holidays for `years` plus the administrator's closures, the name of
     every closed day (for explanations), and where the data came from. Every registration asks, so
     the closures come from a prepared statement on psycopg's connection (``driver_connection``)."""
-    closures = await (await conn.execute(_CLOSURES, {"region": region.value}, prepare=True)).fetchall()
-    cal = build_calendar(region, years, [day for day, _ in closures])
-    names = {**bank_holiday_names(region, years), **{day: reason for day, reason in closures}}
-    source = f"{holidays_version()} + {len(closures)} closure(s) for {region.value}"
-    return cal, names, source
+    return _assemble(region, years, (await read_closures(conn, region)).days)
 
 
 def _years(inp: ComputeDeadlinesInput) -> range:
@@ -54,7 +97,7 @@ def _years(inp: ComputeDeadlinesInput) -> range:
     return range(min(d.year for d in dates), max(d.year for d in dates) + _YEARS_AHEAD + 1)
 
 
-def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesResult:
+def _result(schedule: Schedule, source: str, as_of: datetime, **extra: Any) -> ComputeDeadlinesResult:
     return ComputeDeadlinesResult(
         deadline=schedule.deadline,
         warning_on=schedule.warning_on,
@@ -63,6 +106,7 @@ def _result(schedule: Schedule, source: str, **extra: Any) -> ComputeDeadlinesRe
         paused_days=list(schedule.paused_days),
         explanation=schedule.explanation,
         calendar_source=source,
+        calendar_as_of=as_of,
         **extra,
     )
 
@@ -75,15 +119,19 @@ async def compute_deadlines(engine: AsyncEngine, inp: ComputeDeadlinesInput,
     The calendar is read on `conn` when the caller holds a driver connection already (in a
     transaction, say): waiting for a second one from the pool it holds one of could wait for ever
     once every connection is held by a caller doing the same."""
-    if conn is None:
-        async with driver_connection(engine) as conn:
-            cal, names, source = await load_calendar(conn, inp.policy.region, _years(inp))
-    else:
-        cal, names, source = await load_calendar(conn, inp.policy.region, _years(inp))
+    region = inp.policy.region
+    closures = closures_as_of(region, inp.calendar_as_of)
+    if closures is None:
+        if conn is None:
+            async with driver_connection(engine) as own:
+                closures = await read_closures(own, region)
+        else:
+            closures = await read_closures(conn, region)
+    cal, names, source = _assemble(region, _years(inp), closures.days)
     pauses = [Pause(p.started_on, p.ended_on) for p in inp.pauses]
     if inp.extension is None:
         schedule = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
-        return _result(schedule, source)
+        return _result(schedule, source, closures.as_of)
     try:
         plan = plan_extension(inp.policy, inp.date_received, pauses, inp.extension_days,
                               inp.extension.anchor, inp.extension.working_days, inp.today, cal, names)
@@ -93,5 +141,5 @@ async def compute_deadlines(engine: AsyncEngine, inp: ComputeDeadlinesInput,
         plan = ExtensionRefusal("working_days", f"the extended deadline would be too far ahead: {exc}")
     if isinstance(plan, ExtensionRefusal):
         current = compute_schedule(inp.policy, inp.date_received, pauses, inp.extension_days, cal, names)
-        return _result(current, source, refusal_field=plan.field, refusal=plan.message)
-    return _result(plan.schedule, source, extension_days_added=plan.days_added)
+        return _result(current, source, closures.as_of, refusal_field=plan.field, refusal=plan.message)
+    return _result(plan.schedule, source, closures.as_of, extension_days_added=plan.days_added)

@@ -200,6 +200,7 @@ class CaseClock(BaseModel):
     stage_deadlines: dict[str, date] = Field(default_factory=dict)
     explanation: str = ""
     calendar_source: str = ""
+    calendar_as_of: datetime | None = None  # when the closures the dates count were read
     pauses: list[ClockPause] = Field(default_factory=list)
     extensions: list[DeadlineExtension] = Field(default_factory=list)
     warned_for: date | None = None  # the deadline a warning was sent for
@@ -583,11 +584,16 @@ class ChangeTypeInput(StepInput):
 
 
 class CalendarChange(BaseModel):
-    """Signal `calendar_changed`: the region's closed days changed; recompute open cases."""
+    """Signal `calendar_changed`: the region's closed days changed; recompute open cases.
+
+    `calendar_as_of`: the database's clock once the change was committed, so the recalculation
+    each case runs may reuse closures its worker read since then instead of reading them for every
+    case (`casework.calendar.schedules`). None from senders before it existed: read them."""
 
     region: str
     description: str
     requested_by: str
+    calendar_as_of: datetime | None = None
 
 
 class CalendarChangeRun(CalendarChange):
@@ -607,6 +613,7 @@ class ComputeDeadlinesResult(BaseModel):
     paused_days: list[int] = Field(default_factory=list)
     explanation: str = ""
     calendar_source: str = ""
+    calendar_as_of: datetime | None = None  # the closures counted were read then (the database's clock)
     # Only when an extension was asked for: the days it adds, or why it is refused.
     extension_days_added: int | None = None
     refusal_field: str | None = None

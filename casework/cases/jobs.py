@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from casework.calendar.policies import DeadlinePolicy, ExtensionAnchor
 from casework.cases.contracts import (
     AnyCaseState,
+    CalendarChange,
     Channel,
     ClockPause,
     DocumentRef,
@@ -71,6 +72,9 @@ class ComputeDeadlinesInput(BaseModel):
     extension_days: list[int] = Field(default_factory=list)
     today: date
     extension: ExtensionRequest | None = None
+    # Closures read at or after this instant will do (a calendar change's, CalendarChange.calendar_as_of):
+    # a worker that has read them since reuses them. None: read them now.
+    calendar_as_of: datetime | None = None
 
 
 class DeadlineNoticeJob(BaseModel):
@@ -111,6 +115,15 @@ class OpenCasesPage(BaseModel):
     region: str
     after_reference: str = ""
     limit: int = 200
+
+
+class CalendarNoticeJob(BaseModel):
+    """Tell every open case on `notice.region`'s calendar, after `after_reference`, that it changed
+    (activity `signal_open_cases`); the activity's heartbeat carries its progress over a retry."""
+
+    notice: CalendarChange
+    after_reference: str = ""
+    page_size: int = 200
 
 
 

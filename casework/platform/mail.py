@@ -11,8 +11,10 @@ import binascii
 import email.policy
 import os
 import re
+import select
 import smtplib
 import ssl
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -31,6 +33,8 @@ from aiosmtpd.controller import Controller
 __all__ = [
     "Attachment",
     "MaildirSink",
+    "SESSIONS",
+    "SmtpSessions",
     "SmtpSettings",
     "build_message",
     "wire_bytes",
@@ -234,30 +238,161 @@ def send_message(settings: SmtpSettings, message: Message, content: bytes | None
     An empty ``smtp_host`` means the development sink on this machine (see ``run_sink``).
     A server that refuses some recipients raises ``smtplib.SMTPRecipientsRefused`` listing them,
     just as when it refuses all of them, so a partial delivery is never reported as success.
+    The SMTP session is one this process keeps open between messages (``SESSIONS``).
     """
-    if settings.smtp_ssl and settings.smtp_starttls:
-        raise ValueError("smtp_ssl (TLS from the start) and smtp_starttls (upgrade) exclude each other")
-    host = settings.smtp_host or "127.0.0.1"
-    timeout = settings.smtp_timeout_seconds
-    tls = ssl.create_default_context() if settings.smtp_ssl or settings.smtp_starttls else None
-    client: smtplib.SMTP
-    if settings.smtp_ssl:
-        client = smtplib.SMTP_SSL(host, settings.smtp_port, timeout=timeout, context=tls)
-    else:
-        client = smtplib.SMTP(host, settings.smtp_port, timeout=timeout)
-    with client:
-        if settings.smtp_starttls:
-            client.starttls(context=tls)
-        if settings.smtp_username:
-            client.login(settings.smtp_username, settings.smtp_password)
-        sender, recipients = _address(message["From"]), _recipients(message)
-        if content is None or message.get_all("Bcc") or not all(a.isascii() for a in (sender, *recipients)):
-            refused = client.send_message(message)  # strips Bcc, negotiates SMTPUTF8
+    SESSIONS.send(settings, message, content)
+
+
+class SmtpSessions:
+    """Open SMTP sessions kept between messages, so a burst of emails (a deadline storm's breach
+    notices) is not a connect, greeting, EHLO, login and QUIT for each one.
+
+    A session serves one message at a time; up to ``keep`` idle ones are kept for each server and
+    set of credentials, for at most ``idle_seconds`` and ``messages`` messages each. A kept
+    session the server has closed (an idle timeout, a restart: the socket shows end of file or an
+    unasked-for reply such as 421) is dropped unused and a new one opened, before anything of the
+    message is sent. A conversation that fails part-way is never resumed or repeated here: the
+    session is dropped and the error raised, exactly as with a session of its own, so the caller's
+    outbox decides about a retry (and a retried send is the caller's, once)."""
+
+    def __init__(self, keep: int = 8, idle_seconds: float = 60.0, messages: int = 100) -> None:
+        self.keep, self.idle_seconds, self.messages = keep, idle_seconds, messages
+        self._idle: dict[tuple, list[_Session]] = {}
+        self._lock = threading.Lock()
+        self.opened = 0  # sessions opened so far, for tests and benchmarks
+
+    def send(self, settings: SmtpSettings, message: Message, content: bytes | None = None) -> None:
+        if settings.smtp_ssl and settings.smtp_starttls:
+            raise ValueError("smtp_ssl (TLS from the start) and smtp_starttls (upgrade) exclude each other")
+        key = (settings.smtp_host or "127.0.0.1", settings.smtp_port, settings.smtp_ssl, settings.smtp_starttls,
+               settings.smtp_username, settings.smtp_password)
+        session = self._take(key)
+        if session is not None:
+            try:
+                refused = _transmit(session.client, message, content)
+            except (smtplib.SMTPServerDisconnected, ConnectionError):
+                session.client.close()
+                if session.client.content_started:
+                    raise  # the server may have taken it: the caller's outbox decides
+                session = None  # the kept session had gone before any of the message was sent
+            except BaseException:
+                session.client.close()  # in an unknown state: never reused
+                raise
+        if session is None:
+            session = self._open(settings)
+            try:
+                refused = _transmit(session.client, message, content)
+            except BaseException:
+                session.client.close()
+                raise
+        session.sent, session.idle_since = session.sent + 1, time.monotonic()
+        self._give_back(key, session)
+        if refused:
+            raise smtplib.SMTPRecipientsRefused(refused)
+
+    def close(self) -> None:
+        """End every kept session (QUIT)."""
+        with self._lock:
+            sessions = [s for kept in self._idle.values() for s in kept]
+            self._idle.clear()
+        for session in sessions:
+            _quit(session.client)
+
+    def _take(self, key: tuple) -> _Session | None:
+        while True:
+            with self._lock:
+                kept = self._idle.get(key)
+                if not kept:
+                    return None
+                session = kept.pop()
+            if time.monotonic() - session.idle_since <= self.idle_seconds and _still_open(session.client):
+                return session
+            session.client.close()
+
+    def _give_back(self, key: tuple, session: _Session) -> None:
+        with self._lock:
+            kept = self._idle.setdefault(key, [])
+            if session.sent < self.messages and len(kept) < self.keep:
+                kept.append(session)
+                return
+        _quit(session.client)
+
+    def _open(self, settings: SmtpSettings) -> _Session:
+        host = settings.smtp_host or "127.0.0.1"
+        timeout = settings.smtp_timeout_seconds
+        tls = ssl.create_default_context() if settings.smtp_ssl or settings.smtp_starttls else None
+        client: _Smtp
+        if settings.smtp_ssl:
+            client = _SmtpSsl(host, settings.smtp_port, timeout=timeout, context=tls)
         else:
-            # Already serialised by the caller (who stored exactly these bytes): send them as they are.
-            refused = client.sendmail(sender, recipients, content)
-    if refused:
-        raise smtplib.SMTPRecipientsRefused(refused)
+            client = _Smtp(host, settings.smtp_port, timeout=timeout)
+        try:
+            if settings.smtp_starttls:
+                client.starttls(context=tls)
+            if settings.smtp_username:
+                client.login(settings.smtp_username, settings.smtp_password)
+        except BaseException:
+            client.close()
+            raise
+        with self._lock:
+            self.opened += 1
+        return _Session(client)
+
+
+class _Smtp(smtplib.SMTP):
+    """smtplib's client, noting when a message's DATA began: until then the server cannot have
+    taken the message, so a session found closed may be replaced and the message sent on a new one."""
+
+    content_started = False
+
+    def data(self, msg: Any) -> tuple[int, bytes]:
+        self.content_started = True
+        return super().data(msg)
+
+
+class _SmtpSsl(_Smtp, smtplib.SMTP_SSL):
+    pass
+
+
+@dataclass
+class _Session:
+    client: _Smtp
+    sent: int = 0
+    idle_since: float = 0.0
+
+
+def _transmit(client: _Smtp, message: Message, content: bytes | None) -> dict:
+    client.content_started = False
+    sender, recipients = _address(message["From"]), _recipients(message)
+    if content is None or message.get_all("Bcc") or not all(a.isascii() for a in (sender, *recipients)):
+        return client.send_message(message)  # strips Bcc, negotiates SMTPUTF8
+    # Already serialised by the caller (who stored exactly these bytes): send them as they are.
+    return client.sendmail(sender, recipients, content)
+
+
+def _still_open(client: smtplib.SMTP) -> bool:
+    """Whether a kept session's server is still listening: an idle session's socket has nothing to
+    read unless the server closed it (end of file) or said something unasked (421 closing)."""
+    sock = client.sock
+    if sock is None:
+        return False
+    if isinstance(sock, ssl.SSLSocket) and sock.pending():
+        return False
+    try:
+        readable, _, _ = select.select([sock], [], [], 0)
+    except (OSError, ValueError):
+        return False
+    return not readable
+
+
+def _quit(client: smtplib.SMTP) -> None:
+    try:
+        client.quit()
+    except (smtplib.SMTPException, OSError):
+        client.close()
+
+
+SESSIONS = SmtpSessions()
 
 
 def _address(header: str) -> str:

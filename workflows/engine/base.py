@@ -123,6 +123,10 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
         # Calendar changes signalled and not yet applied; set when the clock's timer must be re-armed.
         self._calendar_changes: list[CalendarChange] = list(start.pending_calendar_changes)
         self._clock_rearm = False
+        # Calendar changes told so far and applied so far (counts; apply_calendar_change waits on
+        # them), and whether this run keeps a clock at all (None until the run has started).
+        self._calendar_told, self._calendar_applied = 0, 0
+        self._keeps_time: bool | None = None
 
     # ---- what a kind provides ---------------------------------------------------------------
 
@@ -169,7 +173,7 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
     async def _run_case(self, start: Any) -> CaseSummary:
         """The life of a case: register it, keep its clock until it closes, continue as new when
         its history grows long. A kind's `@workflow.run` awaits this."""
-        clocks = self._patched(CLOCK_PATCH)
+        clocks = self._keeps_time = self._patched(CLOCK_PATCH)
         if not self._registered:
             async with self._lock:
                 events = self._registration_events(start)
@@ -424,6 +428,18 @@ class CaseWorkflow(DeadlineClock, Correspondence, Generic[S]):
     def calendar_changed(self, change: CalendarChange) -> None:
         """A closure date or bank holiday was added or removed in a region: recompute (see _keep_time)."""
         self._note_calendar_change(change)
+
+    @workflow.update
+    async def apply_calendar_change(self, change: CalendarChange) -> None:
+        """`calendar_changed`, answered once the case has recomputed its dates and committed what
+        moved, or carried the change into its next run. A calendar change's activity tells its cases
+        this way, a bounded number at a time (activities/deadlines.py `signal_open_cases`), so they
+        are never queued faster than the worker takes them."""
+        self._note_calendar_change(change)
+        told = self._calendar_told
+        await workflow.wait_condition(lambda: self._keeps_time is not None)
+        if self._keeps_time:
+            await workflow.wait_condition(lambda: self._calendar_applied >= told or self._run_ends())
 
     # ---- routing, and the one wrapper every step goes through -------------------------------
 

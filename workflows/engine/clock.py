@@ -52,7 +52,8 @@ class Awaited(Protocol):
 
 
 def deadlines_input(state: CaseCore, policy: DeadlinePolicy, now: datetime,
-                    extension: ExtensionRequest | None = None) -> ComputeDeadlinesInput:
+                    extension: ExtensionRequest | None = None,
+                    calendar_as_of: datetime | None = None) -> ComputeDeadlinesInput:
     """What the deadline calculation is asked for a case: its facts, its clock's pauses and
     extensions so far (none before it has a clock), and today in the policy's region. The workflow
     asks with it, and so does the API for a new case's first deadlines."""
@@ -63,7 +64,17 @@ def deadlines_input(state: CaseCore, policy: DeadlinePolicy, now: datetime,
         reference=state.reference, policy=policy, date_received=counted_from,
         pauses=clock.pauses if clock else [],
         extension_days=[e.days_added for e in clock.extensions] if clock else [],
-        today=local_date(now, policy.region), extension=extension)
+        today=local_date(now, policy.region), extension=extension, calendar_as_of=calendar_as_of)
+
+
+def _calendar_as_of(clock: CaseClock, changes: list[CalendarChange]) -> datetime | None:
+    """How recent the closures a calendar change's recalculation counts must be: read after every
+    change it was told of, and never older than those its dates already count (notices of two
+    changes can arrive in either order). None, to read them afresh, if a notice does not say."""
+    instants = [change.calendar_as_of for change in changes]
+    if any(instant is None for instant in instants):
+        return None
+    return max(i for i in [*instants, clock.calendar_as_of] if i is not None)
 
 
 class DeadlineClock(CaseParts):
@@ -156,9 +167,9 @@ class DeadlineClock(CaseParts):
 
     # ---- the clock --------------------------------------------------------------------------
 
-    async def _compute(self, policy: DeadlinePolicy,
-                       extension: ExtensionRequest | None = None) -> ComputeDeadlinesResult:
-        job = deadlines_input(self.state, policy, workflow.now(), extension)
+    async def _compute(self, policy: DeadlinePolicy, extension: ExtensionRequest | None = None,
+                       calendar_as_of: datetime | None = None) -> ComputeDeadlinesResult:
+        job = deadlines_input(self.state, policy, workflow.now(), extension, calendar_as_of)
         # A short read of the calendar and some date arithmetic: a local activity spares the
         # server a scheduled task and a workflow task at every registration and recalculation.
         if self._patched(LOCAL_DEADLINES):
@@ -190,6 +201,8 @@ class DeadlineClock(CaseParts):
         clock.acknowledgement_due = result.acknowledgement_due
         clock.stage_deadlines = dict(result.stage_deadlines)
         clock.explanation, clock.calendar_source = result.explanation, result.calendar_source
+        if result.calendar_as_of is not None:
+            clock.calendar_as_of = result.calendar_as_of
         if clock.restarted_on is not None:  # counted from the day it reopened, not from receipt
             clock.explanation = clock.explanation.replace("received ", "reopened ", 1)
         for pause, days in zip(clock.pauses, result.paused_days, strict=False):  # a new pause has no days yet
@@ -334,6 +347,7 @@ class DeadlineClock(CaseParts):
             async with self._lock:
                 if self.state.status is CaseStatus.CLOSED:
                     return
+                told = self._calendar_told
                 events = await self._apply_calendar_changes()
                 events += await self._fire_due_clock_events()
                 flagged = self._flag_overdue_tasks()
@@ -346,9 +360,11 @@ class DeadlineClock(CaseParts):
                         self._step_events = None
                 if events:
                     await self._commit(events)
+                self._calendar_applied = told
 
     def _note_calendar_change(self, change: CalendarChange) -> None:
         self._calendar_changes.append(change)
+        self._calendar_told += 1
 
     async def _apply_calendar_changes(self) -> list[TimelineEvent]:
         changes, self._calendar_changes = self._calendar_changes, []
@@ -357,7 +373,7 @@ class DeadlineClock(CaseParts):
         if not changes or clock is None or clock.stopped_on is not None:
             return []
         before = (clock.deadline, clock.warning_on, clock.acknowledgement_due, dict(clock.stage_deadlines))
-        result = await self._compute(clock.policy)
+        result = await self._compute(clock.policy, calendar_as_of=_calendar_as_of(clock, changes))
         after = (result.deadline, result.warning_on, result.acknowledgement_due, dict(result.stage_deadlines))
         if after == before:
             return []  # this change does not touch this case's dates

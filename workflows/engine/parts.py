@@ -42,6 +42,8 @@ class CaseParts:
     _registered: bool
     _first_schedule: ComputeDeadlinesResult | None
     _calendar_changes: list[CalendarChange]
+    _calendar_told: int
+    _calendar_applied: int
     _clock_rearm: bool
     _step_events: list[TimelineEvent] | None  # the timeline events of the step in progress
 
