@@ -71,7 +71,7 @@ def main() -> int:
         with ExitStack() as running:
             stack = start_stack(running)
             # Room for every case the memory scenarios hold open (theirs and each kind's), and more.
-            max_cached = (500 + 5 * 200 if args.quick else 5000 + 5 * 1000) + 1000
+            max_cached = (500 + 5 * 200 if args.quick else 2500 + 5 * 500) + 1000
             start_app(stack, running, max_cached=max_cached)
             stack.start_python("baseline-worker", ["-m", "bench.baseline"], running,
                                WORKER_MAX_CACHED_WORKFLOWS=str(max_cached))
