@@ -42,6 +42,7 @@ from casework.calendar.workdays import Region, add_working_days, build_calendar,
 CASE_TYPE = "EXGRATIA"  # a demo type with a default team, so a breach goes to that team's manager
 REGION = Region.NORTHERN_IRELAND
 CONCURRENCY = 20
+CASES = {True: 1_000, False: 10_000}  # --quick or not
 POLL_SECONDS = 1.0
 
 
@@ -116,7 +117,7 @@ async def _signalled(temporal: Client, workflow_id: str, started: float) -> floa
 
 
 async def run(stack: Stack, *, quick: bool, count: int | None = None) -> list[Result]:
-    count = count or (1_000 if quick else 10_000)
+    count = count or CASES[quick]
     timeout = 1800.0
     temporal = await Client.connect(stack.temporal_address)
     async with LeanClient(stack.api_url) as api:
