@@ -72,7 +72,7 @@ def main() -> int:
             stack = start_stack(running)
             # Room for every case the memory scenarios hold open (theirs and each kind's), and for
             # the deadlines' cases: a case told of a calendar change that is not cached is replayed
-            # first (with 6,000 cached, a fan-out over 10,000 took 380 s instead of 105).
+            # first (with 6,000 cached, a fan-out over 10,000 took about 370 s instead of 105).
             memory_cases = 500 + 5 * 200 if args.quick else 2500 + 5 * 500
             max_cached = max(memory_cases, deadlines.CASES[args.quick]) + 1000
             start_app(stack, running, max_cached=max_cached)
