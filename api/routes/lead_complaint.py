@@ -319,7 +319,7 @@ async def dispute(case: Annotated[CaseStep, authorised_step(LeadComplaintWorkflo
     """Dispute the complaint (open or resolved) with a reason: it escalates to the first team of the
     approval chain, which must pick it up within LEAD_DISPUTE_PICKUP_DAYS working days, or it
     escalates to the next team by itself."""
-    chain = [team.strip() for team in settings.lead_dispute_chain.split(",") if team.strip()]
+    chain = settings.lead_dispute_chain_teams
     dates = await _pick_up_dates(request, settings.lead_dispute_pickup_days, len(chain))
     return await case.take(DisputeInput(actor=case.actor(), reason=body.reason, chain=chain, pick_up_by=dates))
 

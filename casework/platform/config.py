@@ -198,6 +198,10 @@ class Settings(BaseSettings):
         return _comma_list(self.oidc_algorithms)
 
     @property
+    def lead_dispute_chain_teams(self) -> list[str]:
+        return _comma_list(self.lead_dispute_chain)
+
+    @property
     def oidc_audience_list(self) -> list[str]:
         return _comma_list(self.oidc_audience)
 
